@@ -1,0 +1,16 @@
+//! Documented process exit codes (see `restage --help`).
+
+/// The command did what it was asked.
+pub const OK: i32 = 0;
+/// Generic failure not covered below.
+pub const FAILURE: i32 = 1;
+/// Bad usage: invalid flags, malformed input files.
+pub const USAGE: i32 = 2;
+/// A database could not be reached or refused the login.
+pub const CONNECTION: i32 = 3;
+/// A guard refused to run (target is the source, target not empty, tool too old…).
+pub const REFUSED: i32 = 4;
+/// The copy failed midway; the target is incomplete and marked as such.
+pub const COPY_FAILED: i32 = 5;
+/// The copy finished but verification found a mismatch.
+pub const VERIFY_FAILED: i32 = 6;

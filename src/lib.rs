@@ -1,0 +1,19 @@
+//! restage: build and refresh staging environments from production PostgreSQL.
+//!
+//! The data path is `source` (COPY TO, one exported snapshot) → `codec::decode` →
+//! `sanitize` → `codec::encode` → `sink` (COPY FROM), wired by `pipeline`, the only module
+//! that owns threads and channels. `app` wires the layers together per command.
+
+pub mod app;
+pub mod catalog;
+pub mod cli;
+pub mod codec;
+pub mod conn;
+pub mod exit;
+pub mod localpg;
+pub mod pipeline;
+pub mod report;
+pub mod sanitize;
+pub mod schema;
+pub mod sink;
+pub mod source;
