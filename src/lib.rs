@@ -11,6 +11,8 @@ pub mod codec;
 pub mod conn;
 pub mod exit;
 pub mod localpg;
+pub mod pgbin;
+pub mod pgerr;
 pub mod pipeline;
 pub mod report;
 pub mod sanitize;

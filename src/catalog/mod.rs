@@ -1,1 +1,120 @@
-//! catalog
+//! The schema model restage needs to move data: tables with their copyable columns, sizes and
+//! keys, sequences, type OIDs embedded in binary values, and what cannot be copied (large
+//! objects, foreign tables). Read from `pg_catalog` inside the source snapshot.
+
+mod queries;
+pub mod select;
+mod types;
+
+pub use queries::{load, target_state, TargetState};
+pub use types::{Shape, TypeCatalog, TypeInfo};
+
+/// `schema.table` as PostgreSQL would print it quoted: used in SQL.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A table (or leaf partition) whose rows are copied.
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    /// Copyable columns in attribute order: generated columns never travel.
+    pub columns: Vec<Column>,
+    /// On-disk size of the heap in bytes (the largest go first).
+    pub bytes: u64,
+    /// Heap pages, for splitting into ctid ranges.
+    pub pages: u64,
+    /// Planner estimate, for progress only.
+    pub estimated_rows: u64,
+    pub unlogged: bool,
+    /// Oids of tables this one references through foreign keys.
+    pub references: Vec<u32>,
+}
+
+impl Table {
+    /// `"schema"."table"`, for SQL.
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.name))
+    }
+
+    /// `schema.table` unquoted, for people.
+    pub fn display_name(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+
+    /// The quoted column list for COPY.
+    pub fn column_list(&self) -> String {
+        self.columns
+            .iter()
+            .map(|c| quote_ident(&c.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Column {
+    pub name: String,
+    pub type_oid: u32,
+    /// `format_type()` output, e.g. `character varying(40)`.
+    pub type_name: String,
+    pub not_null: bool,
+    /// Binary values of this column embed user-defined type OIDs that must be rewritten to the
+    /// target's OIDs (arrays or composites of enums, domains, composite types).
+    pub embeds_user_oids: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Sequence {
+    pub schema: String,
+    pub name: String,
+    pub last_value: i64,
+    pub is_called: bool,
+}
+
+impl Sequence {
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.name))
+    }
+}
+
+/// A materialized view, refreshed on the target after the data is in.
+#[derive(Debug, Clone)]
+pub struct MatView {
+    pub schema: String,
+    pub name: String,
+    pub populated: bool,
+}
+
+impl MatView {
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.name))
+    }
+}
+
+/// Everything read from the source inside the snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct SourceCatalog {
+    pub server_version_num: u32,
+    pub tables: Vec<Table>,
+    pub sequences: Vec<Sequence>,
+    pub matviews: Vec<MatView>,
+    /// Index oid → the table it belongs to (to schedule index builds per table).
+    pub index_tables: std::collections::HashMap<u32, u32>,
+    /// Constraint oid → its table (same purpose); foreign keys excluded.
+    pub constraint_tables: std::collections::HashMap<u32, u32>,
+    pub types: TypeCatalog,
+    pub large_objects: Vec<u32>,
+    pub large_object_count: u64,
+    pub foreign_tables: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("reading the catalog: {0}")]
+    Query(#[from] tokio_postgres::Error),
+    #[error("unexpected catalog value: {0}")]
+    Unexpected(String),
+}

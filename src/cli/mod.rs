@@ -1,1 +1,179 @@
-//! cli
+//! Command-line types (clap). No behaviour here: `app` runs the commands.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  failure not covered below
+  2  bad usage or malformed input
+  3  a database could not be reached or refused the login
+  4  a guard refused to run (target is the source, target not empty, tools too old)
+  5  the copy failed midway: the target is incomplete and marked so
+  6  verification found a mismatch";
+
+/// Build and refresh staging environments from production PostgreSQL.
+#[derive(Debug, Parser)]
+#[command(name = "restage", version, about, long_about = None, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log verbosity on stderr: error, warn, info, debug, trace (or RUST_LOG syntax).
+    #[arg(long, global = true, default_value = "warn", env = "RESTAGE_LOG")]
+    pub log: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Copy a production database into a staging database: schema, data, indexes,
+    /// constraints, sequences, from one consistent snapshot, streamed with COPY.
+    #[command(after_help = CLONE_HELP)]
+    Clone(CloneArgs),
+    /// Run the main job end to end on throwaway local PostgreSQL clusters.
+    #[command(after_help = DEMO_HELP)]
+    Demo(DemoArgs),
+}
+
+const CLONE_HELP: &str = "\
+Connection strings follow libpq: URLs (postgresql://user@host:5432/db?sslmode=require) or
+key=value strings (\"host=db dbname=app\"); anything left out comes from PGHOST, PGPORT,
+PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE… and ~/.pgpass. Passwords are never printed.
+
+How it works: the source is read inside one exported snapshot (REPEATABLE READ, READ ONLY),
+so every table comes from the same moment even while production keeps writing. The schema is
+replayed with pg_dump/pg_restore (pre-data first); each table streams with binary COPY, the
+largest first, large tables split into block ranges; each table's indexes are built as soon as
+its rows are in, while other tables keep copying; foreign keys, triggers and the rest of
+post-data follow; sequences are set to the source's values; materialized views are refreshed;
+row counts are verified against the snapshot.
+
+The target must be an empty database (use --clean to drop what is there). While the clone
+runs, and after a failure, the target database's comment says the clone is INCOMPLETE; a
+successful run replaces it. Never point an application at a target whose clone failed.
+
+Examples:
+  restage clone --source postgresql://app@prod-db/app --target postgresql://app@staging-db/app
+  restage clone --source \"$PROD_URL\" --target \"$STAGING_URL\" --jobs 8 --clean --json > report.json
+  restage clone --source \"$PROD_URL\" --target \"$STAGING_URL\" --exclude-table 'audit.*'";
+
+const DEMO_HELP: &str = "\
+Starts two throwaway PostgreSQL clusters (the server binaries must be installed: Debian/Ubuntu
+`apt-get install -y postgresql`), loads a small production-like app database (tenants, users,
+products, orders), clones it, prints the summary and removes the clusters.";
+
+#[derive(Debug, Args)]
+pub struct CloneArgs {
+    /// Production database to read (libpq URL or key=value string).
+    #[arg(long, env = "RESTAGE_SOURCE", value_name = "URL")]
+    pub source: String,
+    /// Staging database to write; must exist and be empty (see --clean).
+    #[arg(long, env = "RESTAGE_TARGET", value_name = "URL")]
+    pub target: String,
+    #[command(flatten)]
+    pub options: CloneOptions,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Everything about a clone except where from and where to (shared with `demo`).
+#[derive(Debug, Clone, Args)]
+pub struct CloneOptions {
+    /// Tables copied at once (each copy uses one connection on each side).
+    /// Default: the number of CPU cores.
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Index builds run at once while other tables copy. Default: same as --jobs.
+    #[arg(long, value_name = "N")]
+    pub index_jobs: Option<usize>,
+    /// Copy only matching tables: `schema.table` or `table`, `*` and `?` wildcards,
+    /// case-sensitive. Repeatable. Other tables are created empty.
+    #[arg(long = "table", short = 't', value_name = "PATTERN")]
+    pub tables: Vec<String>,
+    /// Do not copy rows of matching tables (same syntax); they are created empty.
+    #[arg(long = "exclude-table", short = 'T', value_name = "PATTERN")]
+    pub exclude_tables: Vec<String>,
+    /// Split tables larger than this into block ranges copied concurrently (e.g. 512MiB, 2GB;
+    /// 0 disables; needs PostgreSQL 14+ on the source).
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
+    pub split_larger_than: u64,
+    /// Drop everything in the target database before copying.
+    #[arg(long)]
+    pub clean: bool,
+    /// Do not replay ownership (the target lacks production's roles).
+    #[arg(long)]
+    pub no_owner: bool,
+    /// Do not replay GRANT/REVOKE.
+    #[arg(long)]
+    pub no_acl: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs {
+    /// Print the report as JSON on stdout (no progress bars).
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the JSON report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// No progress bars and no summary (errors still go to stderr).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Leave both clusters running and print how to connect to them.
+    #[arg(long)]
+    pub keep: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `512MiB`, `1GB`, `2G`, `1048576` → bytes (binary and decimal units both mean powers of 1024,
+/// as PostgreSQL's own settings do).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (examples: 0, 512MiB, 2GB)"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} in {text:?} (use MiB, GiB…)"
+            ))
+        }
+    };
+    Ok((value * factor as f64) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes_parse_with_units() {
+        assert_eq!(parse_size("0"), Ok(0));
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("2GB"), Ok(2 << 30));
+        assert_eq!(parse_size("1.5k"), Ok(1536));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("3 parsecs").is_err());
+    }
+}

@@ -295,8 +295,4 @@ impl fmt::Display for ConnSpec {
 }
 
 #[cfg(test)]
-mod connect_tests;
-#[cfg(test)]
-mod fake_server;
-#[cfg(test)]
 mod tests;

@@ -1,1 +1,253 @@
-//! schema
+//! Schema replay with PostgreSQL's own tools: `pg_dump --schema-only` into a custom-format
+//! archive (taken inside the clone's snapshot), `pg_restore --section=pre-data` before the data,
+//! and the post-data items after it. Never by executing plain SQL text ourselves: current
+//! pg_dump releases put psql meta-commands into plain output.
+//!
+//! Post-data is split so index builds overlap the copy: a table's own indexes and
+//! (non-foreign-key) constraints are restored as soon as its rows are in; foreign keys,
+//! triggers and everything else follow once all data is loaded.
+
+mod toc;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::conn::ConnSpec;
+use crate::pgbin::{self, Tool, Version};
+
+pub use toc::TocEntry;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    #[error(transparent)]
+    Tool(#[from] pgbin::PgBinError),
+    #[error("{step} failed: {detail}")]
+    Failed { step: String, detail: String },
+    #[error("I/O error during {step}: {source}")]
+    Io {
+        step: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// How ownership and privileges are replayed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RestoreOptions {
+    /// Skip `ALTER … OWNER TO` (the target lacks production's roles).
+    pub no_owner: bool,
+    /// Skip GRANT/REVOKE.
+    pub no_acl: bool,
+}
+
+/// A schema-only custom-format archive of the source, with its table of contents.
+pub struct SchemaArchive {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    pg_restore: Tool,
+    pub pg_dump: Tool,
+    toc: Vec<TocEntry>,
+    toc_text: String,
+}
+
+impl SchemaArchive {
+    /// Runs `pg_dump --schema-only -Fc` inside `snapshot` (exported by the clone's leader, which
+    /// must keep its transaction open meanwhile).
+    pub fn dump(
+        source: &ConnSpec,
+        snapshot: &str,
+        server: Version,
+    ) -> Result<SchemaArchive, SchemaError> {
+        let pg_dump = pgbin::find_for_server("pg_dump", server)?;
+        // pg_restore must read what this pg_dump writes: take it from the same installation.
+        let pg_restore_path = pg_dump.path.with_file_name("pg_restore");
+        let pg_restore = Tool {
+            version: pgbin::tool_version(&pg_restore_path)?,
+            path: pg_restore_path,
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("restage-schema-")
+            .tempdir()
+            .map_err(|source| SchemaError::Io {
+                step: "creating the schema work directory".into(),
+                source,
+            })?;
+        let path = dir.path().join("schema.dump");
+        let mut cmd = libpq_command(&pg_dump.path, source);
+        cmd.args(["--schema-only", "--format=custom", "--no-sync"])
+            .arg(format!("--snapshot={snapshot}"))
+            .arg(format!("--file={}", path.display()))
+            .arg(conninfo_dbname(source));
+        run(cmd, "pg_dump --schema-only (source)")?;
+        let mut list = Command::new(&pg_restore.path);
+        list.arg("--list").arg(&path);
+        let toc_text = run(list, "pg_restore --list")?;
+        let toc = toc::parse(&toc_text);
+        Ok(SchemaArchive {
+            _dir: dir,
+            path,
+            pg_restore,
+            pg_dump,
+            toc,
+            toc_text,
+        })
+    }
+
+    pub fn entries(&self) -> &[TocEntry] {
+        &self.toc
+    }
+
+    /// Types, tables, functions, views…: everything the data needs, in one transaction.
+    pub fn restore_pre_data(
+        &self,
+        target: &ConnSpec,
+        opts: RestoreOptions,
+    ) -> Result<(), SchemaError> {
+        let mut cmd = self.restore_command(target, opts);
+        cmd.args(["--section=pre-data", "--single-transaction"]);
+        cmd.arg(&self.path);
+        run(cmd, "pg_restore --section=pre-data (target)").map(|_| ())
+    }
+
+    /// Post-data items that belong to one table and depend on nothing but its rows: its
+    /// indexes and its non-foreign-key constraints (primary keys, unique, exclusion, check).
+    /// Keyed by table OID; `index_tables`/`constraint_tables` come from the source catalog.
+    pub fn per_table_items(
+        &self,
+        index_tables: &HashMap<u32, u32>,
+        constraint_tables: &HashMap<u32, u32>,
+        tables: &HashSet<u32>,
+    ) -> HashMap<u32, Vec<TocEntry>> {
+        let mut by_table: HashMap<u32, Vec<TocEntry>> = HashMap::new();
+        for entry in &self.toc {
+            let owner = match entry.desc.as_str() {
+                "INDEX" => index_tables.get(&entry.object_oid),
+                "CONSTRAINT" => constraint_tables.get(&entry.object_oid),
+                _ => None,
+            };
+            if let Some(table) = owner.filter(|t| tables.contains(t)) {
+                by_table.entry(*table).or_default().push(entry.clone());
+            }
+        }
+        by_table
+    }
+
+    /// Restores exactly these entries, in archive order (one table's indexes, say).
+    pub fn restore_entries(
+        &self,
+        target: &ConnSpec,
+        entries: &[TocEntry],
+        opts: RestoreOptions,
+        what: &str,
+    ) -> Result<(), SchemaError> {
+        let ids: HashSet<u32> = entries.iter().map(|e| e.dump_id).collect();
+        let list = self.write_list(&ids, true, what)?;
+        let mut cmd = self.restore_command(target, opts);
+        cmd.arg(format!("--use-list={}", list.path().display()))
+            .arg(&self.path);
+        run(cmd, &format!("pg_restore of {what} (target)")).map(|_| ())
+    }
+
+    /// The rest of post-data (foreign keys, triggers, policies…) with `jobs` parallel workers,
+    /// skipping entries already restored per table.
+    pub fn restore_post_data_except(
+        &self,
+        target: &ConnSpec,
+        done: &HashSet<u32>,
+        jobs: usize,
+        opts: RestoreOptions,
+    ) -> Result<(), SchemaError> {
+        let list = self.write_list(done, false, "post-data")?;
+        let mut cmd = self.restore_command(target, opts);
+        cmd.arg("--section=post-data")
+            .arg(format!("--jobs={}", jobs.max(1)))
+            .arg(format!("--use-list={}", list.path().display()))
+            .arg(&self.path);
+        run(cmd, "pg_restore --section=post-data (target)").map(|_| ())
+    }
+
+    /// A `--use-list` file holding the TOC lines whose dump ID is (or, with `include` false, is
+    /// not) in `ids`.
+    fn write_list(
+        &self,
+        ids: &HashSet<u32>,
+        include: bool,
+        what: &str,
+    ) -> Result<tempfile::NamedTempFile, SchemaError> {
+        use std::io::Write;
+        let io_err = |source| SchemaError::Io {
+            step: format!("writing the restore list for {what}"),
+            source,
+        };
+        let mut file = tempfile::NamedTempFile::new().map_err(io_err)?;
+        for line in self.toc_text.lines() {
+            let keep = match toc::dump_id(line) {
+                Some(id) => ids.contains(&id) == include,
+                None => false,
+            };
+            if keep {
+                writeln!(file, "{line}").map_err(io_err)?;
+            }
+        }
+        file.flush().map_err(io_err)?;
+        Ok(file)
+    }
+
+    fn restore_command(&self, target: &ConnSpec, opts: RestoreOptions) -> Command {
+        let mut cmd = libpq_command(&self.pg_restore.path, target);
+        cmd.arg("--exit-on-error").arg(format!(
+            "--dbname={}",
+            conninfo_dbname(target).trim_start_matches("--dbname=")
+        ));
+        if opts.no_owner {
+            cmd.arg("--no-owner");
+        }
+        if opts.no_acl {
+            cmd.arg("--no-acl");
+        }
+        // Index builds are the longest part of post-data; give them memory to sort in.
+        cmd.env("PGOPTIONS", "-c maintenance_work_mem=256MB");
+        cmd
+    }
+}
+
+/// A PostgreSQL client program set up to reach `conn` through libpq environment variables,
+/// so no password ever appears on a command line (where `ps` shows it).
+fn libpq_command(program: &Path, conn: &ConnSpec) -> Command {
+    let mut cmd = Command::new(program);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("PG") {
+            cmd.env_remove(key);
+        }
+    }
+    for (key, value) in conn.libpq_env() {
+        cmd.env(key, value);
+    }
+    cmd
+}
+
+/// `--dbname=dbname='…'`: a conninfo fragment, so that database names containing `=` or spaces
+/// are never misread.
+fn conninfo_dbname(conn: &ConnSpec) -> String {
+    let db = conn.dbname().replace('\\', "\\\\").replace('\'', "\\'");
+    format!("--dbname=dbname='{db}'")
+}
+
+fn run(mut cmd: Command, step: &str) -> Result<String, SchemaError> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| SchemaError::Failed {
+            step: step.to_string(),
+            detail: e.to_string(),
+        })?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(SchemaError::Failed {
+            step: step.to_string(),
+            detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
+}

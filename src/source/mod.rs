@@ -1,1 +1,10 @@
-//! source
+//! The production side: one exported snapshot that every reader shares, COPY out of a table
+//! (or a ctid range of it) in binary, and splitting large tables into ranges.
+
+mod copy_out;
+mod snapshot;
+mod split;
+
+pub use copy_out::{copy_out, CopyOutError};
+pub use snapshot::{join_snapshot, Leader};
+pub use split::{plan_parts, Part};

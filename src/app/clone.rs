@@ -1,0 +1,522 @@
+//! `restage clone`: guards → snapshot → schema (pre-data) → data with per-table index builds →
+//! rest of post-data → sequences, materialized views → verification → report.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio_postgres::Client;
+
+use super::Failure;
+use crate::catalog::{self, select, SourceCatalog, Table, TypeCatalog};
+use crate::cli::{CloneArgs, CloneOptions, OutputArgs};
+use crate::codec::typeoids::{SimpleTypeMap, TypeKind};
+use crate::conn::ConnSpec;
+use crate::exit;
+use crate::pgbin::Version;
+use crate::pgerr;
+use crate::pipeline::{self, ColumnTransform, OidRemap, TablePlan, TableStats};
+use crate::report::{self, CloneReport, Progress, TableRow};
+use crate::schema::{RestoreOptions, SchemaArchive, TocEntry};
+use crate::sink::target;
+use crate::source::{self, Leader};
+
+const APPLICATION_NAME: &str = "restage";
+
+pub fn run(args: &CloneArgs) -> Result<(), Failure> {
+    let source = parse_conn("--source", &args.source)?;
+    let target = parse_conn("--target", &args.target)?;
+    let report = clone(&source, &target, &args.options, &args.output)?;
+    let _ = report;
+    Ok(())
+}
+
+pub(super) fn parse_conn(flag: &str, text: &str) -> Result<ConnSpec, Failure> {
+    ConnSpec::parse(text).map_err(|e| Failure::new(exit::USAGE, format!("{flag}: {e}")))
+}
+
+/// Runs a clone and emits its report (summary, JSON) as `output` asks. Shared with `demo`.
+pub(super) fn clone(
+    source: &ConnSpec,
+    target: &ConnSpec,
+    options: &CloneOptions,
+    output: &OutputArgs,
+) -> Result<CloneReport, Failure> {
+    let mut report = CloneReport::new(source.masked(), target.masked());
+    let started = Instant::now();
+    let result = runtime().and_then(|rt| {
+        let mut run = CloneRun {
+            source,
+            target,
+            options,
+            output,
+            report: &mut report,
+            rt: &rt,
+        };
+        run.execute()
+    });
+    report.totals.seconds = started.elapsed().as_secs_f64();
+    match &result {
+        Ok(()) => report.status = "ok".into(),
+        Err(f) => report.error = Some(f.message.clone()),
+    }
+    emit(&report, output)?;
+    result.map(|()| report)
+}
+
+fn emit(report: &CloneReport, output: &OutputArgs) -> Result<(), Failure> {
+    if let Some(path) = &output.report {
+        std::fs::write(path, report.to_json()).map_err(|e| {
+            Failure::new(
+                exit::FAILURE,
+                format!("cannot write the report to {}: {e}", path.display()),
+            )
+        })?;
+    }
+    if output.json {
+        println!("{}", report.to_json());
+    } else if !output.quiet && !report.tables.is_empty() {
+        print!("{}", report.render());
+    }
+    Ok(())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(exit::FAILURE, format!("cannot start a runtime: {e}")))
+}
+
+struct CloneRun<'a> {
+    source: &'a ConnSpec,
+    target: &'a ConnSpec,
+    options: &'a CloneOptions,
+    output: &'a OutputArgs,
+    report: &'a mut CloneReport,
+    rt: &'a tokio::runtime::Runtime,
+}
+
+fn pg_failure(code: i32, what: &str, e: &tokio_postgres::Error) -> Failure {
+    Failure::new(code, format!("{what}: {}", pgerr::describe(e)))
+}
+
+impl CloneRun<'_> {
+    fn execute(&mut self) -> Result<(), Failure> {
+        let step = Instant::now();
+        let source_client = self.connect("source", self.source)?;
+        let target_client = self.connect("target", self.target)?;
+        self.guard_target(&source_client, &target_client)?;
+
+        let leader = self
+            .rt
+            .block_on(Leader::begin(source_client))
+            .map_err(|e| pg_failure(exit::FAILURE, "source: cannot export a snapshot", &e))?;
+        let catalog = self
+            .rt
+            .block_on(catalog::load(&leader.client))
+            .map_err(|e| Failure::new(exit::FAILURE, format!("source: {e}")))?;
+        let server = Version::from_version_num(catalog.server_version_num);
+        if catalog.server_version_num < 120000 {
+            return Err(Failure::new(
+                exit::REFUSED,
+                format!("source: PostgreSQL {server} is not supported (12 or newer is)"),
+            ));
+        }
+        let tables = select::select(
+            &catalog.tables,
+            &self.options.tables,
+            &self.options.exclude_tables,
+        )
+        .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
+        self.collect_warnings(&catalog, &tables);
+
+        let archive = SchemaArchive::dump(self.source, &leader.snapshot, server).map_err(|e| {
+            let code = match e {
+                crate::schema::SchemaError::Tool(_) => exit::REFUSED,
+                _ => exit::FAILURE,
+            };
+            Failure::new(code, format!("source: {e}"))
+        })?;
+        let restore = RestoreOptions {
+            no_owner: self.options.no_owner,
+            no_acl: self.options.no_acl,
+        };
+
+        // From here on the target changes: mark it incomplete first, so a failure at any later
+        // point leaves it visibly unusable.
+        if self.options.clean {
+            let version = self
+                .rt
+                .block_on(catalog::target_state(&target_client))
+                .map(|s| s.server_version_num)
+                .unwrap_or(0);
+            self.rt
+                .block_on(target::clean(&target_client, version))
+                .map_err(|e| pg_failure(exit::FAILURE, "target: --clean failed", &e))?;
+        }
+        let mark = format!(
+            "{} from {} started {}; do not use",
+            target::INCOMPLETE_MARK,
+            self.source.masked(),
+            self.report.started_at
+        );
+        if let Err(e) = self.rt.block_on(target::mark(&target_client, &mark)) {
+            self.report.warnings.push(format!(
+                "cannot mark the target database as incomplete while copying: {}",
+                pgerr::describe(&e)
+            ));
+        }
+        self.report.target_state = "incomplete".into();
+        archive
+            .restore_pre_data(self.target, restore)
+            .map_err(|e| Failure::new(exit::COPY_FAILED, format!("target: {e}")))?;
+        self.report.step("schema", step.elapsed().as_secs_f64());
+
+        let step = Instant::now();
+        let plans = self.plan_tables(&target_client, &catalog, tables)?;
+        let table_oids: HashSet<u32> = plans.iter().map(|p| p.table.oid).collect();
+        let per_table = archive.per_table_items(
+            &catalog.index_tables,
+            &catalog.constraint_tables,
+            &table_oids,
+        );
+        let stats = self.copy_data(&leader.snapshot, &plans, &archive, &per_table, restore)?;
+        self.report.step("data", step.elapsed().as_secs_f64());
+
+        let step = Instant::now();
+        let done: HashSet<u32> = per_table.values().flatten().map(|e| e.dump_id).collect();
+        archive
+            .restore_post_data_except(self.target, &done, self.jobs(), restore)
+            .map_err(|e| Failure::new(exit::COPY_FAILED, format!("target: {e}")))?;
+        self.rt
+            .block_on(target::set_sequences(&target_client, &catalog.sequences))
+            .map_err(|e| pg_failure(exit::COPY_FAILED, "target: setting sequences", &e))?;
+        self.rt
+            .block_on(target::refresh_matviews(&target_client, &catalog.matviews))
+            .map_err(|e| {
+                Failure::new(
+                    exit::COPY_FAILED,
+                    format!("target: refreshing materialized views: {e}"),
+                )
+            })?;
+        for view in catalog.matviews.iter().filter(|v| v.populated) {
+            let _ = self
+                .rt
+                .block_on(target::analyze(&target_client, &view.qualified()));
+        }
+        self.report.step("post-data", step.elapsed().as_secs_f64());
+
+        let step = Instant::now();
+        self.verify_sequences(&target_client, &catalog)?;
+        self.report.step("verify", step.elapsed().as_secs_f64());
+
+        self.fill_tables(&plans, &stats);
+        let mark = format!(
+            "{} from {} at {}",
+            target::COMPLETE_MARK,
+            self.source.masked(),
+            humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        );
+        let _ = self.rt.block_on(target::mark(&target_client, &mark));
+        self.report.target_state = "complete".into();
+        let _ = self.rt.block_on(leader.finish());
+        Ok(())
+    }
+
+    fn jobs(&self) -> usize {
+        self.options
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+            .max(1)
+    }
+
+    fn connect(&self, side: &str, conn: &ConnSpec) -> Result<Client, Failure> {
+        self.rt
+            .block_on(conn.connect(APPLICATION_NAME))
+            .map_err(|e| Failure::new(exit::CONNECTION, format!("{side}: {e}")))
+    }
+
+    fn guard_target(&mut self, source: &Client, target_client: &Client) -> Result<(), Failure> {
+        let same = self
+            .rt
+            .block_on(target::is_same_database(source, target_client))
+            .map_err(|e| pg_failure(exit::FAILURE, "checking source and target", &e))?;
+        if same {
+            return Err(Failure::new(
+                exit::REFUSED,
+                format!(
+                    "the target {} is the source database itself; refusing to overwrite production",
+                    self.target.masked()
+                ),
+            ));
+        }
+        let state = self
+            .rt
+            .block_on(catalog::target_state(target_client))
+            .map_err(|e| Failure::new(exit::FAILURE, format!("target: {e}")))?;
+        if state.object_count > 0 && !self.options.clean {
+            let more = state
+                .object_count
+                .saturating_sub(state.objects.len() as u64);
+            let mut listing = state.objects.join(", ");
+            if more > 0 {
+                listing.push_str(&format!(" and {more} more"));
+            }
+            let note = match &state.comment {
+                Some(c) if c.starts_with(target::INCOMPLETE_MARK) => {
+                    " (it holds an incomplete earlier clone)"
+                }
+                _ => "",
+            };
+            return Err(Failure::new(
+                exit::REFUSED,
+                format!(
+                    "the target database is not empty{note}: {listing}; use --clean to drop \
+                     everything in it first"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn collect_warnings(&mut self, catalog: &SourceCatalog, tables: &[Table]) {
+        if catalog.large_object_count > 0 {
+            let oids = catalog
+                .large_objects
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            self.report.warnings.push(format!(
+                "{} large objects are not copied (pg_largeobject; OIDs {oids}{}); columns \
+                 referring to them will dangle on the target",
+                catalog.large_object_count,
+                if catalog.large_object_count > 20 {
+                    ", …"
+                } else {
+                    ""
+                }
+            ));
+        }
+        if !catalog.foreign_tables.is_empty() {
+            self.report.warnings.push(format!(
+                "foreign tables are created but their remote data is not copied: {}",
+                catalog.foreign_tables.join(", ")
+            ));
+        }
+        let unlogged: Vec<String> = tables
+            .iter()
+            .filter(|t| t.unlogged)
+            .map(Table::display_name)
+            .collect();
+        if !unlogged.is_empty() {
+            self.report.warnings.push(format!(
+                "unlogged tables were copied and stay unlogged on the target (emptied if the \
+                 staging server crashes): {}",
+                unlogged.join(", ")
+            ));
+        }
+        for w in &self.report.warnings {
+            tracing::warn!("{w}");
+        }
+    }
+
+    /// Tables with their parts and the OID rewrites their binary values need.
+    fn plan_tables(
+        &self,
+        target_client: &Client,
+        catalog: &SourceCatalog,
+        tables: Vec<Table>,
+    ) -> Result<Vec<TablePlan>, Failure> {
+        let needs_map = tables
+            .iter()
+            .any(|t| t.columns.iter().any(|c| c.embeds_user_oids));
+        let map = if needs_map {
+            let target_types = self
+                .rt
+                .block_on(target::user_types(target_client))
+                .map_err(|e| pg_failure(exit::COPY_FAILED, "target: reading types", &e))?;
+            Some(Arc::new(type_map(&catalog.types, &target_types)))
+        } else {
+            None
+        };
+        Ok(tables
+            .into_iter()
+            .map(|table| {
+                let mut transforms: Vec<Arc<dyn ColumnTransform>> = Vec::new();
+                if let Some(map) = &map {
+                    for (i, col) in table.columns.iter().enumerate() {
+                        if col.embeds_user_oids {
+                            transforms.push(Arc::new(OidRemap {
+                                column: i,
+                                column_name: col.name.clone(),
+                                kind: type_kind(&catalog.types, col.type_oid),
+                                map: map.clone(),
+                            }));
+                        }
+                    }
+                }
+                TablePlan {
+                    parts: source::plan_parts(
+                        &table,
+                        self.options.split_larger_than,
+                        catalog.server_version_num,
+                    ),
+                    table,
+                    transforms,
+                }
+            })
+            .collect())
+    }
+
+    fn copy_data(
+        &self,
+        snapshot: &str,
+        plans: &[TablePlan],
+        archive: &SchemaArchive,
+        per_table: &HashMap<u32, Vec<TocEntry>>,
+        restore: RestoreOptions,
+    ) -> Result<Vec<TableStats>, Failure> {
+        let jobs = self.jobs();
+        let config = pipeline::Config {
+            source: self.source.clone(),
+            target: self.target.clone(),
+            snapshot: snapshot.to_string(),
+            lanes: jobs,
+            post_table_workers: self.options.index_jobs.unwrap_or(jobs).max(1),
+            batch_bytes: 2 << 20,
+            channel_capacity: 2,
+            application_name: APPLICATION_NAME.into(),
+        };
+        let total_bytes = plans.iter().map(|p| p.table.bytes).sum();
+        let progress = Progress::new(
+            report::progress_wanted(self.output.quiet, self.output.json),
+            total_bytes,
+        );
+        let target = self.target;
+        let post_table = |table: &Table, stats: &TableStats| -> Result<(), String> {
+            if let Some(entries) = per_table.get(&table.oid) {
+                archive
+                    .restore_entries(
+                        target,
+                        entries,
+                        restore,
+                        &format!("{}'s indexes", table.display_name()),
+                    )
+                    .map_err(|e| e.to_string())?;
+            }
+            verify_and_analyze(target, table, stats.rows)
+        };
+        let result = pipeline::run(&config, plans, &post_table, &progress);
+        progress.finish();
+        result.map_err(|e| {
+            let code = match e {
+                pipeline::PipelineError::RowMismatch { .. } => exit::VERIFY_FAILED,
+                pipeline::PipelineError::Connect { .. } => exit::CONNECTION,
+                _ => exit::COPY_FAILED,
+            };
+            Failure::new(
+                code,
+                format!("{e}; the target is incomplete and marked so (see `restage clone --help`)"),
+            )
+        })
+    }
+
+    fn verify_sequences(
+        &self,
+        target_client: &Client,
+        catalog: &SourceCatalog,
+    ) -> Result<(), Failure> {
+        for seq in &catalog.sequences {
+            let got = self
+                .rt
+                .block_on(target::sequence_position(target_client, seq))
+                .map_err(|e| pg_failure(exit::VERIFY_FAILED, "target: reading sequences", &e))?;
+            if got != (seq.last_value, seq.is_called) {
+                return Err(Failure::new(
+                    exit::VERIFY_FAILED,
+                    format!(
+                        "sequence {}.{} is at {:?} on the target but {:?} on the source",
+                        seq.schema,
+                        seq.name,
+                        got,
+                        (seq.last_value, seq.is_called)
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn fill_tables(&mut self, plans: &[TablePlan], stats: &[TableStats]) {
+        let mut rows: Vec<TableRow> = plans
+            .iter()
+            .zip(stats)
+            .map(|(p, s)| TableRow {
+                table: p.table.display_name(),
+                rows: s.rows,
+                bytes: s.bytes,
+                seconds: s.copy_seconds,
+                rows_per_second: if s.copy_seconds > 0.0 {
+                    s.rows as f64 / s.copy_seconds
+                } else {
+                    0.0
+                },
+                parts: s.parts,
+                post_seconds: s.post_seconds,
+            })
+            .collect();
+        rows.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.table.cmp(&b.table)));
+        self.report.totals.tables = rows.len();
+        self.report.totals.rows = rows.iter().map(|r| r.rows).sum();
+        self.report.totals.bytes = rows.iter().map(|r| r.bytes).sum();
+        self.report.tables = rows;
+    }
+}
+
+/// Counts the table on the target against the rows read in the snapshot, then ANALYZEs it.
+/// Runs on a post-table worker thread, so it opens its own short-lived connection.
+fn verify_and_analyze(target: &ConnSpec, table: &Table, rows_read: u64) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let client = target
+            .connect(APPLICATION_NAME)
+            .await
+            .map_err(|e| format!("target: {e}"))?;
+        let count = target::count_rows(&client, table)
+            .await
+            .map_err(|e| format!("target: counting rows: {}", pgerr::describe(&e)))?;
+        if count != rows_read {
+            return Err(format!(
+                "verification failed: {rows_read} rows in the source snapshot, {count} on the target"
+            ));
+        }
+        target::analyze(&client, &table.qualified())
+            .await
+            .map_err(|e| format!("target: ANALYZE: {}", pgerr::describe(&e)))
+    })
+}
+
+fn type_map(types: &TypeCatalog, target_types: &[(u32, String, String)]) -> SimpleTypeMap {
+    let oids = types.oid_map(target_types);
+    let mut map = SimpleTypeMap::new();
+    for oid in types.oids() {
+        map.set_kind(oid, type_kind(types, oid));
+        if let Some(target) = oids.get(&oid) {
+            map.set_target(oid, *target);
+        }
+    }
+    map
+}
+
+fn type_kind(types: &TypeCatalog, oid: u32) -> TypeKind {
+    match types.shape(oid) {
+        catalog::Shape::Array => TypeKind::Array,
+        catalog::Shape::Composite => TypeKind::Composite,
+        catalog::Shape::Other => TypeKind::Other,
+    }
+}

@@ -1,0 +1,306 @@
+//! One lane: reader → transform → writer, each on its own thread.
+
+use std::thread::Scope;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use crossbeam_channel::{bounded, Receiver, Sender};
+use rayon::prelude::*;
+
+use super::{Event, Job, PipelineError, Shared};
+use crate::codec::decode::RowBatch;
+use crate::codec::encode;
+use crate::pgerr;
+use crate::sink::TableSink;
+use crate::source::{self, CopyOutError};
+
+enum ToTransform {
+    Start(Job),
+    Batch(RowBatch),
+    End { rows: u64, bytes: u64 },
+    Abort,
+}
+
+enum ToWriter {
+    Start(Job, Instant),
+    Data(Bytes),
+    End { rows: u64, bytes: u64 },
+    Abort,
+}
+
+pub(super) fn spawn<'scope, 'env>(
+    scope: &'scope Scope<'scope, 'env>,
+    lane: usize,
+    shared: &'scope Shared<'env>,
+    jobs: Receiver<Job>,
+    events: Sender<Event>,
+) {
+    let capacity = shared.config.channel_capacity.max(1);
+    let (to_transform, transform_rx) = bounded(capacity);
+    let (to_writer, writer_rx) = bounded(capacity);
+    let name = |stage: &str| format!("restage-{stage}-{lane}");
+    let spawn_named = |stage: &str, f: Box<dyn FnOnce() + Send + 'scope>| {
+        let builder = std::thread::Builder::new().name(name(stage));
+        if let Err(e) = builder.spawn_scoped(scope, f) {
+            shared.cancel.fail(PipelineError::Internal(format!(
+                "cannot start a thread: {e}"
+            )));
+        }
+    };
+    spawn_named("read", Box::new(move || reader(shared, jobs, to_transform)));
+    spawn_named(
+        "transform",
+        Box::new(move || transformer(shared, transform_rx, to_writer)),
+    );
+    spawn_named("write", Box::new(move || writer(shared, writer_rx, events)));
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, PipelineError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| PipelineError::Internal(format!("cannot start a runtime: {e}")))
+}
+
+fn part_label(job: &Job) -> String {
+    let d = job.part.describe();
+    if d.is_empty() {
+        d
+    } else {
+        format!(" {d}")
+    }
+}
+
+fn reader(shared: &Shared<'_>, jobs: Receiver<Job>, out: Sender<ToTransform>) {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return shared.cancel.fail(e),
+    };
+    rt.block_on(async {
+        let config = shared.config;
+        let client = match config.source.connect(&config.application_name).await {
+            Ok(c) => c,
+            Err(e) => {
+                return shared.cancel.fail(PipelineError::Connect {
+                    side: "source",
+                    message: e.to_string(),
+                })
+            }
+        };
+        if let Err(e) = source::join_snapshot(&client, &config.snapshot).await {
+            return shared.cancel.fail(PipelineError::Connect {
+                side: "source",
+                message: format!("cannot import the snapshot: {}", pgerr::describe(&e)),
+            });
+        }
+        while let Ok(job) = jobs.recv() {
+            if shared.cancel.is_cancelled() {
+                break;
+            }
+            let plan = &shared.tables[job.table];
+            let (table_idx, part) = (job.table, job.part.clone());
+            shared.observer.part_started(plan, &part);
+            let label = part_label(&job);
+            if out.send(ToTransform::Start(job)).is_err() {
+                break;
+            }
+            let result =
+                source::copy_out(&client, &plan.table, &part, config.batch_bytes, |batch| {
+                    if shared.cancel.is_cancelled() {
+                        return false;
+                    }
+                    out.send(ToTransform::Batch(batch)).is_ok()
+                })
+                .await;
+            match result {
+                Ok((rows, bytes)) => {
+                    if out.send(ToTransform::End { rows, bytes }).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    let _ = out.send(ToTransform::Abort);
+                    if !matches!(e, CopyOutError::Cancelled) {
+                        shared.cancel.fail(copy_error(
+                            &shared.tables[table_idx].table.display_name(),
+                            &label,
+                            "source",
+                            e,
+                        ));
+                    }
+                    break;
+                }
+            }
+        }
+    });
+}
+
+fn copy_error(table: &str, part: &str, side: &'static str, e: CopyOutError) -> PipelineError {
+    let (message, sqlstate) = match &e {
+        CopyOutError::Postgres(pg) => (pgerr::describe(pg), pgerr::sqlstate(pg)),
+        other => (other.to_string(), None),
+    };
+    PipelineError::Copy {
+        table: table.to_string(),
+        part: part.to_string(),
+        side,
+        message,
+        sqlstate,
+    }
+}
+
+fn transformer(shared: &Shared<'_>, input: Receiver<ToTransform>, out: Sender<ToWriter>) {
+    let mut current: Option<(usize, String)> = None;
+    let mut header_sent = false;
+    for msg in input {
+        let forward = match msg {
+            ToTransform::Start(job) => {
+                current = Some((job.table, part_label(&job)));
+                header_sent = false;
+                ToWriter::Start(job, Instant::now())
+            }
+            ToTransform::Batch(batch) => {
+                let Some((table, label)) = &current else {
+                    continue;
+                };
+                let plan = &shared.tables[*table];
+                let replaced = plan
+                    .transforms
+                    .par_iter()
+                    .map(|t| t.apply(&batch))
+                    .collect::<Result<Vec<_>, _>>();
+                let replaced = match replaced {
+                    Ok(r) => r,
+                    Err(e) => {
+                        shared.cancel.fail(PipelineError::Transform {
+                            table: plan.table.display_name(),
+                            part: label.clone(),
+                            message: e.to_string(),
+                        });
+                        let _ = out.send(ToWriter::Abort);
+                        current = None;
+                        continue;
+                    }
+                };
+                let extra: usize = replaced.iter().map(|r| r.values.len()).sum();
+                let mut buf = BytesMut::with_capacity(batch.data.len() + extra + 32);
+                if !header_sent {
+                    encode::write_header(&mut buf);
+                    header_sent = true;
+                }
+                encode::write_batch(&batch, &replaced, &mut buf);
+                shared
+                    .observer
+                    .rows_copied(plan, batch.rows as u64, batch.data.len() as u64);
+                ToWriter::Data(buf.freeze())
+            }
+            ToTransform::End { rows, bytes } => {
+                if current.take().is_none() {
+                    continue;
+                }
+                let mut buf = BytesMut::with_capacity(32);
+                if !header_sent {
+                    encode::write_header(&mut buf);
+                }
+                encode::write_trailer(&mut buf);
+                if out.send(ToWriter::Data(buf.freeze())).is_err() {
+                    return;
+                }
+                ToWriter::End { rows, bytes }
+            }
+            ToTransform::Abort => {
+                current = None;
+                ToWriter::Abort
+            }
+        };
+        if out.send(forward).is_err() {
+            return;
+        }
+    }
+}
+
+fn writer(shared: &Shared<'_>, input: Receiver<ToWriter>, events: Sender<Event>) {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return shared.cancel.fail(e),
+    };
+    rt.block_on(async {
+        let config = shared.config;
+        let client = match config.target.connect(&config.application_name).await {
+            Ok(c) => c,
+            Err(e) => {
+                return shared.cancel.fail(PipelineError::Connect {
+                    side: "target",
+                    message: e.to_string(),
+                })
+            }
+        };
+        // Durability comes from the final verification, not from each commit's fsync.
+        let _ = client.batch_execute("SET synchronous_commit = off").await;
+        let mut current: Option<(Job, TableSink<'_>, Instant)> = None;
+        for msg in input.iter() {
+            match msg {
+                ToWriter::Start(job, started) => {
+                    let plan = &shared.tables[job.table];
+                    match TableSink::begin(&client, &plan.table, job.part.is_whole()).await {
+                        Ok(sink) => current = Some((job, sink, started)),
+                        Err(e) => return fail_target(shared, &job, e),
+                    }
+                }
+                ToWriter::Data(data) => {
+                    if let Some((job, sink, _)) = current.as_mut() {
+                        if let Err(e) = sink.send(data).await {
+                            let job = Job {
+                                table: job.table,
+                                part: job.part.clone(),
+                            };
+                            return fail_target(shared, &job, e);
+                        }
+                    }
+                }
+                ToWriter::End { rows, bytes } => {
+                    let Some((job, sink, started)) = current.take() else {
+                        continue;
+                    };
+                    let written = match sink.finish().await {
+                        Ok(n) => n,
+                        Err(e) => return fail_target(shared, &job, e),
+                    };
+                    if written != rows {
+                        return shared.cancel.fail(PipelineError::RowMismatch {
+                            table: shared.tables[job.table].table.display_name(),
+                            part: part_label(&job),
+                            read: rows,
+                            written,
+                        });
+                    }
+                    let _ = events.send(Event::PartDone {
+                        table: job.table,
+                        rows,
+                        bytes,
+                        started,
+                        finished: Instant::now(),
+                    });
+                }
+                ToWriter::Abort => {
+                    if let Some((_, sink, _)) = current.take() {
+                        sink.abort().await;
+                    }
+                }
+            }
+        }
+        if let Some((_, sink, _)) = current.take() {
+            sink.abort().await;
+        }
+    });
+}
+
+fn fail_target(shared: &Shared<'_>, job: &Job, e: tokio_postgres::Error) {
+    shared.cancel.fail(PipelineError::Copy {
+        table: shared.tables[job.table].table.display_name(),
+        part: part_label(job),
+        side: "target",
+        message: pgerr::describe(&e),
+        sqlstate: pgerr::sqlstate(&e),
+    });
+}

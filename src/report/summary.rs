@@ -1,0 +1,171 @@
+//! The run report: a per-table summary for people and the same data as JSON for machines.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub name: String,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TableRow {
+    pub table: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+    pub rows_per_second: f64,
+    pub parts: usize,
+    /// Index builds, constraints and verification of this table after its copy.
+    pub post_seconds: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Totals {
+    pub tables: usize,
+    pub rows: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+}
+
+/// What `restage clone` reports (printed as a table, or as JSON with `--json`/`--report`).
+#[derive(Debug, Clone, Serialize)]
+pub struct CloneReport {
+    /// `ok` or `failed`.
+    pub status: String,
+    pub source: String,
+    pub target: String,
+    pub started_at: String,
+    pub restage_version: String,
+    pub steps: Vec<Step>,
+    pub tables: Vec<TableRow>,
+    pub totals: Totals,
+    pub warnings: Vec<String>,
+    pub error: Option<String>,
+    /// `complete`, `incomplete` (a failed run left partial data, marked as such) or `untouched`.
+    pub target_state: String,
+}
+
+impl CloneReport {
+    pub fn new(source: String, target: String) -> CloneReport {
+        CloneReport {
+            status: "failed".into(),
+            source,
+            target,
+            started_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            restage_version: env!("CARGO_PKG_VERSION").into(),
+            steps: Vec::new(),
+            tables: Vec::new(),
+            totals: Totals::default(),
+            warnings: Vec::new(),
+            error: None,
+            target_state: "untouched".into(),
+        }
+    }
+
+    pub fn step(&mut self, name: &str, seconds: f64) {
+        self.steps.push(Step {
+            name: name.into(),
+            seconds,
+        });
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// The human summary: per table rows, bytes, seconds, rows/s, then step timings.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let width = self
+            .tables
+            .iter()
+            .map(|t| t.table.chars().count())
+            .max()
+            .unwrap_or(5)
+            .clamp(5, 60);
+        out.push_str(&format!(
+            "{:<width$}  {:>12}  {:>10}  {:>8}  {:>12}  {:>8}\n",
+            "table", "rows", "bytes", "copy s", "rows/s", "index s"
+        ));
+        for t in &self.tables {
+            out.push_str(&format!(
+                "{:<width$}  {:>12}  {:>10}  {:>8.2}  {:>12.0}  {:>8.2}\n",
+                t.table,
+                t.rows,
+                format_bytes(t.bytes),
+                t.seconds,
+                t.rows_per_second,
+                t.post_seconds
+            ));
+        }
+        out.push_str(&format!(
+            "{:<width$}  {:>12}  {:>10}\n",
+            format!("{} tables", self.totals.tables),
+            self.totals.rows,
+            format_bytes(self.totals.bytes)
+        ));
+        out.push('\n');
+        let steps = self
+            .steps
+            .iter()
+            .map(|s| format!("{} {:.2} s", s.name, s.seconds))
+            .collect::<Vec<_>>()
+            .join(", ");
+        out.push_str(&format!(
+            "steps: {steps}; total {:.2} s\n",
+            self.totals.seconds
+        ));
+        for w in &self.warnings {
+            out.push_str(&format!("warning: {w}\n"));
+        }
+        out
+    }
+}
+
+/// `1.5 MiB`-style sizes.
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_human() {
+        assert_eq!(format_bytes(512), "512 B");
+        assert_eq!(format_bytes(1536), "1.5 KiB");
+        assert_eq!(format_bytes(3 * 1024 * 1024 * 1024), "3.0 GiB");
+    }
+
+    #[test]
+    fn render_lists_every_table_and_step() {
+        let mut r = CloneReport::new("src".into(), "dst".into());
+        r.tables.push(TableRow {
+            table: "public.users".into(),
+            rows: 10,
+            bytes: 2048,
+            seconds: 0.5,
+            rows_per_second: 20.0,
+            parts: 1,
+            post_seconds: 0.1,
+        });
+        r.step("data", 0.5);
+        let text = r.render();
+        assert!(text.contains("public.users"));
+        assert!(text.contains("data 0.50 s"));
+        assert!(r.to_json().contains("\"rows_per_second\": 20.0"));
+    }
+}
