@@ -98,8 +98,9 @@ fn split_tables_copy_every_row_exactly_once() {
         &src,
         "CREATE TABLE big (id int PRIMARY KEY, payload text NOT NULL); \
          INSERT INTO big SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 60000) g; \
-         DELETE FROM big WHERE id % 7 = 0; VACUUM ANALYZE big",
+         DELETE FROM big WHERE id % 7 = 0",
     );
+    sql(pg, &src, "VACUUM ANALYZE big");
     let dst = fresh_db(pg, "split_copy");
     let run = clone(
         pg,

@@ -61,7 +61,7 @@ fn unreachable_wrong_password_and_missing_database_name_the_side() {
     let dst = fresh_db(pg, "conn_dst");
 
     // Nothing listens on port 1.
-    let run = run(restage().args([
+    let run = run_cmd(restage().args([
         "clone",
         "--source",
         "postgresql://postgres:pw@127.0.0.1:1/x",
@@ -76,7 +76,7 @@ fn unreachable_wrong_password_and_missing_database_name_the_side() {
         "postgresql://postgres:not-the-password-42@127.0.0.1:{}/{dst}",
         pg.port()
     );
-    let run = run(restage().args(["clone", "--source", &pg.url(&src), "--target", &wrong]));
+    let run = run_cmd(restage().args(["clone", "--source", &pg.url(&src), "--target", &wrong]));
     assert_eq!(run.code, EXIT_CONNECTION, "{}", run.stderr);
     assert!(run.stderr.starts_with("error: target: "), "{}", run.stderr);
     assert!(
@@ -93,7 +93,7 @@ fn unreachable_wrong_password_and_missing_database_name_the_side() {
     assert!(run.stderr.contains("****"), "{}", run.stderr);
 
     let missing = pg.url("no_such_database");
-    let run = run(restage().args(["clone", "--source", &missing, "--target", &pg.url(&dst)]));
+    let run = run_cmd(restage().args(["clone", "--source", &missing, "--target", &pg.url(&dst)]));
     assert_eq!(run.code, EXIT_CONNECTION, "{}", run.stderr);
     assert!(run.stderr.contains("no_such_database"), "{}", run.stderr);
     assert!(run.stderr.contains("3D000"), "{}", run.stderr);
@@ -102,7 +102,7 @@ fn unreachable_wrong_password_and_missing_database_name_the_side() {
 
 #[test]
 fn malformed_connection_strings_are_usage_errors() {
-    let run = run(restage().args(["clone", "--source", "host=a bogus_key=1", "--target", "x"]));
+    let run = run_cmd(restage().args(["clone", "--source", "host=a bogus_key=1", "--target", "x"]));
     assert_eq!(run.code, EXIT_USAGE, "{}", run.stderr);
     assert!(run.stderr.contains("--source"), "{}", run.stderr);
     assert!(run.stderr.contains("bogus_key"), "{}", run.stderr);
@@ -115,7 +115,7 @@ fn missing_or_too_old_pg_dump_is_a_clear_refusal() {
     let dst = fresh_db(pg, "tools_dst");
 
     let empty = tempfile::tempdir().expect("tempdir");
-    let run = run(clone_cmd(pg, &src, &dst).env("RESTAGE_PG_BINDIR", empty.path()));
+    let run = run_cmd(clone_cmd(pg, &src, &dst).env("RESTAGE_PG_BINDIR", empty.path()));
     assert_eq!(run.code, EXIT_REFUSED, "{}", run.stderr);
     assert!(run.stderr.contains("pg_dump not found"), "{}", run.stderr);
     assert!(run.stderr.contains("apt-get install"), "{}", run.stderr);
@@ -128,7 +128,7 @@ fn missing_or_too_old_pg_dump_is_a_clear_refusal() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     }
-    let run = run(clone_cmd(pg, &src, &dst).env("RESTAGE_PG_BINDIR", old.path()));
+    let run = run_cmd(clone_cmd(pg, &src, &dst).env("RESTAGE_PG_BINDIR", old.path()));
     assert_eq!(run.code, EXIT_REFUSED, "{}", run.stderr);
     assert!(run.stderr.contains("9.6"), "{}", run.stderr);
     assert!(
@@ -208,7 +208,7 @@ fn source_dying_mid_copy_fails_naming_the_table_and_marks_the_target_incomplete(
     );
     assert!(comment.starts_with("restage: INCOMPLETE"), "{comment}");
     // A second run refuses the half-written target and says why.
-    let again = run(&mut clone_cmd(pg, &src, &dst));
+    let again = run_cmd(&mut clone_cmd(pg, &src, &dst));
     assert_eq!(again.code, EXIT_REFUSED, "{}", again.stderr);
     assert!(
         again.stderr.contains("incomplete earlier clone"),
@@ -228,7 +228,7 @@ fn large_objects_are_reported_as_not_copied() {
          INSERT INTO docs VALUES (1, lo_from_bytea(424242, 'hello'))",
     );
     let dst = fresh_db(pg, "lo_dst");
-    let run = run(clone_cmd(pg, &src, &dst).arg("--json"));
+    let run = run_cmd(clone_cmd(pg, &src, &dst).arg("--json"));
     run.assert_ok();
     let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
     let warnings = report["warnings"].to_string();

@@ -6,7 +6,7 @@ use common::*;
 
 #[test]
 fn demo_clones_the_sample_app_and_cleans_up() {
-    let out = run(restage().args(["demo", "--json"]));
+    let out = run_cmd(restage().args(["demo", "--json"]));
     out.assert_ok();
     let report: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON report");
     assert_eq!(report["status"], "ok");

@@ -99,20 +99,22 @@ impl Run {
     }
 }
 
-pub fn run(cmd: &mut Command) -> Run {
+pub fn run_cmd(cmd: &mut Command) -> Run {
     Run::from(cmd.output().expect("running restage"))
 }
 
 /// `restage clone` from `src` to `dst` on `cluster`, with extra arguments.
 pub fn clone(cluster: &Cluster, src: &str, dst: &str, extra: &[&str]) -> Run {
-    run(restage()
-        .arg("clone")
-        .arg("--source")
-        .arg(cluster.url(src))
-        .arg("--target")
-        .arg(cluster.url(dst))
-        .args(["--quiet"])
-        .args(extra))
+    run_cmd(
+        restage()
+            .arg("clone")
+            .arg("--source")
+            .arg(cluster.url(src))
+            .arg("--target")
+            .arg(cluster.url(dst))
+            .args(["--quiet"])
+            .args(extra),
+    )
 }
 
 /// Per-relation fingerprint (rows' md5, counts, sequence positions) via fixtures/checksums.sql.
