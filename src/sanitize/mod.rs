@@ -1,1 +1,15 @@
-//! sanitize
+//! Per-column sanitizer rules: pure, deterministic under a secret key, `Send + Sync`.
+//!
+//! A rule is one file under `builtin/` plus one line in `registry.rs`. It declares what it
+//! accepts and guarantees (`spec::RuleSpec`, also the source of `restage rules explain`), and
+//! builds a `ColumnSanitizer` for one column from its parameters. Sanitizers see binary COPY
+//! field values and write binary replacements; they never touch tokio, files or the network.
+
+pub mod key;
+pub mod spec;
+
+pub use key::Key;
+pub use spec::{
+    ColumnInfo, ColumnSanitizer, Ctx, MaxLen, Outcome, ParamKind, ParamSpec, Rule, RuleArgs,
+    RuleSpec, RowAccess, SanitizeError, TypeClass,
+};

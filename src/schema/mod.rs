@@ -206,8 +206,6 @@ impl SchemaArchive {
         if opts.no_acl {
             cmd.arg("--no-acl");
         }
-        // Index builds are the longest part of post-data; give them memory to sort in.
-        cmd.env("PGOPTIONS", "-c maintenance_work_mem=256MB");
         cmd
     }
 }

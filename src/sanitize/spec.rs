@@ -1,0 +1,172 @@
+//! The contract between rule files, the catalog and the sanitizers.
+
+use std::fmt;
+
+use super::Key;
+
+/// Broad classes of PostgreSQL types a rule can accept. Domains count as their base type;
+/// arrays are sanitized element-wise by the rules that accept their element class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TypeClass {
+    /// text, varchar(n), char(n), name, citext.
+    Text,
+    /// int2, int4, int8.
+    Integer,
+    /// numeric, float4, float8.
+    Numeric,
+    Date,
+    /// timestamp, timestamptz.
+    Timestamp,
+    Bool,
+    Uuid,
+    /// json, jsonb.
+    Json,
+    Bytea,
+    /// inet, cidr.
+    Inet,
+    /// User-defined enums (only label-producing rules apply).
+    Enum,
+    /// Anything else (only `keep`, `null`, `constant` apply).
+    Other,
+}
+
+impl fmt::Display for TypeClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            TypeClass::Text => "text",
+            TypeClass::Integer => "integer",
+            TypeClass::Numeric => "numeric",
+            TypeClass::Date => "date",
+            TypeClass::Timestamp => "timestamp",
+            TypeClass::Bool => "bool",
+            TypeClass::Uuid => "uuid",
+            TypeClass::Json => "json",
+            TypeClass::Bytea => "bytea",
+            TypeClass::Inet => "inet",
+            TypeClass::Enum => "enum",
+            TypeClass::Other => "other",
+        };
+        f.write_str(name)
+    }
+}
+
+/// The TOML type of a rule parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamKind {
+    String,
+    Integer,
+    Float,
+    Bool,
+    StringList,
+    /// A list of numbers (e.g. `weights`).
+    FloatList,
+    /// A nested table (e.g. JSON path → rule).
+    Table,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ParamSpec {
+    pub name: &'static str,
+    pub kind: ParamKind,
+    pub required: bool,
+    /// One line for `restage rules explain`, including the default when optional.
+    pub doc: &'static str,
+}
+
+/// The longest output a rule can produce, checked against `varchar(n)`/`char(n)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxLen {
+    /// Output has no bound (the rule refuses `varchar(n)` columns unless it can truncate).
+    Unbounded,
+    /// At most this many characters.
+    Chars(usize),
+    /// Never longer than the input.
+    SameAsInput,
+    /// Bounded by an integer parameter (e.g. `length`).
+    Param(&'static str),
+}
+
+/// What a rule declares about itself: parameters, accepted types, guarantees, an example.
+#[derive(Debug, Clone, Copy)]
+pub struct RuleSpec {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub params: &'static [ParamSpec],
+    pub accepts: &'static [TypeClass],
+    pub may_produce_null: bool,
+    /// Distinct inputs give distinct outputs (safe on UNIQUE / primary-key columns).
+    pub unique_preserving: bool,
+    pub max_len: MaxLen,
+    /// A TOML example line, e.g. `email = { rule = "email", domain = "example.com" }`.
+    pub example: &'static str,
+}
+
+/// The column a rule is applied to.
+#[derive(Debug, Clone)]
+pub struct ColumnInfo {
+    pub table: String,
+    pub name: String,
+    pub type_name: String,
+    pub class: TypeClass,
+    /// Element class when the column is an array (the rule applies per element).
+    pub array: bool,
+    /// `n` of varchar(n)/char(n).
+    pub max_chars: Option<usize>,
+    pub not_null: bool,
+    /// Member of a primary key, UNIQUE constraint or unique index.
+    pub unique: bool,
+}
+
+/// Parameters of one rule application as written in the rules file.
+pub struct RuleArgs<'a> {
+    pub params: &'a toml::Table,
+    pub column: &'a ColumnInfo,
+    /// Mapping domain: columns sharing it map equal inputs to equal outputs.
+    pub domain: &'a str,
+}
+
+/// A rule: its declaration and a constructor for one column.
+pub trait Rule: Send + Sync {
+    fn spec(&self) -> &'static RuleSpec;
+    /// Validates parameters for `args.column` and builds the sanitizer. Errors are one
+    /// sentence naming the parameter (the caller adds file, line, table and column).
+    fn build(&self, args: &RuleArgs<'_>) -> Result<Box<dyn ColumnSanitizer>, String>;
+}
+
+/// Other fields of the row being sanitized (for `template` and `when`).
+pub trait RowAccess {
+    /// The original binary value of `column` (None = NULL); Err if there is no such column.
+    fn original(&self, column: &str) -> Result<Option<&[u8]>, String>;
+}
+
+/// Per-call context. Sanitizers are stateless; scratch space belongs to the caller.
+pub struct Ctx<'a> {
+    pub key: &'a Key,
+    pub row: Option<&'a dyn RowAccess>,
+}
+
+/// What a sanitizer did with one value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The replacement was appended to `out`.
+    Value,
+    Null,
+    /// Keep the input unchanged (e.g. a `when` branch that keeps).
+    Same,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SanitizeError(pub String);
+
+/// One column's sanitizer, built once per run and shared by all threads.
+pub trait ColumnSanitizer: Send + Sync {
+    /// `input` is the binary COPY value (None = NULL). Appends the binary replacement to `out`
+    /// and returns `Outcome::Value`, or returns `Null`/`Same` without writing.
+    fn sanitize(
+        &self,
+        input: Option<&[u8]>,
+        ctx: &Ctx<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<Outcome, SanitizeError>;
+}
