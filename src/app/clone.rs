@@ -1,7 +1,7 @@
 //! `restage clone`: guards → snapshot → schema (pre-data) → data with per-table index builds →
 //! rest of post-data → sequences, materialized views → verification → report.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,9 +15,9 @@ use crate::conn::ConnSpec;
 use crate::exit;
 use crate::pgbin::Version;
 use crate::pgerr;
-use crate::pipeline::{self, ColumnTransform, OidRemap, TablePlan, TableStats};
+use crate::pipeline::{self, ColumnTransform, OidRemap, PostJob, PostRun, TablePlan, TableStats};
 use crate::report::{self, CloneReport, Progress, TableRow};
-use crate::schema::{RestoreOptions, SchemaArchive, TocEntry};
+use crate::schema::{self, PostAction, PostDataPlan, RestoreOptions, SchemaArchive};
 use crate::sink::target;
 use crate::source::{self, Leader};
 
@@ -174,20 +174,16 @@ impl CloneRun<'_> {
         self.report.step("schema", step.elapsed().as_secs_f64());
 
         let step = Instant::now();
+        let post_plan = schema::plan_post_data(archive.entries(), &catalog, &tables);
         let plans = self.plan_tables(&target_client, &catalog, tables)?;
-        let table_oids: HashSet<u32> = plans.iter().map(|p| p.table.oid).collect();
-        let per_table = archive.per_table_items(
-            &catalog.index_tables,
-            &catalog.constraint_tables,
-            &table_oids,
-        );
-        let stats = self.copy_data(&leader.snapshot, &plans, &archive, &per_table, restore)?;
-        self.report.step("data", step.elapsed().as_secs_f64());
+        let outcome = self.copy_data(&leader.snapshot, &plans, &archive, &post_plan, restore)?;
+        let stats = outcome.tables;
+        self.report.step("data", outcome.copy_seconds);
 
+        let step_overlap = step.elapsed().as_secs_f64() - outcome.copy_seconds;
         let step = Instant::now();
-        let done: HashSet<u32> = per_table.values().flatten().map(|e| e.dump_id).collect();
         archive
-            .restore_post_data_except(self.target, &done, self.jobs(), restore)
+            .restore_post_data_except(self.target, &post_plan.handled, self.jobs(), restore)
             .map_err(|e| Failure::new(exit::COPY_FAILED, format!("target: {e}")))?;
         self.rt
             .block_on(target::set_sequences(&target_client, &catalog.sequences))
@@ -205,7 +201,9 @@ impl CloneRun<'_> {
                 .rt
                 .block_on(target::analyze(&target_client, &view.qualified()));
         }
-        self.report.step("post-data", step.elapsed().as_secs_f64());
+        // Post-data that overlapped the copy but outlasted it counts as post-data too.
+        self.report
+            .step("post-data", step_overlap + step.elapsed().as_secs_f64());
 
         let step = Instant::now();
         self.verify_sequences(&target_client, &catalog)?;
@@ -375,9 +373,9 @@ impl CloneRun<'_> {
         snapshot: &str,
         plans: &[TablePlan],
         archive: &SchemaArchive,
-        per_table: &HashMap<u32, Vec<TocEntry>>,
+        post_plan: &PostDataPlan,
         restore: RestoreOptions,
-    ) -> Result<Vec<TableStats>, Failure> {
+    ) -> Result<pipeline::Outcome, Failure> {
         let jobs = self.jobs();
         let config = pipeline::Config {
             source: self.source.clone(),
@@ -394,25 +392,17 @@ impl CloneRun<'_> {
             report::progress_wanted(self.output.quiet, self.output.json),
             total_bytes,
         );
-        let target = self.target;
-        let post_table = |table: &Table, stats: &TableStats| -> Result<(), String> {
-            if let Some(entries) = per_table.get(&table.oid) {
-                archive
-                    .restore_entries(
-                        target,
-                        entries,
-                        restore,
-                        &format!("{}'s indexes", table.display_name()),
-                    )
-                    .map_err(|e| e.to_string())?;
-            }
-            verify_and_analyze(target, table, stats.rows)
-        };
-        let result = pipeline::run(&config, plans, &post_table, &progress);
+        let post_jobs = post_jobs(self.target, plans, archive, post_plan, restore);
+        let result = pipeline::run(&config, plans, &post_jobs, &progress);
         progress.finish();
         result.map_err(|e| {
-            let code = match e {
+            let code = match &e {
                 pipeline::PipelineError::RowMismatch { .. } => exit::VERIFY_FAILED,
+                pipeline::PipelineError::PostData { message, .. }
+                    if message.starts_with(VERIFY_FAILED) =>
+                {
+                    exit::VERIFY_FAILED
+                }
                 pipeline::PipelineError::Connect { .. } => exit::CONNECTION,
                 _ => exit::COPY_FAILED,
             };
@@ -475,9 +465,98 @@ impl CloneRun<'_> {
     }
 }
 
-/// Counts the table on the target against the rows read in the snapshot, then ANALYZEs it.
-/// Runs on a post-table worker thread, so it opens its own short-lived connection.
-fn verify_and_analyze(target: &ConnSpec, table: &Table, rows_read: u64) -> Result<(), String> {
+const VERIFY_FAILED: &str = "verification failed";
+
+/// The post-data jobs: the plan's index/constraint/foreign-key items, then per table ANALYZE
+/// and the row count check once its indexes exist.
+fn post_jobs<'a>(
+    target: &'a ConnSpec,
+    plans: &[TablePlan],
+    archive: &'a SchemaArchive,
+    post_plan: &'a PostDataPlan,
+    restore: RestoreOptions,
+) -> Vec<PostJob<'a>> {
+    let index_of: HashMap<u32, usize> = plans
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.table.oid, i))
+        .collect();
+    let tables_of = |oids: &[u32]| -> Vec<usize> {
+        oids.iter()
+            .filter_map(|o| index_of.get(o).copied())
+            .collect()
+    };
+    let mut jobs: Vec<PostJob<'a>> = post_plan
+        .items
+        .iter()
+        .map(|item| {
+            let run: PostRun<'a> = match &item.action {
+                PostAction::Restore(entries) => {
+                    let label = item.label.clone();
+                    Box::new(move |_: &TableStats| {
+                        archive
+                            .restore_entries(target, entries, restore, &label)
+                            .map_err(|e| e.to_string())
+                    })
+                }
+                PostAction::Sql(sql) => Box::new(move |_: &TableStats| run_target_sql(target, sql)),
+            };
+            PostJob {
+                label: item.label.clone(),
+                table: index_of.get(&item.table).copied(),
+                after_tables: tables_of(&item.after_tables),
+                after_jobs: item.after_items.clone(),
+                run,
+            }
+        })
+        .collect();
+    for (i, plan) in plans.iter().enumerate() {
+        let table = plan.table.clone();
+        jobs.push(PostJob {
+            label: format!("{} verification", plan.table.display_name()),
+            table: Some(i),
+            after_tables: vec![i],
+            after_jobs: post_plan.items_of(plan.table.oid),
+            run: Box::new(move |stats: &TableStats| analyze_and_count(target, &table, stats.rows)),
+        });
+    }
+    jobs
+}
+
+/// One statement on a fresh target connection (post-data workers run on their own threads).
+fn run_target_sql(target: &ConnSpec, sql: &str) -> Result<(), String> {
+    with_target(target, |client| async move {
+        client
+            .batch_execute(sql)
+            .await
+            .map_err(|e| format!("{}: {sql}", pgerr::describe(&e)))
+    })
+}
+
+/// ANALYZE, then count the table on the target against the rows read in the snapshot.
+/// Counting after ANALYZE lets the planner use an index-only scan on a freshly frozen table.
+fn analyze_and_count(target: &ConnSpec, table: &Table, rows_read: u64) -> Result<(), String> {
+    with_target(target, |client| async move {
+        target::analyze(&client, &table.qualified())
+            .await
+            .map_err(|e| format!("ANALYZE: {}", pgerr::describe(&e)))?;
+        let count = target::count_rows(&client, table)
+            .await
+            .map_err(|e| format!("counting rows: {}", pgerr::describe(&e)))?;
+        if count != rows_read {
+            return Err(format!(
+                "{VERIFY_FAILED}: {rows_read} rows in the source snapshot, {count} on the target"
+            ));
+        }
+        Ok(())
+    })
+}
+
+fn with_target<F, Fut>(target: &ConnSpec, f: F) -> Result<(), String>
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -487,17 +566,7 @@ fn verify_and_analyze(target: &ConnSpec, table: &Table, rows_read: u64) -> Resul
             .connect(APPLICATION_NAME)
             .await
             .map_err(|e| format!("target: {e}"))?;
-        let count = target::count_rows(&client, table)
-            .await
-            .map_err(|e| format!("target: counting rows: {}", pgerr::describe(&e)))?;
-        if count != rows_read {
-            return Err(format!(
-                "verification failed: {rows_read} rows in the source snapshot, {count} on the target"
-            ));
-        }
-        target::analyze(&client, &table.qualified())
-            .await
-            .map_err(|e| format!("target: ANALYZE: {}", pgerr::describe(&e)))
+        f(client).await
     })
 }
 

@@ -94,6 +94,24 @@ impl MatView {
     }
 }
 
+/// A table constraint as post-data recreates it.
+#[derive(Debug, Clone)]
+pub struct Constraint {
+    pub name: String,
+    /// Oid of the constrained table.
+    pub table: u32,
+    /// `p` primary key, `u` unique, `f` foreign key, `x` exclusion, `c` check, `t` trigger.
+    pub kind: char,
+    /// For foreign keys: the referenced table.
+    pub referenced: u32,
+    /// For primary key / unique constraints that can be built as `CREATE UNIQUE INDEX` and then
+    /// attached with `ADD CONSTRAINT … USING INDEX` (ordinary, non-partition tables only):
+    /// the index definition from `pg_get_indexdef`.
+    pub index_def: Option<String>,
+    pub deferrable: bool,
+    pub initially_deferred: bool,
+}
+
 /// Everything read from the source inside the snapshot.
 #[derive(Debug, Clone, Default)]
 pub struct SourceCatalog {
@@ -103,8 +121,8 @@ pub struct SourceCatalog {
     pub matviews: Vec<MatView>,
     /// Index oid → the table it belongs to (to schedule index builds per table).
     pub index_tables: std::collections::HashMap<u32, u32>,
-    /// Constraint oid → its table (same purpose); foreign keys excluded.
-    pub constraint_tables: std::collections::HashMap<u32, u32>,
+    /// Every constraint that post-data creates, by constraint oid.
+    pub constraints: std::collections::HashMap<u32, Constraint>,
     pub types: TypeCatalog,
     pub large_objects: Vec<u32>,
     pub large_object_count: u64,

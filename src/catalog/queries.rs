@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use tokio_postgres::Client;
 
 use super::types::{TypeCatalog, TypeInfo};
-use super::{CatalogError, Column, MatView, Sequence, SourceCatalog, Table};
+use super::{CatalogError, Column, Constraint, MatView, Sequence, SourceCatalog, Table};
 
 /// Schemas that are never user data.
 const USER_NAMESPACE: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
@@ -38,7 +38,7 @@ pub async fn load(client: &Client) -> Result<SourceCatalog, CatalogError> {
     catalog.tables = load_tables(client, &catalog.types).await?;
     catalog.sequences = load_sequences(client).await?;
     catalog.matviews = load_matviews(client).await?;
-    load_index_and_constraint_owners(client, &mut catalog).await?;
+    load_index_owners_and_constraints(client, &mut catalog).await?;
     load_uncopyable(client, &mut catalog).await?;
     Ok(catalog)
 }
@@ -163,7 +163,7 @@ async fn load_matviews(client: &Client) -> Result<Vec<MatView>, CatalogError> {
         .collect())
 }
 
-async fn load_index_and_constraint_owners(
+async fn load_index_owners_and_constraints(
     client: &Client,
     catalog: &mut SourceCatalog,
 ) -> Result<(), CatalogError> {
@@ -173,15 +173,35 @@ async fn load_index_and_constraint_owners(
     {
         catalog.index_tables.insert(r.get(0), r.get(1));
     }
+    // Primary key / unique constraints on plain tables can be split into a parallel-friendly
+    // CREATE UNIQUE INDEX plus an instant ADD CONSTRAINT … USING INDEX; on partitions and
+    // partitioned tables the constraint is replayed as dumped.
     for r in client
         .query(
-            "SELECT oid, conrelid FROM pg_catalog.pg_constraint \
-             WHERE contype <> 'f' AND conrelid <> 0",
+            "SELECT co.oid, co.conname::text, co.conrelid, co.contype::text, co.confrelid, \
+                    CASE WHEN co.contype IN ('p', 'u') AND c.relkind = 'r' \
+                              AND NOT c.relispartition AND co.conparentid = 0 \
+                         THEN pg_catalog.pg_get_indexdef(co.conindid) END, \
+                    co.condeferrable, co.condeferred \
+             FROM pg_catalog.pg_constraint co \
+             JOIN pg_catalog.pg_class c ON c.oid = co.conrelid",
             &[],
         )
         .await?
     {
-        catalog.constraint_tables.insert(r.get(0), r.get(1));
+        let kind: String = r.get(3);
+        catalog.constraints.insert(
+            r.get(0),
+            Constraint {
+                name: r.get(1),
+                table: r.get(2),
+                kind: kind.chars().next().unwrap_or('?'),
+                referenced: r.get(4),
+                index_def: r.get(5),
+                deferrable: r.get(6),
+                initially_deferred: r.get(7),
+            },
+        );
     }
     Ok(())
 }

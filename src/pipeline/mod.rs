@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, unbounded, RecvTimeoutError};
+use crossbeam_channel::{unbounded, RecvTimeoutError};
 
 pub use cancel::Cancel;
 pub use transform::{ColumnTransform, OidRemap, TransformError};
@@ -51,11 +51,32 @@ pub trait Observer: Sync {
     fn part_started(&self, _table: &TablePlan, _part: &Part) {}
     fn rows_copied(&self, _table: &TablePlan, _rows: u64, _bytes: u64) {}
     fn table_copied(&self, _table: &TablePlan, _stats: &TableStats) {}
-    fn table_finished(&self, _table: &TablePlan, _stats: &TableStats) {}
 }
 
-/// Runs after a table's rows are all in (index builds, verification); on worker threads.
-pub type PostTable<'a> = dyn Fn(&Table, &TableStats) -> Result<(), String> + Sync + 'a;
+/// Work that runs after rows are in (one index build, a foreign key, ANALYZE…), on the
+/// post-data workers, as soon as what it waits for is done, while other tables still copy.
+pub struct PostJob<'a> {
+    pub label: String,
+    /// The table the job's time is attributed to (index into the tables).
+    pub table: Option<usize>,
+    /// Tables whose rows must all be in first.
+    pub after_tables: Vec<usize>,
+    /// Jobs (indexes into the job list) that must finish first.
+    pub after_jobs: Vec<usize>,
+    /// Receives the statistics of `table` (rows read from the snapshot) when it has one.
+    pub run: PostRun<'a>,
+}
+
+/// The body of a post-data job.
+pub type PostRun<'a> = Box<dyn Fn(&TableStats) -> Result<(), String> + Sync + 'a>;
+
+/// What the copy produced.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub tables: Vec<TableStats>,
+    /// From the start until the last row of the last table was committed.
+    pub copy_seconds: f64,
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct TableStats {
@@ -95,8 +116,8 @@ pub enum PipelineError {
         read: u64,
         written: u64,
     },
-    #[error("{table}: {message}")]
-    PostTable { table: String, message: String },
+    #[error("{job}: {message}")]
+    PostData { job: String, message: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -108,7 +129,7 @@ impl PipelineError {
             PipelineError::Copy { table, .. }
             | PipelineError::Transform { table, .. }
             | PipelineError::RowMismatch { table, .. }
-            | PipelineError::PostTable { table, .. } => Some(table),
+            | PipelineError::PostData { job: table, .. } => Some(table),
             _ => None,
         }
     }
@@ -127,8 +148,8 @@ pub(crate) enum Event {
         started: Instant,
         finished: Instant,
     },
-    PostDone {
-        table: usize,
+    JobDone {
+        job: usize,
         seconds: f64,
     },
 }
@@ -140,137 +161,234 @@ pub(crate) struct Shared<'a> {
     pub cancel: Cancel,
 }
 
-/// Copies every table of `tables`; returns per-table statistics in the same order.
+/// Copies every table of `tables` and runs the post-data jobs as their inputs complete;
+/// returns per-table statistics in the same order.
 pub fn run(
     config: &Config,
     tables: &[TablePlan],
-    post_table: &PostTable<'_>,
+    jobs: &[PostJob<'_>],
     observer: &dyn Observer,
-) -> Result<Vec<TableStats>, PipelineError> {
+) -> Result<Outcome, PipelineError> {
     let shared = Shared {
         config,
         tables,
         observer,
         cancel: Cancel::default(),
     };
-    let mut order: Vec<usize> = (0..tables.len()).collect();
-    order.sort_by(|a, b| tables[*b].table.bytes.cmp(&tables[*a].table.bytes));
-    let (jobs_tx, jobs_rx) = unbounded::<Job>();
-    for &t in &order {
+    let started = Instant::now();
+    let (parts_tx, parts_rx) = unbounded::<Job>();
+    for t in largest_first(tables) {
         for part in &tables[t].parts {
-            let _ = jobs_tx.send(Job {
+            let _ = parts_tx.send(Job {
                 table: t,
                 part: part.clone(),
             });
         }
     }
-    drop(jobs_tx);
+    drop(parts_tx);
 
     let (events_tx, events_rx) = unbounded::<Event>();
-    let (done_tx, done_rx) = bounded::<(usize, TableStats)>(tables.len().max(1));
-    let mut stats: Vec<TableStats> = tables
-        .iter()
-        .map(|t| TableStats {
-            parts: t.parts.len(),
-            ..TableStats::default()
-        })
-        .collect();
+    let (ready_tx, ready_rx) = unbounded::<(usize, TableStats)>();
+    let mut outcome = Outcome {
+        tables: tables
+            .iter()
+            .map(|t| TableStats {
+                parts: t.parts.len(),
+                ..TableStats::default()
+            })
+            .collect(),
+        copy_seconds: 0.0,
+    };
 
     thread::scope(|scope| {
         for lane in 0..config.lanes.max(1) {
-            lane::spawn(scope, lane, &shared, jobs_rx.clone(), events_tx.clone());
+            lane::spawn(scope, lane, &shared, parts_rx.clone(), events_tx.clone());
         }
         for _ in 0..config.post_table_workers.max(1) {
-            let done_rx = done_rx.clone();
+            let ready_rx = ready_rx.clone();
             let events_tx = events_tx.clone();
             let shared = &shared;
-            scope.spawn(move || post_table_worker(shared, post_table, done_rx, events_tx));
+            scope.spawn(move || post_worker(shared, jobs, ready_rx, events_tx));
         }
         drop(events_tx);
-        drop(done_rx);
-        coordinate(&shared, events_rx, done_tx, &mut stats);
+        drop(ready_rx);
+        let mut coordinator = Coordinator::new(&shared, jobs, ready_tx);
+        coordinator.run(events_rx, &mut outcome, started);
     });
 
     match shared.cancel.take_error() {
         Some(e) => Err(e),
-        None => Ok(stats),
+        None => Ok(outcome),
     }
 }
 
-fn coordinate(
-    shared: &Shared<'_>,
-    events: crossbeam_channel::Receiver<Event>,
-    done_tx: crossbeam_channel::Sender<(usize, TableStats)>,
-    stats: &mut [TableStats],
-) {
-    let mut done_tx = Some(done_tx);
-    let mut parts_left: Vec<usize> = shared.tables.iter().map(|t| t.parts.len()).collect();
-    let mut first_start: Vec<Option<Instant>> = vec![None; shared.tables.len()];
-    let mut last_end: Vec<Option<Instant>> = vec![None; shared.tables.len()];
-    let mut post_left = shared.tables.len();
-    while post_left > 0 {
-        if shared.cancel.is_cancelled() {
-            // Releases the post-table workers; lanes stop at their next batch.
-            done_tx = None;
+fn largest_first(tables: &[TablePlan]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..tables.len()).collect();
+    order.sort_by_key(|t| std::cmp::Reverse(tables[*t].table.bytes));
+    order
+}
+
+/// Tracks finished parts and jobs and releases jobs whose dependencies are met.
+struct Coordinator<'s, 'a> {
+    shared: &'s Shared<'a>,
+    jobs: &'s [PostJob<'s>],
+    ready: Option<crossbeam_channel::Sender<(usize, TableStats)>>,
+    waiting_on: Vec<usize>,
+    table_dependents: Vec<Vec<usize>>,
+    job_dependents: Vec<Vec<usize>>,
+    parts_left: Vec<usize>,
+    tables_left: usize,
+    jobs_left: usize,
+    running: usize,
+}
+
+impl<'s, 'a> Coordinator<'s, 'a> {
+    fn new(
+        shared: &'s Shared<'a>,
+        jobs: &'s [PostJob<'s>],
+        ready: crossbeam_channel::Sender<(usize, TableStats)>,
+    ) -> Self {
+        let mut table_dependents = vec![Vec::new(); shared.tables.len()];
+        let mut job_dependents = vec![Vec::new(); jobs.len()];
+        let mut waiting_on = Vec::with_capacity(jobs.len());
+        for (j, job) in jobs.iter().enumerate() {
+            for &t in &job.after_tables {
+                table_dependents[t].push(j);
+            }
+            for &d in &job.after_jobs {
+                job_dependents[d].push(j);
+            }
+            waiting_on.push(job.after_tables.len() + job.after_jobs.len());
         }
-        match events.recv_timeout(Duration::from_millis(100)) {
-            Ok(Event::PartDone {
-                table,
-                rows,
-                bytes,
-                started,
-                finished,
-            }) => {
-                let s = &mut stats[table];
-                s.rows += rows;
-                s.bytes += bytes;
-                let start = *first_start[table].get_or_insert(started);
-                let end = last_end[table].map_or(finished, |e| e.max(finished));
-                last_end[table] = Some(end);
-                s.copy_seconds = end.duration_since(start).as_secs_f64();
-                parts_left[table] -= 1;
-                if parts_left[table] == 0 {
-                    shared.observer.table_copied(&shared.tables[table], s);
-                    if let Some(tx) = &done_tx {
-                        let _ = tx.send((table, s.clone()));
-                    }
+        Coordinator {
+            shared,
+            jobs,
+            ready: Some(ready),
+            waiting_on,
+            table_dependents,
+            job_dependents,
+            parts_left: shared.tables.iter().map(|t| t.parts.len()).collect(),
+            tables_left: shared.tables.len(),
+            jobs_left: jobs.len(),
+            running: 0,
+        }
+    }
+
+    fn release(&mut self, job: usize, outcome: &Outcome) {
+        self.waiting_on[job] -= 1;
+        if self.waiting_on[job] == 0 {
+            let stats = self.jobs[job]
+                .table
+                .map(|t| outcome.tables[t].clone())
+                .unwrap_or_default();
+            if let Some(tx) = &self.ready {
+                if tx.send((job, stats)).is_ok() {
+                    self.running += 1;
                 }
             }
-            Ok(Event::PostDone { table, seconds }) => {
-                stats[table].post_seconds = seconds;
-                shared
-                    .observer
-                    .table_finished(&shared.tables[table], &stats[table]);
-                post_left -= 1;
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
         }
+    }
+
+    fn run(
+        &mut self,
+        events: crossbeam_channel::Receiver<Event>,
+        outcome: &mut Outcome,
+        started: Instant,
+    ) {
+        let mut first_start: Vec<Option<Instant>> = vec![None; self.shared.tables.len()];
+        let mut last_end: Vec<Option<Instant>> = vec![None; self.shared.tables.len()];
+        for j in 0..self.jobs.len() {
+            if self.waiting_on[j] == 0 {
+                self.waiting_on[j] = 1;
+                self.release(j, outcome);
+            }
+        }
+        while self.tables_left > 0 || self.jobs_left > 0 {
+            if self.shared.cancel.is_cancelled() {
+                // Releases the post-data workers; lanes stop at their next batch.
+                self.ready = None;
+            }
+            if self.tables_left == 0 && self.running == 0 && self.jobs_left > 0 {
+                self.shared.cancel.fail(PipelineError::Internal(format!(
+                    "{} post-data jobs wait for something that never finishes",
+                    self.jobs_left
+                )));
+                self.ready = None;
+                self.jobs_left = 0;
+            }
+            match events.recv_timeout(Duration::from_millis(100)) {
+                Ok(Event::PartDone {
+                    table,
+                    rows,
+                    bytes,
+                    started: part_start,
+                    finished,
+                }) => {
+                    let s = &mut outcome.tables[table];
+                    s.rows += rows;
+                    s.bytes += bytes;
+                    let start = *first_start[table].get_or_insert(part_start);
+                    let end = last_end[table].map_or(finished, |e| e.max(finished));
+                    last_end[table] = Some(end);
+                    s.copy_seconds = end.duration_since(start).as_secs_f64();
+                    self.parts_left[table] -= 1;
+                    if self.parts_left[table] == 0 {
+                        self.tables_left -= 1;
+                        if self.tables_left == 0 {
+                            outcome.copy_seconds = started.elapsed().as_secs_f64();
+                        }
+                        self.shared
+                            .observer
+                            .table_copied(&self.shared.tables[table], &outcome.tables[table]);
+                        for j in self.table_dependents[table].clone() {
+                            self.release(j, outcome);
+                        }
+                    }
+                }
+                Ok(Event::JobDone { job, seconds }) => {
+                    self.running -= 1;
+                    self.jobs_left -= 1;
+                    if let Some(t) = self.jobs[job].table {
+                        outcome.tables[t].post_seconds += seconds;
+                    }
+                    for j in self.job_dependents[job].clone() {
+                        self.release(j, outcome);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        if (self.tables_left > 0 || self.jobs_left > 0) && !self.shared.cancel.is_cancelled() {
+            // Every worker is gone but work remains: a thread died without reporting.
+            self.shared.cancel.fail(PipelineError::Internal(
+                "a copy or post-data worker stopped unexpectedly".into(),
+            ));
+        }
+        self.ready = None;
     }
 }
 
-fn post_table_worker(
+fn post_worker(
     shared: &Shared<'_>,
-    post_table: &PostTable<'_>,
-    done_rx: crossbeam_channel::Receiver<(usize, TableStats)>,
-    events_tx: crossbeam_channel::Sender<Event>,
+    jobs: &[PostJob<'_>],
+    ready: crossbeam_channel::Receiver<(usize, TableStats)>,
+    events: crossbeam_channel::Sender<Event>,
 ) {
-    // Workers hold no lane resources, so they simply wait for finished tables.
-    while let Ok((table, stats)) = done_rx.recv() {
+    while let Ok((job, stats)) = ready.recv() {
         if shared.cancel.is_cancelled() {
             return;
         }
-        let plan = &shared.tables[table];
         let started = Instant::now();
-        if let Err(message) = post_table(&plan.table, &stats) {
-            shared.cancel.fail(PipelineError::PostTable {
-                table: plan.table.display_name(),
+        if let Err(message) = (jobs[job].run)(&stats) {
+            shared.cancel.fail(PipelineError::PostData {
+                job: jobs[job].label.clone(),
                 message,
             });
             return;
         }
-        let _ = events_tx.send(Event::PostDone {
-            table,
+        let _ = events.send(Event::JobDone {
+            job,
             seconds: started.elapsed().as_secs_f64(),
         });
     }

@@ -10,6 +10,6 @@ pub mod spec;
 
 pub use key::Key;
 pub use spec::{
-    ColumnInfo, ColumnSanitizer, Ctx, MaxLen, Outcome, ParamKind, ParamSpec, Rule, RuleArgs,
-    RuleSpec, RowAccess, SanitizeError, TypeClass,
+    ColumnInfo, ColumnSanitizer, Ctx, MaxLen, Outcome, ParamKind, ParamSpec, RowAccess, Rule,
+    RuleArgs, RuleSpec, SanitizeError, TypeClass,
 };

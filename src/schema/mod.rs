@@ -7,15 +7,17 @@
 //! (non-foreign-key) constraints are restored as soon as its rows are in; foreign keys,
 //! triggers and everything else follow once all data is loaded.
 
+mod postdata;
 mod toc;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::conn::ConnSpec;
 use crate::pgbin::{self, Tool, Version};
 
+pub use postdata::{plan as plan_post_data, PostAction, PostDataPlan, PostItem};
 pub use toc::TocEntry;
 
 #[derive(Debug, thiserror::Error)]
@@ -108,29 +110,6 @@ impl SchemaArchive {
         cmd.args(["--section=pre-data", "--single-transaction"]);
         cmd.arg(&self.path);
         run(cmd, "pg_restore --section=pre-data (target)").map(|_| ())
-    }
-
-    /// Post-data items that belong to one table and depend on nothing but its rows: its
-    /// indexes and its non-foreign-key constraints (primary keys, unique, exclusion, check).
-    /// Keyed by table OID; `index_tables`/`constraint_tables` come from the source catalog.
-    pub fn per_table_items(
-        &self,
-        index_tables: &HashMap<u32, u32>,
-        constraint_tables: &HashMap<u32, u32>,
-        tables: &HashSet<u32>,
-    ) -> HashMap<u32, Vec<TocEntry>> {
-        let mut by_table: HashMap<u32, Vec<TocEntry>> = HashMap::new();
-        for entry in &self.toc {
-            let owner = match entry.desc.as_str() {
-                "INDEX" => index_tables.get(&entry.object_oid),
-                "CONSTRAINT" => constraint_tables.get(&entry.object_oid),
-                _ => None,
-            };
-            if let Some(table) = owner.filter(|t| tables.contains(t)) {
-                by_table.entry(*table).or_default().push(entry.clone());
-            }
-        }
-        by_table
     }
 
     /// Restores exactly these entries, in archive order (one table's indexes, say).

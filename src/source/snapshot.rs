@@ -14,6 +14,10 @@ impl Leader {
         client
             .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .await?;
+        // Catalog functions (pg_get_indexdef…) then qualify every name, as pg_dump does.
+        client
+            .batch_execute("SELECT pg_catalog.set_config('search_path', '', true)")
+            .await?;
         let snapshot: String = client
             .query_one("SELECT pg_catalog.pg_export_snapshot()", &[])
             .await?
