@@ -10,7 +10,8 @@ fn chinook_with_quoted_pascal_case_names_is_copied_exactly() {
     let pg = cluster();
     let src = loaded_db(pg, "chinook", "chinook/Chinook_PostgreSql.sql");
     let dst = fresh_db(pg, "chinook_copy");
-    clone(pg, &src, &dst, &[]).assert_ok();
+    // One lane, post-data strictly after the copy: the serial path.
+    clone(pg, &src, &dst, &["--jobs", "1", "--index-jobs", "0"]).assert_ok();
     assert_same_database(pg, &src, &dst);
     // The foreign keys exist and are enforced.
     let err = pg
@@ -28,10 +29,17 @@ fn northwind_with_empty_tables_and_bytea_is_copied_exactly() {
     let pg = cluster();
     let src = loaded_db(pg, "northwind", "northwind/northwind.sql");
     let dst = fresh_db(pg, "northwind_copy");
-    let run = clone(pg, &src, &dst, &["--json"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let report_file = dir.path().join("report.json");
+    let report_arg = report_file.display().to_string();
+    let run = clone(pg, &src, &dst, &["--json", "--report", &report_arg]);
     run.assert_ok();
     assert_same_database(pg, &src, &dst);
     let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON report");
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_file).expect("--report file"))
+            .expect("--report JSON");
+    assert_eq!(written, report, "--report writes the same report as --json");
     assert_eq!(report["status"], "ok");
     assert_eq!(report["target_state"], "complete");
     let tables = report["tables"].as_array().expect("tables");

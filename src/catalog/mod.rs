@@ -64,6 +64,10 @@ pub struct Column {
     /// Binary values of this column embed user-defined type OIDs that must be rewritten to the
     /// target's OIDs (arrays or composites of enums, domains, composite types).
     pub embeds_user_oids: bool,
+    /// `atttypmod` (e.g. n + 4 for varchar(n)); -1 when none.
+    pub typmod: i32,
+    /// Member of a primary key, UNIQUE constraint or unique index.
+    pub unique: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -75,7 +75,9 @@ async fn load_tables(client: &Client, types: &TypeCatalog) -> Result<Vec<Table>,
     let columns = client
         .query(
             "SELECT a.attrelid, a.attname::text, a.atttypid, \
-                    pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull \
+                    pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull, a.atttypmod, \
+                    EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = a.attrelid \
+                            AND i.indisunique AND a.attnum = ANY (i.indkey)) \
              FROM pg_catalog.pg_attribute a \
              JOIN pg_catalog.pg_class c ON c.oid = a.attrelid AND c.relkind = 'r' \
              WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' \
@@ -93,6 +95,8 @@ async fn load_tables(client: &Client, types: &TypeCatalog) -> Result<Vec<Table>,
                 type_name: r.get(3),
                 not_null: r.get(4),
                 embeds_user_oids: types.embeds_user_oids(type_oid),
+                typmod: r.get(5),
+                unique: r.get(6),
             });
         }
     }
@@ -269,6 +273,7 @@ async fn load_types(client: &Client) -> Result<TypeCatalog, CatalogError> {
                 is_array: r.get(4),
                 is_composite: typtype == "c",
                 is_domain: typtype == "d",
+                is_enum: typtype == "e",
                 elem: r.get(5),
                 base: r.get(6),
                 fields: Vec::new(),

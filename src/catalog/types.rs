@@ -17,6 +17,7 @@ pub struct TypeInfo {
     pub is_array: bool,
     pub is_composite: bool,
     pub is_domain: bool,
+    pub is_enum: bool,
     /// Element type of an array.
     pub elem: u32,
     /// Base type of a domain.
@@ -70,6 +71,32 @@ impl TypeCatalog {
             }
         }
         Shape::Other
+    }
+
+    /// What a value of this type really is: (scalar type OID after unwrapping domains and one
+    /// array level, whether it is an array, whether the scalar is an enum).
+    pub fn resolve(&self, oid: u32) -> (u32, bool, bool) {
+        let mut oid = self.unwrap_domain(oid);
+        let mut array = false;
+        if let Some(t) = self.types.get(&oid) {
+            if t.is_array {
+                array = true;
+                oid = self.unwrap_domain(t.elem);
+            }
+        }
+        let is_enum = self.types.get(&oid).is_some_and(|t| t.is_enum);
+        (oid, array, is_enum)
+    }
+
+    fn unwrap_domain(&self, oid: u32) -> u32 {
+        let mut oid = oid;
+        for _ in 0..32 {
+            match self.types.get(&oid) {
+                Some(t) if t.is_domain => oid = t.base,
+                _ => break,
+            }
+        }
+        oid
     }
 
     /// Whether binary values of this type carry a user-defined type OID somewhere inside.
@@ -129,6 +156,7 @@ mod tests {
             is_array: false,
             is_composite: false,
             is_domain: false,
+            is_enum: false,
             elem: 0,
             base: 0,
             fields: Vec::new(),

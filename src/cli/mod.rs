@@ -84,7 +84,9 @@ pub struct CloneOptions {
     /// Default: the number of CPU cores.
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<usize>,
-    /// Index builds run at once while other tables copy. Default: same as --jobs.
+    /// Index builds (and other post-data work) run at once while other tables still copy.
+    /// Default: same as --jobs. 0 builds nothing during the copy (for a small staging server):
+    /// post-data starts after the last row, with --jobs workers.
     #[arg(long, value_name = "N")]
     pub index_jobs: Option<usize>,
     /// Copy only matching tables: `schema.table` or `table`, `*` and `?` wildcards,

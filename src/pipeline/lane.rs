@@ -62,6 +62,24 @@ fn runtime() -> Result<tokio::runtime::Runtime, PipelineError> {
         .map_err(|e| PipelineError::Internal(format!("cannot start a runtime: {e}")))
 }
 
+/// Connects one end of a lane; a failure cancels the run and yields `None`.
+async fn connect(
+    shared: &Shared<'_>,
+    conn: &crate::conn::ConnSpec,
+    side: &'static str,
+) -> Option<tokio_postgres::Client> {
+    match conn.connect(&shared.config.application_name).await {
+        Ok(c) => Some(c),
+        Err(e) => {
+            shared.cancel.fail(PipelineError::Connect {
+                side,
+                message: e.to_string(),
+            });
+            None
+        }
+    }
+}
+
 fn part_label(job: &Job) -> String {
     let d = job.part.describe();
     if d.is_empty() {
@@ -78,14 +96,8 @@ fn reader(shared: &Shared<'_>, jobs: Receiver<Job>, out: Sender<ToTransform>) {
     };
     rt.block_on(async {
         let config = shared.config;
-        let client = match config.source.connect(&config.application_name).await {
-            Ok(c) => c,
-            Err(e) => {
-                return shared.cancel.fail(PipelineError::Connect {
-                    side: "source",
-                    message: e.to_string(),
-                })
-            }
+        let Some(client) = connect(shared, &config.source, "source").await else {
+            return;
         };
         if let Err(e) = source::join_snapshot(&client, &config.snapshot).await {
             return shared.cancel.fail(PipelineError::Connect {
@@ -225,15 +237,8 @@ fn writer(shared: &Shared<'_>, input: Receiver<ToWriter>, events: Sender<Event>)
         Err(e) => return shared.cancel.fail(e),
     };
     rt.block_on(async {
-        let config = shared.config;
-        let client = match config.target.connect(&config.application_name).await {
-            Ok(c) => c,
-            Err(e) => {
-                return shared.cancel.fail(PipelineError::Connect {
-                    side: "target",
-                    message: e.to_string(),
-                })
-            }
+        let Some(client) = connect(shared, &shared.config.target, "target").await else {
+            return;
         };
         // Durability comes from the final verification, not from each commit's fsync.
         let _ = client.batch_execute("SET synchronous_commit = off").await;

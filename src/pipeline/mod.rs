@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{unbounded, RecvTimeoutError};
 
 pub use cancel::Cancel;
-pub use transform::{ColumnTransform, OidRemap, TransformError};
+pub use transform::{ColumnTransform, OidRemap, Sanitize, TransformError};
 
 use crate::catalog::Table;
 use crate::conn::ConnSpec;
@@ -39,6 +39,8 @@ pub struct Config {
     pub snapshot: String,
     pub lanes: usize,
     pub post_table_workers: usize,
+    /// Start post-data jobs while other tables still copy (otherwise after the last row).
+    pub post_data_during_copy: bool,
     /// Decoded batch size (1–4 MiB keeps memory flat and per-batch overhead negligible).
     pub batch_bytes: usize,
     /// Batches in flight between two stages of one lane.
@@ -222,9 +224,27 @@ pub fn run(
     }
 }
 
+/// Copy order: largest first, where a table's size counts the tables whose foreign keys
+/// reference it, because their validation waits for its rows and unique index. A small table
+/// referenced by a huge one therefore starts early instead of holding up the end of the run.
 fn largest_first(tables: &[TablePlan]) -> Vec<usize> {
+    let mut weight: Vec<u64> = tables.iter().map(|t| t.table.bytes).collect();
+    let position: std::collections::HashMap<u32, usize> = tables
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.table.oid, i))
+        .collect();
+    for plan in tables {
+        for referenced in &plan.table.references {
+            if let Some(&r) = position.get(referenced) {
+                if *referenced != plan.table.oid {
+                    weight[r] += plan.table.bytes;
+                }
+            }
+        }
+    }
     let mut order: Vec<usize> = (0..tables.len()).collect();
-    order.sort_by_key(|t| std::cmp::Reverse(tables[*t].table.bytes));
+    order.sort_by_key(|t| std::cmp::Reverse(weight[*t]));
     order
 }
 
@@ -233,6 +253,8 @@ struct Coordinator<'s, 'a> {
     shared: &'s Shared<'a>,
     jobs: &'s [PostJob<'s>],
     ready: Option<crossbeam_channel::Sender<(usize, TableStats)>>,
+    /// Jobs whose inputs are done but that must wait for the end of the copy.
+    deferred: Vec<usize>,
     waiting_on: Vec<usize>,
     table_dependents: Vec<Vec<usize>>,
     job_dependents: Vec<Vec<usize>>,
@@ -264,6 +286,7 @@ impl<'s, 'a> Coordinator<'s, 'a> {
             shared,
             jobs,
             ready: Some(ready),
+            deferred: Vec::new(),
             waiting_on,
             table_dependents,
             job_dependents,
@@ -277,6 +300,16 @@ impl<'s, 'a> Coordinator<'s, 'a> {
     fn release(&mut self, job: usize, outcome: &Outcome) {
         self.waiting_on[job] -= 1;
         if self.waiting_on[job] == 0 {
+            if self.tables_left > 0 && !self.shared.config.post_data_during_copy {
+                self.deferred.push(job);
+                return;
+            }
+            self.dispatch(job, outcome);
+        }
+    }
+
+    fn dispatch(&mut self, job: usize, outcome: &Outcome) {
+        {
             let stats = self.jobs[job]
                 .table
                 .map(|t| outcome.tables[t].clone())
@@ -337,11 +370,20 @@ impl<'s, 'a> Coordinator<'s, 'a> {
                         if self.tables_left == 0 {
                             outcome.copy_seconds = started.elapsed().as_secs_f64();
                         }
+                        // The copy is over: deferred post-data may start.
+                        let deferred = if self.tables_left == 0 {
+                            std::mem::take(&mut self.deferred)
+                        } else {
+                            Vec::new()
+                        };
                         self.shared
                             .observer
                             .table_copied(&self.shared.tables[table], &outcome.tables[table]);
                         for j in self.table_dependents[table].clone() {
                             self.release(j, outcome);
+                        }
+                        for j in deferred {
+                            self.dispatch(j, outcome);
                         }
                     }
                 }
@@ -380,6 +422,7 @@ fn post_worker(
             return;
         }
         let started = Instant::now();
+        tracing::debug!("post-data: starting {}", jobs[job].label);
         if let Err(message) = (jobs[job].run)(&stats) {
             shared.cancel.fail(PipelineError::PostData {
                 job: jobs[job].label.clone(),
@@ -387,9 +430,8 @@ fn post_worker(
             });
             return;
         }
-        let _ = events.send(Event::JobDone {
-            job,
-            seconds: started.elapsed().as_secs_f64(),
-        });
+        let seconds = started.elapsed().as_secs_f64();
+        tracing::info!("post-data: {} took {seconds:.2} s", jobs[job].label);
+        let _ = events.send(Event::JobDone { job, seconds });
     }
 }

@@ -1,11 +1,15 @@
 //! Per-column transforms applied to decoded batches before encoding: the sanitizer rules, and
 //! the rewrite of user-defined type OIDs embedded in binary arrays and records.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+
+use rayon::prelude::*;
 
 use crate::codec::decode::{Field, RowBatch};
 use crate::codec::encode::ReplacedColumn;
 use crate::codec::typeoids::{remap_value_oids, TypeKind, TypeMap};
+use crate::sanitize::{ColumnSanitizer, Ctx, Key, Outcome, RowAccess};
 
 #[derive(Debug, thiserror::Error)]
 #[error("column {column}: {message}")]
@@ -56,5 +60,120 @@ impl ColumnTransform for OidRemap {
             values,
             fields,
         })
+    }
+}
+
+/// Applies a sanitizer rule to one column, rows split into chunks across the rayon pool.
+pub struct Sanitize {
+    pub column: usize,
+    pub column_name: String,
+    pub sanitizer: Box<dyn ColumnSanitizer>,
+    pub key: Arc<Key>,
+    /// Column name → position, so rules can read other fields of the row.
+    pub columns: Arc<HashMap<String, usize>>,
+}
+
+/// Rows per rayon task: large enough that task overhead vanishes, small enough to balance.
+const ROWS_PER_TASK: usize = 2048;
+
+impl ColumnTransform for Sanitize {
+    fn apply(&self, batch: &RowBatch) -> Result<ReplacedColumn, TransformError> {
+        let chunks: Vec<(usize, usize)> = (0..batch.rows)
+            .step_by(ROWS_PER_TASK)
+            .map(|start| (start, (start + ROWS_PER_TASK).min(batch.rows)))
+            .collect();
+        let parts = chunks
+            .par_iter()
+            .map(|&(start, end)| self.sanitize_rows(batch, start, end))
+            .collect::<Result<Vec<_>, _>>()?;
+        let total: usize = parts.iter().map(|(v, _)| v.len()).sum();
+        let mut values = Vec::with_capacity(total);
+        let mut fields = Vec::with_capacity(batch.rows);
+        for (part_values, part_fields) in parts {
+            let base = values.len() as u32;
+            values.extend_from_slice(&part_values);
+            fields.extend(part_fields.into_iter().map(|f| {
+                if f.len < 0 {
+                    f
+                } else {
+                    Field {
+                        start: f.start + base,
+                        len: f.len,
+                    }
+                }
+            }));
+        }
+        Ok(ReplacedColumn {
+            col: self.column,
+            values,
+            fields,
+        })
+    }
+}
+
+impl Sanitize {
+    fn sanitize_rows(
+        &self,
+        batch: &RowBatch,
+        start: usize,
+        end: usize,
+    ) -> Result<(Vec<u8>, Vec<Field>), TransformError> {
+        let mut values = Vec::new();
+        let mut fields = Vec::with_capacity(end - start);
+        for row in start..end {
+            let input = batch.field(row, self.column);
+            let access = BatchRow {
+                batch,
+                row,
+                columns: &self.columns,
+            };
+            let ctx = Ctx {
+                key: &self.key,
+                row: Some(&access),
+            };
+            let before = values.len();
+            let outcome = self
+                .sanitizer
+                .sanitize(input, &ctx, &mut values)
+                .map_err(|e| TransformError {
+                    column: self.column_name.clone(),
+                    message: e.to_string(),
+                })?;
+            let field = match outcome {
+                Outcome::Value => Field {
+                    start: before as u32,
+                    len: (values.len() - before) as i32,
+                },
+                Outcome::Null => Field { start: 0, len: -1 },
+                Outcome::Same => match input {
+                    None => Field { start: 0, len: -1 },
+                    Some(v) => {
+                        values.extend_from_slice(v);
+                        Field {
+                            start: before as u32,
+                            len: v.len() as i32,
+                        }
+                    }
+                },
+            };
+            fields.push(field);
+        }
+        Ok((values, fields))
+    }
+}
+
+/// One row of a batch, seen by a rule that reads other columns.
+struct BatchRow<'a> {
+    batch: &'a RowBatch,
+    row: usize,
+    columns: &'a HashMap<String, usize>,
+}
+
+impl RowAccess for BatchRow<'_> {
+    fn original(&self, column: &str) -> Result<Option<&[u8]>, String> {
+        match self.columns.get(column) {
+            Some(&c) => Ok(self.batch.field(self.row, c)),
+            None => Err(format!("no column {column:?} in this table")),
+        }
     }
 }

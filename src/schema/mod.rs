@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use crate::conn::ConnSpec;
 use crate::pgbin::{self, Tool, Version};
 
-pub use postdata::{plan as plan_post_data, PostAction, PostDataPlan, PostItem};
+pub use postdata::{plan as plan_post_data, ItemKind, PostAction, PostDataPlan, PostItem};
 pub use toc::TocEntry;
 
 #[derive(Debug, thiserror::Error)]

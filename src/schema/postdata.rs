@@ -23,9 +23,20 @@ pub enum PostAction {
     Sql(String),
 }
 
+/// What an item does, which decides what it must wait for: builds on one table run side by
+/// side; attaching a constraint locks the table exclusively, so it waits for that table's
+/// builds; foreign keys lock both tables against ANALYZE and builds, so they come last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemKind {
+    Build,
+    Attach,
+    ForeignKey,
+}
+
 #[derive(Debug, Clone)]
 pub struct PostItem {
     pub label: String,
+    pub kind: ItemKind,
     /// The table the work belongs to (for timing).
     pub table: u32,
     /// Tables whose rows must all be in first.
@@ -43,12 +54,13 @@ pub struct PostDataPlan {
 }
 
 impl PostDataPlan {
-    /// Items that build indexes or constraints of `table`.
-    pub fn items_of(&self, table: u32) -> Vec<usize> {
+    /// Items of `table` other than foreign keys, optionally of one kind.
+    pub fn items_of(&self, table: u32, kind: Option<ItemKind>) -> Vec<usize> {
         self.items
             .iter()
             .enumerate()
-            .filter(|(_, i)| i.table == table && !i.after_tables.iter().any(|t| *t != table))
+            .filter(|(_, i)| i.table == table && i.kind != ItemKind::ForeignKey)
+            .filter(|(_, i)| kind.is_none_or(|k| i.kind == k))
             .map(|(n, _)| n)
             .collect()
     }
@@ -57,7 +69,6 @@ impl PostDataPlan {
 pub fn plan(entries: &[TocEntry], catalog: &SourceCatalog, copied: &[Table]) -> PostDataPlan {
     let names: HashMap<u32, &Table> = copied.iter().map(|t| (t.oid, t)).collect();
     let mut plan = PostDataPlan::default();
-    let mut per_table: HashMap<u32, Vec<usize>> = HashMap::new();
     let mut foreign_keys = Vec::new();
     for entry in entries {
         match entry.desc.as_str() {
@@ -66,15 +77,14 @@ pub fn plan(entries: &[TocEntry], catalog: &SourceCatalog, copied: &[Table]) -> 
                     continue;
                 };
                 let Some(t) = names.get(table) else { continue };
-                let n = push(
+                push(
                     &mut plan,
                     entry,
+                    ItemKind::Build,
                     *table,
                     vec![*table],
-                    Vec::new(),
                     label(t, "index"),
                 );
-                per_table.entry(*table).or_default().push(n);
             }
             "CONSTRAINT" => {
                 let Some(c) = catalog.constraints.get(&entry.object_oid) else {
@@ -83,11 +93,11 @@ pub fn plan(entries: &[TocEntry], catalog: &SourceCatalog, copied: &[Table]) -> 
                 let Some(t) = names.get(&c.table) else {
                     continue;
                 };
-                let items = match unique_via_index(c, t) {
+                match unique_via_index(c, t) {
                     Some((create, attach)) => {
-                        let first = plan.items.len();
                         plan.items.push(PostItem {
                             label: label(t, &format!("index for {}", c.name)),
+                            kind: ItemKind::Build,
                             table: c.table,
                             after_tables: vec![c.table],
                             after_items: Vec::new(),
@@ -95,27 +105,35 @@ pub fn plan(entries: &[TocEntry], catalog: &SourceCatalog, copied: &[Table]) -> 
                         });
                         plan.items.push(PostItem {
                             label: label(t, &format!("constraint {}", c.name)),
+                            kind: ItemKind::Attach,
                             table: c.table,
                             after_tables: vec![c.table],
-                            after_items: vec![first],
+                            // Filled in below, once every build of the table is known.
+                            after_items: Vec::new(),
                             action: PostAction::Sql(attach),
                         });
                         plan.handled.insert(entry.dump_id);
-                        vec![first, first + 1]
                     }
-                    None => vec![push(
-                        &mut plan,
-                        entry,
-                        c.table,
-                        vec![c.table],
-                        Vec::new(),
-                        label(t, &format!("constraint {}", c.name)),
-                    )],
-                };
-                per_table.entry(c.table).or_default().extend(items);
+                    None => {
+                        // Replayed as dumped, it locks the table exclusively while it builds.
+                        push(
+                            &mut plan,
+                            entry,
+                            ItemKind::Attach,
+                            c.table,
+                            vec![c.table],
+                            label(t, &format!("constraint {}", c.name)),
+                        );
+                    }
+                }
             }
             "FK CONSTRAINT" => foreign_keys.push(entry),
             _ => {}
+        }
+    }
+    for n in 0..plan.items.len() {
+        if plan.items[n].kind == ItemKind::Attach {
+            plan.items[n].after_items = plan.items_of(plan.items[n].table, Some(ItemKind::Build));
         }
     }
     for entry in foreign_keys {
@@ -125,21 +143,23 @@ pub fn plan(entries: &[TocEntry], catalog: &SourceCatalog, copied: &[Table]) -> 
         let (Some(t), Some(_)) = (names.get(&c.table), names.get(&c.referenced)) else {
             continue;
         };
-        // Validation locks both tables against index builds: wait for them.
-        let mut after: Vec<usize> = per_table.get(&c.table).cloned().unwrap_or_default();
-        after.extend(per_table.get(&c.referenced).cloned().unwrap_or_default());
+        // Validation locks both tables against builds and ANALYZE: wait for all of them
+        // (the caller adds its own per-table work to `after_items` too).
+        let mut after = plan.items_of(c.table, None);
+        after.extend(plan.items_of(c.referenced, None));
         let mut tables = vec![c.table];
         if c.referenced != c.table {
             tables.push(c.referenced);
         }
-        push(
+        let n = push(
             &mut plan,
             entry,
+            ItemKind::ForeignKey,
             c.table,
             tables,
-            after,
             label(t, &format!("foreign key {}", c.name)),
         );
+        plan.items[n].after_items = after;
     }
     plan
 }
@@ -147,17 +167,18 @@ pub fn plan(entries: &[TocEntry], catalog: &SourceCatalog, copied: &[Table]) -> 
 fn push(
     plan: &mut PostDataPlan,
     entry: &TocEntry,
+    kind: ItemKind,
     table: u32,
     after_tables: Vec<u32>,
-    after_items: Vec<usize>,
     label: String,
 ) -> usize {
     plan.handled.insert(entry.dump_id);
     plan.items.push(PostItem {
         label,
+        kind,
         table,
         after_tables,
-        after_items,
+        after_items: Vec::new(),
         action: PostAction::Restore(vec![entry.clone()]),
     });
     plan.items.len() - 1
