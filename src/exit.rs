@@ -6,6 +6,9 @@ pub const OK: i32 = 0;
 pub const FAILURE: i32 = 1;
 /// Bad usage: invalid flags, malformed input files.
 pub const USAGE: i32 = 2;
+/// `provision --check`: changes are pending (the CI drift convention; only
+/// `provision --check` returns 2 for this reason).
+pub const DRIFT: i32 = 2;
 /// A database could not be reached or refused the login.
 pub const CONNECTION: i32 = 3;
 /// A guard refused to run (target is the source, target not empty, tool too old…).

@@ -14,6 +14,7 @@ pub mod localpg;
 pub mod pgbin;
 pub mod pgerr;
 pub mod pipeline;
+pub mod provision;
 pub mod report;
 pub mod sanitize;
 pub mod schema;

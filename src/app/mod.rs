@@ -3,6 +3,7 @@
 
 mod clone;
 mod demo;
+mod provision;
 
 use clap::Parser;
 
@@ -42,6 +43,7 @@ pub fn main() -> i32 {
     let result = match &cli.command {
         Command::Clone(args) => clone::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Provision(args) => provision::run(args),
     };
     match result {
         Ok(()) => exit::OK,

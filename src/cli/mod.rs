@@ -8,7 +8,7 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0  success
   1  failure not covered below
-  2  bad usage or malformed input
+  2  bad usage or malformed input; provision --check: changes pending
   3  a database could not be reached or refused the login
   4  a guard refused to run (target is the source, target not empty, tools too old)
   5  the copy failed midway: the target is incomplete and marked so
@@ -34,6 +34,10 @@ pub enum Command {
     /// Run the main job end to end on throwaway local PostgreSQL clusters.
     #[command(after_help = DEMO_HELP)]
     Demo(DemoArgs),
+    /// Create or converge a staging environment from a spec file: database, roles,
+    /// secrets, Kubernetes namespace bundle, deliveries.
+    #[command(after_help = PROVISION_HELP)]
+    Provision(ProvisionArgs),
 }
 
 const CLONE_HELP: &str = "\
@@ -62,6 +66,59 @@ const DEMO_HELP: &str = "\
 Starts two throwaway PostgreSQL clusters (the server binaries must be installed: Debian/Ubuntu
 `apt-get install -y postgresql`), loads a small production-like app database (tenants, users,
 products, orders), clones it, prints the summary and removes the clusters.";
+
+const PROVISION_HELP: &str = "\
+The spec (TOML, see docs/provision.md and examples/envs/) names the environment, the
+production connection (read-only, for the guards), an admin connection to the staging
+server, the database and its two roles (a NOLOGIN owner, a LOGIN app role), the secrets
+(generated, derived from the app role's connection, or supplied through environment
+variables), the Kubernetes bundle and where everything is delivered (apply, gitops, dotenv,
+json). Connection strings come from environment variables the spec names.
+
+Every run reads what exists, changes the minimum and prints one line per object:
+  + create   ~ change (and what)   = unchanged
+Nothing is ever dropped. Secret values are never printed: the plan shows fingerprints.
+Re-runs reuse the values found in the deliveries (or the state file); --rotate NAME
+generates a new value for one secret and says which deliveries changed.
+
+Refuses (exit 4) when the staging database would be production's (same system identifier
+or host and port, and the same database), when a supplied secret fails its pattern or
+equals the production value, and when staging shares an instance with production whose
+database PUBLIC may connect to (unless [source] keep_connect says how to close it).
+
+--check exits 2 when changes are pending (a CI drift check), 0 when everything is in place.
+
+Examples:
+  restage provision --env envs/staging.toml --dry-run
+  restage provision --env envs/staging.toml
+  restage provision --env envs/staging.toml --check --json > plan.json
+  restage provision --env envs/staging.toml --rotate session_secret
+  restage provision --env envs/staging.toml --print-cronjob > refresh-cronjob.yaml";
+
+#[derive(Debug, Args)]
+pub struct ProvisionArgs {
+    /// Environment spec (TOML).
+    #[arg(long = "env", value_name = "FILE")]
+    pub env: PathBuf,
+    /// Show the plan; change nothing (Kubernetes objects are checked with a server dry run).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Like --dry-run, and exit 2 when changes are pending.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub check: bool,
+    /// Generate a new value for this secret (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub rotate: Vec<String>,
+    /// Print the plan as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// No plan output (errors still go to stderr).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Print the refresh CronJob ([refresh] in the spec) as YAML and exit.
+    #[arg(long, conflicts_with_all = ["dry_run", "check", "rotate"])]
+    pub print_cronjob: bool,
+}
 
 #[derive(Debug, Args)]
 pub struct CloneArgs {

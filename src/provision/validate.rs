@@ -1,0 +1,408 @@
+//! Whole-spec checks after parsing: references, exclusive options, names. Every problem is
+//! collected with its position.
+
+use std::collections::BTreeSet;
+
+use toml::Spanned;
+
+use super::spec::{line_col, DeliveryKind, Derived, Diagnostic, EnvSpec, SecretFormat};
+
+struct Collector<'a> {
+    text: &'a str,
+    out: Vec<Diagnostic>,
+}
+
+impl Collector<'_> {
+    fn at(&mut self, span: std::ops::Range<usize>, message: impl Into<String>) {
+        let (line, column) = line_col(self.text, span.start);
+        self.out.push(Diagnostic {
+            line,
+            column,
+            message: message.into(),
+        });
+    }
+
+    fn on<T>(&mut self, item: &Spanned<T>, message: impl Into<String>) {
+        self.at(item.span(), message);
+    }
+}
+
+/// PostgreSQL and Kubernetes names the spec may hold: conservative on purpose, so no name
+/// needs quoting rules a reader could get wrong.
+fn is_pg_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name.len() <= 63
+}
+
+/// RFC 1123 label (namespaces, object names).
+pub fn is_dns_label(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
+fn is_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+pub fn check(spec: &EnvSpec, text: &str) -> Vec<Diagnostic> {
+    let mut c = Collector {
+        text,
+        out: Vec::new(),
+    };
+    if !is_dns_label(spec.environment.get_ref()) {
+        c.on(
+            &spec.environment,
+            "environment must be a lowercase name (letters, digits, `-`)",
+        );
+    }
+
+    // Connections.
+    if let Some(source) = &spec.source {
+        if source.url.is_some() == source.url_env.is_some() {
+            c.at(
+                0..0,
+                "[source] needs exactly one of `url_env` (recommended) or `url`",
+            );
+        }
+        if let Some(env) = &source.url_env {
+            if !is_env_name(env.get_ref()) {
+                c.on(env, "`url_env` must be an environment variable name");
+            }
+        }
+    }
+    let t = &spec.target;
+    if t.admin_url.is_some() == t.admin_url_env.is_some() {
+        c.at(
+            0..0,
+            "[target] needs exactly one of `admin_url_env` (recommended) or `admin_url`",
+        );
+    }
+    if let Some(mode) = &t.app_sslmode {
+        if mode.get_ref().parse::<crate::conn::SslMode>().is_err() {
+            c.on(
+                mode,
+                format!(
+                    "unknown sslmode {:?} (one of {})",
+                    mode.get_ref(),
+                    crate::conn::SSLMODE_VALUES
+                ),
+            );
+        }
+    }
+
+    // Database and roles.
+    let db = &spec.database;
+    for (what, name) in [
+        ("database name", &db.name),
+        ("owner", &db.owner),
+        ("app_role", &db.app_role),
+    ] {
+        if !is_pg_identifier(name.get_ref()) {
+            c.on(
+                name,
+                format!(
+                    "{what} {:?} must be a lowercase identifier (a-z, 0-9, _; at most 63 bytes)",
+                    name.get_ref()
+                ),
+            );
+        }
+    }
+    if db.owner.get_ref() == db.app_role.get_ref() {
+        c.on(
+            &db.app_role,
+            "app_role must differ from owner (the owner is NOLOGIN)",
+        );
+    }
+    for name in db.extensions.iter().chain(db.schemas.iter()) {
+        if !is_pg_identifier(name) {
+            c.at(
+                db.name.span(),
+                format!("extension/schema {name:?} must be a lowercase identifier"),
+            );
+        }
+    }
+    match spec.secrets.get(db.password_secret.get_ref()) {
+        None => c.on(
+            &db.password_secret,
+            format!(
+                "password_secret {:?} is not defined in [secrets]",
+                db.password_secret.get_ref()
+            ),
+        ),
+        Some(s) if s.get_ref().derive.is_some() => c.on(
+            &db.password_secret,
+            "password_secret must be generated or supplied, not derived",
+        ),
+        Some(_) => {}
+    }
+
+    // Secrets.
+    for (name, secret) in &spec.secrets {
+        let s = secret.get_ref();
+        if !is_pg_identifier(name) {
+            c.on(
+                secret,
+                format!("secret name {name:?} must be lowercase (a-z, 0-9, _)"),
+            );
+        }
+        let sources = [s.generate.is_some(), s.derive.is_some(), s.from_env.is_some()]
+            .iter()
+            .filter(|x| **x)
+            .count();
+        if sources != 1 {
+            c.on(
+                secret,
+                format!(
+                    "secret {name:?} needs exactly one of `generate`, `derive`, `from_env`"
+                ),
+            );
+        }
+        if let Some(g) = &s.generate {
+            match g.encoding.get_ref().as_str() {
+                "hex" | "base64" | "base64url" => match g.bytes {
+                    Some(n) if (16..=1024).contains(&n) => {}
+                    _ => c.on(
+                        secret,
+                        format!("secret {name:?}: `bytes` between 16 and 1024 is required (32 = 256 bits)"),
+                    ),
+                },
+                "alphabet" => {
+                    let alphabet_len = g
+                        .alphabet
+                        .as_deref()
+                        .map(|a| a.chars().collect::<BTreeSet<_>>().len())
+                        .unwrap_or(62);
+                    if alphabet_len < 2 {
+                        c.on(secret, format!("secret {name:?}: the alphabet needs at least 2 distinct characters"));
+                    }
+                    let bits = g.length.unwrap_or(0) as f64 * (alphabet_len.max(2) as f64).log2();
+                    if bits < 128.0 {
+                        c.on(
+                            secret,
+                            format!("secret {name:?}: `length` too short for the alphabet ({bits:.0} bits; at least 128 needed)"),
+                        );
+                    }
+                }
+                other => c.on(
+                    &g.encoding,
+                    format!("unknown encoding {other:?} (hex, base64, base64url, alphabet)"),
+                ),
+            }
+        }
+        if let Some(d) = &s.derive {
+            if Derived::parse(d.get_ref()).is_none() {
+                c.on(
+                    d,
+                    format!(
+                        "unknown derive {:?} (url, json, host, port, username, dbname)",
+                        d.get_ref()
+                    ),
+                );
+            }
+        }
+        for env in [&s.from_env, &s.production_env].into_iter().flatten() {
+            if !is_env_name(env.get_ref()) {
+                c.on(env, "must be an environment variable name");
+            }
+        }
+        if let Some(p) = &s.must_match {
+            if s.from_env.is_none() {
+                c.on(p, "`must_match` applies to supplied secrets (`from_env`)");
+            }
+            if let Err(e) = regex::Regex::new(p.get_ref()) {
+                c.on(p, format!("invalid pattern: {e}"));
+            }
+        }
+    }
+
+    // Kubernetes.
+    let mut object_names = BTreeSet::new();
+    if let Some(k) = &spec.kubernetes {
+        if !is_dns_label(k.namespace.get_ref()) {
+            c.on(&k.namespace, "namespace must be a DNS label (a-z, 0-9, `-`)");
+        }
+        for obj in &k.secrets {
+            let o = obj.get_ref();
+            if !is_dns_label(&o.name) {
+                c.on(
+                    obj,
+                    format!("Secret name {:?} must be a DNS label", o.name),
+                );
+            }
+            if !object_names.insert(o.name.clone()) {
+                c.on(obj, format!("Secret {:?} is defined twice", o.name));
+            }
+            for secret in o.keys.values() {
+                if !spec.secrets.contains_key(secret) {
+                    c.on(
+                        obj,
+                        format!(
+                            "Secret {:?} refers to {secret:?}, which is not in [secrets]",
+                            o.name
+                        ),
+                    );
+                }
+            }
+            if o.keys.is_empty() && o.literals.is_empty() {
+                c.on(obj, format!("Secret {:?} has no keys", o.name));
+            }
+        }
+        if let Some(np) = &k.network_policy {
+            for e in &np.egress {
+                if e.cidr.is_some() == e.namespace.is_some() {
+                    c.at(
+                        k.namespace.span(),
+                        "each network_policy.egress entry needs exactly one of `cidr`, `namespace`",
+                    );
+                }
+            }
+        }
+    }
+
+    // Deliveries.
+    for delivery in &spec.delivery {
+        let d = delivery.get_ref();
+        let kind = d.kind.get_ref().as_str();
+        if !matches!(kind, "apply" | "gitops" | "dotenv" | "json") {
+            c.on(
+                &d.kind,
+                format!("unknown delivery kind {kind:?} (apply, gitops, dotenv, json)"),
+            );
+            continue;
+        }
+        let kube = matches!(d.kind(), DeliveryKind::Apply | DeliveryKind::GitOps);
+        if kube && spec.kubernetes.is_none() {
+            c.on(&d.kind, format!("a {kind} delivery needs [kubernetes]"));
+        }
+        if let Some(f) = &d.secret_format {
+            if !kube {
+                c.on(f, "secret_format applies to apply and gitops deliveries");
+            }
+            if !matches!(f.get_ref().as_str(), "secret" | "sealed" | "external") {
+                c.on(
+                    f,
+                    format!(
+                        "unknown secret_format {:?} (secret, sealed, external)",
+                        f.get_ref()
+                    ),
+                );
+            }
+        }
+        match d.kind() {
+            DeliveryKind::GitOps => {
+                if d.dir.is_none() {
+                    c.on(delivery, "a gitops delivery needs `dir`");
+                }
+                if d.format() == SecretFormat::Secret {
+                    c.on(
+                        delivery,
+                        "a gitops delivery refuses plaintext Secret objects: use secret_format = \"sealed\" or \"external\"",
+                    );
+                }
+            }
+            DeliveryKind::Dotenv => {
+                if d.path.as_deref().is_none_or(|p| p == "-") {
+                    c.on(delivery, "a dotenv delivery needs `path` (a file)");
+                }
+                if d.keys.is_empty() {
+                    c.on(delivery, "a dotenv delivery needs `keys`");
+                }
+            }
+            DeliveryKind::Json | DeliveryKind::Apply => {}
+        }
+        if kube && d.format() == SecretFormat::Sealed && d.sealing_cert.is_none() {
+            c.on(
+                delivery,
+                "secret_format = \"sealed\" needs `sealing_cert` (kubeseal --fetch-cert > cert.pem)",
+            );
+        }
+        if kube && d.format() == SecretFormat::External && d.store.is_none() {
+            c.on(
+                delivery,
+                "secret_format = \"external\" needs `store` (the SecretStore name)",
+            );
+        }
+        for (var, secret) in &d.keys {
+            if !is_env_name(var) {
+                c.on(delivery, format!("{var:?} is not a variable name"));
+            }
+            if !spec.secrets.contains_key(secret) {
+                c.on(
+                    delivery,
+                    format!("{var} refers to {secret:?}, which is not in [secrets]"),
+                );
+            }
+        }
+    }
+    if let Some(r) = &spec.refresh {
+        for s in [&r.source_secret, &r.target_secret] {
+            if !object_names.contains(&s.name) && s.name != "restage-source" {
+                c.at(
+                    0..0,
+                    format!(
+                        "[refresh] refers to Secret {:?}, which is not in kubernetes.secrets (restage-source may be created by hand)",
+                        s.name
+                    ),
+                );
+            }
+        }
+    }
+    c.out.sort_by_key(|d| (d.line, d.column));
+    c.out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::spec::parse;
+
+    const MINIMAL: &str = r#"
+environment = "staging"
+[target]
+admin_url_env = "ADMIN"
+[database]
+name = "app_staging"
+owner = "app_owner"
+app_role = "app_staging"
+password_secret = "db_password"
+[secrets.db_password]
+generate = { bytes = 24 }
+"#;
+
+    #[test]
+    fn minimal_spec_parses() {
+        let spec = parse(MINIMAL).expect("valid");
+        assert_eq!(spec.database.name.get_ref(), "app_staging");
+    }
+
+    #[test]
+    fn unknown_field_names_line_and_column() {
+        let text = MINIMAL.replace("owner = ", "ownr = ");
+        let errors = parse(&text).expect_err("invalid");
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].line, 7, "{errors:?}");
+        assert!(errors[0].message.contains("ownr"), "{errors:?}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = format!(
+            "{MINIMAL}\n[secrets.stripe]\nfrom_env = \"X\"\nmust_match = \"(\"\n[secrets.broken]\nderive = \"nope\"\n[[delivery]]\nkind = \"gitops\"\ndir = \"out\"\n"
+        );
+        let errors = parse(&text).expect_err("invalid");
+        let all: Vec<_> = errors.iter().map(|d| d.message.as_str()).collect();
+        assert!(all.iter().any(|m| m.contains("invalid pattern")), "{all:?}");
+        assert!(all.iter().any(|m| m.contains("unknown derive")), "{all:?}");
+        assert!(all.iter().any(|m| m.contains("needs [kubernetes]")), "{all:?}");
+        assert!(all.iter().any(|m| m.contains("plaintext Secret")), "{all:?}");
+        assert!(errors.iter().all(|d| d.line > 1), "{errors:?}");
+    }
+}
