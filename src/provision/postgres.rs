@@ -485,7 +485,7 @@ async fn inside(staging: Option<&Client>, task: &PgTask<'_>, steps: &mut Vec<Ste
                         .query_one(
                             "SELECT count(DISTINCT a.privilege_type) FROM pg_default_acl d \
                                JOIN pg_namespace n ON n.oid = d.defaclnamespace, aclexplode(d.defaclacl) a \
-                             WHERE n.nspname = $1 AND d.defaclobjtype = $2::\"char\" \
+                             WHERE n.nspname = $1 AND d.defaclobjtype::text = $2 \
                                AND d.defaclrole = (SELECT oid FROM pg_roles WHERE rolname = $3) \
                                AND a.grantee = (SELECT oid FROM pg_roles WHERE rolname = $4) \
                                AND a.privilege_type = ANY($5::text[])",

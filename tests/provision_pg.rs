@@ -1,0 +1,364 @@
+//! `restage provision` against a real PostgreSQL (started with `log_statement=all`): the
+//! second run changes nothing, the app role logs in with the generated password through a
+//! SCRAM verifier, the password never reaches the server log or any output, rotation,
+//! guards, and concurrent runs serializing on the advisory lock.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use common::*;
+use restage::conn::{ConnSpec, Secret};
+use restage::localpg::{Cluster, ClusterOptions};
+use restage::provision::deliver::dotenv;
+
+const EXIT_DRIFT: i32 = 2;
+const EXIT_REFUSED: i32 = 4;
+
+static LOGGED: OnceLock<Cluster> = OnceLock::new();
+
+/// This binary's cluster logs every statement, so tests can prove no password is in it.
+fn pg() -> &'static Cluster {
+    LOGGED.get_or_init(|| start(ClusterOptions::new("provision").setting("log_statement", "all")))
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+    prefix: String,
+    prod_db: String,
+}
+
+impl Env {
+    /// A production database with a table, and names unique to this test.
+    fn new(prefix: &str) -> Env {
+        let pg = pg();
+        let prod_db = fresh_db(pg, &format!("{prefix}_prod"));
+        sql(pg, &prod_db, "CREATE TABLE customers (id int primary key, email text)");
+        Env {
+            dir: tempfile::tempdir().expect("tempdir"),
+            prefix: prefix.to_owned(),
+            prod_db,
+        }
+    }
+
+    fn staging_db(&self) -> String {
+        format!("{}_staging", self.prefix)
+    }
+    fn app(&self) -> String {
+        format!("{}_app", self.prefix)
+    }
+    fn owner(&self) -> String {
+        format!("{}_owner", self.prefix)
+    }
+    fn dotenv(&self) -> PathBuf {
+        self.dir.path().join(".env.staging")
+    }
+
+    /// Writes a spec; `extra` is appended, `db` overrides the staging database name.
+    fn spec(&self, db: &str, extra: &str) -> PathBuf {
+        let text = format!(
+            r#"
+environment = "staging"
+[source]
+url_env = "TEST_PROD_URL"
+keep_connect = ["postgres"]
+[target]
+admin_url_env = "TEST_ADMIN_URL"
+[database]
+name = "{db}"
+owner = "{owner}"
+app_role = "{app}"
+password_secret = "db_password"
+connection_limit = 10
+extensions = ["pgcrypto"]
+[secrets.db_password]
+generate = {{ bytes = 24 }}
+[secrets.database_url]
+derive = "url"
+[secrets.session]
+generate = {{ bytes = 32, encoding = "hex" }}
+[[delivery]]
+kind = "dotenv"
+path = ".env.staging"
+keys = {{ DATABASE_URL = "database_url", DB_PASSWORD = "db_password", SESSION_SECRET = "session" }}
+literals = {{ APP_ENV = "staging" }}
+{extra}
+"#,
+            owner = self.owner(),
+            app = self.app(),
+        );
+        let path = self.dir.path().join("env.toml");
+        std::fs::write(&path, text).expect("writing the spec");
+        path
+    }
+
+    fn run(&self, spec: &Path, extra: &[&str]) -> Run {
+        run_cmd(&mut self.command(spec, extra))
+    }
+
+    fn command(&self, spec: &Path, extra: &[&str]) -> std::process::Command {
+        let pg = pg();
+        let mut cmd = restage();
+        cmd.arg("provision")
+            .arg("--env")
+            .arg(spec)
+            .args(extra)
+            .env("TEST_ADMIN_URL", pg.url("postgres"))
+            .env("TEST_PROD_URL", pg.url(&self.prod_db));
+        cmd
+    }
+
+    fn password(&self) -> Secret {
+        let text = std::fs::read_to_string(self.dotenv()).expect("the dotenv delivery");
+        dotenv::parse(&text)
+            .remove("DB_PASSWORD")
+            .expect("DB_PASSWORD in the dotenv file")
+    }
+
+    /// Catalog rows that provisioning touches, with their xmin (a rewrite changes it).
+    fn catalog(&self) -> String {
+        let pg = pg();
+        let admin = sql(
+            pg,
+            "postgres",
+            &format!(
+                "SELECT xmin, rolname, rolcanlogin, rolconnlimit FROM pg_authid WHERE rolname IN ('{a}','{o}') ORDER BY 2; \
+                 SELECT xmin, datname, datdba, datacl FROM pg_database WHERE datname IN ('{s}', '{p}') ORDER BY 2",
+                a = self.app(),
+                o = self.owner(),
+                s = self.staging_db(),
+                p = self.prod_db
+            ),
+        );
+        let inside = sql(
+            pg,
+            &self.staging_db(),
+            "SELECT xmin, defaclobjtype, defaclacl FROM pg_default_acl ORDER BY 2; \
+             SELECT xmin, nspname, nspacl FROM pg_namespace WHERE nspname = 'public'; \
+             SELECT xmin, extname FROM pg_extension ORDER BY 2",
+        );
+        format!("{admin}\n{inside}")
+    }
+}
+
+fn login(db: &str, user: &str, password: &Secret) -> Result<String, String> {
+    let url = format!("postgresql://{user}@127.0.0.1:{}/{db}", pg().port());
+    let spec = ConnSpec::parse(&url)
+        .map_err(|e| e.to_string())?
+        .with_user(user, Some(password.clone()));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let client = spec.connect("test").await.map_err(|e| e.to_string())?;
+        let row = client
+            .query_one("SELECT current_user::text", &[])
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(row.get::<_, String>(0))
+    })
+}
+
+#[track_caller]
+fn assert_no_secret(run: &Run, secret: &Secret) {
+    assert!(!secret.expose().is_empty());
+    assert!(
+        !run.stdout.contains(secret.expose()) && !run.stderr.contains(secret.expose()),
+        "a secret value appeared in the output"
+    );
+}
+
+#[test]
+fn second_run_changes_nothing_and_the_app_role_logs_in() {
+    let env = Env::new("twice");
+    let spec = env.spec(&env.staging_db(), "");
+    let first = env.run(&spec, &[]);
+    first.assert_ok();
+    assert!(first.stdout.contains(&format!("+ postgres")), "{}", first.stdout);
+    assert!(first.stdout.contains(&format!("role {}", env.app())), "{}", first.stdout);
+    let before = env.catalog();
+
+    let second = env.run(&spec, &[]);
+    second.assert_ok();
+    for line in second.stdout.lines().filter(|l| l.starts_with(['+', '~'])) {
+        panic!("second run changed something: {line}\n{}", second.stdout);
+    }
+    assert!(second.stdout.contains("0 to create, 0 to change"), "{}", second.stdout);
+    assert_eq!(before, env.catalog(), "catalog rows were rewritten by the second run");
+
+    // --check agrees: nothing pending.
+    env.run(&spec, &["--check"]).assert_ok();
+
+    let password = env.password();
+    for run in [&first, &second] {
+        assert_no_secret(run, &password);
+    }
+    assert_eq!(
+        login(&env.staging_db(), &env.app(), &password).as_deref(),
+        Ok(env.app().as_str())
+    );
+    let verifier = sql(
+        pg(),
+        "postgres",
+        &format!("SELECT rolpassword FROM pg_authid WHERE rolname = '{}'", env.app()),
+    );
+    assert!(verifier.starts_with("SCRAM-SHA-256$4096:"), "{verifier}");
+    assert_eq!(
+        sql(pg(), "postgres", &format!("SELECT rolcanlogin FROM pg_authid WHERE rolname = '{}'", env.owner())),
+        "f"
+    );
+
+    // The app role reads and writes tables the owner creates later (default privileges),
+    // and cannot connect to production.
+    sql(
+        pg(),
+        &env.staging_db(),
+        &format!("SET ROLE {}; CREATE TABLE later (x int)", env.owner()),
+    );
+    let privs = sql(
+        pg(),
+        &env.staging_db(),
+        &format!(
+            "SELECT has_table_privilege('{a}', 'later', 'INSERT'), has_database_privilege('{a}', '{p}', 'CONNECT'), \
+                    has_database_privilege('{a}', '{s}', 'CONNECT')",
+            a = env.app(),
+            p = env.prod_db,
+            s = env.staging_db()
+        ),
+    );
+    assert_eq!(privs, "t|f|t");
+    assert!(login(&env.prod_db, &env.app(), &password).is_err());
+
+    // Drift is detected: --check exits 2 and says what changes.
+    sql(
+        pg(),
+        "postgres",
+        &format!("ALTER ROLE {} CONNECTION LIMIT 3", env.app()),
+    );
+    let check = env.run(&spec, &["--check"]);
+    assert_eq!(check.code, EXIT_DRIFT, "{}\n{}", check.stdout, check.stderr);
+    assert!(check.stdout.contains("connection limit 3 → 10"), "{}", check.stdout);
+    let json = env.run(&spec, &["--check", "--json"]);
+    let plan: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON plan");
+    assert!(plan["lines"].as_array().is_some_and(|l| l.iter().any(|x| x["op"] == "change")));
+    env.run(&spec, &[]).assert_ok();
+    env.run(&spec, &["--check"]).assert_ok();
+
+    // The server log saw every statement, never the password.
+    let log = pg().log();
+    assert!(log.contains("CREATE ROLE"), "log_statement=all is not in effect");
+    assert!(!log.contains(password.expose()), "the password is in the server log");
+}
+
+#[test]
+fn rotation_replaces_the_password_and_names_the_deliveries() {
+    let env = Env::new("rotate");
+    let spec = env.spec(&env.staging_db(), "");
+    env.run(&spec, &[]).assert_ok();
+    let old = env.password();
+    let session_before = dotenv::parse(&std::fs::read_to_string(env.dotenv()).unwrap())["SESSION_SECRET"].clone();
+
+    let run = env.run(&spec, &["--rotate", "db_password"]);
+    run.assert_ok();
+    let new = env.password();
+    assert_ne!(old.expose(), new.expose());
+    assert!(
+        run.stdout.contains("rotated db_password: changed in postgres (role password), dotenv(.env.staging)"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("changed: DATABASE_URL, DB_PASSWORD"), "{}", run.stdout);
+    assert_no_secret(&run, &old);
+    assert_no_secret(&run, &new);
+    assert!(login(&env.staging_db(), &env.app(), &old).is_err(), "the old password still works");
+    assert_eq!(login(&env.staging_db(), &env.app(), &new).as_deref(), Ok(env.app().as_str()));
+    // The other secret was reused.
+    let session_after = dotenv::parse(&std::fs::read_to_string(env.dotenv()).unwrap())["SESSION_SECRET"].clone();
+    assert_eq!(session_before.expose(), session_after.expose());
+    assert!(!pg().log().contains(new.expose()));
+
+    let bad = env.run(&spec, &["--rotate", "database_url"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("not a generated secret"), "{}", bad.stderr);
+}
+
+#[test]
+fn guards_refuse_production() {
+    let env = Env::new("guard");
+    // The staging database is production's.
+    let spec = env.spec(&env.prod_db, "");
+    let run = env.run(&spec, &[]);
+    assert_eq!(run.code, EXIT_REFUSED, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("is the production database itself"), "{}", run.stderr);
+    assert!(run.stderr.contains("system_identifier"), "{}", run.stderr);
+    let roles = sql(pg(), "postgres", &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{}'", env.app()));
+    assert_eq!(roles, "0", "a refused run created roles");
+
+    // A supplied key that is a live key, or production's own: refused, never printed.
+    let extra = "[secrets.stripe]\nfrom_env = \"TEST_STRIPE\"\nmust_match = \"^sk_test_\"\nproduction_env = \"TEST_PROD_STRIPE\"\n";
+    let spec = env.spec(&env.staging_db(), extra);
+    let live = "sk_live_do_not_print_4242";
+    let run = run_cmd(env.command(&spec, &[]).env("TEST_STRIPE", live));
+    assert_eq!(run.code, EXIT_REFUSED, "{}", run.stderr);
+    assert!(run.stderr.contains("does not match the required pattern"), "{}", run.stderr);
+    assert_no_secret(&run, &Secret::new(live));
+    let same = "sk_test_shared_with_production_77";
+    let run = run_cmd(
+        env.command(&spec, &[])
+            .env("TEST_STRIPE", same)
+            .env("TEST_PROD_STRIPE", same),
+    );
+    assert_eq!(run.code, EXIT_REFUSED, "{}", run.stderr);
+    assert!(run.stderr.contains("equals the production value"), "{}", run.stderr);
+    assert_no_secret(&run, &Secret::new(same));
+
+    // Shared instance without a way to close production to the staging roles.
+    let spec = env.spec(&env.staging_db(), "");
+    let text = std::fs::read_to_string(&spec).unwrap().replace("keep_connect = [\"postgres\"]\n", "");
+    std::fs::write(&spec, text).unwrap();
+    let run = env.run(&spec, &[]);
+    assert_eq!(run.code, EXIT_REFUSED, "{}", run.stderr);
+    assert!(run.stderr.contains("PUBLIC may connect"), "{}", run.stderr);
+}
+
+#[test]
+fn concurrent_runs_serialize() {
+    let env = Env::new("concurrent");
+    let spec = env.spec(&env.staging_db(), "");
+    let a = env.command(&spec, &[]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("spawn");
+    let b = env.command(&spec, &[]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("spawn");
+    let ra = Run::from(a.wait_with_output().expect("wait"));
+    let rb = Run::from(b.wait_with_output().expect("wait"));
+    ra.assert_ok();
+    rb.assert_ok();
+    // One run created everything; the other waited for the lock and found it in place.
+    let creates = |r: &Run| r.stdout.lines().filter(|l| l.starts_with('+')).count();
+    let (ca, cb) = (creates(&ra), creates(&rb));
+    assert!(
+        (ca > 0 && cb == 0) || (ca == 0 && cb > 0),
+        "both runs created objects:\n{}\n---\n{}",
+        ra.stdout,
+        rb.stdout
+    );
+    let password = env.password();
+    assert_eq!(login(&env.staging_db(), &env.app(), &password).as_deref(), Ok(env.app().as_str()));
+}
+
+#[test]
+fn spec_errors_are_reported_together_with_positions() {
+    let env = Env::new("badspec");
+    let path = env.dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "environment = \"Staging!\"\n[target]\nadmin_url_env = \"X\"\n[database]\nname = \"Bad-Name\"\nowner = \"o\"\napp_role = \"a\"\npassword_secret = \"missing\"\n",
+    )
+    .unwrap();
+    let run = env.run(&path, &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("3 problems"), "{}", run.stderr);
+    assert!(run.stderr.contains("bad.toml:1:15"), "{}", run.stderr);
+    assert!(run.stderr.contains("bad.toml:5:8"), "{}", run.stderr);
+    assert!(run.stderr.contains("bad.toml:8:19"), "{}", run.stderr);
+}
