@@ -258,7 +258,7 @@ pub async fn converge(admin: &Client, task: &PgTask<'_>, dry_run: bool) -> Resul
         connect_sql.push((Db::Admin, format!("REVOKE CONNECT ON DATABASE {} FROM PUBLIC", ident(name))));
     }
     if !app_connect {
-        connect_detail.push("GRANT CONNECT TO app role");
+        connect_detail.push("GRANT CONNECT TO the app role");
         connect_sql.push((
             Db::Admin,
             format!("GRANT CONNECT ON DATABASE {} TO {}", ident(name), ident(app)),
@@ -456,7 +456,8 @@ async fn inside(staging: Option<&Client>, task: &PgTask<'_>, steps: &mut Vec<Ste
                 };
                 (exists, usage && role_exists, t, sq)
             }
-            None => (false, false, 0, 0),
+            // A database created from template0 has a public schema.
+            None => (schema == "public", false, 0, 0),
         };
         if !exists {
             missing.push("create schema".into());

@@ -160,7 +160,18 @@ impl Applier {
         let live = api.get_opt(&m.name).await.map_err(|e| Self::error(m, e))?;
         let params = PatchParams::apply(&self.manager);
         let Some(live) = live else {
-            if !dry_run {
+            if dry_run {
+                // The server validates the object; a namespace that does not exist yet
+                // (created by this same plan) is the one acceptable refusal.
+                match api
+                    .patch(&m.name, &params.clone().dry_run(), &Patch::Apply(&m.value))
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(resp)) if resp.code == 404 => {}
+                    Err(e) => return Err(Self::error(m, e)),
+                }
+            } else {
                 api.patch(&m.name, &params, &Patch::Apply(&m.value))
                     .await
                     .map_err(|e| Self::error(m, e))?;

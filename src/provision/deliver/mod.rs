@@ -77,7 +77,8 @@ pub fn manifests_for(
     Ok(out)
 }
 
-fn dotenv_entries(d: &DeliverySpec, values: &Values) -> BTreeMap<String, Secret> {
+/// The variables a dotenv (or flat JSON) delivery holds.
+pub fn dotenv_entries(d: &DeliverySpec, values: &Values) -> BTreeMap<String, Secret> {
     let mut entries: BTreeMap<String, Secret> = d
         .literals
         .iter()

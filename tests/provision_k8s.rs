@@ -1,0 +1,259 @@
+//! The Kubernetes side without a cluster: every example spec renders to the golden files
+//! under `fixtures/provision/`, every rendered manifest validates against the official
+//! Kubernetes OpenAPI schemas (`kubernetes-validate`), sealing round-trips with a test key,
+//! GitOps re-renders leave files byte-identical, and no plaintext Secret reaches a file.
+//!
+//! Set `RESTAGE_UPDATE_GOLDEN=1` to rewrite the golden files after an intended change.
+
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use restage::provision::bundle;
+use restage::provision::deliver::{self, dotenv, gitops};
+use restage::provision::plan::Op;
+use restage::provision::seal::{self, CertSealer};
+use restage::provision::secrets::{self, AppConnection, Secret, Values};
+use restage::provision::spec::{self, DeliveryKind, LoadedSpec, SecretFormat};
+
+/// The Kubernetes version the manifests are validated against (k8s-openapi's feature).
+const KUBE_VERSION: &str = "1.34.0";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn examples() -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(root().join("examples/envs"))
+        .expect("examples/envs")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    out.sort();
+    assert_eq!(out.len(), 5, "one example per environment kind: {out:?}");
+    out
+}
+
+fn test_key() -> String {
+    std::fs::read_to_string(root().join("fixtures/provision/sealing-test-key.pem")).expect("test key")
+}
+
+/// Fixed values: generated secrets are `test-<name>`, supplied ones sandbox keys.
+fn fixed_values(loaded: &LoadedSpec) -> Values {
+    let spec = &loaded.spec;
+    let existing: BTreeMap<String, Secret> = spec
+        .secrets
+        .iter()
+        .filter(|(_, s)| s.get_ref().generate.is_some())
+        .map(|(n, _)| (n.clone(), Secret::new(format!("test-{n}"))))
+        .collect();
+    let env = |var: &str| {
+        Some(if var.starts_with("PRODUCTION") {
+            format!("sk_live_{var}")
+        } else {
+            format!("sk_test_{var}")
+        })
+    };
+    let conn = AppConnection {
+        host: spec.target.app_host.clone().unwrap_or_else(|| "localhost".into()),
+        port: spec.target.app_port.unwrap_or(5432),
+        username: spec.database.app_role.get_ref().clone(),
+        dbname: spec.database.name.get_ref().clone(),
+        sslmode: spec.target.app_sslmode.as_ref().map(|s| s.get_ref().clone()),
+    };
+    let values = secrets::resolve(spec, &existing, &[], &conn, &env).expect("values");
+    assert!(values.generated.is_empty());
+    values
+}
+
+/// Replaces sealed values by a marker after checking that they open to the right value
+/// with the test key under the strict-scope label.
+fn check_and_mask_sealed(text: &str, expected: &BTreeMap<String, BTreeMap<String, Secret>>) -> String {
+    let mut doc: serde_yaml::Value = serde_yaml::from_str(text).expect("YAML");
+    if doc["kind"].as_str() != Some("SealedSecret") {
+        return text.to_owned();
+    }
+    let name = doc["metadata"]["name"].as_str().expect("name").to_owned();
+    let ns = doc["metadata"]["namespace"].as_str().expect("namespace").to_owned();
+    let key = test_key();
+    let data = doc["spec"]["encryptedData"].as_mapping_mut().expect("encryptedData");
+    for (k, v) in data.iter_mut() {
+        let k = k.as_str().expect("key");
+        let opened = seal::unseal_with_pem(&key, &ns, &name, v.as_str().expect("value")).expect("unseal");
+        assert_eq!(
+            String::from_utf8(opened).expect("utf8"),
+            expected[&name][k].expose(),
+            "{name}.{k} does not unseal to its value"
+        );
+        // The label binds the value to its object: another name must not open it.
+        assert!(seal::unseal_with_pem(&key, &ns, "other-name", v.as_str().unwrap_or("")).is_err());
+        *v = serde_yaml::Value::String("<sealed: opens with fixtures/provision/sealing-test-key.pem>".into());
+    }
+    serde_yaml::to_string(&doc).expect("YAML")
+}
+
+/// Renders every delivery of one example into `out` (file name → content).
+fn render_example(path: &Path, scratch: &Path) -> BTreeMap<String, String> {
+    let loaded = spec::load(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let spec = &loaded.spec;
+    let values = fixed_values(&loaded);
+    let mut expected_data: BTreeMap<String, BTreeMap<String, Secret>> = BTreeMap::new();
+    if let Some(k) = &spec.kubernetes {
+        for o in &k.secrets {
+            expected_data.insert(o.get_ref().name.clone(), bundle::object_data(o.get_ref(), &values).expect("data"));
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (i, d) in spec.delivery.iter().enumerate() {
+        let d = d.get_ref();
+        match d.kind() {
+            DeliveryKind::Apply => {
+                let manifests = deliver::manifests_for(&loaded, d, &values).expect("manifests");
+                let mut text = String::new();
+                for m in &manifests {
+                    if m.plaintext_secret {
+                        assert!(m.to_yaml().is_err(), "a plaintext Secret rendered to YAML");
+                    }
+                    text.push_str("---\n");
+                    text.push_str(&serde_yaml::to_string(&m.value).expect("YAML"));
+                }
+                out.insert(format!("{i}-apply.yaml"), text);
+            }
+            DeliveryKind::GitOps => {
+                assert_ne!(d.format(), SecretFormat::Secret);
+                let manifests = deliver::manifests_for(&loaded, d, &values).expect("manifests");
+                let dir = scratch.join(format!("{i}-gitops"));
+                let first = gitops::write(&dir, &manifests, false).expect("gitops");
+                assert!(first.iter().all(|r| r.op == Op::Create));
+                // Byte-identical on a re-run, although sealing is randomized.
+                let snapshot = read_dir(&dir);
+                let again = deliver::manifests_for(&loaded, d, &values).expect("manifests");
+                let second = gitops::write(&dir, &again, false).expect("gitops");
+                assert!(second.iter().all(|r| r.op == Op::Unchanged), "re-render changed files");
+                assert_eq!(snapshot, read_dir(&dir));
+                for (name, text) in snapshot {
+                    assert!(!text.contains("kind: Secret\n"), "{name}: plaintext Secret in git");
+                    out.insert(format!("{i}-gitops/{name}"), check_and_mask_sealed(&text, &expected_data));
+                }
+            }
+            DeliveryKind::Dotenv => {
+                out.insert(format!("{i}-dotenv.env"), dotenv::render(&deliver::dotenv_entries(d, &values)));
+            }
+            DeliveryKind::Json => {
+                out.insert(format!("{i}-json.json"), deliver::json_document(spec, d, &values).expect("json"));
+            }
+        }
+    }
+    if let Some(refresh) = &spec.refresh {
+        out.insert("cronjob.yaml".into(), restage::provision::cronjob::render(spec, refresh).expect("cronjob"));
+    }
+    out
+}
+
+fn read_dir(dir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for e in std::fs::read_dir(dir).expect("dir") {
+        let p = e.expect("entry").path();
+        let name = p.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        out.insert(name, std::fs::read_to_string(&p).expect("file"));
+    }
+    out
+}
+
+fn kubernetes_validate(files: &[PathBuf]) {
+    let out = Command::new("kubernetes-validate")
+        .args(["--strict", "--no-warn", "-k", KUBE_VERSION])
+        .args(files)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run kubernetes-validate ({e}); install it: `pip install kubernetes-validate==1.37.0` (.ci/run does)"
+            )
+        });
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && !stdout.contains("ERROR"),
+        "manifests do not validate against the Kubernetes {KUBE_VERSION} schemas:\n{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn every_example_renders_to_its_golden_files_and_validates() {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let update = std::env::var_os("RESTAGE_UPDATE_GOLDEN").is_some();
+    let mut to_validate = Vec::new();
+    let mut checked = 0;
+    for example in examples() {
+        let stem = example.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+        let rendered = render_example(&example, &scratch.path().join(&stem));
+        assert!(!rendered.is_empty(), "{stem} renders nothing");
+        let golden_dir = root().join("fixtures/provision").join(&stem);
+        for (name, text) in &rendered {
+            let golden = golden_dir.join(name);
+            if update {
+                std::fs::create_dir_all(golden.parent().unwrap_or(&golden_dir)).expect("mkdir");
+                std::fs::write(&golden, text).expect("write golden");
+            }
+            let want = std::fs::read_to_string(&golden).unwrap_or_else(|_| {
+                panic!("missing golden file {} (RESTAGE_UPDATE_GOLDEN=1 writes it)", golden.display())
+            });
+            assert_eq!(&want, text, "{} differs from its golden file", golden.display());
+            checked += 1;
+            if name.ends_with(".yaml") && !name.ends_with("kustomization.yaml") {
+                let file = scratch.path().join(format!("validate-{stem}-{}", name.replace('/', "-")));
+                std::fs::write(&file, text).expect("write");
+                to_validate.push(file);
+            }
+        }
+    }
+    assert!(checked >= 20, "only {checked} golden files");
+    kubernetes_validate(&to_validate);
+}
+
+#[test]
+fn validation_catches_a_broken_manifest() {
+    // The validator is really consulted: a wrong field fails.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("bad.yaml");
+    std::fs::write(&file, "apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: q\nspec:\n  hardd: {}\n").expect("write");
+    let out = Command::new("kubernetes-validate")
+        .args(["--strict", "-k", KUBE_VERSION])
+        .arg(&file)
+        .output()
+        .expect("kubernetes-validate is installed (pip install kubernetes-validate==1.37.0)");
+    assert!(!out.status.success(), "a broken manifest validated");
+}
+
+#[test]
+fn sealing_round_trips_with_the_test_key() {
+    let cert = std::fs::read_to_string(root().join("examples/envs/sealed-secrets-cert.pem")).expect("cert");
+    let sealer = CertSealer::from_pem(&cert, "cert").expect("certificate");
+    let value = Secret::new("postgresql://app:pw@db/app");
+    use restage::provision::seal::Sealer;
+    let a = sealer.seal("staging", "app-database", &value).expect("seal");
+    let b = sealer.seal("staging", "app-database", &value).expect("seal");
+    assert_ne!(a, b, "sealing must be randomized");
+    let key = test_key();
+    let opened = seal::unseal_with_pem(&key, "staging", "app-database", &a).expect("unseal");
+    assert_eq!(opened, value.expose().as_bytes());
+    assert!(seal::unseal_with_pem(&key, "production", "app-database", &a).is_err());
+    // Layout: two-byte big-endian length of the RSA block, which is the key size.
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::STANDARD.decode(&a).expect("base64");
+    assert_eq!(u16::from_be_bytes([raw[0], raw[1]]), 256);
+    assert_eq!(raw.len(), 2 + 256 + value.expose().len() + 16);
+}
+
+#[test]
+fn cronjob_uses_the_secrets_and_the_schedule() {
+    let loaded = spec::load(&root().join("examples/envs/homelab-k3s.toml")).expect("spec");
+    let refresh = loaded.spec.refresh.as_ref().expect("[refresh]");
+    let yaml = restage::provision::cronjob::render(&loaded.spec, refresh).expect("render");
+    let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).expect("YAML");
+    assert_eq!(doc["spec"]["schedule"].as_str(), Some("0 3 1 * *"));
+    let container = &doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["args"][0].as_str(), Some("clone"));
+    assert_eq!(container["env"][1]["valueFrom"]["secretKeyRef"]["name"].as_str(), Some("postgres-secret"));
+}
