@@ -186,6 +186,12 @@ async fn execute(
         generated: values.generated.clone(),
         ..Plan::default()
     };
+    if !dry_run {
+        // Preflight: a delivery that would fail (a field conflict, a bad certificate) fails
+        // before the database changes, so the role's password never runs ahead of the
+        // deliveries that carry it.
+        deliver::deliver_all(loaded, &values, true).await.map_err(deliver_failure)?;
+    }
     plan.lines = postgres::converge(&client, &task, dry_run).await.map_err(pg_failure)?;
     let pg_changed = plan.lines.iter().any(|l| l.op != Op::Unchanged && l.object.starts_with("role "));
 
