@@ -71,7 +71,12 @@ fn handle(state: &Mutex<State>, req: Request) -> (u16, String) {
                     }
                 }
             } else if req.path.starts_with("/apis/") && req.path.contains("/namespaces/") {
-                let ns = req.path.split("/namespaces/").nth(1).and_then(|r| r.split('/').next()).unwrap_or("");
+                let ns = req
+                    .path
+                    .split("/namespaces/")
+                    .nth(1)
+                    .and_then(|r| r.split('/').next())
+                    .unwrap_or("");
                 if !st.objects.contains_key(&format!("/api/v1/namespaces/{ns}")) {
                     return status(404, "NotFound", &format!("namespaces \"{ns}\" not found"));
                 }
@@ -179,7 +184,13 @@ impl FakeApi {
     }
 
     fn take_requests(&self) -> Vec<Request> {
-        std::mem::take(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()).requests)
+        std::mem::take(
+            &mut self
+                .state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .requests,
+        )
     }
 
     fn secret_data(&self, ns: &str, name: &str) -> BTreeMap<String, String> {
@@ -261,13 +272,25 @@ fn apply_uses_server_side_apply_reads_back_and_reports_conflicts() {
     let run = provision(&spec, &["--dry-run"]);
     run.assert_ok();
     let reqs = api.take_requests();
-    assert!(reqs.iter().any(|r| r.method == "PATCH"), "no dry-run apply was sent");
+    assert!(
+        reqs.iter().any(|r| r.method == "PATCH"),
+        "no dry-run apply was sent"
+    );
     for r in &reqs {
         if r.method == "PATCH" {
-            assert_eq!(r.query.get("dryRun").map(String::as_str), Some("All"), "{r:?}");
+            assert_eq!(
+                r.query.get("dryRun").map(String::as_str),
+                Some("All"),
+                "{r:?}"
+            );
         }
     }
-    assert!(run.stdout.contains("+ apply(restage-test)  Namespace/app-staging"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("+ apply(restage-test)  Namespace/app-staging"),
+        "{}",
+        run.stdout
+    );
 
     // A real run: every object applied with the field manager, as apply patches.
     let first = provision(&spec, &[]);
@@ -281,13 +304,26 @@ fn apply_uses_server_side_apply_reads_back_and_reports_conflicts() {
         .iter()
         .filter_map(|r| r.path.rsplit('/').nth(1))
         .collect();
-    for kind in ["namespaces", "resourcequotas", "networkpolicies", "serviceaccounts", "secrets"] {
+    for kind in [
+        "namespaces",
+        "resourcequotas",
+        "networkpolicies",
+        "serviceaccounts",
+        "secrets",
+    ] {
         assert!(kinds.contains(kind), "no apply for {kind}: {kinds:?}");
     }
     for r in &patches {
-        assert_eq!(r.query.get("fieldManager").map(String::as_str), Some("restage-test"));
+        assert_eq!(
+            r.query.get("fieldManager").map(String::as_str),
+            Some("restage-test")
+        );
         assert_eq!(r.content_type, "application/apply-patch+yaml");
-        assert_ne!(r.query.get("force").map(String::as_str), Some("true"), "apply must not force");
+        assert_ne!(
+            r.query.get("force").map(String::as_str),
+            Some("true"),
+            "apply must not force"
+        );
     }
     let data = api.secret_data("app-staging", "postgres-secret");
     let password = restage::conn::Secret::new(data["POSTGRES_PASSWORD"].clone());
@@ -299,25 +335,45 @@ fn apply_uses_server_side_apply_reads_back_and_reports_conflicts() {
     // A re-run reads the Secret back, reuses the password, and changes nothing.
     let second = provision(&spec, &[]);
     second.assert_ok();
-    assert!(second.stdout.contains("0 to create, 0 to change"), "{}", second.stdout);
+    assert!(
+        second.stdout.contains("0 to create, 0 to change"),
+        "{}",
+        second.stdout
+    );
     let reqs = api.take_requests();
     assert!(
-        !reqs.iter().any(|r| r.method == "PATCH" && !r.query.contains_key("dryRun")),
+        !reqs
+            .iter()
+            .any(|r| r.method == "PATCH" && !r.query.contains_key("dryRun")),
         "the re-run applied again"
     );
-    assert_eq!(api.secret_data("app-staging", "postgres-secret")["POSTGRES_PASSWORD"], password.expose());
+    assert_eq!(
+        api.secret_data("app-staging", "postgres-secret")["POSTGRES_PASSWORD"],
+        password.expose()
+    );
     provision(&spec, &["--check"]).assert_ok();
 
     // Rotation changes the Secret and says so.
     let rotated = provision(&spec, &["--rotate", "db_password"]);
     rotated.assert_ok();
     assert!(
-        rotated.stdout.contains("rotated db_password: changed in postgres (role password), apply(restage-test)"),
+        rotated.stdout.contains(
+            "rotated db_password: changed in postgres (role password), apply(restage-test)"
+        ),
         "{}",
         rotated.stdout
     );
-    assert!(rotated.stdout.contains("data.DATABASE_URL, data.POSTGRES_PASSWORD"), "{}", rotated.stdout);
-    assert_ne!(api.secret_data("app-staging", "postgres-secret")["POSTGRES_PASSWORD"], password.expose());
+    assert!(
+        rotated
+            .stdout
+            .contains("data.DATABASE_URL, data.POSTGRES_PASSWORD"),
+        "{}",
+        rotated.stdout
+    );
+    assert_ne!(
+        api.secret_data("app-staging", "postgres-secret")["POSTGRES_PASSWORD"],
+        password.expose()
+    );
 
     // Another manager owns a field: the conflict names it, nothing is forced.
     api.state
@@ -327,7 +383,13 @@ fn apply_uses_server_side_apply_reads_back_and_reports_conflicts() {
         .insert("/api/v1/namespaces/app-staging/secrets/postgres-secret".into());
     let conflict = provision(&spec, &["--rotate", "db_password"]);
     assert_ne!(conflict.code, 0);
-    assert!(conflict.stderr.contains("conflict with manager \"kubectl-edit\""), "{}", conflict.stderr);
+    assert!(
+        conflict
+            .stderr
+            .contains("conflict with manager \"kubectl-edit\""),
+        "{}",
+        conflict.stderr
+    );
     assert!(!conflict.stderr.contains(password.expose()));
     // The refused run changed nothing: the role's password still matches the Secret.
     api.state

@@ -5,7 +5,6 @@
 //!
 //! Set `RESTAGE_UPDATE_GOLDEN=1` to rewrite the golden files after an intended change.
 
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -36,7 +35,8 @@ fn examples() -> Vec<PathBuf> {
 }
 
 fn test_key() -> String {
-    std::fs::read_to_string(root().join("fixtures/provision/sealing-test-key.pem")).expect("test key")
+    std::fs::read_to_string(root().join("fixtures/provision/sealing-test-key.pem"))
+        .expect("test key")
 }
 
 /// Fixed values: generated secrets are `test-<name>`, supplied ones sandbox keys.
@@ -56,11 +56,19 @@ fn fixed_values(loaded: &LoadedSpec) -> Values {
         })
     };
     let conn = AppConnection {
-        host: spec.target.app_host.clone().unwrap_or_else(|| "localhost".into()),
+        host: spec
+            .target
+            .app_host
+            .clone()
+            .unwrap_or_else(|| "localhost".into()),
         port: spec.target.app_port.unwrap_or(5432),
         username: spec.database.app_role.get_ref().clone(),
         dbname: spec.database.name.get_ref().clone(),
-        sslmode: spec.target.app_sslmode.as_ref().map(|s| s.get_ref().clone()),
+        sslmode: spec
+            .target
+            .app_sslmode
+            .as_ref()
+            .map(|s| s.get_ref().clone()),
     };
     let values = secrets::resolve(spec, &existing, &[], &conn, &env).expect("values");
     assert!(values.generated.is_empty());
@@ -69,18 +77,27 @@ fn fixed_values(loaded: &LoadedSpec) -> Values {
 
 /// Replaces sealed values by a marker after checking that they open to the right value
 /// with the test key under the strict-scope label.
-fn check_and_mask_sealed(text: &str, expected: &BTreeMap<String, BTreeMap<String, Secret>>) -> String {
+fn check_and_mask_sealed(
+    text: &str,
+    expected: &BTreeMap<String, BTreeMap<String, Secret>>,
+) -> String {
     let mut doc: serde_yaml::Value = serde_yaml::from_str(text).expect("YAML");
     if doc["kind"].as_str() != Some("SealedSecret") {
         return text.to_owned();
     }
     let name = doc["metadata"]["name"].as_str().expect("name").to_owned();
-    let ns = doc["metadata"]["namespace"].as_str().expect("namespace").to_owned();
+    let ns = doc["metadata"]["namespace"]
+        .as_str()
+        .expect("namespace")
+        .to_owned();
     let key = test_key();
-    let data = doc["spec"]["encryptedData"].as_mapping_mut().expect("encryptedData");
+    let data = doc["spec"]["encryptedData"]
+        .as_mapping_mut()
+        .expect("encryptedData");
     for (k, v) in data.iter_mut() {
         let k = k.as_str().expect("key");
-        let opened = seal::unseal_with_pem(&key, &ns, &name, v.as_str().expect("value")).expect("unseal");
+        let opened =
+            seal::unseal_with_pem(&key, &ns, &name, v.as_str().expect("value")).expect("unseal");
         assert_eq!(
             String::from_utf8(opened).expect("utf8"),
             expected[&name][k].expose(),
@@ -88,7 +105,9 @@ fn check_and_mask_sealed(text: &str, expected: &BTreeMap<String, BTreeMap<String
         );
         // The label binds the value to its object: another name must not open it.
         assert!(seal::unseal_with_pem(&key, &ns, "other-name", v.as_str().unwrap_or("")).is_err());
-        *v = serde_yaml::Value::String("<sealed: opens with fixtures/provision/sealing-test-key.pem>".into());
+        *v = serde_yaml::Value::String(
+            "<sealed: opens with fixtures/provision/sealing-test-key.pem>".into(),
+        );
     }
     serde_yaml::to_string(&doc).expect("YAML")
 }
@@ -101,7 +120,10 @@ fn render_example(path: &Path, scratch: &Path) -> BTreeMap<String, String> {
     let mut expected_data: BTreeMap<String, BTreeMap<String, Secret>> = BTreeMap::new();
     if let Some(k) = &spec.kubernetes {
         for o in &k.secrets {
-            expected_data.insert(o.get_ref().name.clone(), bundle::object_data(o.get_ref(), &values).expect("data"));
+            expected_data.insert(
+                o.get_ref().name.clone(),
+                bundle::object_data(o.get_ref(), &values).expect("data"),
+            );
         }
     }
     let mut out = BTreeMap::new();
@@ -130,23 +152,41 @@ fn render_example(path: &Path, scratch: &Path) -> BTreeMap<String, String> {
                 let snapshot = read_dir(&dir);
                 let again = deliver::manifests_for(&loaded, d, &values).expect("manifests");
                 let second = gitops::write(&dir, &again, false).expect("gitops");
-                assert!(second.iter().all(|r| r.op == Op::Unchanged), "re-render changed files");
+                assert!(
+                    second.iter().all(|r| r.op == Op::Unchanged),
+                    "re-render changed files"
+                );
                 assert_eq!(snapshot, read_dir(&dir));
                 for (name, text) in snapshot {
-                    assert!(!text.contains("kind: Secret\n"), "{name}: plaintext Secret in git");
-                    out.insert(format!("{i}-gitops/{name}"), check_and_mask_sealed(&text, &expected_data));
+                    assert!(
+                        !text.contains("kind: Secret\n"),
+                        "{name}: plaintext Secret in git"
+                    );
+                    out.insert(
+                        format!("{i}-gitops/{name}"),
+                        check_and_mask_sealed(&text, &expected_data),
+                    );
                 }
             }
             DeliveryKind::Dotenv => {
-                out.insert(format!("{i}-dotenv.env"), dotenv::render(&deliver::dotenv_entries(d, &values)));
+                out.insert(
+                    format!("{i}-dotenv.env"),
+                    dotenv::render(&deliver::dotenv_entries(d, &values)),
+                );
             }
             DeliveryKind::Json => {
-                out.insert(format!("{i}-json.json"), deliver::json_document(spec, d, &values).expect("json"));
+                out.insert(
+                    format!("{i}-json.json"),
+                    deliver::json_document(spec, d, &values).expect("json"),
+                );
             }
         }
     }
     if let Some(refresh) = &spec.refresh {
-        out.insert("cronjob.yaml".into(), restage::provision::cronjob::render(spec, refresh).expect("cronjob"));
+        out.insert(
+            "cronjob.yaml".into(),
+            restage::provision::cronjob::render(spec, refresh).expect("cronjob"),
+        );
     }
     out
 }
@@ -155,7 +195,11 @@ fn read_dir(dir: &Path) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for e in std::fs::read_dir(dir).expect("dir") {
         let p = e.expect("entry").path();
-        let name = p.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let name = p
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
         out.insert(name, std::fs::read_to_string(&p).expect("file"));
     }
     out
@@ -186,7 +230,11 @@ fn every_example_renders_to_its_golden_files_and_validates() {
     let mut to_validate = Vec::new();
     let mut checked = 0;
     for example in examples() {
-        let stem = example.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+        let stem = example
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
         let rendered = render_example(&example, &scratch.path().join(&stem));
         assert!(!rendered.is_empty(), "{stem} renders nothing");
         let golden_dir = root().join("fixtures/provision").join(&stem);
@@ -197,12 +245,22 @@ fn every_example_renders_to_its_golden_files_and_validates() {
                 std::fs::write(&golden, text).expect("write golden");
             }
             let want = std::fs::read_to_string(&golden).unwrap_or_else(|_| {
-                panic!("missing golden file {} (RESTAGE_UPDATE_GOLDEN=1 writes it)", golden.display())
+                panic!(
+                    "missing golden file {} (RESTAGE_UPDATE_GOLDEN=1 writes it)",
+                    golden.display()
+                )
             });
-            assert_eq!(&want, text, "{} differs from its golden file", golden.display());
+            assert_eq!(
+                &want,
+                text,
+                "{} differs from its golden file",
+                golden.display()
+            );
             checked += 1;
             if name.ends_with(".yaml") && !name.ends_with("kustomization.yaml") {
-                let file = scratch.path().join(format!("validate-{stem}-{}", name.replace('/', "-")));
+                let file = scratch
+                    .path()
+                    .join(format!("validate-{stem}-{}", name.replace('/', "-")));
                 std::fs::write(&file, text).expect("write");
                 to_validate.push(file);
             }
@@ -217,7 +275,11 @@ fn validation_catches_a_broken_manifest() {
     // The validator is really consulted: a wrong field fails.
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("bad.yaml");
-    std::fs::write(&file, "apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: q\nspec:\n  hardd: {}\n").expect("write");
+    std::fs::write(
+        &file,
+        "apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: q\nspec:\n  hardd: {}\n",
+    )
+    .expect("write");
     let out = Command::new("kubernetes-validate")
         .args(["--strict", "-k", KUBE_VERSION])
         .arg(&file)
@@ -228,12 +290,17 @@ fn validation_catches_a_broken_manifest() {
 
 #[test]
 fn sealing_round_trips_with_the_test_key() {
-    let cert = std::fs::read_to_string(root().join("examples/envs/sealed-secrets-cert.pem")).expect("cert");
+    let cert = std::fs::read_to_string(root().join("examples/envs/sealed-secrets-cert.pem"))
+        .expect("cert");
     let sealer = CertSealer::from_pem(&cert, "cert").expect("certificate");
     let value = Secret::new("postgresql://app:pw@db/app");
     use restage::provision::seal::Sealer;
-    let a = sealer.seal("staging", "app-database", &value).expect("seal");
-    let b = sealer.seal("staging", "app-database", &value).expect("seal");
+    let a = sealer
+        .seal("staging", "app-database", &value)
+        .expect("seal");
+    let b = sealer
+        .seal("staging", "app-database", &value)
+        .expect("seal");
     assert_ne!(a, b, "sealing must be randomized");
     let key = test_key();
     let opened = seal::unseal_with_pem(&key, "staging", "app-database", &a).expect("unseal");
@@ -241,7 +308,9 @@ fn sealing_round_trips_with_the_test_key() {
     assert!(seal::unseal_with_pem(&key, "production", "app-database", &a).is_err());
     // Layout: two-byte big-endian length of the RSA block, which is the key size.
     use base64::Engine;
-    let raw = base64::engine::general_purpose::STANDARD.decode(&a).expect("base64");
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(&a)
+        .expect("base64");
     assert_eq!(u16::from_be_bytes([raw[0], raw[1]]), 256);
     assert_eq!(raw.len(), 2 + 256 + value.expose().len() + 16);
 }
@@ -255,5 +324,8 @@ fn cronjob_uses_the_secrets_and_the_schedule() {
     assert_eq!(doc["spec"]["schedule"].as_str(), Some("0 3 1 * *"));
     let container = &doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(container["args"][0].as_str(), Some("clone"));
-    assert_eq!(container["env"][1]["valueFrom"]["secretKeyRef"]["name"].as_str(), Some("postgres-secret"));
+    assert_eq!(
+        container["env"][1]["valueFrom"]["secretKeyRef"]["name"].as_str(),
+        Some("postgres-secret")
+    );
 }

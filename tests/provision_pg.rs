@@ -34,7 +34,11 @@ impl Env {
     fn new(prefix: &str) -> Env {
         let pg = pg();
         let prod_db = fresh_db(pg, &format!("{prefix}_prod"));
-        sql(pg, &prod_db, "CREATE TABLE customers (id int primary key, email text)");
+        sql(
+            pg,
+            &prod_db,
+            "CREATE TABLE customers (id int primary key, email text)",
+        );
         Env {
             dir: tempfile::tempdir().expect("tempdir"),
             prefix: prefix.to_owned(),
@@ -176,17 +180,35 @@ fn second_run_changes_nothing_and_the_app_role_logs_in() {
     let spec = env.spec(&env.staging_db(), "");
     let first = env.run(&spec, &[]);
     first.assert_ok();
-    assert!(first.stdout.contains(&format!("+ postgres")), "{}", first.stdout);
-    assert!(first.stdout.contains(&format!("role {}", env.app())), "{}", first.stdout);
+    assert!(first.stdout.contains("+ postgres"), "{}", first.stdout);
+    assert!(
+        first.stdout.contains(&format!("role {}", env.app())),
+        "{}",
+        first.stdout
+    );
     let before = env.catalog();
 
     let second = env.run(&spec, &[]);
     second.assert_ok();
-    for line in second.stdout.lines().filter(|l| l.starts_with(['+', '~'])) {
-        panic!("second run changed something: {line}\n{}", second.stdout);
-    }
-    assert!(second.stdout.contains("0 to create, 0 to change"), "{}", second.stdout);
-    assert_eq!(before, env.catalog(), "catalog rows were rewritten by the second run");
+    let changed: Vec<&str> = second
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with(['+', '~']))
+        .collect();
+    assert!(
+        changed.is_empty(),
+        "second run changed something: {changed:?}"
+    );
+    assert!(
+        second.stdout.contains("0 to create, 0 to change"),
+        "{}",
+        second.stdout
+    );
+    assert_eq!(
+        before,
+        env.catalog(),
+        "catalog rows were rewritten by the second run"
+    );
 
     // --check agrees: nothing pending.
     env.run(&spec, &["--check"]).assert_ok();
@@ -202,11 +224,21 @@ fn second_run_changes_nothing_and_the_app_role_logs_in() {
     let verifier = sql(
         pg(),
         "postgres",
-        &format!("SELECT rolpassword FROM pg_authid WHERE rolname = '{}'", env.app()),
+        &format!(
+            "SELECT rolpassword FROM pg_authid WHERE rolname = '{}'",
+            env.app()
+        ),
     );
     assert!(verifier.starts_with("SCRAM-SHA-256$4096:"), "{verifier}");
     assert_eq!(
-        sql(pg(), "postgres", &format!("SELECT rolcanlogin FROM pg_authid WHERE rolname = '{}'", env.owner())),
+        sql(
+            pg(),
+            "postgres",
+            &format!(
+                "SELECT rolcanlogin FROM pg_authid WHERE rolname = '{}'",
+                env.owner()
+            )
+        ),
         "f"
     );
 
@@ -239,17 +271,29 @@ fn second_run_changes_nothing_and_the_app_role_logs_in() {
     );
     let check = env.run(&spec, &["--check"]);
     assert_eq!(check.code, EXIT_DRIFT, "{}\n{}", check.stdout, check.stderr);
-    assert!(check.stdout.contains("connection limit 3 → 10"), "{}", check.stdout);
+    assert!(
+        check.stdout.contains("connection limit 3 → 10"),
+        "{}",
+        check.stdout
+    );
     let json = env.run(&spec, &["--check", "--json"]);
     let plan: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON plan");
-    assert!(plan["lines"].as_array().is_some_and(|l| l.iter().any(|x| x["op"] == "change")));
+    assert!(plan["lines"]
+        .as_array()
+        .is_some_and(|l| l.iter().any(|x| x["op"] == "change")));
     env.run(&spec, &[]).assert_ok();
     env.run(&spec, &["--check"]).assert_ok();
 
     // The server log saw every statement, never the password.
     let log = pg().log();
-    assert!(log.contains("CREATE ROLE"), "log_statement=all is not in effect");
-    assert!(!log.contains(password.expose()), "the password is in the server log");
+    assert!(
+        log.contains("CREATE ROLE"),
+        "log_statement=all is not in effect"
+    );
+    assert!(
+        !log.contains(password.expose()),
+        "the password is in the server log"
+    );
 }
 
 #[test]
@@ -258,30 +302,48 @@ fn rotation_replaces_the_password_and_names_the_deliveries() {
     let spec = env.spec(&env.staging_db(), "");
     env.run(&spec, &[]).assert_ok();
     let old = env.password();
-    let session_before = dotenv::parse(&std::fs::read_to_string(env.dotenv()).unwrap())["SESSION_SECRET"].clone();
+    let session_before =
+        dotenv::parse(&std::fs::read_to_string(env.dotenv()).unwrap())["SESSION_SECRET"].clone();
 
     let run = env.run(&spec, &["--rotate", "db_password"]);
     run.assert_ok();
     let new = env.password();
     assert_ne!(old.expose(), new.expose());
     assert!(
-        run.stdout.contains("rotated db_password: changed in postgres (role password), dotenv(.env.staging)"),
+        run.stdout.contains(
+            "rotated db_password: changed in postgres (role password), dotenv(.env.staging)"
+        ),
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("changed: DATABASE_URL, DB_PASSWORD"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("changed: DATABASE_URL, DB_PASSWORD"),
+        "{}",
+        run.stdout
+    );
     assert_no_secret(&run, &old);
     assert_no_secret(&run, &new);
-    assert!(login(&env.staging_db(), &env.app(), &old).is_err(), "the old password still works");
-    assert_eq!(login(&env.staging_db(), &env.app(), &new).as_deref(), Ok(env.app().as_str()));
+    assert!(
+        login(&env.staging_db(), &env.app(), &old).is_err(),
+        "the old password still works"
+    );
+    assert_eq!(
+        login(&env.staging_db(), &env.app(), &new).as_deref(),
+        Ok(env.app().as_str())
+    );
     // The other secret was reused.
-    let session_after = dotenv::parse(&std::fs::read_to_string(env.dotenv()).unwrap())["SESSION_SECRET"].clone();
+    let session_after =
+        dotenv::parse(&std::fs::read_to_string(env.dotenv()).unwrap())["SESSION_SECRET"].clone();
     assert_eq!(session_before.expose(), session_after.expose());
     assert!(!pg().log().contains(new.expose()));
 
     let bad = env.run(&spec, &["--rotate", "database_url"]);
     assert_eq!(bad.code, 2, "{}", bad.stderr);
-    assert!(bad.stderr.contains("not a generated secret"), "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("not a generated secret"),
+        "{}",
+        bad.stderr
+    );
 }
 
 #[test]
@@ -291,9 +353,20 @@ fn guards_refuse_production() {
     let spec = env.spec(&env.prod_db, "");
     let run = env.run(&spec, &[]);
     assert_eq!(run.code, EXIT_REFUSED, "{}\n{}", run.stdout, run.stderr);
-    assert!(run.stderr.contains("is the production database itself"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("is the production database itself"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("system_identifier"), "{}", run.stderr);
-    let roles = sql(pg(), "postgres", &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{}'", env.app()));
+    let roles = sql(
+        pg(),
+        "postgres",
+        &format!(
+            "SELECT count(*) FROM pg_roles WHERE rolname = '{}'",
+            env.app()
+        ),
+    );
     assert_eq!(roles, "0", "a refused run created roles");
 
     // A supplied key that is a live key, or production's own: refused, never printed.
@@ -302,7 +375,11 @@ fn guards_refuse_production() {
     let live = "sk_live_do_not_print_4242";
     let run = run_cmd(env.command(&spec, &[]).env("TEST_STRIPE", live));
     assert_eq!(run.code, EXIT_REFUSED, "{}", run.stderr);
-    assert!(run.stderr.contains("does not match the required pattern"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("does not match the required pattern"),
+        "{}",
+        run.stderr
+    );
     assert_no_secret(&run, &Secret::new(live));
     let same = "sk_test_shared_with_production_77";
     let run = run_cmd(
@@ -311,12 +388,18 @@ fn guards_refuse_production() {
             .env("TEST_PROD_STRIPE", same),
     );
     assert_eq!(run.code, EXIT_REFUSED, "{}", run.stderr);
-    assert!(run.stderr.contains("equals the production value"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("equals the production value"),
+        "{}",
+        run.stderr
+    );
     assert_no_secret(&run, &Secret::new(same));
 
     // Shared instance without a way to close production to the staging roles.
     let spec = env.spec(&env.staging_db(), "");
-    let text = std::fs::read_to_string(&spec).unwrap().replace("keep_connect = [\"postgres\"]\n", "");
+    let text = std::fs::read_to_string(&spec)
+        .unwrap()
+        .replace("keep_connect = [\"postgres\"]\n", "");
     std::fs::write(&spec, text).unwrap();
     let run = env.run(&spec, &[]);
     assert_eq!(run.code, EXIT_REFUSED, "{}", run.stderr);
@@ -327,8 +410,18 @@ fn guards_refuse_production() {
 fn concurrent_runs_serialize() {
     let env = Env::new("concurrent");
     let spec = env.spec(&env.staging_db(), "");
-    let a = env.command(&spec, &[]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("spawn");
-    let b = env.command(&spec, &[]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("spawn");
+    let a = env
+        .command(&spec, &[])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let b = env
+        .command(&spec, &[])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
     let ra = Run::from(a.wait_with_output().expect("wait"));
     let rb = Run::from(b.wait_with_output().expect("wait"));
     ra.assert_ok();
@@ -343,7 +436,10 @@ fn concurrent_runs_serialize() {
         rb.stdout
     );
     let password = env.password();
-    assert_eq!(login(&env.staging_db(), &env.app(), &password).as_deref(), Ok(env.app().as_str()));
+    assert_eq!(
+        login(&env.staging_db(), &env.app(), &password).as_deref(),
+        Ok(env.app().as_str())
+    );
 }
 
 #[test]

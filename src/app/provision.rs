@@ -27,10 +27,14 @@ pub fn run(args: &ProvisionArgs) -> Result<(), Failure> {
         let Some(refresh) = &spec.refresh else {
             return Err(Failure::new(
                 exit::USAGE,
-                format!("{} has no [refresh] section (schedule, image, source_secret, target_secret)", loaded.path),
+                format!(
+                    "{} has no [refresh] section (schedule, image, source_secret, target_secret)",
+                    loaded.path
+                ),
             ));
         };
-        let yaml = cronjob::render(spec, refresh).map_err(|e| Failure::new(exit::FAILURE, e.to_string()))?;
+        let yaml = cronjob::render(spec, refresh)
+            .map_err(|e| Failure::new(exit::FAILURE, e.to_string()))?;
         print!("{yaml}");
         return Ok(());
     }
@@ -48,7 +52,11 @@ pub fn run(args: &ProvisionArgs) -> Result<(), Failure> {
         }
     }
 
-    let admin = connection("[target] admin", spec.target.admin_url_env.as_ref(), spec.target.admin_url.as_ref())?;
+    let admin = connection(
+        "[target] admin",
+        spec.target.admin_url_env.as_ref(),
+        spec.target.admin_url.as_ref(),
+    )?;
     let source = match &spec.source {
         Some(s) => Some(connection("[source]", s.url_env.as_ref(), s.url.as_ref())?),
         None => None,
@@ -58,7 +66,8 @@ pub fn run(args: &ProvisionArgs) -> Result<(), Failure> {
         .enable_all()
         .build()
         .map_err(|e| Failure::new(exit::FAILURE, format!("cannot start a runtime: {e}")))?;
-    let (plan, stdout_docs) = rt.block_on(execute(&loaded, &admin, source.as_ref(), args, dry_run))?;
+    let (plan, stdout_docs) =
+        rt.block_on(execute(&loaded, &admin, source.as_ref(), args, dry_run))?;
 
     let has_stdout_delivery = !stdout_docs.is_empty();
     if args.json {
@@ -76,7 +85,11 @@ pub fn run(args: &ProvisionArgs) -> Result<(), Failure> {
     if args.check && plan.pending() > 0 {
         return Err(Failure::new(
             exit::DRIFT,
-            format!("{} change(s) pending for environment {}", plan.pending(), spec.environment.get_ref()),
+            format!(
+                "{} change(s) pending for environment {}",
+                plan.pending(),
+                spec.environment.get_ref()
+            ),
         ));
     }
     Ok(())
@@ -134,8 +147,12 @@ async fn execute(
             .connect(APPLICATION_NAME)
             .await
             .map_err(|e| Failure::new(exit::CONNECTION, format!("source: {e}")))?;
-        let source_id = guards::identify(&src).await.map_err(|e| Failure::new(exit::FAILURE, e.to_string()))?;
-        let target_id = guards::identify(&client).await.map_err(|e| Failure::new(exit::FAILURE, e.to_string()))?;
+        let source_id = guards::identify(&src)
+            .await
+            .map_err(|e| Failure::new(exit::FAILURE, e.to_string()))?;
+        let target_id = guards::identify(&client)
+            .await
+            .map_err(|e| Failure::new(exit::FAILURE, e.to_string()))?;
         guards::check_target(source, &source_id, admin, &target_id, dbname)
             .map_err(|e| Failure::new(exit::REFUSED, e.to_string()))?;
         if guards::same_instance(source, &source_id, admin, &target_id) {
@@ -144,7 +161,9 @@ async fn execute(
     }
 
     // Values: reuse what the deliveries hold, generate what is missing or rotated.
-    let existing = deliver::read_existing(loaded).await.map_err(deliver_failure)?;
+    let existing = deliver::read_existing(loaded)
+        .await
+        .map_err(deliver_failure)?;
     let conn = AppConnection {
         host: spec
             .target
@@ -154,16 +173,23 @@ async fn execute(
         port: spec.target.app_port.unwrap_or(admin.port()),
         username: spec.database.app_role.get_ref().clone(),
         dbname: dbname.to_owned(),
-        sslmode: spec.target.app_sslmode.as_ref().map(|s| s.get_ref().clone()),
+        sslmode: spec
+            .target
+            .app_sslmode
+            .as_ref()
+            .map(|s| s.get_ref().clone()),
     };
     let env = |name: &str| std::env::var(name).ok();
-    let values = secrets::resolve(spec, &existing, &args.rotate, &conn, &env).map_err(|e| match e {
-        SecretError::MissingEnv { .. } | SecretError::Pattern { .. } => Failure::new(exit::USAGE, e.to_string()),
-        SecretError::Random => Failure::new(exit::FAILURE, e.to_string()),
-        SecretError::PatternMismatch { .. } | SecretError::SameAsProduction { .. } => {
-            Failure::new(exit::REFUSED, e.to_string())
-        }
-    })?;
+    let values =
+        secrets::resolve(spec, &existing, &args.rotate, &conn, &env).map_err(|e| match e {
+            SecretError::MissingEnv { .. } | SecretError::Pattern { .. } => {
+                Failure::new(exit::USAGE, e.to_string())
+            }
+            SecretError::Random => Failure::new(exit::FAILURE, e.to_string()),
+            SecretError::PatternMismatch { .. } | SecretError::SameAsProduction { .. } => {
+                Failure::new(exit::REFUSED, e.to_string())
+            }
+        })?;
     if let Some(source) = source {
         guards::check_values_against_source(source, &values)
             .map_err(|e| Failure::new(exit::REFUSED, e.to_string()))?;
@@ -190,12 +216,21 @@ async fn execute(
         // Preflight: a delivery that would fail (a field conflict, a bad certificate) fails
         // before the database changes, so the role's password never runs ahead of the
         // deliveries that carry it.
-        deliver::deliver_all(loaded, &values, true).await.map_err(deliver_failure)?;
+        deliver::deliver_all(loaded, &values, true)
+            .await
+            .map_err(deliver_failure)?;
     }
-    plan.lines = postgres::converge(&client, &task, dry_run).await.map_err(pg_failure)?;
-    let pg_changed = plan.lines.iter().any(|l| l.op != Op::Unchanged && l.object.starts_with("role "));
+    plan.lines = postgres::converge(&client, &task, dry_run)
+        .await
+        .map_err(pg_failure)?;
+    let pg_changed = plan
+        .lines
+        .iter()
+        .any(|l| l.op != Op::Unchanged && l.object.starts_with("role "));
 
-    let delivered = deliver::deliver_all(loaded, &values, dry_run).await.map_err(deliver_failure)?;
+    let delivered = deliver::deliver_all(loaded, &values, dry_run)
+        .await
+        .map_err(deliver_failure)?;
     plan.lines.extend(delivered.lines);
     if let Some(line) = deliver::write_state(loaded, &values, dry_run).map_err(deliver_failure)? {
         plan.lines.push(line);

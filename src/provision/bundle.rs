@@ -18,7 +18,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::ByteString;
 use serde::Serialize;
 
-use super::seal::{Sealer, SealError};
+use super::seal::{SealError, Sealer};
 use super::secrets::{fingerprint, Secret, Values};
 use super::spec::{EnvSpec, KubeSecretSpec, KubeSpec, SecretFormat};
 
@@ -147,7 +147,13 @@ pub fn namespace_objects(spec: &EnvSpec, k: &KubeSpec) -> Result<Vec<Manifest>, 
             }),
             ..ResourceQuota::default()
         };
-        out.push(Manifest::new(&obj, "ResourceQuota", "v1", "quota", Some(ns))?);
+        out.push(Manifest::new(
+            &obj,
+            "ResourceQuota",
+            "v1",
+            "quota",
+            Some(ns),
+        )?);
     }
 
     if let Some(lr) = &k.limit_range {
@@ -259,9 +265,8 @@ pub fn namespace_objects(spec: &EnvSpec, k: &KubeSpec) -> Result<Vec<Manifest>, 
                     };
                     NetworkPolicyEgressRule {
                         to: Some(vec![peer]),
-                        ports: (!e.ports.is_empty()).then(|| {
-                            e.ports.iter().map(|p| port(i32::from(*p), "TCP")).collect()
-                        }),
+                        ports: (!e.ports.is_empty())
+                            .then(|| e.ports.iter().map(|p| port(i32::from(*p), "TCP")).collect()),
                     }
                 })
                 .collect();
@@ -281,7 +286,12 @@ pub fn namespace_objects(spec: &EnvSpec, k: &KubeSpec) -> Result<Vec<Manifest>, 
                 NetworkPolicySpec {
                     pod_selector: Some(all_pods.clone()),
                     ingress: Some(vec![NetworkPolicyIngressRule {
-                        from: Some(np.ingress_from_namespaces.iter().map(|n| ns_peer(n)).collect()),
+                        from: Some(
+                            np.ingress_from_namespaces
+                                .iter()
+                                .map(|n| ns_peer(n))
+                                .collect(),
+                        ),
                         ports: None,
                     }]),
                     policy_types: Some(vec!["Ingress".to_owned()]),
@@ -307,7 +317,13 @@ pub fn namespace_objects(spec: &EnvSpec, k: &KubeSpec) -> Result<Vec<Manifest>, 
             automount_service_account_token: Some(sa.automount_token),
             ..ServiceAccount::default()
         };
-        out.push(Manifest::new(&obj, "ServiceAccount", "v1", &sa.name, Some(ns))?);
+        out.push(Manifest::new(
+            &obj,
+            "ServiceAccount",
+            "v1",
+            &sa.name,
+            Some(ns),
+        )?);
     }
     Ok(out)
 }
@@ -322,11 +338,13 @@ pub fn object_data(
         data.insert(key.clone(), Secret::new(literal.clone()));
     }
     for (key, secret) in &obj.keys {
-        let v = values.get(secret).ok_or_else(|| BundleError::MissingValue {
-            object: obj.name.clone(),
-            key: key.clone(),
-            secret: secret.clone(),
-        })?;
+        let v = values
+            .get(secret)
+            .ok_or_else(|| BundleError::MissingValue {
+                object: obj.name.clone(),
+                key: key.clone(),
+                secret: secret.clone(),
+            })?;
         data.insert(key.clone(), v.clone());
     }
     Ok(data)

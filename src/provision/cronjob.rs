@@ -42,9 +42,16 @@ pub fn cronjob(spec: &EnvSpec, refresh: &RefreshSpec) -> CronJob {
     let name = format!("restage-refresh-{}", spec.environment.get_ref());
     let labels = BTreeMap::from([
         (MANAGED_BY.0.to_owned(), MANAGED_BY.1.to_owned()),
-        ("restage.io/environment".to_owned(), spec.environment.get_ref().clone()),
+        (
+            "restage.io/environment".to_owned(),
+            spec.environment.get_ref().clone(),
+        ),
     ]);
-    let mut args = vec!["clone".to_owned(), "--clean".to_owned(), "--quiet".to_owned()];
+    let mut args = vec![
+        "clone".to_owned(),
+        "--clean".to_owned(),
+        "--quiet".to_owned(),
+    ];
     args.extend(refresh.args.iter().cloned());
     let container = Container {
         name: "restage".to_owned(),
@@ -101,5 +108,6 @@ pub fn cronjob(spec: &EnvSpec, refresh: &RefreshSpec) -> CronJob {
 
 /// The CronJob as YAML.
 pub fn render(spec: &EnvSpec, refresh: &RefreshSpec) -> Result<String, BundleError> {
-    serde_yaml::to_string(&cronjob(spec, refresh)).map_err(|e| BundleError::Serialize(e.to_string()))
+    serde_yaml::to_string(&cronjob(spec, refresh))
+        .map_err(|e| BundleError::Serialize(e.to_string()))
 }

@@ -70,14 +70,21 @@ pub fn check_target(
     if staging_db == source_id.database && same_instance(source, source_id, target, target_id) {
         let reason = match (source_id.system_identifier, target_id.system_identifier) {
             (Some(_), Some(_)) => "same system_identifier and database name".to_owned(),
-            _ => format!("same host {}:{} and database name", target.host(), target.port()),
+            _ => format!(
+                "same host {}:{} and database name",
+                target.host(),
+                target.port()
+            ),
         };
         return Err(GuardError::SameDatabase {
             database: staging_db.to_owned(),
             reason,
         });
     }
-    if source.host() == target.host() && source.port() == target.port() && source.dbname() == staging_db {
+    if source.host() == target.host()
+        && source.port() == target.port()
+        && source.dbname() == staging_db
+    {
         return Err(GuardError::SameDatabase {
             database: staging_db.to_owned(),
             reason: "same host, port and database in the connection strings".to_owned(),

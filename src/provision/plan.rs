@@ -31,7 +31,12 @@ pub struct Line {
 }
 
 impl Line {
-    pub fn new(op: Op, target: impl Into<String>, object: impl Into<String>, detail: impl Into<String>) -> Line {
+    pub fn new(
+        op: Op,
+        target: impl Into<String>,
+        object: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Line {
         Line {
             op,
             target: target.into(),
@@ -87,7 +92,11 @@ impl Plan {
             out.push_str(&format!(
                 "rotated {}: changed in {}\n",
                 r.secret,
-                if r.deliveries.is_empty() { "no delivery".to_owned() } else { r.deliveries.join(", ") }
+                if r.deliveries.is_empty() {
+                    "no delivery".to_owned()
+                } else {
+                    r.deliveries.join(", ")
+                }
             ));
         }
         let creates = self.lines.iter().filter(|l| l.op == Op::Create).count();

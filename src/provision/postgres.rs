@@ -83,7 +83,10 @@ async fn role(admin: &Client, name: &str, authid: bool) -> Result<Option<RoleRow
     } else {
         "SELECT rolcanlogin, rolconnlimit, NULL::text FROM pg_roles WHERE rolname = $1"
     };
-    let row = admin.query_opt(sql, &[&name]).await.map_err(q("reading roles"))?;
+    let row = admin
+        .query_opt(sql, &[&name])
+        .await
+        .map_err(q("reading roles"))?;
     Ok(row.map(|r| RoleRow {
         can_login: r.get(0),
         conn_limit: r.get(1),
@@ -124,7 +127,11 @@ pub struct PgTask<'a> {
 }
 
 /// Plans (and, unless `dry_run`, applies) the database side. Returns the plan lines.
-pub async fn converge(admin: &Client, task: &PgTask<'_>, dry_run: bool) -> Result<Vec<Line>, PgError> {
+pub async fn converge(
+    admin: &Client,
+    task: &PgTask<'_>,
+    dry_run: bool,
+) -> Result<Vec<Line>, PgError> {
     let db = task.db;
     let name = db.name.get_ref().as_str();
     let owner = db.owner.get_ref().as_str();
@@ -132,7 +139,10 @@ pub async fn converge(admin: &Client, task: &PgTask<'_>, dry_run: bool) -> Resul
     let mut steps: Vec<Step> = Vec::new();
 
     let superuser: bool = admin
-        .query_one("SELECT rolsuper FROM pg_roles WHERE rolname = current_user", &[])
+        .query_one(
+            "SELECT rolsuper FROM pg_roles WHERE rolname = current_user",
+            &[],
+        )
         .await
         .map_err(q("reading the admin role"))?
         .get(0);
@@ -161,7 +171,8 @@ pub async fn converge(admin: &Client, task: &PgTask<'_>, dry_run: bool) -> Resul
         .is_some();
     match existing_app {
         None => {
-            let verifier = scram::verifier(task.password).map_err(|e| PgError::Refused(e.to_string()))?;
+            let verifier =
+                scram::verifier(task.password).map_err(|e| PgError::Refused(e.to_string()))?;
             steps.push(Step {
                 line: Line::pg(
                     Op::Create,
@@ -197,7 +208,9 @@ pub async fn converge(admin: &Client, task: &PgTask<'_>, dry_run: bool) -> Resul
             }
             let password_ok = match &r.password {
                 Some(stored) => scram::matches(stored, task.password),
-                None => login_works(task.admin_spec, app, task.password, name, database_exists).await,
+                None => {
+                    login_works(task.admin_spec, app, task.password, name, database_exists).await
+                }
             };
             if !password_ok {
                 changes.push(format!("password → {fp}"));
@@ -207,13 +220,20 @@ pub async fn converge(admin: &Client, task: &PgTask<'_>, dry_run: bool) -> Resul
             }
             if changes.is_empty() {
                 steps.push(Step {
-                    line: Line::pg(Op::Unchanged, format!("role {app}"), format!("LOGIN, password {fp}")),
+                    line: Line::pg(
+                        Op::Unchanged,
+                        format!("role {app}"),
+                        format!("LOGIN, password {fp}"),
+                    ),
                     sql: vec![],
                 });
             } else {
                 steps.push(Step {
                     line: Line::pg(Op::Change, format!("role {app}"), changes.join(", ")),
-                    sql: vec![(Db::Admin, format!("ALTER ROLE {} {}", ident(app), clauses.join(" ")))],
+                    sql: vec![(
+                        Db::Admin,
+                        format!("ALTER ROLE {} {}", ident(app), clauses.join(" ")),
+                    )],
                 });
             }
         }
@@ -230,7 +250,11 @@ pub async fn converge(admin: &Client, task: &PgTask<'_>, dry_run: bool) -> Resul
         .map(|r| r.get(0));
     match &current_owner {
         None => steps.push(Step {
-            line: Line::pg(Op::Create, format!("database {name}"), format!("owner {owner}, template0")),
+            line: Line::pg(
+                Op::Create,
+                format!("database {name}"),
+                format!("owner {owner}, template0"),
+            ),
             sql: vec![(
                 Db::Admin,
                 format!(
@@ -241,11 +265,22 @@ pub async fn converge(admin: &Client, task: &PgTask<'_>, dry_run: bool) -> Resul
             )],
         }),
         Some(o) if o != owner => steps.push(Step {
-            line: Line::pg(Op::Change, format!("database {name}"), format!("owner {o} → {owner}")),
-            sql: vec![(Db::Admin, format!("ALTER DATABASE {} OWNER TO {}", ident(name), ident(owner)))],
+            line: Line::pg(
+                Op::Change,
+                format!("database {name}"),
+                format!("owner {o} → {owner}"),
+            ),
+            sql: vec![(
+                Db::Admin,
+                format!("ALTER DATABASE {} OWNER TO {}", ident(name), ident(owner)),
+            )],
         }),
         Some(_) => steps.push(Step {
-            line: Line::pg(Op::Unchanged, format!("database {name}"), format!("owner {owner}")),
+            line: Line::pg(
+                Op::Unchanged,
+                format!("database {name}"),
+                format!("owner {owner}"),
+            ),
             sql: vec![],
         }),
     }
@@ -255,20 +290,37 @@ pub async fn converge(admin: &Client, task: &PgTask<'_>, dry_run: bool) -> Resul
     let mut connect_detail = Vec::new();
     if public_connect {
         connect_detail.push("REVOKE CONNECT FROM PUBLIC");
-        connect_sql.push((Db::Admin, format!("REVOKE CONNECT ON DATABASE {} FROM PUBLIC", ident(name))));
+        connect_sql.push((
+            Db::Admin,
+            format!("REVOKE CONNECT ON DATABASE {} FROM PUBLIC", ident(name)),
+        ));
     }
     if !app_connect {
         connect_detail.push("GRANT CONNECT TO the app role");
         connect_sql.push((
             Db::Admin,
-            format!("GRANT CONNECT ON DATABASE {} TO {}", ident(name), ident(app)),
+            format!(
+                "GRANT CONNECT ON DATABASE {} TO {}",
+                ident(name),
+                ident(app)
+            ),
         ));
     }
     steps.push(Step {
         line: Line::pg(
-            if connect_sql.is_empty() { Op::Unchanged } else if database_exists { Op::Change } else { Op::Create },
+            if connect_sql.is_empty() {
+                Op::Unchanged
+            } else if database_exists {
+                Op::Change
+            } else {
+                Op::Create
+            },
             format!("connect {name}"),
-            if connect_detail.is_empty() { format!("only {app} and {owner}") } else { connect_detail.join(", ") },
+            if connect_detail.is_empty() {
+                format!("only {app} and {owner}")
+            } else {
+                connect_detail.join(", ")
+            },
         ),
         sql: connect_sql,
     });
@@ -290,21 +342,34 @@ pub async fn converge(admin: &Client, task: &PgTask<'_>, dry_run: bool) -> Resul
                      set [source] keep_connect = [\"<production roles>\"] to revoke CONNECT from PUBLIC on {prod} and grant it to those roles"
                 )));
             };
-            let mut sql = vec![(Db::Admin, format!("REVOKE CONNECT ON DATABASE {} FROM PUBLIC", ident(prod)))];
+            let mut sql = vec![(
+                Db::Admin,
+                format!("REVOKE CONNECT ON DATABASE {} FROM PUBLIC", ident(prod)),
+            )];
             for r in keep {
-                sql.push((Db::Admin, format!("GRANT CONNECT ON DATABASE {} TO {}", ident(prod), ident(r))));
+                sql.push((
+                    Db::Admin,
+                    format!("GRANT CONNECT ON DATABASE {} TO {}", ident(prod), ident(r)),
+                ));
             }
             steps.push(Step {
                 line: Line::pg(
                     Op::Change,
                     format!("connect {prod} (production)"),
-                    format!("REVOKE CONNECT FROM PUBLIC, GRANT CONNECT TO {}", keep.join(", ")),
+                    format!(
+                        "REVOKE CONNECT FROM PUBLIC, GRANT CONNECT TO {}",
+                        keep.join(", ")
+                    ),
                 ),
                 sql,
             });
         } else {
             steps.push(Step {
-                line: Line::pg(Op::Unchanged, format!("connect {prod} (production)"), "closed to the staging roles"),
+                line: Line::pg(
+                    Op::Unchanged,
+                    format!("connect {prod} (production)"),
+                    "closed to the staging roles",
+                ),
                 sql: vec![],
             });
         }
@@ -334,10 +399,13 @@ pub async fn converge(admin: &Client, task: &PgTask<'_>, dry_run: bool) -> Resul
                         }
                     }
                 };
-                client.batch_execute(sql).await.map_err(|e| PgError::Query {
-                    what: step.line.object.clone(),
-                    message: pgerr::describe(&e),
-                })?;
+                client
+                    .batch_execute(sql)
+                    .await
+                    .map_err(|e| PgError::Query {
+                        what: step.line.object.clone(),
+                        message: pgerr::describe(&e),
+                    })?;
             }
         }
     }
@@ -355,7 +423,13 @@ async fn connect_to(admin: &ConnSpec, db: &str) -> Result<Client, PgError> {
 }
 
 /// Without `pg_authid` access: does the password log in?
-async fn login_works(admin: &ConnSpec, app: &str, password: &Secret, db: &str, db_exists: bool) -> bool {
+async fn login_works(
+    admin: &ConnSpec,
+    app: &str,
+    password: &Secret,
+    db: &str,
+    db_exists: bool,
+) -> bool {
     if !db_exists {
         return false;
     }
@@ -363,7 +437,14 @@ async fn login_works(admin: &ConnSpec, app: &str, password: &Secret, db: &str, d
     spec.connect("restage-provision").await.is_ok()
 }
 
-fn privileges(grants: Grants) -> (&'static str, &'static str, &'static [&'static str], &'static [&'static str]) {
+fn privileges(
+    grants: Grants,
+) -> (
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+) {
     match grants {
         Grants::Readwrite => (
             "SELECT, INSERT, UPDATE, DELETE",
@@ -375,7 +456,11 @@ fn privileges(grants: Grants) -> (&'static str, &'static str, &'static [&'static
     }
 }
 
-async fn inside(staging: Option<&Client>, task: &PgTask<'_>, steps: &mut Vec<Step>) -> Result<(), PgError> {
+async fn inside(
+    staging: Option<&Client>,
+    task: &PgTask<'_>,
+    steps: &mut Vec<Step>,
+) -> Result<(), PgError> {
     let db = task.db;
     let owner = db.owner.get_ref().as_str();
     let app = db.app_role.get_ref().as_str();
@@ -391,11 +476,18 @@ async fn inside(staging: Option<&Client>, task: &PgTask<'_>, steps: &mut Vec<Ste
             None => false,
         };
         steps.push(Step {
-            line: Line::pg(if present { Op::Unchanged } else { Op::Create }, format!("extension {ext}"), ""),
+            line: Line::pg(
+                if present { Op::Unchanged } else { Op::Create },
+                format!("extension {ext}"),
+                "",
+            ),
             sql: if present {
                 vec![]
             } else {
-                vec![(Db::Staging, format!("CREATE EXTENSION IF NOT EXISTS {}", ident(ext)))]
+                vec![(
+                    Db::Staging,
+                    format!("CREATE EXTENSION IF NOT EXISTS {}", ident(ext)),
+                )]
             },
         });
     }
@@ -461,19 +553,44 @@ async fn inside(staging: Option<&Client>, task: &PgTask<'_>, steps: &mut Vec<Ste
         };
         if !exists {
             missing.push("create schema".into());
-            sql.push((Db::Staging, format!("CREATE SCHEMA IF NOT EXISTS {s} AUTHORIZATION {}", ident(owner))));
+            sql.push((
+                Db::Staging,
+                format!(
+                    "CREATE SCHEMA IF NOT EXISTS {s} AUTHORIZATION {}",
+                    ident(owner)
+                ),
+            ));
         }
         if !usage {
             missing.push("USAGE".into());
-            sql.push((Db::Staging, format!("GRANT USAGE ON SCHEMA {s} TO {}", ident(app))));
+            sql.push((
+                Db::Staging,
+                format!("GRANT USAGE ON SCHEMA {s} TO {}", ident(app)),
+            ));
         }
         if tables_missing > 0 {
-            missing.push(format!("{table_privs} on {tables_missing} existing table(s)"));
-            sql.push((Db::Staging, format!("GRANT {table_privs} ON ALL TABLES IN SCHEMA {s} TO {}", ident(app))));
+            missing.push(format!(
+                "{table_privs} on {tables_missing} existing table(s)"
+            ));
+            sql.push((
+                Db::Staging,
+                format!(
+                    "GRANT {table_privs} ON ALL TABLES IN SCHEMA {s} TO {}",
+                    ident(app)
+                ),
+            ));
         }
         if seqs_missing > 0 {
-            missing.push(format!("{seq_privs} on {seqs_missing} existing sequence(s)"));
-            sql.push((Db::Staging, format!("GRANT {seq_privs} ON ALL SEQUENCES IN SCHEMA {s} TO {}", ident(app))));
+            missing.push(format!(
+                "{seq_privs} on {seqs_missing} existing sequence(s)"
+            ));
+            sql.push((
+                Db::Staging,
+                format!(
+                    "GRANT {seq_privs} ON ALL SEQUENCES IN SCHEMA {s} TO {}",
+                    ident(app)
+                ),
+            ));
         }
         // Default privileges for objects the owner creates later (migrations).
         for (objtype, keyword, privs, list) in [
@@ -521,7 +638,11 @@ async fn inside(staging: Option<&Client>, task: &PgTask<'_>, steps: &mut Vec<Ste
             line: Line::pg(
                 op,
                 format!("grants {schema}"),
-                if missing.is_empty() { format!("{} for {app}", db.grants) } else { missing.join(", ") },
+                if missing.is_empty() {
+                    format!("{} for {app}", db.grants)
+                } else {
+                    missing.join(", ")
+                },
             ),
             sql,
         });

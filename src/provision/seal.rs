@@ -67,9 +67,7 @@ impl CertSealer {
 
     /// The public key as a PEM (for display and tests).
     pub fn public_key_pem(&self) -> Option<String> {
-        self.key
-            .to_public_key_pem(rsa::pkcs8::LineEnding::LF)
-            .ok()
+        self.key.to_public_key_pem(rsa::pkcs8::LineEnding::LF).ok()
     }
 }
 
@@ -80,19 +78,28 @@ pub fn label(namespace: &str, name: &str) -> String {
 
 impl Sealer for CertSealer {
     fn seal(&self, namespace: &str, name: &str, value: &Secret) -> Result<String, SealError> {
-        let sealed = hybrid_encrypt(&self.key, value.expose().as_bytes(), &label(namespace, name))?;
+        let sealed = hybrid_encrypt(
+            &self.key,
+            value.expose().as_bytes(),
+            &label(namespace, name),
+        )?;
         Ok(B64.encode(sealed))
     }
 }
 
 /// kubeseal's `HybridEncrypt`.
-pub fn hybrid_encrypt(key: &RsaPublicKey, plaintext: &[u8], label: &str) -> Result<Vec<u8>, SealError> {
+pub fn hybrid_encrypt(
+    key: &RsaPublicKey,
+    plaintext: &[u8],
+    label: &str,
+) -> Result<Vec<u8>, SealError> {
     let session = random_bytes::<32>().map_err(|e| SealError::Encrypt(e.to_string()))?;
     let padding = Oaep::new_with_label::<Sha256, _>(label);
     let rsa_ct = key
         .encrypt(&mut rsa::rand_core::OsRng, padding, &session)
         .map_err(|e| SealError::Encrypt(e.to_string()))?;
-    let len = u16::try_from(rsa_ct.len()).map_err(|_| SealError::Encrypt("RSA key too large".into()))?;
+    let len =
+        u16::try_from(rsa_ct.len()).map_err(|_| SealError::Encrypt("RSA key too large".into()))?;
     let unbound = aead::UnboundKey::new(&aead::AES_256_GCM, &session)
         .map_err(|_| SealError::Encrypt("AES key".into()))?;
     let sealing = aead::LessSafeKey::new(unbound);
@@ -112,7 +119,11 @@ pub fn hybrid_encrypt(key: &RsaPublicKey, plaintext: &[u8], label: &str) -> Resu
 }
 
 /// The controller's side (`HybridDecrypt`): used to verify sealing with a test key.
-pub fn hybrid_decrypt(key: &RsaPrivateKey, sealed: &[u8], label: &str) -> Result<Vec<u8>, SealError> {
+pub fn hybrid_decrypt(
+    key: &RsaPrivateKey,
+    sealed: &[u8],
+    label: &str,
+) -> Result<Vec<u8>, SealError> {
     let bad = |m: &str| SealError::Decrypt(m.to_owned());
     if sealed.len() < 2 {
         return Err(bad("too short"));
@@ -141,13 +152,20 @@ pub fn hybrid_decrypt(key: &RsaPrivateKey, sealed: &[u8], label: &str) -> Result
 }
 
 /// Opens a base64 `encryptedData` value with a private key PEM (PKCS#8 or PKCS#1).
-pub fn unseal_with_pem(private_pem: &str, namespace: &str, name: &str, value: &str) -> Result<Vec<u8>, SealError> {
+pub fn unseal_with_pem(
+    private_pem: &str,
+    namespace: &str,
+    name: &str,
+    value: &str,
+) -> Result<Vec<u8>, SealError> {
     let key = RsaPrivateKey::from_pkcs8_pem(private_pem)
         .or_else(|_| {
             use rsa::pkcs1::DecodeRsaPrivateKey;
             RsaPrivateKey::from_pkcs1_pem(private_pem)
         })
         .map_err(|e| SealError::Decrypt(e.to_string()))?;
-    let sealed = B64.decode(value).map_err(|e| SealError::Decrypt(e.to_string()))?;
+    let sealed = B64
+        .decode(value)
+        .map_err(|e| SealError::Decrypt(e.to_string()))?;
     hybrid_decrypt(&key, &sealed, &label(namespace, name))
 }

@@ -63,15 +63,17 @@ pub fn generate(spec: &GenerateSpec) -> Result<Secret, SecretError> {
     let rng = SystemRandom::new();
     match spec.encoding.get_ref().as_str() {
         "alphabet" => {
-            let alphabet: Vec<char> = spec.alphabet.as_deref().unwrap_or(ALPHANUMERIC).chars().fold(
-                Vec::new(),
-                |mut v, c| {
+            let alphabet: Vec<char> = spec
+                .alphabet
+                .as_deref()
+                .unwrap_or(ALPHANUMERIC)
+                .chars()
+                .fold(Vec::new(), |mut v, c| {
                     if !v.contains(&c) {
                         v.push(c);
                     }
                     v
-                },
-            );
+                });
             let n = alphabet.len();
             let length = spec.length.unwrap_or(32);
             // Rejection sampling: bytes at or above the largest multiple of n are redrawn, so
@@ -210,11 +212,18 @@ pub fn resolve(
             out.values.insert(name.clone(), value);
         } else if let Some(var) = &s.from_env {
             let var = var.get_ref();
-            let value = env(var).map(Secret::new).ok_or_else(|| SecretError::MissingEnv {
-                name: name.clone(),
-                var: var.clone(),
-            })?;
-            check_supplied(name, var, &value, s.must_match.as_ref().map(|p| p.get_ref().as_str()))?;
+            let value = env(var)
+                .map(Secret::new)
+                .ok_or_else(|| SecretError::MissingEnv {
+                    name: name.clone(),
+                    var: var.clone(),
+                })?;
+            check_supplied(
+                name,
+                var,
+                &value,
+                s.must_match.as_ref().map(|p| p.get_ref().as_str()),
+            )?;
             if let Some(prod_var) = &s.production_env {
                 if let Some(prod) = env(prod_var.get_ref()).map(Secret::new) {
                     if same_value(&value, &prod) {
@@ -230,9 +239,18 @@ pub fn resolve(
         }
     }
     let password = spec.database.password_secret.get_ref();
-    let pw = out.values.get(password).cloned().unwrap_or_else(|| Secret::new(""));
+    let pw = out
+        .values
+        .get(password)
+        .cloned()
+        .unwrap_or_else(|| Secret::new(""));
     for (name, s) in &spec.secrets {
-        if let Some(kind) = s.get_ref().derive.as_ref().and_then(|d| Derived::parse(d.get_ref())) {
+        if let Some(kind) = s
+            .get_ref()
+            .derive
+            .as_ref()
+            .and_then(|d| Derived::parse(d.get_ref()))
+        {
             out.values.insert(name.clone(), derive(kind, conn, &pw));
         }
     }

@@ -154,16 +154,18 @@ pub fn check(spec: &EnvSpec, text: &str) -> Vec<Diagnostic> {
                 format!("secret name {name:?} must be lowercase (a-z, 0-9, _)"),
             );
         }
-        let sources = [s.generate.is_some(), s.derive.is_some(), s.from_env.is_some()]
-            .iter()
-            .filter(|x| **x)
-            .count();
+        let sources = [
+            s.generate.is_some(),
+            s.derive.is_some(),
+            s.from_env.is_some(),
+        ]
+        .iter()
+        .filter(|x| **x)
+        .count();
         if sources != 1 {
             c.on(
                 secret,
-                format!(
-                    "secret {name:?} needs exactly one of `generate`, `derive`, `from_env`"
-                ),
+                format!("secret {name:?} needs exactly one of `generate`, `derive`, `from_env`"),
             );
         }
         if let Some(g) = &s.generate {
@@ -228,15 +230,15 @@ pub fn check(spec: &EnvSpec, text: &str) -> Vec<Diagnostic> {
     let mut object_names = BTreeSet::new();
     if let Some(k) = &spec.kubernetes {
         if !is_dns_label(k.namespace.get_ref()) {
-            c.on(&k.namespace, "namespace must be a DNS label (a-z, 0-9, `-`)");
+            c.on(
+                &k.namespace,
+                "namespace must be a DNS label (a-z, 0-9, `-`)",
+            );
         }
         for obj in &k.secrets {
             let o = obj.get_ref();
             if !is_dns_label(&o.name) {
-                c.on(
-                    obj,
-                    format!("Secret name {:?} must be a DNS label", o.name),
-                );
+                c.on(obj, format!("Secret name {:?} must be a DNS label", o.name));
             }
             if !object_names.insert(o.name.clone()) {
                 c.on(obj, format!("Secret {:?} is defined twice", o.name));
@@ -401,8 +403,14 @@ generate = { bytes = 24 }
         let all: Vec<_> = errors.iter().map(|d| d.message.as_str()).collect();
         assert!(all.iter().any(|m| m.contains("invalid pattern")), "{all:?}");
         assert!(all.iter().any(|m| m.contains("unknown derive")), "{all:?}");
-        assert!(all.iter().any(|m| m.contains("needs [kubernetes]")), "{all:?}");
-        assert!(all.iter().any(|m| m.contains("plaintext Secret")), "{all:?}");
+        assert!(
+            all.iter().any(|m| m.contains("needs [kubernetes]")),
+            "{all:?}"
+        );
+        assert!(
+            all.iter().any(|m| m.contains("plaintext Secret")),
+            "{all:?}"
+        );
         assert!(errors.iter().all(|d| d.line > 1), "{errors:?}");
     }
 }

@@ -61,7 +61,11 @@ fn differences(live: &serde_json::Value, wanted: &serde_json::Value) -> Vec<Stri
         if a.get(k) == b.get(k) {
             continue;
         }
-        match (k.as_str(), a.get(k).and_then(|x| x.as_object()), b.get(k).and_then(|x| x.as_object())) {
+        match (
+            k.as_str(),
+            a.get(k).and_then(|x| x.as_object()),
+            b.get(k).and_then(|x| x.as_object()),
+        ) {
             ("data", Some(x), Some(y)) => {
                 let sub: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
                 for s in sub {
@@ -183,7 +187,10 @@ impl Applier {
             .await
             .map_err(|e| Self::error(m, e))?;
         let to_value = |o: &DynamicObject| serde_json::to_value(o).unwrap_or_default();
-        let diff = differences(&comparable(to_value(&live)), &comparable(to_value(&preview)));
+        let diff = differences(
+            &comparable(to_value(&live)),
+            &comparable(to_value(&preview)),
+        );
         if diff.is_empty() {
             return Ok((Op::Unchanged, String::new()));
         }

@@ -85,7 +85,10 @@ mod tests {
     fn round_trip_with_quoting() {
         let mut m = BTreeMap::new();
         m.insert("A".to_owned(), Secret::new("plain-value_1"));
-        m.insert("B".to_owned(), Secret::new("has \"quotes\" and $dollar\nnewline"));
+        m.insert(
+            "B".to_owned(),
+            Secret::new("has \"quotes\" and $dollar\nnewline"),
+        );
         m.insert("C".to_owned(), Secret::new("{\"json\": 1}"));
         let text = render(&m);
         assert!(text.starts_with("A=plain-value_1\n"));

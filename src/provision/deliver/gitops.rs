@@ -45,18 +45,27 @@ fn existing_fingerprint(path: &Path) -> Option<String> {
 }
 
 /// What writing `manifests` into `dir` would do; writes unless `dry_run`.
-pub fn write(dir: &Path, manifests: &[Manifest], dry_run: bool) -> Result<Vec<FileResult>, GitOpsError> {
-    let mut files: Vec<(String, Option<Vec<u8>>, Option<&Manifest>)> = Vec::new();
+pub fn write(
+    dir: &Path,
+    manifests: &[Manifest],
+    dry_run: bool,
+) -> Result<Vec<FileResult>, GitOpsError> {
+    // (file name, new content or None to keep the file as it is)
+    let mut files: Vec<(String, Option<Vec<u8>>)> = Vec::new();
     for m in manifests {
         let path = dir.join(m.file_name());
         // A sealed secret with the same values stays as it is.
         let keep = m.kind == "SealedSecret"
             && m.values_fingerprint.is_some()
             && existing_fingerprint(&path) == m.values_fingerprint;
-        let content = if keep { None } else { Some(m.to_yaml()?.into_bytes()) };
-        files.push((m.file_name(), content, Some(m)));
+        let content = if keep {
+            None
+        } else {
+            Some(m.to_yaml()?.into_bytes())
+        };
+        files.push((m.file_name(), content));
     }
-    let names: Vec<String> = files.iter().map(|(n, _, _)| n.clone()).collect();
+    let names: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
     let mut sorted: Vec<&str> = names.iter().map(String::as_str).collect();
     sorted.sort_unstable();
     let kustomization = Kustomization {
@@ -64,12 +73,12 @@ pub fn write(dir: &Path, manifests: &[Manifest], dry_run: bool) -> Result<Vec<Fi
         kind: "Kustomization",
         resources: sorted,
     };
-    let text = serde_yaml::to_string(&kustomization)
-        .map_err(|e| BundleError::Serialize(e.to_string()))?;
-    files.push(("kustomization.yaml".to_owned(), Some(text.into_bytes()), None));
+    let text =
+        serde_yaml::to_string(&kustomization).map_err(|e| BundleError::Serialize(e.to_string()))?;
+    files.push(("kustomization.yaml".to_owned(), Some(text.into_bytes())));
 
     let mut out = Vec::new();
-    for (name, content, _) in files {
+    for (name, content) in files {
         let path = dir.join(&name);
         let op = match content {
             None => Op::Unchanged,

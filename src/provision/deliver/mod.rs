@@ -94,7 +94,11 @@ pub fn dotenv_entries(d: &DeliverySpec, values: &Values) -> BTreeMap<String, Sec
 
 /// The JSON document a `json` delivery writes: a flat map when it lists `keys`, otherwise
 /// every Secret object with its store path.
-pub fn json_document(spec: &EnvSpec, d: &DeliverySpec, values: &Values) -> Result<String, DeliverError> {
+pub fn json_document(
+    spec: &EnvSpec,
+    d: &DeliverySpec,
+    values: &Values,
+) -> Result<String, DeliverError> {
     let doc = if !d.keys.is_empty() {
         let map: serde_json::Map<String, serde_json::Value> = dotenv_entries(d, values)
             .into_iter()
@@ -106,10 +110,11 @@ pub fn json_document(spec: &EnvSpec, d: &DeliverySpec, values: &Values) -> Resul
         if let Some(k) = &spec.kubernetes {
             for obj in &k.secrets {
                 let o = obj.get_ref();
-                let data: serde_json::Map<String, serde_json::Value> = bundle::object_data(o, values)?
-                    .into_iter()
-                    .map(|(k, v)| (k, serde_json::Value::String(v.expose().to_owned())))
-                    .collect();
+                let data: serde_json::Map<String, serde_json::Value> =
+                    bundle::object_data(o, values)?
+                        .into_iter()
+                        .map(|(k, v)| (k, serde_json::Value::String(v.expose().to_owned())))
+                        .collect();
                 objects.push(serde_json::json!({
                     "name": o.name,
                     "namespace": k.namespace.get_ref(),
@@ -120,7 +125,8 @@ pub fn json_document(spec: &EnvSpec, d: &DeliverySpec, values: &Values) -> Resul
         }
         serde_json::json!({ "environment": spec.environment.get_ref(), "secrets": objects })
     };
-    let mut text = serde_json::to_string_pretty(&doc).map_err(|e| BundleError::Serialize(e.to_string()))?;
+    let mut text =
+        serde_json::to_string_pretty(&doc).map_err(|e| BundleError::Serialize(e.to_string()))?;
     text.push('\n');
     Ok(text)
 }
@@ -135,10 +141,11 @@ pub async fn read_existing(loaded: &LoadedSpec) -> Result<BTreeMap<String, Secre
     if let Some(state) = &spec.state_file {
         let path = loaded.resolve(state.get_ref());
         if let Ok(text) = std::fs::read_to_string(&path) {
-            let map: BTreeMap<String, String> = serde_json::from_str(&text).map_err(|e| DeliverError::Read {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            })?;
+            let map: BTreeMap<String, String> =
+                serde_json::from_str(&text).map_err(|e| DeliverError::Read {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                })?;
             for (k, v) in map {
                 put(&k, Secret::new(v));
             }
@@ -184,7 +191,11 @@ pub async fn read_existing(loaded: &LoadedSpec) -> Result<BTreeMap<String, Secre
                         let name = item.get("name").and_then(|n| n.as_str()).unwrap_or("");
                         for o in objects.iter().filter(|o| o.name == name) {
                             for (key, secret) in &o.keys {
-                                if let Some(v) = item.get("data").and_then(|d| d.get(key)).and_then(|v| v.as_str()) {
+                                if let Some(v) = item
+                                    .get("data")
+                                    .and_then(|d| d.get(key))
+                                    .and_then(|v| v.as_str())
+                                {
                                     put(secret, Secret::new(v));
                                 }
                             }
@@ -194,7 +205,8 @@ pub async fn read_existing(loaded: &LoadedSpec) -> Result<BTreeMap<String, Secre
             }
             DeliveryKind::Apply if d.format() == SecretFormat::Secret => {
                 let Some(k) = &spec.kubernetes else { continue };
-                let applier = apply::Applier::connect(d.server.as_deref(), &d.field_manager).await?;
+                let applier =
+                    apply::Applier::connect(d.server.as_deref(), &d.field_manager).await?;
                 for o in &objects {
                     if let Some(data) = applier.read_secret(k.namespace.get_ref(), &o.name).await? {
                         for (key, secret) in &o.keys {
@@ -212,7 +224,11 @@ pub async fn read_existing(loaded: &LoadedSpec) -> Result<BTreeMap<String, Secre
 }
 
 /// Writes the state file (generated values only), 0600.
-pub fn write_state(loaded: &LoadedSpec, values: &Values, dry_run: bool) -> Result<Option<Line>, DeliverError> {
+pub fn write_state(
+    loaded: &LoadedSpec,
+    values: &Values,
+    dry_run: bool,
+) -> Result<Option<Line>, DeliverError> {
     let Some(state) = &loaded.spec.state_file else {
         return Ok(None);
     };
@@ -223,14 +239,20 @@ pub fn write_state(loaded: &LoadedSpec, values: &Values, dry_run: bool) -> Resul
         .filter(|(_, s)| s.get_ref().generate.is_some())
         .filter_map(|(n, _)| values.get(n).map(|v| (n.as_str(), v.expose())))
         .collect();
-    let mut text = serde_json::to_string_pretty(&map).map_err(|e| BundleError::Serialize(e.to_string()))?;
+    let mut text =
+        serde_json::to_string_pretty(&map).map_err(|e| BundleError::Serialize(e.to_string()))?;
     text.push('\n');
     let path = loaded.resolve(state.get_ref());
     let op = file_op(&path, text.as_bytes());
     if !dry_run {
         files::write_if_changed(&path, text.as_bytes())?;
     }
-    Ok(Some(Line::new(op, "state", state.get_ref().clone(), "generated values (0600)")))
+    Ok(Some(Line::new(
+        op,
+        "state",
+        state.get_ref().clone(),
+        "generated values (0600)",
+    )))
 }
 
 fn file_op(path: &std::path::Path, content: &[u8]) -> Op {
@@ -252,7 +274,11 @@ pub struct Delivered {
 }
 
 /// Runs every delivery (or previews it with `dry_run`).
-pub async fn deliver_all(loaded: &LoadedSpec, values: &Values, dry_run: bool) -> Result<Delivered, DeliverError> {
+pub async fn deliver_all(
+    loaded: &LoadedSpec,
+    values: &Values,
+    dry_run: bool,
+) -> Result<Delivered, DeliverError> {
     let spec = &loaded.spec;
     let mut out = Delivered::default();
     for d in &spec.delivery {
@@ -264,7 +290,9 @@ pub async fn deliver_all(loaded: &LoadedSpec, values: &Values, dry_run: bool) ->
                 let p = d.path.as_deref().unwrap_or("");
                 let path = loaded.resolve(p);
                 let entries = dotenv_entries(d, values);
-                let before = std::fs::read_to_string(&path).map(|t| dotenv::parse(&t)).ok();
+                let before = std::fs::read_to_string(&path)
+                    .map(|t| dotenv::parse(&t))
+                    .ok();
                 let text = dotenv::render(&entries);
                 let op = file_op(&path, text.as_bytes());
                 let detail = match (&before, op) {
@@ -288,7 +316,12 @@ pub async fn deliver_all(loaded: &LoadedSpec, values: &Values, dry_run: bool) ->
                 let text = json_document(spec, d, values)?;
                 match d.path.as_deref().filter(|p| *p != "-") {
                     None => {
-                        out.lines.push(Line::new(Op::Unchanged, label.clone(), "stdout", "JSON document"));
+                        out.lines.push(Line::new(
+                            Op::Unchanged,
+                            label.clone(),
+                            "stdout",
+                            "JSON document",
+                        ));
                         if !dry_run {
                             out.stdout.push(text);
                         }
@@ -300,7 +333,8 @@ pub async fn deliver_all(loaded: &LoadedSpec, values: &Values, dry_run: bool) ->
                             files::write_if_changed(&path, text.as_bytes())?;
                         }
                         changed |= op != Op::Unchanged;
-                        out.lines.push(Line::new(op, label.clone(), p, "JSON document (0600)"));
+                        out.lines
+                            .push(Line::new(op, label.clone(), p, "JSON document (0600)"));
                     }
                 }
             }
@@ -314,7 +348,8 @@ pub async fn deliver_all(loaded: &LoadedSpec, values: &Values, dry_run: bool) ->
             }
             DeliveryKind::Apply => {
                 let manifests = manifests_for(loaded, d, values)?;
-                let applier = apply::Applier::connect(d.server.as_deref(), &d.field_manager).await?;
+                let applier =
+                    apply::Applier::connect(d.server.as_deref(), &d.field_manager).await?;
                 for m in &manifests {
                     let (op, detail) = applier.apply(m, dry_run).await?;
                     changed |= op != Op::Unchanged;
