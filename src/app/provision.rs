@@ -185,7 +185,9 @@ async fn execute(
             SecretError::MissingEnv { .. } | SecretError::Pattern { .. } => {
                 Failure::new(exit::USAGE, e.to_string())
             }
-            SecretError::Random => Failure::new(exit::FAILURE, e.to_string()),
+            SecretError::Random | SecretError::Alphabet(_) => {
+                Failure::new(exit::FAILURE, e.to_string())
+            }
             SecretError::PatternMismatch { .. } | SecretError::SameAsProduction { .. } => {
                 Failure::new(exit::REFUSED, e.to_string())
             }

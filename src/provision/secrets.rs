@@ -29,6 +29,8 @@ pub enum SecretError {
         var: String,
         production_var: String,
     },
+    #[error("an alphabet needs between 2 and 256 distinct characters (it has {0})")]
+    Alphabet(usize),
     #[error("secret {name}: invalid pattern: {message}")]
     Pattern { name: String, message: String },
 }
@@ -75,6 +77,9 @@ pub fn generate(spec: &GenerateSpec) -> Result<Secret, SecretError> {
                     v
                 });
             let n = alphabet.len();
+            if !(2..=256).contains(&n) {
+                return Err(SecretError::Alphabet(n));
+            }
             let length = spec.length.unwrap_or(32);
             // Rejection sampling: bytes at or above the largest multiple of n are redrawn, so
             // every character is equally likely.

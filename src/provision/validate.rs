@@ -183,8 +183,8 @@ pub fn check(spec: &EnvSpec, text: &str) -> Vec<Diagnostic> {
                         .as_deref()
                         .map(|a| a.chars().collect::<BTreeSet<_>>().len())
                         .unwrap_or(62);
-                    if alphabet_len < 2 {
-                        c.on(secret, format!("secret {name:?}: the alphabet needs at least 2 distinct characters"));
+                    if !(2..=256).contains(&alphabet_len) {
+                        c.on(secret, format!("secret {name:?}: the alphabet needs between 2 and 256 distinct characters"));
                     }
                     let bits = g.length.unwrap_or(0) as f64 * (alphabet_len.max(2) as f64).log2();
                     if bits < 128.0 {
