@@ -178,8 +178,34 @@ fn assert_no_secret(run: &Run, secret: &Secret) {
 fn second_run_changes_nothing_and_the_app_role_logs_in() {
     let env = Env::new("twice");
     let spec = env.spec(&env.staging_db(), "");
+    // A dry run plans everything and creates nothing.
+    let dry = env.run(&spec, &["--dry-run"]);
+    dry.assert_ok();
+    assert!(dry.stdout.contains("dry run: "), "{}", dry.stdout);
+    assert!(!env.dotenv().exists(), "a dry run wrote the dotenv file");
+    let roles = format!(
+        "SELECT count(*) FROM pg_roles WHERE rolname IN ('{}', '{}')",
+        env.app(),
+        env.owner()
+    );
+    assert_eq!(
+        sql(pg(), "postgres", &roles),
+        "0",
+        "a dry run created roles"
+    );
+    let check = env.run(&spec, &["--check"]);
+    assert_eq!(check.code, EXIT_DRIFT, "{}", check.stderr);
+
     let first = env.run(&spec, &[]);
     first.assert_ok();
+    assert_eq!(sql(pg(), "postgres", &roles), "2");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(env.dotenv())
+        .expect("dotenv")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "the dotenv file is readable by others");
     assert!(first.stdout.contains("+ postgres"), "{}", first.stdout);
     assert!(
         first.stdout.contains(&format!("role {}", env.app())),
