@@ -2,7 +2,7 @@
 //! never overlap with production, and the Kubernetes namespace bundle, applied or rendered
 //! for GitOps. Independent of the data path: this module never imports `pipeline`.
 //!
-//! - [`spec`] and [`validate`]: the environment spec (TOML) and its diagnostics;
+//! - [`spec`], [`shape`] and [`validate`]: the environment spec (TOML) and its diagnostics;
 //! - [`guards`]: refuse production as the target, production values as staging secrets;
 //! - [`postgres`] and [`scram`]: roles, database, grants, idempotently;
 //! - [`secrets`]: generated, supplied and derived values;
@@ -19,5 +19,6 @@ pub mod postgres;
 pub mod scram;
 pub mod seal;
 pub mod secrets;
+pub mod shape;
 pub mod spec;
 pub mod validate;

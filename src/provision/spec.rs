@@ -467,6 +467,10 @@ pub fn load(path: &Path) -> Result<LoadedSpec, SpecError> {
 
 /// Parses and checks spec text; every problem is returned.
 pub fn parse(text: &str) -> Result<EnvSpec, Vec<Diagnostic>> {
+    let shape = super::shape::check(text);
+    if !shape.is_empty() {
+        return Err(shape);
+    }
     let spec: EnvSpec = toml::from_str(text).map_err(|e| {
         let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
         vec![Diagnostic {

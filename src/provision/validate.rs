@@ -389,9 +389,56 @@ generate = { bytes = 24 }
     fn unknown_field_names_line_and_column() {
         let text = MINIMAL.replace("owner = ", "ownr = ");
         let errors = parse(&text).expect_err("invalid");
-        assert_eq!(errors.len(), 1);
-        assert_eq!(errors[0].line, 7, "{errors:?}");
-        assert!(errors[0].message.contains("ownr"), "{errors:?}");
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        let unknown = errors
+            .iter()
+            .find(|d| d.message.contains("ownr"))
+            .expect("ownr");
+        assert_eq!((unknown.line, unknown.column), (7, 1), "{errors:?}");
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_are_reported_together() {
+        let text = MINIMAL.replace("owner = ", "ownr = ").replace(
+            "generate = { bytes = 24 }",
+            "generate = { bytes = \"24\", colour = 1 }",
+        ) + "[kubernetes]\nnamespace = 3\n";
+        let errors = parse(&text).expect_err("invalid");
+        let all: Vec<String> = errors
+            .iter()
+            .map(|d| format!("{}:{} {}", d.line, d.column, d.message))
+            .collect();
+        assert!(
+            all.iter()
+                .any(|m| m.starts_with("7:1 unknown key `database.ownr`")),
+            "{all:?}"
+        );
+        assert!(
+            all.iter()
+                .any(|m| m.contains("missing key `database.owner`")),
+            "{all:?}"
+        );
+        assert!(
+            all.iter()
+                .any(|m| m.contains("`secrets.db_password.generate.bytes` must be an integer")),
+            "{all:?}"
+        );
+        assert!(
+            all.iter()
+                .any(|m| m.contains("unknown key `secrets.db_password.generate.colour`")),
+            "{all:?}"
+        );
+        assert!(
+            all.iter()
+                .any(|m| m.contains("`kubernetes.namespace` must be a string")),
+            "{all:?}"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        let errors = parse("environment = \"x\"\n[target\n").expect_err("invalid");
+        assert_eq!(errors[0].line, 2, "{errors:?}");
     }
 
     #[test]
