@@ -484,3 +484,109 @@ fn spec_errors_are_reported_together_with_positions() {
     assert!(run.stderr.contains("bad.toml:5:8"), "{}", run.stderr);
     assert!(run.stderr.contains("bad.toml:8:19"), "{}", run.stderr);
 }
+
+#[test]
+fn gitops_with_sealed_secrets_and_a_state_file_is_stable() {
+    let env = Env::new("gitops");
+    let cert = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/envs/sealed-secrets-cert.pem");
+    let extra = format!(
+        r#"
+[kubernetes]
+namespace = "app-staging"
+quota = {{ cpu = "4", memory = "8Gi" }}
+network_policy = {{ egress = [{{ cidr = "10.0.0.0/8", ports = [5432] }}] }}
+[[kubernetes.secrets]]
+name = "app-database"
+keys = {{ DATABASE_URL = "database_url" }}
+[[delivery]]
+kind = "gitops"
+dir = "deploy"
+secret_format = "sealed"
+sealing_cert = "{cert}"
+[[delivery]]
+kind = "json"
+path = "-"
+"#,
+        cert = cert.display()
+    );
+    let spec = env.spec(&env.staging_db(), &extra);
+    // Keep generated values in a state file too, and drop the dotenv delivery: the
+    // state file alone must carry the values across runs.
+    let text = std::fs::read_to_string(&spec).unwrap().replace(
+        "environment = \"staging\"\n",
+        "environment = \"staging\"\nstate_file = \"state.json\"\n",
+    );
+    let start = text
+        .find("[[delivery]]\nkind = \"dotenv\"")
+        .expect("dotenv delivery");
+    let end = start + text[start..].find("literals").expect("literals");
+    let end = end + text[end..].find('\n').unwrap_or(0) + 1;
+    let text = format!("{}{}", &text[..start], &text[end..]);
+    std::fs::write(&spec, text).unwrap();
+
+    let first = env.run(&spec, &[]);
+    first.assert_ok();
+    // The JSON delivery owns stdout; the plan went to stderr.
+    let doc: serde_json::Value = serde_json::from_str(&first.stdout).expect("JSON on stdout");
+    let url = doc["secrets"][0]["data"]["DATABASE_URL"]
+        .as_str()
+        .expect("DATABASE_URL")
+        .to_owned();
+    assert!(
+        first.stderr.contains("+ gitops(deploy)"),
+        "{}",
+        first.stderr
+    );
+    let deploy = env.dir.path().join("deploy");
+    let files = |dir: &Path| -> Vec<(String, Vec<u8>)> {
+        let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+            .expect("deploy dir")
+            .map(|e| {
+                let p = e.expect("entry").path();
+                (p.display().to_string(), std::fs::read(&p).expect("file"))
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = files(&deploy);
+    assert!(before.len() >= 6, "{before:?}");
+    for (name, content) in &before {
+        let text = String::from_utf8_lossy(content);
+        assert!(
+            !text.contains("kind: Secret\n"),
+            "{name} is a plaintext Secret"
+        );
+        assert!(!text.contains(&url), "{name} holds a value in clear");
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let state = env.dir.path().join("state.json");
+    assert_eq!(
+        std::fs::metadata(&state)
+            .expect("state")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+
+    let second = env.run(&spec, &["--quiet"]);
+    second.assert_ok();
+    assert_eq!(before, files(&deploy), "a re-run churned the GitOps files");
+    let again: serde_json::Value = serde_json::from_str(&second.stdout).expect("JSON");
+    assert_eq!(
+        again["secrets"][0]["data"]["DATABASE_URL"].as_str(),
+        Some(url.as_str())
+    );
+    env.run(&spec, &["--check"]).assert_ok();
+
+    // The refresh CronJob needs [refresh].
+    let run = env.run(&spec, &["--print-cronjob"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no [refresh] section"),
+        "{}",
+        run.stderr
+    );
+}

@@ -138,7 +138,12 @@ async fn execute(
         .connect(APPLICATION_NAME)
         .await
         .map_err(|e| Failure::new(exit::CONNECTION, format!("target: {e}")))?;
+    tracing::info!(
+        "{}: waiting for the provisioning lock of {dbname}",
+        admin.masked()
+    );
     postgres::lock(&client, dbname).await.map_err(pg_failure)?;
+    tracing::info!("lock taken");
 
     // Guards against production.
     let mut shared_production_db = None;
