@@ -486,6 +486,19 @@ fn spec_errors_are_reported_together_with_positions() {
 }
 
 #[test]
+fn the_password_is_recovered_from_a_delivered_url() {
+    let env = Env::new("fromurl");
+    let spec = env.spec(&env.staging_db(), "");
+    let text = std::fs::read_to_string(&spec)
+        .unwrap()
+        .replace("DB_PASSWORD = \"db_password\", ", "");
+    std::fs::write(&spec, text).unwrap();
+    env.run(&spec, &[]).assert_ok();
+    let second = env.run(&spec, &["--check"]);
+    assert_eq!(second.code, 0, "{}\n{}", second.stdout, second.stderr);
+}
+
+#[test]
 fn gitops_with_sealed_secrets_and_a_state_file_is_stable() {
     let env = Env::new("gitops");
     let cert = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

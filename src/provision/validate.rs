@@ -358,8 +358,69 @@ pub fn check(spec: &EnvSpec, text: &str) -> Vec<Diagnostic> {
             }
         }
     }
+    readable_on_rerun(spec, &mut c);
     c.out.sort_by_key(|d| (d.line, d.column));
     c.out
+}
+
+/// A generated secret must be found again on the next run (or every run would replace it):
+/// in a dotenv file, a JSON file, an applied plain Secret, or the state file. The app role's
+/// password is also recovered from a derived URL or JSON document.
+fn readable_on_rerun(spec: &EnvSpec, c: &mut Collector<'_>) {
+    if spec.state_file.is_some() {
+        return;
+    }
+    let all_object_keys = || -> Vec<String> {
+        spec.kubernetes
+            .iter()
+            .flat_map(|k| k.secrets.iter())
+            .flat_map(|o| o.get_ref().keys.values().cloned())
+            .collect()
+    };
+    let mut carried: BTreeSet<String> = BTreeSet::new();
+    for d in &spec.delivery {
+        let d = d.get_ref();
+        match d.kind() {
+            DeliveryKind::Dotenv => carried.extend(d.keys.values().cloned()),
+            DeliveryKind::Json if d.path.as_deref().is_some_and(|p| p != "-") => {
+                if d.keys.is_empty() {
+                    carried.extend(all_object_keys());
+                } else {
+                    carried.extend(d.keys.values().cloned());
+                }
+            }
+            DeliveryKind::Apply if d.format() == SecretFormat::Secret => {
+                carried.extend(all_object_keys())
+            }
+            _ => {}
+        }
+    }
+    let password_via_derived = carried.iter().any(|name| {
+        spec.secrets
+            .get(name)
+            .and_then(|s| s.get_ref().derive.as_ref())
+            .is_some_and(|d| {
+                matches!(
+                    Derived::parse(d.get_ref()),
+                    Some(Derived::Url | Derived::Json)
+                )
+            })
+    });
+    for (name, secret) in &spec.secrets {
+        if secret.get_ref().generate.is_none() || carried.contains(name) {
+            continue;
+        }
+        if name == spec.database.password_secret.get_ref() && password_via_derived {
+            continue;
+        }
+        c.on(
+            secret,
+            format!(
+                "generated secret {name:?} cannot be read back on the next run (no dotenv file, JSON file or applied Secret carries it), \
+                 so every run would replace it: set `state_file` (kept 0600, out of git)"
+            ),
+        );
+    }
 }
 
 #[cfg(test)]
@@ -368,6 +429,7 @@ mod tests {
 
     const MINIMAL: &str = r#"
 environment = "staging"
+state_file = "s.json"
 [target]
 admin_url_env = "ADMIN"
 [database]
@@ -394,7 +456,7 @@ generate = { bytes = 24 }
             .iter()
             .find(|d| d.message.contains("ownr"))
             .expect("ownr");
-        assert_eq!((unknown.line, unknown.column), (7, 1), "{errors:?}");
+        assert_eq!((unknown.line, unknown.column), (8, 1), "{errors:?}");
     }
 
     #[test]
@@ -410,7 +472,7 @@ generate = { bytes = 24 }
             .collect();
         assert!(
             all.iter()
-                .any(|m| m.starts_with("7:1 unknown key `database.ownr`")),
+                .any(|m| m.starts_with("8:1 unknown key `database.ownr`")),
             "{all:?}"
         );
         assert!(
@@ -433,6 +495,22 @@ generate = { bytes = 24 }
                 .any(|m| m.contains("`kubernetes.namespace` must be a string")),
             "{all:?}"
         );
+    }
+
+    #[test]
+    fn generated_secrets_must_be_readable_on_the_next_run() {
+        let bare = MINIMAL.replace("state_file = \"s.json\"\n", "");
+        let text = format!("{bare}[[delivery]]\nkind = \"json\"\npath = \"-\"\n");
+        let errors = parse(&text).expect_err("not readable");
+        assert!(
+            errors[0].message.contains("cannot be read back"),
+            "{errors:?}"
+        );
+        assert!(parse(&format!("state_file = \"s.json\"\n{text}")).is_ok());
+        let dotenv = format!(
+            "{bare}[secrets.url]\nderive = \"url\"\n[[delivery]]\nkind = \"dotenv\"\npath = \".env\"\nkeys = {{ DATABASE_URL = \"url\" }}\n"
+        );
+        assert!(parse(&dotenv).is_ok(), "the password is inside the URL");
     }
 
     #[test]

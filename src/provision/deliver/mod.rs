@@ -13,7 +13,7 @@ use super::bundle::{self, BundleError, Manifest, SecretRendering};
 use super::plan::{Line, Op};
 use super::seal::{CertSealer, SealError};
 use super::secrets::{Secret, Values};
-use super::spec::{DeliveryKind, DeliverySpec, EnvSpec, LoadedSpec, SecretFormat};
+use super::spec::{DeliveryKind, DeliverySpec, Derived, EnvSpec, LoadedSpec, SecretFormat};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeliverError {
@@ -220,7 +220,56 @@ pub async fn read_existing(loaded: &LoadedSpec) -> Result<BTreeMap<String, Secre
             DeliveryKind::Apply | DeliveryKind::GitOps => {}
         }
     }
+    // The app role's password also lives inside a derived URL or JSON document.
+    let password = spec.database.password_secret.get_ref();
+    if !found.contains_key(password) {
+        let derived_password = spec.secrets.iter().find_map(|(name, s)| {
+            let kind = s
+                .get_ref()
+                .derive
+                .as_ref()
+                .and_then(|d| Derived::parse(d.get_ref()))?;
+            password_from_derived(kind, found.get(name)?)
+        });
+        if let Some(p) = derived_password {
+            found.insert(password.clone(), p);
+        }
+    }
     Ok(found)
+}
+
+/// The password inside a derived `url` or `json` value.
+fn password_from_derived(kind: Derived, value: &Secret) -> Option<Secret> {
+    match kind {
+        Derived::Json => {
+            let doc: serde_json::Value = serde_json::from_str(value.expose()).ok()?;
+            doc.get("password")?.as_str().map(Secret::new)
+        }
+        Derived::Url => {
+            let rest = value.expose().split_once("://")?.1;
+            let userinfo = rest.rsplit_once('@')?.0;
+            let encoded = userinfo.split_once(':')?.1;
+            percent_decode(encoded).map(Secret::new)
+        }
+        _ => None,
+    }
+}
+
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// Writes the state file (generated values only), 0600.
@@ -362,4 +411,24 @@ pub async fn deliver_all(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_is_recovered_from_derived_values() {
+        let url = Secret::new("postgresql://app:a%2Fb%40c@db:5432/app?sslmode=require");
+        assert_eq!(
+            password_from_derived(Derived::Url, &url).map(|s| s.expose().to_owned()),
+            Some("a/b@c".to_owned())
+        );
+        let json = Secret::new(r#"{"host":"db","password":"p@ss","port":5432}"#);
+        assert_eq!(
+            password_from_derived(Derived::Json, &json).map(|s| s.expose().to_owned()),
+            Some("p@ss".to_owned())
+        );
+        assert!(password_from_derived(Derived::Host, &url).is_none());
+    }
 }
