@@ -137,6 +137,14 @@ pub async fn converge(
     let owner = db.owner.get_ref().as_str();
     let app = db.app_role.get_ref().as_str();
     let mut steps: Vec<Step> = Vec::new();
+    if !task.password.expose().is_ascii() || task.password.is_empty() {
+        // The server normalizes non-ASCII passwords with SASLprep before hashing; a
+        // verifier computed without it could not be checked reliably.
+        return Err(PgError::Refused(format!(
+            "the password secret {} must be non-empty ASCII",
+            db.password_secret.get_ref()
+        )));
+    }
 
     let superuser: bool = admin
         .query_one(

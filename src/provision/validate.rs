@@ -130,6 +130,9 @@ pub fn check(spec: &EnvSpec, text: &str) -> Vec<Diagnostic> {
             );
         }
     }
+    if db.connection_limit < -1 {
+        c.on(&db.name, "connection_limit must be -1 (no limit) or more");
+    }
     match spec.secrets.get(db.password_secret.get_ref()) {
         None => c.on(
             &db.password_secret,
