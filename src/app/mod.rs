@@ -3,6 +3,7 @@
 
 mod clone;
 mod demo;
+mod sanitizing;
 
 use clap::Parser;
 

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use tokio_postgres::Client;
 
 use super::types::{TypeCatalog, TypeInfo};
-use super::{CatalogError, Column, Constraint, MatView, Sequence, SourceCatalog, Table};
+use super::{
+    CatalogError, Column, Constraint, ForeignKey, MatView, Sequence, SourceCatalog, Table,
+};
 
 /// Schemas that are never user data.
 const USER_NAMESPACE: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
@@ -40,6 +42,7 @@ pub async fn load(client: &Client) -> Result<SourceCatalog, CatalogError> {
     catalog.matviews = load_matviews(client).await?;
     load_index_owners_and_constraints(client, &mut catalog).await?;
     load_uncopyable(client, &mut catalog).await?;
+    load_keys_and_partitions(client, &mut catalog).await?;
     Ok(catalog)
 }
 
@@ -67,6 +70,7 @@ async fn load_tables(client: &Client, types: &TypeCatalog) -> Result<Vec<Table>,
             estimated_rows: r.get::<_, i64>(6).max(0) as u64,
             columns: Vec::new(),
             references: Vec::new(),
+            partition_root: None,
         })
         .collect();
     let index: HashMap<u32, usize> = tables.iter().enumerate().map(|(i, t)| (t.oid, i)).collect();
@@ -298,6 +302,61 @@ async fn load_types(client: &Client) -> Result<TypeCatalog, CatalogError> {
         }
     }
     Ok(types)
+}
+
+/// Column-level foreign keys, partitioned tables and each partition's root.
+async fn load_keys_and_partitions(
+    client: &Client,
+    catalog: &mut SourceCatalog,
+) -> Result<(), CatalogError> {
+    for r in client
+        .query(
+            "SELECT co.conrelid, co.confrelid,                     ARRAY(SELECT a.attname::text FROM unnest(co.conkey) WITH ORDINALITY k(n, o)                           JOIN pg_catalog.pg_attribute a                             ON a.attrelid = co.conrelid AND a.attnum = k.n ORDER BY k.o),                     ARRAY(SELECT a.attname::text FROM unnest(co.confkey) WITH ORDINALITY k(n, o)                           JOIN pg_catalog.pg_attribute a                             ON a.attrelid = co.confrelid AND a.attnum = k.n ORDER BY k.o)              FROM pg_catalog.pg_constraint co WHERE co.contype = 'f'",
+            &[],
+        )
+        .await?
+    {
+        catalog.foreign_keys.push(ForeignKey {
+            table: r.get(0),
+            referenced_table: r.get(1),
+            columns: r.get(2),
+            referenced_columns: r.get(3),
+        });
+    }
+    for r in client
+        .query(
+            "SELECT c.oid, n.nspname::text || '.' || c.relname::text              FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace              WHERE c.relkind = 'p'",
+            &[],
+        )
+        .await?
+    {
+        catalog.partitioned.insert(r.get(0), r.get(1));
+    }
+    // Each partition's root: walk pg_inherits up while the parent is partitioned.
+    let parents: HashMap<u32, u32> = client
+        .query(
+            "SELECT i.inhrelid, i.inhparent FROM pg_catalog.pg_inherits i              JOIN pg_catalog.pg_class p ON p.oid = i.inhparent AND p.relkind = 'p'",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    for table in &mut catalog.tables {
+        let mut oid = table.oid;
+        let mut depth = 0;
+        while let Some(&parent) = parents.get(&oid) {
+            oid = parent;
+            depth += 1;
+            if depth > 64 {
+                break;
+            }
+        }
+        if oid != table.oid {
+            table.partition_root = catalog.partitioned.get(&oid).cloned();
+        }
+    }
+    Ok(())
 }
 
 /// What the target database holds before a clone, to refuse overwriting it.

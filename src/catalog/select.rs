@@ -103,6 +103,7 @@ mod tests {
             estimated_rows: 0,
             unlogged: false,
             references,
+            partition_root: None,
         }
     }
 
