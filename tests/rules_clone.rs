@@ -263,3 +263,99 @@ fn no_rules_and_no_key_are_refused() {
     );
     run.assert_ok();
 }
+
+#[test]
+fn verify_finds_production_values_left_in_the_target() {
+    let pg = cluster();
+    let src = app_db("verify_src");
+    let clean = fresh_db(pg, "verify_clean");
+    let leaky = fresh_db(pg, "verify_leaky");
+    let (_dir, rules) = write_rules("app.toml", GOOD_RULES);
+    clone_with(&src, &clean, &rules, &[]).assert_ok();
+    // A target cloned without the rules holds every production value.
+    clone(pg, &src, &leaky, &[]).assert_ok();
+
+    let verify = |dst: &str| {
+        run_cmd(
+            restage()
+                .args([
+                    "verify",
+                    "--source",
+                    &pg.url(&src),
+                    "--target",
+                    &pg.url(dst),
+                    "--rules",
+                ])
+                .arg(&rules),
+        )
+    };
+    let ok = verify(&clean);
+    assert_eq!(ok.code, 0, "{}\n{}", ok.stdout, ok.stderr);
+    assert!(ok.stdout.contains("public.users.notes"), "{}", ok.stdout);
+    assert!(
+        ok.stdout.contains("0 leaks in 2 scanned columns"),
+        "{}",
+        ok.stdout
+    );
+
+    let bad = verify(&leaky);
+    assert_eq!(bad.code, 6, "{}\n{}", bad.stdout, bad.stderr);
+    // 334 non-null notes and 2000 visit notes, compared row by row through the kept keys.
+    assert!(bad.stdout.contains("2334 leaks"), "{}", bad.stdout);
+    assert!(
+        bad.stderr.contains("2334 production values found"),
+        "{}",
+        bad.stderr
+    );
+    assert!(
+        !bad.stdout.contains("private note"),
+        "values are never printed: {}",
+        bad.stdout
+    );
+}
+
+#[test]
+fn preview_shows_original_and_sanitized_values_without_writing() {
+    let pg = cluster();
+    let src = app_db("preview_src");
+    let (_dir, rules) = write_rules("app.toml", GOOD_RULES);
+    let before = sql(
+        pg,
+        &src,
+        "SELECT md5(string_agg(u::text, ',' ORDER BY id)) FROM public.users u",
+    );
+    let run = run_cmd(
+        restage()
+            .env("RESTAGE_KEY", KEY)
+            .args([
+                "preview",
+                "--source",
+                &pg.url(&src),
+                "--table",
+                "users",
+                "--rows",
+                "3",
+                "--rules",
+            ])
+            .arg(&rules),
+    );
+    run.assert_ok();
+    assert!(
+        run.stdout
+            .contains("public.users: 3 rows sampled, 1 of 4 columns sanitized"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("notes (null)"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("private note 1") && run.stdout.contains("→  NULL"),
+        "{}",
+        run.stdout
+    );
+    let after = sql(
+        pg,
+        &src,
+        "SELECT md5(string_agg(u::text, ',' ORDER BY id)) FROM public.users u",
+    );
+    assert_eq!(before, after);
+}

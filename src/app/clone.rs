@@ -8,7 +8,7 @@ use std::time::Instant;
 use tokio_postgres::Client;
 
 use super::sanitizing::{self, Sanitizing};
-use super::Failure;
+use super::{pg_failure, runtime, Failure};
 use crate::catalog::{self, select, SourceCatalog, Table, TypeCatalog};
 use crate::cli::{CloneArgs, CloneOptions, OutputArgs};
 use crate::codec::typeoids::{SimpleTypeMap, TypeKind};
@@ -112,13 +112,6 @@ fn sanitized_columns(plan: &sanitizing::Plan) -> Vec<String> {
     out
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::new(exit::FAILURE, format!("cannot start a runtime: {e}")))
-}
-
 struct CloneRun<'a> {
     source: &'a ConnSpec,
     target: &'a ConnSpec,
@@ -127,10 +120,6 @@ struct CloneRun<'a> {
     output: &'a OutputArgs,
     report: &'a mut CloneReport,
     rt: &'a tokio::runtime::Runtime,
-}
-
-fn pg_failure(code: i32, what: &str, e: &tokio_postgres::Error) -> Failure {
-    Failure::new(code, format!("{what}: {}", pgerr::describe(e)))
 }
 
 impl CloneRun<'_> {

@@ -34,6 +34,8 @@ pub struct Table {
     /// For a partition: `schema.table` of the partitioned table at the root of its tree (rules
     /// written for the partitioned table apply to its partitions).
     pub partition_root: Option<String>,
+    /// Primary-key columns, in key order (empty without a primary key).
+    pub primary_key: Vec<String>,
 }
 
 impl Table {

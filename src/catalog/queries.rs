@@ -71,6 +71,7 @@ async fn load_tables(client: &Client, types: &TypeCatalog) -> Result<Vec<Table>,
             columns: Vec::new(),
             references: Vec::new(),
             partition_root: None,
+            primary_key: Vec::new(),
         })
         .collect();
     let index: HashMap<u32, usize> = tables.iter().enumerate().map(|(i, t)| (t.oid, i)).collect();
@@ -304,18 +305,24 @@ async fn load_types(client: &Client) -> Result<TypeCatalog, CatalogError> {
     Ok(types)
 }
 
-/// Column-level foreign keys, partitioned tables and each partition's root.
+/// Column-level foreign keys, primary keys, partitioned tables and each partition's root.
 async fn load_keys_and_partitions(
     client: &Client,
     catalog: &mut SourceCatalog,
 ) -> Result<(), CatalogError> {
-    for r in client
-        .query(
-            "SELECT co.conrelid, co.confrelid,                     ARRAY(SELECT a.attname::text FROM unnest(co.conkey) WITH ORDINALITY k(n, o)                           JOIN pg_catalog.pg_attribute a                             ON a.attrelid = co.conrelid AND a.attnum = k.n ORDER BY k.o),                     ARRAY(SELECT a.attname::text FROM unnest(co.confkey) WITH ORDINALITY k(n, o)                           JOIN pg_catalog.pg_attribute a                             ON a.attrelid = co.confrelid AND a.attnum = k.n ORDER BY k.o)              FROM pg_catalog.pg_constraint co WHERE co.contype = 'f'",
-            &[],
-        )
-        .await?
-    {
+    // Column names of a constraint's key, in key order.
+    const COLUMNS: &str =
+        "ARRAY(SELECT a.attname::text FROM unnest({key}) WITH ORDINALITY k(n, o) \
+                           JOIN pg_catalog.pg_attribute a \
+                           ON a.attrelid = {rel} AND a.attnum = k.n ORDER BY k.o)";
+    let columns = |key: &str, rel: &str| COLUMNS.replace("{key}", key).replace("{rel}", rel);
+    let sql = format!(
+        "SELECT co.conrelid, co.confrelid, {}, {} \
+         FROM pg_catalog.pg_constraint co WHERE co.contype = 'f'",
+        columns("co.conkey", "co.conrelid"),
+        columns("co.confkey", "co.confrelid")
+    );
+    for r in client.query(&sql, &[]).await? {
         catalog.foreign_keys.push(ForeignKey {
             table: r.get(0),
             referenced_table: r.get(1),
@@ -323,9 +330,26 @@ async fn load_keys_and_partitions(
             referenced_columns: r.get(3),
         });
     }
+    let sql = format!(
+        "SELECT co.conrelid, {} FROM pg_catalog.pg_constraint co WHERE co.contype = 'p'",
+        columns("co.conkey", "co.conrelid")
+    );
+    let keys: HashMap<u32, Vec<String>> = client
+        .query(&sql, &[])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    for table in &mut catalog.tables {
+        if let Some(k) = keys.get(&table.oid) {
+            table.primary_key = k.clone();
+        }
+    }
     for r in client
         .query(
-            "SELECT c.oid, n.nspname::text || '.' || c.relname::text              FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace              WHERE c.relkind = 'p'",
+            "SELECT c.oid, n.nspname::text || '.' || c.relname::text \
+             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind = 'p'",
             &[],
         )
         .await?
@@ -335,7 +359,8 @@ async fn load_keys_and_partitions(
     // Each partition's root: walk pg_inherits up while the parent is partitioned.
     let parents: HashMap<u32, u32> = client
         .query(
-            "SELECT i.inhrelid, i.inhparent FROM pg_catalog.pg_inherits i              JOIN pg_catalog.pg_class p ON p.oid = i.inhparent AND p.relkind = 'p'",
+            "SELECT i.inhrelid, i.inhparent FROM pg_catalog.pg_inherits i \
+             JOIN pg_catalog.pg_class p ON p.oid = i.inhparent AND p.relkind = 'p'",
             &[],
         )
         .await?

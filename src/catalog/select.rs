@@ -104,6 +104,7 @@ mod tests {
             unlogged: false,
             references,
             partition_root: None,
+            primary_key: Vec::new(),
         }
     }
 

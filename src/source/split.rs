@@ -97,6 +97,7 @@ mod tests {
             unlogged: false,
             references: Vec::new(),
             partition_root: None,
+            primary_key: Vec::new(),
         }
     }
 
