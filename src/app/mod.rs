@@ -3,12 +3,16 @@
 
 mod clone;
 mod demo;
+mod preview;
 mod provision;
+mod sanitizing;
+mod verify;
 
 use clap::Parser;
 
 use crate::cli::{Cli, Command};
 use crate::exit;
+use crate::pgerr;
 
 /// A failed command: what to print and which documented exit code to return.
 #[derive(Debug)]
@@ -44,6 +48,8 @@ pub fn main() -> i32 {
         Command::Clone(args) => clone::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Provision(args) => provision::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Preview(args) => preview::run(args),
     };
     match result {
         Ok(()) => exit::OK,
@@ -62,4 +68,17 @@ fn init_logging(level: &str) {
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
+}
+
+/// A single-threaded runtime for a command's database conversations.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(exit::FAILURE, format!("cannot start a runtime: {e}")))
+}
+
+/// A PostgreSQL error with what was being done, keeping its SQLSTATE.
+pub(crate) fn pg_failure(code: i32, what: &str, e: &tokio_postgres::Error) -> Failure {
+    Failure::new(code, format!("{what}: {}", pgerr::describe(e)))
 }

@@ -12,7 +12,7 @@ use crate::codec::decode::RowBatch;
 use crate::codec::encode;
 use crate::pgerr;
 use crate::sink::TableSink;
-use crate::source::{self, CopyOutError};
+use crate::source::{self, CopyOutError, Part};
 
 enum ToTransform {
     Start(Job),
@@ -162,17 +162,17 @@ fn copy_error(table: &str, part: &str, side: &'static str, e: CopyOutError) -> P
 }
 
 fn transformer(shared: &Shared<'_>, input: Receiver<ToTransform>, out: Sender<ToWriter>) {
-    let mut current: Option<(usize, String)> = None;
+    let mut current: Option<(usize, String, Part)> = None;
     let mut header_sent = false;
     for msg in input {
         let forward = match msg {
             ToTransform::Start(job) => {
-                current = Some((job.table, part_label(&job)));
+                current = Some((job.table, part_label(&job), job.part.clone()));
                 header_sent = false;
                 ToWriter::Start(job, Instant::now())
             }
             ToTransform::Batch(batch) => {
-                let Some((table, label)) = &current else {
+                let Some((table, label, part)) = &current else {
                     continue;
                 };
                 let plan = &shared.tables[*table];
@@ -203,7 +203,7 @@ fn transformer(shared: &Shared<'_>, input: Receiver<ToTransform>, out: Sender<To
                 encode::write_batch(&batch, &replaced, &mut buf);
                 shared
                     .observer
-                    .rows_copied(plan, batch.rows as u64, batch.data.len() as u64);
+                    .rows_copied(plan, part, batch.rows as u64, batch.data.len() as u64);
                 ToWriter::Data(buf.freeze())
             }
             ToTransform::End { rows, bytes } => {
@@ -279,6 +279,9 @@ fn writer(shared: &Shared<'_>, input: Receiver<ToWriter>, events: Sender<Event>)
                             written,
                         });
                     }
+                    shared
+                        .observer
+                        .part_finished(&shared.tables[job.table], &job.part);
                     let _ = events.send(Event::PartDone {
                         table: job.table,
                         rows,

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{unbounded, RecvTimeoutError};
 
 pub use cancel::Cancel;
-pub use transform::{ColumnTransform, OidRemap, Sanitize, TransformError};
+pub use transform::{ColumnTransform, OidRemap, RowColumn, RowRules, Sanitize, TransformError};
 
 use crate::catalog::Table;
 use crate::conn::ConnSpec;
@@ -51,7 +51,8 @@ pub struct Config {
 /// Progress callbacks; implemented by `report`. Called from lane threads.
 pub trait Observer: Sync {
     fn part_started(&self, _table: &TablePlan, _part: &Part) {}
-    fn rows_copied(&self, _table: &TablePlan, _rows: u64, _bytes: u64) {}
+    fn rows_copied(&self, _table: &TablePlan, _part: &Part, _rows: u64, _bytes: u64) {}
+    fn part_finished(&self, _table: &TablePlan, _part: &Part) {}
     fn table_copied(&self, _table: &TablePlan, _stats: &TableStats) {}
 }
 

@@ -67,10 +67,23 @@ impl ColumnTransform for OidRemap {
 pub struct Sanitize {
     pub column: usize,
     pub column_name: String,
-    pub sanitizer: Box<dyn ColumnSanitizer>,
+    pub sanitizer: Arc<dyn ColumnSanitizer>,
     pub key: Arc<Key>,
-    /// Column name → position, so rules can read other fields of the row.
-    pub columns: Arc<HashMap<String, usize>>,
+    /// The table's columns, so rules can read other fields of the row.
+    pub row: Arc<RowRules>,
+    /// Rewrites type OIDs inside the sanitized values (arrays of enums and the like).
+    pub remap: Option<OidRemap>,
+}
+
+/// A table's columns by name: COPY position and, when ruled, the sanitizer.
+#[derive(Default)]
+pub struct RowRules {
+    pub columns: HashMap<String, RowColumn>,
+}
+
+pub struct RowColumn {
+    pub position: usize,
+    pub sanitizer: Option<Arc<dyn ColumnSanitizer>>,
 }
 
 /// Rows per rayon task: large enough that task overhead vanishes, small enough to balance.
@@ -103,6 +116,17 @@ impl ColumnTransform for Sanitize {
                 }
             }));
         }
+        if let Some(remap) = &self.remap {
+            for f in fields.iter().filter(|f| f.len >= 0) {
+                let range = f.start as usize..f.start as usize + f.len as usize;
+                remap_value_oids(&mut values[range], remap.kind, remap.map.as_ref()).map_err(
+                    |e| TransformError {
+                        column: self.column_name.clone(),
+                        message: e.to_string(),
+                    },
+                )?;
+            }
+        }
         Ok(ReplacedColumn {
             col: self.column,
             values,
@@ -125,7 +149,8 @@ impl Sanitize {
             let access = BatchRow {
                 batch,
                 row,
-                columns: &self.columns,
+                rules: &self.row,
+                key: &self.key,
             };
             let ctx = Ctx {
                 key: &self.key,
@@ -166,14 +191,38 @@ impl Sanitize {
 struct BatchRow<'a> {
     batch: &'a RowBatch,
     row: usize,
-    columns: &'a HashMap<String, usize>,
+    rules: &'a RowRules,
+    key: &'a Key,
+}
+
+impl BatchRow<'_> {
+    fn column(&self, column: &str) -> Result<&RowColumn, String> {
+        self.rules
+            .columns
+            .get(column)
+            .ok_or_else(|| format!("no column {column:?} in this table"))
+    }
 }
 
 impl RowAccess for BatchRow<'_> {
     fn original(&self, column: &str) -> Result<Option<&[u8]>, String> {
-        match self.columns.get(column) {
-            Some(&c) => Ok(self.batch.field(self.row, c)),
-            None => Err(format!("no column {column:?} in this table")),
+        Ok(self.batch.field(self.row, self.column(column)?.position))
+    }
+
+    fn sanitized(&self, column: &str, out: &mut Vec<u8>) -> Result<Outcome, String> {
+        let found = self.column(column)?;
+        let input = self.batch.field(self.row, found.position);
+        match &found.sanitizer {
+            // The rules check refuses read cycles, so this recursion ends.
+            Some(s) => {
+                let ctx = Ctx {
+                    key: self.key,
+                    row: Some(self),
+                };
+                s.sanitize(input, &ctx, out)
+                    .map_err(|e| format!("{column}: {e}"))
+            }
+            None => Ok(Outcome::Same),
         }
     }
 }

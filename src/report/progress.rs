@@ -12,7 +12,8 @@ use crate::source::Part;
 pub struct Progress {
     multi: MultiProgress,
     overall: ProgressBar,
-    active: Mutex<HashMap<String, ProgressBar>>,
+    /// Bars of the parts being copied, with their row counts.
+    active: Mutex<HashMap<String, (ProgressBar, u64)>>,
     enabled: bool,
 }
 
@@ -58,6 +59,19 @@ impl Progress {
     fn key(plan: &TablePlan, part: &Part) -> String {
         format!("{} {}", plan.table.display_name(), part.describe())
     }
+
+    fn label(plan: &TablePlan, part: &Part) -> String {
+        if part.is_whole() {
+            plan.table.display_name()
+        } else {
+            format!(
+                "{} {}/{}",
+                plan.table.display_name(),
+                part.index,
+                part.count
+            )
+        }
+    }
 }
 
 impl Observer for Progress {
@@ -73,34 +87,37 @@ impl Observer for Progress {
         ) {
             bar.set_style(style);
         }
-        bar.set_prefix(Self::key(plan, part));
+        bar.set_prefix(Self::label(plan, part));
         bar.enable_steady_tick(Duration::from_millis(200));
         if let Ok(mut active) = self.active.lock() {
-            active.insert(plan.table.display_name(), bar);
+            active.insert(Self::key(plan, part), (bar, 0));
         }
     }
 
-    fn rows_copied(&self, plan: &TablePlan, rows: u64, bytes: u64) {
+    fn rows_copied(&self, plan: &TablePlan, part: &Part, rows: u64, bytes: u64) {
         self.overall.inc(bytes);
         if !self.enabled {
             return;
         }
-        if let Ok(active) = self.active.lock() {
-            if let Some(bar) = active.get(&plan.table.display_name()) {
+        if let Ok(mut active) = self.active.lock() {
+            if let Some((bar, total_rows)) = active.get_mut(&Self::key(plan, part)) {
+                *total_rows += rows;
                 bar.inc(bytes);
-                let _ = rows;
-                bar.set_message(format!("{} rows", bar.position()));
+                bar.set_message(format!("{total_rows} rows"));
+            }
+        }
+    }
+
+    fn part_finished(&self, plan: &TablePlan, part: &Part) {
+        if let Ok(mut active) = self.active.lock() {
+            if let Some((bar, _)) = active.remove(&Self::key(plan, part)) {
+                bar.finish_and_clear();
+                self.multi.remove(&bar);
             }
         }
     }
 
     fn table_copied(&self, plan: &TablePlan, stats: &TableStats) {
-        if let Ok(mut active) = self.active.lock() {
-            if let Some(bar) = active.remove(&plan.table.display_name()) {
-                bar.finish_and_clear();
-                self.multi.remove(&bar);
-            }
-        }
         self.println(&format!(
             "  copied {} ({} rows, {:.1} s); building its indexes",
             plan.table.display_name(),

@@ -5,11 +5,19 @@
 //! builds a `ColumnSanitizer` for one column from its parameters. Sanitizers see binary COPY
 //! field values and write binary replacements; they never touch tokio, files or the network.
 
+pub mod builtin;
+pub mod compose;
 pub mod key;
+pub mod registry;
 pub mod spec;
+#[cfg(test)]
+pub mod testing;
+
+pub use compose::build_column;
 
 pub use key::Key;
+pub use spec::oids;
 pub use spec::{
-    ColumnInfo, ColumnSanitizer, Ctx, MaxLen, Outcome, ParamKind, ParamSpec, RowAccess, Rule,
-    RuleArgs, RuleSpec, SanitizeError, TypeClass,
+    ColumnInfo, ColumnRead, ColumnSanitizer, Ctx, MaxLen, Outcome, ParamKind, ParamSpec, RowAccess,
+    Rule, RuleArgs, RuleSpec, SanitizeError, TypeClass,
 };

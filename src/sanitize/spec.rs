@@ -50,6 +50,54 @@ impl fmt::Display for TypeClass {
     }
 }
 
+impl TypeClass {
+    /// The class of a scalar type (domains and arrays already unwrapped). `type_name` is the
+    /// unqualified `pg_type.typname`; it catches extension types sent as text (citext).
+    pub fn of_scalar(oid: u32, type_name: &str, is_enum: bool) -> TypeClass {
+        if is_enum {
+            return TypeClass::Enum;
+        }
+        match oid {
+            oids::TEXT | oids::VARCHAR | oids::BPCHAR | oids::NAME => TypeClass::Text,
+            oids::INT2 | oids::INT4 | oids::INT8 => TypeClass::Integer,
+            oids::NUMERIC | oids::FLOAT4 | oids::FLOAT8 => TypeClass::Numeric,
+            oids::DATE => TypeClass::Date,
+            oids::TIMESTAMP | oids::TIMESTAMPTZ => TypeClass::Timestamp,
+            oids::BOOL => TypeClass::Bool,
+            oids::UUID => TypeClass::Uuid,
+            oids::JSON | oids::JSONB => TypeClass::Json,
+            oids::BYTEA => TypeClass::Bytea,
+            oids::INET | oids::CIDR => TypeClass::Inet,
+            _ if type_name == "citext" => TypeClass::Text,
+            _ => TypeClass::Other,
+        }
+    }
+}
+
+/// OIDs of the built-in types rules know the binary format of (fixed in every PostgreSQL).
+pub mod oids {
+    pub const BOOL: u32 = 16;
+    pub const BYTEA: u32 = 17;
+    pub const NAME: u32 = 19;
+    pub const INT8: u32 = 20;
+    pub const INT2: u32 = 21;
+    pub const INT4: u32 = 23;
+    pub const TEXT: u32 = 25;
+    pub const JSON: u32 = 114;
+    pub const CIDR: u32 = 650;
+    pub const FLOAT4: u32 = 700;
+    pub const FLOAT8: u32 = 701;
+    pub const INET: u32 = 869;
+    pub const BPCHAR: u32 = 1042;
+    pub const VARCHAR: u32 = 1043;
+    pub const DATE: u32 = 1082;
+    pub const TIMESTAMP: u32 = 1114;
+    pub const TIMESTAMPTZ: u32 = 1184;
+    pub const NUMERIC: u32 = 1700;
+    pub const UUID: u32 = 2950;
+    pub const JSONB: u32 = 3802;
+}
+
 /// The TOML type of a rule parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParamKind {
@@ -108,7 +156,10 @@ pub struct ColumnInfo {
     pub name: String,
     pub type_name: String,
     pub class: TypeClass,
-    /// Element class when the column is an array (the rule applies per element).
+    /// OID of the scalar type after unwrapping domains and one array level (e.g. 23 for an
+    /// `int4[]` column): tells a rule the exact binary format within its class.
+    pub scalar_oid: u32,
+    /// The column is an array; rules apply to each element (`class` is the element's).
     pub array: bool,
     /// `n` of varchar(n)/char(n).
     pub max_chars: Option<usize>,
@@ -123,6 +174,9 @@ pub struct RuleArgs<'a> {
     pub column: &'a ColumnInfo,
     /// Mapping domain: columns sharing it map equal inputs to equal outputs.
     pub domain: &'a str,
+    /// Every copied column of the table, in COPY order (for rules that read other columns:
+    /// `template`, `when`, `date_shift` per row key).
+    pub row: &'a [ColumnInfo],
 }
 
 /// A rule: its declaration and a constructor for one column.
@@ -137,6 +191,9 @@ pub trait Rule: Send + Sync {
 pub trait RowAccess {
     /// The original binary value of `column` (None = NULL); Err if there is no such column.
     fn original(&self, column: &str) -> Result<Option<&[u8]>, String>;
+    /// The value `column` gets in the target: its own rule applied to its original (the
+    /// original when it is kept). Appends to `out`, like `ColumnSanitizer::sanitize`.
+    fn sanitized(&self, column: &str, out: &mut Vec<u8>) -> Result<Outcome, String>;
 }
 
 /// Per-call context. Sanitizers are stateless; scratch space belongs to the caller.
@@ -169,4 +226,18 @@ pub trait ColumnSanitizer: Send + Sync {
         ctx: &Ctx<'_>,
         out: &mut Vec<u8>,
     ) -> Result<Outcome, SanitizeError>;
+
+    /// Other columns of the row this sanitizer reads through `Ctx::row`, and whether it wants
+    /// their sanitized values (`template` over fake names). The caller checks they exist and
+    /// that reads do not form a cycle.
+    fn reads(&self) -> Vec<ColumnRead> {
+        Vec::new()
+    }
+}
+
+/// A column another column's sanitizer reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnRead {
+    pub column: String,
+    pub sanitized: bool,
 }

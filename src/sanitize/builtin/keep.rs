@@ -1,0 +1,73 @@
+//! `keep`: the value travels unchanged. The explicit decision that a column is not personal data.
+
+use crate::sanitize::spec::*;
+
+pub struct Keep;
+
+static SPEC: RuleSpec = RuleSpec {
+    name: "keep",
+    summary:
+        "Copy the value unchanged (an explicit decision that the column holds no personal data).",
+    params: &[],
+    accepts: &[
+        TypeClass::Text,
+        TypeClass::Integer,
+        TypeClass::Numeric,
+        TypeClass::Date,
+        TypeClass::Timestamp,
+        TypeClass::Bool,
+        TypeClass::Uuid,
+        TypeClass::Json,
+        TypeClass::Bytea,
+        TypeClass::Inet,
+        TypeClass::Enum,
+        TypeClass::Other,
+    ],
+    may_produce_null: false,
+    unique_preserving: true,
+    max_len: MaxLen::SameAsInput,
+    example: r#"created_at = "keep""#,
+};
+
+struct KeepValue;
+
+impl ColumnSanitizer for KeepValue {
+    fn sanitize(
+        &self,
+        _input: Option<&[u8]>,
+        _ctx: &Ctx<'_>,
+        _out: &mut Vec<u8>,
+    ) -> Result<Outcome, SanitizeError> {
+        Ok(Outcome::Same)
+    }
+}
+
+impl Rule for Keep {
+    fn spec(&self) -> &'static RuleSpec {
+        &SPEC
+    }
+
+    fn build(&self, _args: &RuleArgs<'_>) -> Result<Box<dyn ColumnSanitizer>, String> {
+        Ok(Box::new(KeepValue))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sanitize::testing::{column, run};
+
+    #[test]
+    fn keeps_values_and_nulls() {
+        let col = column(TypeClass::Text, crate::sanitize::oids::TEXT);
+        let s = Keep.build(&RuleArgs {
+            params: &toml::Table::new(),
+            column: &col,
+            domain: "d",
+            row: &[],
+        });
+        let s = s.expect("builds");
+        assert_eq!(run(s.as_ref(), Some(b"abc")), (Outcome::Same, Vec::new()));
+        assert_eq!(run(s.as_ref(), None), (Outcome::Same, Vec::new()));
+    }
+}

@@ -1,0 +1,74 @@
+//! `null`: every value becomes NULL. Refused on NOT NULL columns by the rules check.
+
+use crate::sanitize::spec::*;
+
+pub struct Null;
+
+static SPEC: RuleSpec = RuleSpec {
+    name: "null",
+    summary: "Replace every value with NULL.",
+    params: &[],
+    accepts: &[
+        TypeClass::Text,
+        TypeClass::Integer,
+        TypeClass::Numeric,
+        TypeClass::Date,
+        TypeClass::Timestamp,
+        TypeClass::Bool,
+        TypeClass::Uuid,
+        TypeClass::Json,
+        TypeClass::Bytea,
+        TypeClass::Inet,
+        TypeClass::Enum,
+        TypeClass::Other,
+    ],
+    may_produce_null: true,
+    unique_preserving: false,
+    max_len: MaxLen::Chars(0),
+    example: r#"notes = { rule = "null" }"#,
+};
+
+struct NullValue;
+
+impl ColumnSanitizer for NullValue {
+    fn sanitize(
+        &self,
+        _input: Option<&[u8]>,
+        _ctx: &Ctx<'_>,
+        _out: &mut Vec<u8>,
+    ) -> Result<Outcome, SanitizeError> {
+        Ok(Outcome::Null)
+    }
+}
+
+impl Rule for Null {
+    fn spec(&self) -> &'static RuleSpec {
+        &SPEC
+    }
+
+    fn build(&self, _args: &RuleArgs<'_>) -> Result<Box<dyn ColumnSanitizer>, String> {
+        Ok(Box::new(NullValue))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sanitize::testing::{column, run};
+
+    #[test]
+    fn every_value_becomes_null() {
+        let col = column(TypeClass::Integer, crate::sanitize::oids::INT4);
+        let s = Null.build(&RuleArgs {
+            params: &toml::Table::new(),
+            column: &col,
+            domain: "d",
+            row: &[],
+        });
+        let s = s.expect("builds");
+        assert_eq!(
+            run(s.as_ref(), Some(&7i32.to_be_bytes())),
+            (Outcome::Null, Vec::new())
+        );
+    }
+}

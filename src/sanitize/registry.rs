@@ -1,0 +1,40 @@
+//! The one list of built-in rules. A new rule is a file under `builtin/` plus one line here.
+
+use super::builtin;
+use super::Rule;
+
+static RULES: &[&dyn Rule] = &[&builtin::keep::Keep, &builtin::null::Null];
+
+/// Every built-in rule, in the order `restage rules list` prints them.
+pub fn all() -> &'static [&'static dyn Rule] {
+    RULES
+}
+
+/// The rule called `name`.
+pub fn lookup(name: &str) -> Option<&'static dyn Rule> {
+    RULES.iter().copied().find(|r| r.spec().name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_examples_name_their_rule() {
+        let mut names: Vec<_> = all().iter().map(|r| r.spec().name).collect();
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(before, names.len(), "duplicate rule names");
+        for rule in all() {
+            let spec = rule.spec();
+            assert!(
+                spec.example.contains(spec.name),
+                "{}: example does not use the rule",
+                spec.name
+            );
+            assert!(lookup(spec.name).is_some());
+        }
+        assert!(lookup("no_such_rule").is_none());
+    }
+}
