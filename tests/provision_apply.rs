@@ -293,8 +293,13 @@ fn apply_uses_server_side_apply_reads_back_and_reports_conflicts() {
     );
 
     // A real run: every object applied with the field manager, as apply patches.
-    let first = provision(&spec, &[]);
+    // At the most verbose log level, still no value on stderr.
+    let first = provision(&spec, &["--log", "trace"]);
     first.assert_ok();
+    assert!(
+        first.stderr.contains("lock taken"),
+        "trace logging is not in effect"
+    );
     let reqs = api.take_requests();
     let patches: Vec<&Request> = reqs
         .iter()

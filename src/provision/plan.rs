@@ -88,6 +88,18 @@ impl Plan {
             out.push_str(line.trim_end());
             out.push('\n');
         }
+        if !self.generated.is_empty() {
+            out.push_str(&format!(
+                "{} value(s) {}: {}\n",
+                self.generated.len(),
+                if self.dry_run {
+                    "would be generated"
+                } else {
+                    "generated"
+                },
+                self.generated.join(", ")
+            ));
+        }
         for r in &self.rotated {
             out.push_str(&format!(
                 "rotated {}: changed in {}\n",
