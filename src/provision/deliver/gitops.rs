@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::files::{write_if_changed, WriteError};
-use crate::provision::bundle::{BundleError, Manifest, FINGERPRINT_ANNOTATION};
+use crate::provision::bundle::{BundleError, Manifest, FINGERPRINT_ANNOTATION, MANAGED_BY};
 use crate::provision::plan::Op;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +31,7 @@ struct Kustomization<'a> {
 pub struct FileResult {
     pub file: String,
     pub op: Op,
+    pub detail: String,
 }
 
 fn existing_fingerprint(path: &Path) -> Option<String> {
@@ -101,7 +102,112 @@ pub fn write(
                 }
             }
         };
-        out.push(FileResult { file: name, op });
+        out.push(FileResult {
+            file: name,
+            op,
+            detail: String::new(),
+        });
+    }
+
+    // Files restage wrote for objects that are no longer in the spec: removed, so that the
+    // GitOps controller prunes them (kustomization.yaml no longer lists them either).
+    let mut stale: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".yaml") && n != "kustomization.yaml" && !names.contains(n))
+                .filter(|n| managed_by_restage(&dir.join(n)))
+                .collect()
+        })
+        .unwrap_or_default();
+    stale.sort();
+    for name in stale {
+        if !dry_run {
+            let path = dir.join(&name);
+            std::fs::remove_file(&path).map_err(|source| WriteError {
+                path: path.display().to_string(),
+                source,
+            })?;
+        }
+        out.push(FileResult {
+            file: name,
+            op: Op::Change,
+            detail: "removed: no longer in the spec".to_owned(),
+        });
     }
     Ok(out)
+}
+
+fn managed_by_restage(path: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    let Ok(value) = serde_yaml::from_str::<serde_yaml::Value>(&text) else {
+        return false;
+    };
+    value
+        .get("metadata")
+        .and_then(|m| m.get("labels"))
+        .and_then(|l| l.get(MANAGED_BY.0))
+        .and_then(|v| v.as_str())
+        == Some(MANAGED_BY.1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(kind: &str, name: &str) -> Manifest {
+        let value = serde_json::json!({
+            "apiVersion": "v1", "kind": kind,
+            "metadata": {"name": name, "labels": {MANAGED_BY.0: MANAGED_BY.1}}
+        });
+        Manifest {
+            api_version: "v1".into(),
+            kind: kind.into(),
+            name: name.into(),
+            namespace: None,
+            value,
+            plaintext_secret: false,
+            values_fingerprint: None,
+        }
+    }
+
+    #[test]
+    fn unchanged_files_stay_and_stale_ones_go() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = manifest("Namespace", "a");
+        let b = manifest("ServiceAccount", "b");
+        std::fs::write(dir.path().join("notes.yaml"), "hand: written\n").expect("write");
+        let first = write(dir.path(), &[a.clone(), b], false).expect("write");
+        assert!(first.iter().all(|r| r.op == Op::Create));
+        let second = write(dir.path(), &[a], false).expect("write");
+        let ops: Vec<(&str, Op)> = second.iter().map(|r| (r.file.as_str(), r.op)).collect();
+        assert_eq!(
+            ops,
+            vec![
+                ("namespace-a.yaml", Op::Unchanged),
+                ("kustomization.yaml", Op::Change),
+                ("serviceaccount-b.yaml", Op::Change),
+            ]
+        );
+        assert!(!dir.path().join("serviceaccount-b.yaml").exists());
+        assert!(
+            dir.path().join("notes.yaml").exists(),
+            "a file restage did not write was removed"
+        );
+    }
+
+    #[test]
+    fn plaintext_secrets_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut s = manifest("Secret", "s");
+        s.plaintext_secret = true;
+        assert!(matches!(
+            write(dir.path(), &[s], false),
+            Err(GitOpsError::Bundle(BundleError::PlaintextSecret(_)))
+        ));
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
+    }
 }

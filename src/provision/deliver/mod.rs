@@ -392,7 +392,8 @@ pub async fn deliver_all(
                 let dir = loaded.resolve(d.dir.as_deref().unwrap_or("."));
                 for r in gitops::write(&dir, &manifests, dry_run)? {
                     changed |= r.op != Op::Unchanged;
-                    out.lines.push(Line::new(r.op, label.clone(), r.file, ""));
+                    out.lines
+                        .push(Line::new(r.op, label.clone(), r.file, r.detail));
                 }
             }
             DeliveryKind::Apply => {
