@@ -352,3 +352,23 @@ fn cronjob_uses_the_secrets_and_the_schedule() {
         Some("postgres-secret")
     );
 }
+
+#[test]
+fn print_cronjob_prints_the_golden_cronjob_without_any_connection() {
+    let out = Command::new(env!("CARGO_BIN_EXE_restage"))
+        .args(["provision", "--print-cronjob", "--env"])
+        .arg(root().join("examples/envs/homelab-k3s.toml"))
+        .env_remove("STAGING_ADMIN_URL")
+        .env_remove("PRODUCTION_DATABASE_URL")
+        .output()
+        .expect("restage");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let golden =
+        std::fs::read_to_string(root().join("fixtures/provision/homelab-k3s/cronjob.yaml"))
+            .expect("golden");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), golden);
+}
