@@ -603,3 +603,29 @@ path = "-"
         run.stderr
     );
 }
+
+#[test]
+fn a_separate_production_instance_needs_no_connect_changes() {
+    // Production on its own server: the guards compare system identifiers, find two
+    // instances, and touch nothing on production (not even with the same database name).
+    let prod = start(ClusterOptions::new("provision-prod"));
+    prod.create_database("sep_staging")
+        .expect("production database");
+    let env = Env::new("sep");
+    let spec = env.spec(&env.staging_db(), "");
+    let text = std::fs::read_to_string(&spec)
+        .unwrap()
+        .replace("keep_connect = [\"postgres\"]\n", "");
+    std::fs::write(&spec, text).unwrap();
+    let run = run_cmd(env.command(&spec, &[]).env(
+        "TEST_PROD_URL",
+        prod.url("sep_staging").replace("127.0.0.1", "localhost"),
+    ));
+    run.assert_ok();
+    assert!(!run.stdout.contains("(production)"), "{}", run.stdout);
+    let acl = prod.psql(
+        "postgres",
+        "SELECT datacl IS NULL FROM pg_database WHERE datname = 'sep_staging'",
+    );
+    assert_eq!(acl.expect("datacl"), "t", "production's ACL changed");
+}
