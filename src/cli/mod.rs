@@ -174,7 +174,8 @@ json). Connection strings come from environment variables the spec names.
 
 Every run reads what exists, changes the minimum and prints one line per object:
   + create   ~ change (and what)   = unchanged
-Nothing is ever dropped. Secret values are never printed: the plan shows fingerprints.
+Nothing in PostgreSQL is ever dropped. Secret values are never printed: the plan shows
+fingerprints.
 Re-runs reuse the values found in the deliveries (or the state file); --rotate NAME
 generates a new value for one secret and says which deliveries changed.
 
