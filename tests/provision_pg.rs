@@ -629,3 +629,60 @@ fn a_separate_production_instance_needs_no_connect_changes() {
     );
     assert_eq!(acl.expect("datacl"), "t", "production's ACL changed");
 }
+
+#[test]
+fn a_non_superuser_admin_provisions_and_converges() {
+    // Managed services give a CREATEROLE/CREATEDB role, not a superuser: pg_authid is out of
+    // reach (the password is checked by logging in) and the admin must act for the owner.
+    let env = Env::new("nonsuper");
+    let admin = "nonsuper_admin";
+    let admin_password = "admin-pw-for-tests-only";
+    sql(
+        pg(),
+        "postgres",
+        &format!("CREATE ROLE {admin} LOGIN CREATEROLE CREATEDB PASSWORD '{admin_password}'"),
+    );
+    let spec = env.spec(&env.staging_db(), "");
+    let text = std::fs::read_to_string(&spec).unwrap().replace(
+        "[source]\nurl_env = \"TEST_PROD_URL\"\nkeep_connect = [\"postgres\"]\n",
+        "",
+    );
+    std::fs::write(&spec, text).unwrap();
+    let admin_url = format!(
+        "postgresql://{admin}:{admin_password}@127.0.0.1:{}/postgres",
+        pg().port()
+    );
+    let run = |extra: &[&str]| run_cmd(env.command(&spec, extra).env("TEST_ADMIN_URL", &admin_url));
+    let first = run(&[]);
+    first.assert_ok();
+    let membership = format!("membership {}", env.owner());
+    assert!(
+        first
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("+ postgres") && l.contains(&membership)),
+        "{}",
+        first.stdout
+    );
+    let second = run(&["--check"]);
+    assert_eq!(second.code, 0, "{}\n{}", second.stdout, second.stderr);
+    let password = env.password();
+    assert_eq!(
+        login(&env.staging_db(), &env.app(), &password).as_deref(),
+        Ok(env.app().as_str())
+    );
+    // A password changed behind restage's back is detected by logging in, and reset.
+    sql(
+        pg(),
+        "postgres",
+        &format!("ALTER ROLE {} PASSWORD 'changed-elsewhere'", env.app()),
+    );
+    let drift = run(&["--check"]);
+    assert_eq!(drift.code, EXIT_DRIFT, "{}\n{}", drift.stdout, drift.stderr);
+    assert!(drift.stdout.contains("password →"), "{}", drift.stdout);
+    run(&[]).assert_ok();
+    assert_eq!(
+        login(&env.staging_db(), &env.app(), &password).as_deref(),
+        Ok(env.app().as_str())
+    );
+}

@@ -247,6 +247,45 @@ pub async fn converge(
         }
     }
 
+    // A non-superuser admin (managed services) must act for the owner to create the
+    // database with that owner and to set the owner's default privileges.
+    if !superuser {
+        let version: i32 = admin
+            .query_one("SELECT current_setting('server_version_num')::int", &[])
+            .await
+            .map_err(q("reading the server version"))?
+            .get(0);
+        let (check, grant) = if version >= 160000 {
+            (
+                "SET",
+                format!("GRANT {} TO CURRENT_USER WITH SET TRUE", ident(owner)),
+            )
+        } else {
+            ("MEMBER", format!("GRANT {} TO CURRENT_USER", ident(owner)))
+        };
+        let acts_for: bool = admin
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) \
+                   AND pg_has_role(current_user, (SELECT oid FROM pg_roles WHERE rolname = $1), $2)",
+                &[&owner, &check],
+            )
+            .await
+            .map_err(q("reading role memberships"))?
+            .get(0);
+        steps.push(Step {
+            line: Line::pg(
+                if acts_for { Op::Unchanged } else { Op::Create },
+                format!("membership {owner}"),
+                "the admin role acts for the owner",
+            ),
+            sql: if acts_for {
+                vec![]
+            } else {
+                vec![(Db::Admin, grant)]
+            },
+        });
+    }
+
     // The database.
     let current_owner: Option<String> = admin
         .query_opt(
