@@ -11,16 +11,14 @@ use crate::provision::deliver::{self, DeliverError};
 use crate::provision::plan::{Op, Plan, Rotation};
 use crate::provision::postgres::{self, PgError, PgTask};
 use crate::provision::secrets::{self, AppConnection, SecretError};
-use crate::provision::spec::{self, LoadedSpec, SpecError};
+use crate::provision::spec::{self, DeliveryKind, LoadedSpec, SpecError};
 use crate::provision::{cronjob, guards};
 
 const APPLICATION_NAME: &str = "restage-provision";
 
 pub fn run(args: &ProvisionArgs) -> Result<(), Failure> {
-    let loaded = spec::load(&args.env).map_err(|e| match e {
-        SpecError::Read { .. } => Failure::new(exit::USAGE, e.to_string()),
-        SpecError::Invalid { .. } => Failure::new(exit::USAGE, e.to_string()),
-    })?;
+    let loaded =
+        spec::load(&args.env).map_err(|e: SpecError| Failure::new(exit::USAGE, e.to_string()))?;
     let spec = &loaded.spec;
 
     if args.print_cronjob {
@@ -69,14 +67,23 @@ pub fn run(args: &ProvisionArgs) -> Result<(), Failure> {
     let (plan, stdout_docs) =
         rt.block_on(execute(&loaded, &admin, source.as_ref(), args, dry_run))?;
 
-    let has_stdout_delivery = !stdout_docs.is_empty();
-    if args.json {
-        println!("{}", plan.to_json());
+    // A JSON delivery on stdout owns stdout; the plan then goes to stderr.
+    let stdout_delivery = spec.delivery.iter().any(|d| {
+        let d = d.get_ref();
+        d.kind() == DeliveryKind::Json && d.path.as_deref().is_none_or(|p| p == "-")
+    });
+    let text = if args.json {
+        Some(format!("{}\n", plan.to_json()))
     } else if !args.quiet {
-        if has_stdout_delivery {
-            eprint!("{}", plan.render());
+        Some(plan.render())
+    } else {
+        None
+    };
+    if let Some(text) = text {
+        if stdout_delivery {
+            eprint!("{text}");
         } else {
-            print!("{}", plan.render());
+            print!("{text}");
         }
     }
     for doc in stdout_docs {
