@@ -15,6 +15,7 @@ pub mod pgbin;
 pub mod pgerr;
 pub mod pipeline;
 pub mod report;
+pub mod rules;
 pub mod sanitize;
 pub mod schema;
 pub mod sink;

@@ -3,10 +3,12 @@
 
 mod clone;
 mod demo;
+mod rules_init;
+mod rules_list;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, RulesArgs, RulesCommand};
 use crate::exit;
 
 /// A failed command: what to print and which documented exit code to return.
@@ -42,6 +44,7 @@ pub fn main() -> i32 {
     let result = match &cli.command {
         Command::Clone(args) => clone::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Rules(args) => rules(args),
     };
     match result {
         Ok(()) => exit::OK,
@@ -49,6 +52,14 @@ pub fn main() -> i32 {
             eprintln!("error: {}", failure.message);
             failure.code
         }
+    }
+}
+
+fn rules(args: &RulesArgs) -> Result<(), Failure> {
+    match &args.command {
+        RulesCommand::Init(a) => rules_init::run(a),
+        RulesCommand::List(a) => rules_list::list(a),
+        RulesCommand::Explain(a) => rules_list::explain(a),
     }
 }
 

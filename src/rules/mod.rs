@@ -1,0 +1,3 @@
+//! Rules files: TOML → validated rule set, and the skeleton `restage rules init` writes.
+
+pub mod suggest;
