@@ -198,6 +198,8 @@ fn chinook_skeleton_lists_every_column_flags_personal_data_and_keeps_keys() {
         fk.is_plain_keep() && fk.comment == "foreign key → public.Customer",
         "{fk:?}"
     );
+    let both = line(&rules, "public.PlaylistTrack", "TrackId");
+    assert_eq!(both.comment, "primary key, foreign key → public.Track");
     for (table, column) in [
         ("public.Album", "Title"),
         ("public.Artist", "Name"),
@@ -261,6 +263,10 @@ fn northwind_contacts_phones_and_addresses_are_flagged() {
             "orders.{column}"
         );
     }
+    let ship = line(&rules, "public.orders", "ship_address");
+    assert!(ship.comment.contains("a street address"), "{ship:?}");
+    let name = line(&rules, "public.customers", "contact_name");
+    assert!(name.comment.contains("a person's name"), "{name:?}");
     let pk = line(&rules, "public.customers", "customer_id");
     assert!(pk.is_plain_keep() && pk.comment == "primary key", "{pk:?}");
     let fk = line(&rules, "public.orders", "customer_id");
@@ -339,7 +345,7 @@ fn personal_data_in_innocently_named_columns_is_found_by_content() {
     assert!(
         status
             .comment
-            .contains("nothing personal in the name or in 120 sampled values"),
+            .contains("nothing personal in the column name or in 120 sampled values"),
         "{status:?}"
     );
 

@@ -209,8 +209,8 @@ async fn key_roles(
             &[],
         )
         .await?;
-    let mut keys = HashMap::new();
-    // 'p' sorts after 'f' descending, so primary keys come first and win.
+    let mut keys: HashMap<(u32, String), KeyRole> = HashMap::new();
+    // Primary keys come first ('p' > 'f'); a foreign key over a primary-key column adds to it.
     for r in &rows {
         let kind: String = r.get(1);
         let key = (r.get::<_, u32>(0), r.get::<_, String>(2));
@@ -225,7 +225,15 @@ async fn key_roles(
                 name.unwrap_or_default()
             ))
         };
-        keys.entry(key).or_insert(role);
+        match (keys.get(&key), role) {
+            (None, role) => {
+                keys.insert(key, role);
+            }
+            (Some(KeyRole::Primary), KeyRole::Foreign(to)) => {
+                keys.insert(key, KeyRole::PrimaryForeign(to));
+            }
+            _ => {}
+        }
     }
     Ok(keys)
 }

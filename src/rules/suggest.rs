@@ -161,6 +161,8 @@ pub enum KeyRole {
     None,
     /// Member of the primary key.
     Primary,
+    /// Member of the primary key and of a foreign key to this table.
+    PrimaryForeign(String),
     /// Member of a foreign key to this table (`schema.table`).
     Foreign(String),
 }
@@ -409,7 +411,7 @@ pub fn by_name(name: &str, table: &TableContext) -> Option<Pii> {
         return Some(Pii::CardNumber);
     }
     if has_any(&["ip", "ipaddr", "ipaddress", "ipv4", "ipv6"])
-        || joined.contains("ipaddress")
+        || w.iter().any(|x| x.starts_with("ipaddr"))
         || (has("remote") && has_any(&["addr", "address", "host"]))
     {
         return Some(Pii::IpAddress);
@@ -478,14 +480,17 @@ pub fn by_name(name: &str, table: &TableContext) -> Option<Pii> {
     {
         return Some(Pii::Company);
     }
-    if has_any(&[
+    let machine = has_any(&["mac", "hardware", "memory", "host", "server", "bluetooth"]);
+    let street = has_any(&[
         "address",
         "street",
         "addr",
         "streetaddress",
         "address1",
         "address2",
-    ]) || joined.starts_with("addressline")
+    ]) || joined.ends_with("address");
+    if (street && !machine)
+        || joined.starts_with("addressline")
         || (has("line") && w.len() == 2 && w[1].chars().all(|c| c.is_ascii_digit()))
     {
         return Some(Pii::StreetAddress);
@@ -889,7 +894,9 @@ pub fn suggest(col: &ColumnFacts, table: &TableContext, rules: &[&RuleSpec]) -> 
     } else if by_type == Some(kind) {
         evidence.push(format!("type {}", info.type_name));
     }
-    if let (Some(p), Some((c, count))) = (samples, content) {
+    // Only content that backs the chosen kind is cited (postal codes can look like short
+    // phone numbers; the name decides then).
+    if let (Some(p), Some((c, count))) = (samples, content.filter(|(c, _)| *c == kind)) {
         evidence.push(format!(
             "{count}/{} sampled values look like {}",
             p.sampled,
@@ -905,7 +912,7 @@ pub fn suggest(col: &ColumnFacts, table: &TableContext, rules: &[&RuleSpec]) -> 
     let evidence = evidence.join("; ");
 
     match &col.key {
-        KeyRole::Primary => {
+        KeyRole::Primary | KeyRole::PrimaryForeign(_) => {
             return Suggestion {
                 entry: Entry::Keep,
                 reason: format!(
@@ -971,6 +978,9 @@ fn plain(col: &ColumnFacts, samples: Option<&SampleProfile>) -> Suggestion {
     let info = &col.info;
     match &col.key {
         KeyRole::Primary => return Suggestion::keep("primary key"),
+        KeyRole::PrimaryForeign(to) => {
+            return Suggestion::keep(format!("primary key, foreign key → {to}"))
+        }
         KeyRole::Foreign(to) => return Suggestion::keep(format!("foreign key → {to}")),
         KeyRole::None => {}
     }
@@ -1005,11 +1015,13 @@ fn plain(col: &ColumnFacts, samples: Option<&SampleProfile>) -> Suggestion {
             };
             match samples {
                 Some(p) if p.sampled > 0 => format!(
-                    "{base}; nothing personal in the name or in {} sampled values",
+                    "{base}; nothing personal in the column name or in {} sampled values",
                     p.sampled
                 ),
-                Some(_) => format!("{base}; nothing personal in the name, no values to sample"),
-                None => format!("{base}; nothing personal in the name"),
+                Some(_) => {
+                    format!("{base}; nothing personal in the column name, no values to sample")
+                }
+                None => format!("{base}; nothing personal in the column name"),
             }
         }
     };
@@ -1344,6 +1356,10 @@ mod tests {
             ("account_number", Some(Pii::BankAccount)),
             ("card_number", Some(Pii::CardNumber)),
             ("last_login_ip", Some(Pii::IpAddress)),
+            ("client_ip_address", Some(Pii::IpAddress)),
+            ("ship_address", Some(Pii::StreetAddress)),
+            ("shipaddress", Some(Pii::StreetAddress)),
+            ("mac_address", None),
             ("password_hash", Some(Pii::Password)),
             ("pass_hash", Some(Pii::Password)),
             ("api_key", Some(Pii::Secret)),
@@ -1535,7 +1551,7 @@ mod tests {
         title.samples = Some(profile(&["Sales Manager", "IT Staff"]));
         assert_eq!(
             suggest(&title, &t, &[&KEEP]).reason,
-            "text; nothing personal in the name or in 2 sampled values"
+            "text; nothing personal in the column name or in 2 sampled values"
         );
     }
 
