@@ -367,6 +367,87 @@ fn personal_data_in_innocently_named_columns_is_found_by_content() {
     assert!(line(&rules, t, "payee").is_plain_keep());
 }
 
+/// `schema.table` → copied columns (generated columns never travel; partitioned parents hold
+/// no rows, their leaf partitions do).
+fn copied_column_counts(db: &str) -> BTreeMap<String, usize> {
+    let out = sql(
+        cluster(),
+        db,
+        "SELECT n.nspname || '.' || c.relname, count(*) \
+         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' \
+           AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+           AND n.nspname NOT LIKE 'pg\\_toast%' \
+         GROUP BY 1 ORDER BY 1",
+    );
+    out.lines()
+        .filter_map(|l| l.rsplit_once('|'))
+        .map(|(t, n)| (t.to_string(), n.trim().parse().expect("a count")))
+        .collect()
+}
+
+#[test]
+fn types_and_demo_schemas_domains_partitions_and_json_are_covered() {
+    let db = loaded_db(cluster(), "ri_types", "types/schema.sql");
+    let run = init(&db, &[]);
+    run.assert_ok();
+    let rules = parse_rules(&run.stdout);
+    assert_eq!(listed_counts(&rules), copied_column_counts(&db));
+    assert!(
+        !rules.contains_key(&("sales.order_lines".to_string(), "total".to_string())),
+        "a generated column is not copied, so not listed"
+    );
+    // An email column typed as a domain over text, UNIQUE.
+    let email = line(&rules, "public.employees", "email");
+    assert!(
+        email.flagged() && email.comment.contains("an email address"),
+        "{email:?}"
+    );
+    let email = line(&rules, "sales.customers", "email");
+    assert!(
+        email
+            .comment
+            .contains("sampled values look like email addresses"),
+        "{email:?}"
+    );
+    let name = line(&rules, "sales.customers", "name");
+    assert!(
+        name.flagged() && name.comment.contains("a person's name"),
+        "{name:?}"
+    );
+    let fk = line(&rules, "sales.orders", "customer_id");
+    assert_eq!(fk.comment, "foreign key → sales.customers");
+    assert!(line(&rules, "sales.orders", "status")
+        .comment
+        .starts_with("enum"));
+    assert!(line(&rules, "public.tickets", "subject").is_plain_keep());
+
+    let db = loaded_db(cluster(), "ri_demo", "demo/app.sql");
+    let run = init(&db, &["--table", "public.*"]);
+    run.assert_ok();
+    let rules = parse_rules(&run.stdout);
+    for column in ["email", "full_name", "phone", "birth_date"] {
+        let l = line(&rules, "public.users", column);
+        assert!(l.flagged(), "users.{column}: {l:?}");
+    }
+    assert!(line(&rules, "public.tenants", "billing_email").flagged());
+    let address = line(&rules, "public.orders", "shipping_address");
+    assert!(
+        address.flagged() && address.comment.contains("a street address"),
+        "{address:?}"
+    );
+    assert!(line(&rules, "public.tenants", "name").is_plain_keep());
+    assert!(line(&rules, "public.orders", "amount").is_plain_keep());
+    let mut secrets = values(
+        &db,
+        "SELECT email FROM users UNION SELECT full_name FROM users \
+         UNION SELECT phone FROM users WHERE phone IS NOT NULL",
+    );
+    secrets.retain(|s| s.len() > 6);
+    assert_not_printed(&run, &secrets);
+}
+
 #[test]
 fn out_file_is_written_once_table_filters_apply_and_errors_are_clear() {
     let db = loaded_db(cluster(), "ri_out", "chinook/Chinook_PostgreSql.sql");

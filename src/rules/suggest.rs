@@ -150,7 +150,8 @@ impl Pii {
             Pii::Password | Pii::Secret => &[Text, Bytea, Uuid, Other],
             Pii::FreeText => &[Text, Json, Other],
             Pii::Photo => &[Bytea, Text],
-            _ => &[Text, Other],
+            // A JSON `shipping_address` is still an address, if not one a text rule can take.
+            _ => &[Text, Json, Other],
         }
     }
 }
