@@ -345,3 +345,38 @@ fn write_atomically(path: &Path, text: &str, force: bool) -> Result<(), Failure>
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(bytes: u64, estimated_rows: u64) -> Table {
+        Table {
+            oid: 1,
+            schema: "public".into(),
+            name: "t".into(),
+            columns: Vec::new(),
+            bytes,
+            pages: bytes / 8192,
+            estimated_rows,
+            unlogged: false,
+            references: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn only_large_tables_are_sampled_by_blocks() {
+        assert_eq!(tablesample(&table(8192, 50), 200), "");
+        // Never analyzed (no estimate) but 80 MB on disk: sampled.
+        let unanalyzed = tablesample(&table(80 << 20, 0), 200);
+        assert!(
+            unanalyzed.starts_with(" TABLESAMPLE SYSTEM ("),
+            "{unanalyzed}"
+        );
+        // 10 million rows, 200 wanted: about 4000 rows read, 0.04 %.
+        assert_eq!(
+            tablesample(&table(1 << 30, 10_000_000), 200),
+            " TABLESAMPLE SYSTEM (0.0400)"
+        );
+    }
+}

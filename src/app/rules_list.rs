@@ -165,9 +165,11 @@ fn kind_name(kind: ParamKind) -> &'static str {
 }
 
 fn explain_text(spec: &RuleSpec) -> String {
-    let mut out = format!("{}: {}\n\nParameters:\n", spec.name, spec.summary);
+    let mut out = format!("{}: {}\n\n", spec.name, spec.summary);
     if spec.params.is_empty() {
-        out.push_str("  none\n");
+        out.push_str("Parameters: none\n");
+    } else {
+        out.push_str("Parameters:\n");
     }
     for p in spec.params {
         out.push_str(&format!(
@@ -179,8 +181,8 @@ fn explain_text(spec: &RuleSpec) -> String {
         ));
     }
     out.push_str(&format!(
-        "  Every entry may also set `domain = \"NAME\"`: columns sharing a domain map equal \
-         values alike.\n  (Reserved keys: {}.)\n",
+        "Any entry may also set `domain = \"NAME\"`: columns sharing a domain map equal values\n\
+         alike, so joins on them still match. Reserved keys: {}.\n",
         RESERVED_KEYS.join(", ")
     ));
     out.push_str(&format!(
@@ -263,7 +265,7 @@ mod tests {
         };
         let text = explain_text(keep.spec());
         assert!(text.starts_with("keep: "));
-        assert!(text.contains("Parameters:\n  none"));
+        assert!(text.contains("Parameters: none\n"));
         assert!(text.contains("Accepts: any"));
         assert!(text.contains(keep.spec().example));
         let v = spec_json(keep.spec());

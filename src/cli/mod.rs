@@ -94,6 +94,8 @@ of every table with a suggested entry and a comment saying why:
 
 Sampled values are only counted: they never appear in the file, on the terminal or in logs.
 The output is a starting point, not a decision: read every line, above all those marked REVIEW.
+An existing --out file is never replaced without --force (exit 4); large tables are sampled
+with TABLESAMPLE SYSTEM, so production reads stay small.
 
 Examples:
   restage rules init --source postgresql://app@prod-db/app > rules.toml
