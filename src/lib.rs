@@ -20,3 +20,4 @@ pub mod sanitize;
 pub mod schema;
 pub mod sink;
 pub mod source;
+pub mod verify;

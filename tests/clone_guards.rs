@@ -63,6 +63,7 @@ fn unreachable_wrong_password_and_missing_database_name_the_side() {
     // Nothing listens on port 1.
     let run = run_cmd(restage().args([
         "clone",
+        "--no-rules",
         "--source",
         "postgresql://postgres:pw@127.0.0.1:1/x",
         "--target",
@@ -76,7 +77,14 @@ fn unreachable_wrong_password_and_missing_database_name_the_side() {
         "postgresql://postgres:not-the-password-42@127.0.0.1:{}/{dst}",
         pg.port()
     );
-    let run = run_cmd(restage().args(["clone", "--source", &pg.url(&src), "--target", &wrong]));
+    let run = run_cmd(restage().args([
+        "clone",
+        "--no-rules",
+        "--source",
+        &pg.url(&src),
+        "--target",
+        &wrong,
+    ]));
     assert_eq!(run.code, EXIT_CONNECTION, "{}", run.stderr);
     assert!(run.stderr.starts_with("error: target: "), "{}", run.stderr);
     assert!(
@@ -93,7 +101,14 @@ fn unreachable_wrong_password_and_missing_database_name_the_side() {
     assert!(run.stderr.contains("****"), "{}", run.stderr);
 
     let missing = pg.url("no_such_database");
-    let run = run_cmd(restage().args(["clone", "--source", &missing, "--target", &pg.url(&dst)]));
+    let run = run_cmd(restage().args([
+        "clone",
+        "--no-rules",
+        "--source",
+        &missing,
+        "--target",
+        &pg.url(&dst),
+    ]));
     assert_eq!(run.code, EXIT_CONNECTION, "{}", run.stderr);
     assert!(run.stderr.contains("no_such_database"), "{}", run.stderr);
     assert!(run.stderr.contains("3D000"), "{}", run.stderr);
@@ -102,7 +117,14 @@ fn unreachable_wrong_password_and_missing_database_name_the_side() {
 
 #[test]
 fn malformed_connection_strings_are_usage_errors() {
-    let run = run_cmd(restage().args(["clone", "--source", "host=a bogus_key=1", "--target", "x"]));
+    let run = run_cmd(restage().args([
+        "clone",
+        "--no-rules",
+        "--source",
+        "host=a bogus_key=1",
+        "--target",
+        "x",
+    ]));
     assert_eq!(run.code, EXIT_USAGE, "{}", run.stderr);
     assert!(run.stderr.contains("--source"), "{}", run.stderr);
     assert!(run.stderr.contains("bogus_key"), "{}", run.stderr);
@@ -151,6 +173,7 @@ fn clone_cmd(pg: &restage::localpg::Cluster, src: &str, dst: &str) -> std::proce
     let mut cmd = restage();
     cmd.args([
         "clone",
+        "--no-rules",
         "--quiet",
         "--source",
         &pg.url(src),

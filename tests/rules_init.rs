@@ -367,15 +367,18 @@ fn personal_data_in_innocently_named_columns_is_found_by_content() {
     assert!(line(&rules, t, "payee").is_plain_keep());
 }
 
-/// `schema.table` → copied columns (generated columns never travel; partitioned parents hold
-/// no rows, their leaf partitions do).
+/// Section → copied columns: generated columns never travel, and partitions are written once
+/// under the partitioned table at the root of their tree.
 fn copied_column_counts(db: &str) -> BTreeMap<String, usize> {
     let out = sql(
         cluster(),
         db,
-        "SELECT n.nspname || '.' || c.relname, count(*) \
+        "SELECT COALESCE(rn.nspname || '.' || r.relname, n.nspname || '.' || c.relname), \
+                count(DISTINCT a.attname) \
          FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
          JOIN pg_namespace n ON n.oid = c.relnamespace \
+         LEFT JOIN pg_class r ON c.relispartition AND r.oid = pg_partition_root(c.oid) \
+         LEFT JOIN pg_namespace rn ON rn.oid = r.relnamespace \
          WHERE c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' \
            AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
            AND n.nspname NOT LIKE 'pg\\_toast%' \
@@ -390,10 +393,51 @@ fn copied_column_counts(db: &str) -> BTreeMap<String, usize> {
 #[test]
 fn types_and_demo_schemas_domains_partitions_and_json_are_covered() {
     let db = loaded_db(cluster(), "ri_types", "types/schema.sql");
-    let run = init(&db, &[]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("types.toml");
+    let run = init(&db, &["--out", &path.to_string_lossy()]);
     run.assert_ok();
-    let rules = parse_rules(&run.stdout);
+    let text = std::fs::read_to_string(&path).expect("rules file");
+    let rules = parse_rules(&text);
     assert_eq!(listed_counts(&rules), copied_column_counts(&db));
+    assert!(
+        text.contains(
+            "# partitioned table: these entries apply to its partitions sales.measurements_2023"
+        ),
+        "{text}"
+    );
+    assert!(!rules
+        .keys()
+        .any(|(t, _)| t.starts_with("sales.measurements_")));
+
+    // The skeleton as written is a complete, valid rules file for the clone: every column
+    // decided (fail closed), every suggested rule fits its column.
+    let target = fresh_db(cluster(), "ri_types_dst");
+    let cloned = run_cmd(
+        restage()
+            .args(["clone", "--quiet", "--ephemeral-key", "--source"])
+            .arg(cluster().url(&db))
+            .arg("--target")
+            .arg(cluster().url(&target))
+            .arg("--rules")
+            .arg(&path),
+    );
+    cloned.assert_ok();
+    // `note` is free text by name; whatever rule was suggested for it ran in the clone.
+    let note = line(&rules, "public.tenant_notes", "note");
+    assert!(!note.is_plain_keep(), "{note:?}");
+    let left = sql(
+        cluster(),
+        &target,
+        "SELECT count(*) FROM public.tenant_notes WHERE note LIKE 'Note %'",
+    );
+    assert_eq!(left.trim(), "0", "production notes reached the target");
+    let rows = sql(
+        cluster(),
+        &target,
+        "SELECT count(*) FROM public.tenant_notes",
+    );
+    assert_eq!(rows.trim(), "30");
     assert!(
         !rules.contains_key(&("sales.order_lines".to_string(), "total".to_string())),
         "a generated column is not copied, so not listed"

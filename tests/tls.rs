@@ -81,7 +81,15 @@ fn url(server: &TlsServer, db: &str, params: &str) -> String {
 }
 
 fn tls_clone(src: &str, dst: &str) -> Run {
-    run_cmd(restage().args(["clone", "--quiet", "--source", src, "--target", dst]))
+    run_cmd(restage().args([
+        "clone",
+        "--no-rules",
+        "--quiet",
+        "--source",
+        src,
+        "--target",
+        dst,
+    ]))
 }
 
 #[test]

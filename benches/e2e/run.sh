@@ -14,7 +14,7 @@ RUNS=3
 RESTAGE=""
 RESTAGE_ARGS=""
 NO_BUILD=0
-METHODS="raw,pgdump,pgcopydb,restage,restage_serial"
+METHODS="raw,pgdump,pgcopydb,restage,restage_serial,restage_rules"
 DUMP_COMPRESS=""
 JOBS=2
 KEEP_WORK=0
@@ -75,11 +75,12 @@ done
 [[ -z "$DUMP_COMPRESS" ]] || is_uint "$DUMP_COMPRESS" || die "--dump-compress must be an integer"
 IFS=',' read -r -a METHOD_LIST <<<"$METHODS"
 for m in "${METHOD_LIST[@]}"; do
-    case "$m" in raw|pgdump|pgcopydb|restage|restage_serial) ;; *) die "unknown method '$m' in --methods" ;; esac
+    case "$m" in raw|pgdump|pgcopydb|restage|restage_serial|restage_rules) ;; *) die "unknown method '$m' in --methods" ;; esac
 done
 has_method() { [[ ",$METHODS," == *",$1,"* ]]; }
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+RULES_FILE="$REPO_ROOT/benches/e2e/rules.toml"
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 OUT_DIR="$REPO_ROOT/bench-out"
 OUT_BASE="$OUT_DIR/e2e-$STAMP"
@@ -434,7 +435,15 @@ run_pgcopydb() {
 
 # restage with post-data strictly after the copy (--index-jobs 0): its data phase is the
 # like-for-like comparison with the raw pipe's, which builds nothing while copying.
-run_restage_serial() { run_restage "$1" "$2" --index-jobs 0; }
+run_restage_serial() { restage_clone "$1" "$2" --no-rules --index-jobs 0; }
+
+# restage copying every value unchanged, like the other methods.
+run_restage() { restage_clone "$1" "$2" --no-rules; }
+
+# restage sanitizing customers and orders with benches/e2e/rules.toml (the rest kept).
+run_restage_rules() {
+    RESTAGE_KEY="restage-benchmark-key-not-secret" restage_clone "$1" "$2" --rules "$RULES_FILE"
+}
 
 json_step() {   # $1 = report.json, $2 = step name -> seconds (empty if absent/invalid)
     "$PGBIN_DIR/psql" -X -q -At -v ON_ERROR_STOP=1 -d "postgres://postgres@127.0.0.1:$DST_PORT/postgres" \
@@ -443,7 +452,7 @@ SELECT (s ->> 'seconds')::float8 FROM jsonb_array_elements((:'report')::jsonb ->
 SQL
 }
 
-run_restage() {
+restage_clone() {
     local lg="$1" dir="$2" t0 t1 rc=0
     [[ -x "$RESTAGE" ]] || { echo "restage binary not found or not executable: $RESTAGE" >>"$lg"; return 1; }
     local extra=(); [[ -n "$RESTAGE_ARGS" ]] && read -r -a extra <<<"$RESTAGE_ARGS"
@@ -523,6 +532,7 @@ label() {
         pgcopydb) echo "pgcopydb clone" ;;
         restage)  echo "restage clone" ;;
         restage_serial) echo "restage clone --index-jobs 0 (post-data after the copy)" ;;
+        restage_rules) echo "restage clone --rules (customers and orders sanitized)" ;;
     esac
 }
 
@@ -573,6 +583,10 @@ GIT_REV="$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknow
         echo "- restage data phase ÷ raw pipe data phase: $(fmt "$DATA_RATIO") (restage overlaps index builds with the copy; the raw pipe does not)"
         if [[ -n "$(S restage_serial data median)" ]]; then
             echo "- restage --index-jobs 0 data phase ÷ raw pipe data phase (like for like): $(fmt "$(ratio "$(S restage_serial data median)" "$RAW_DATA_MED")")"
+        fi
+        if [[ -n "$(S restage_rules wall median)" ]]; then
+            echo "- sanitizing clone (--rules) wall ÷ pgcopydb clone wall: $(fmt "$(ratio "$(S restage_rules wall median)" "$PGC_MED")")"
+            echo "- sanitizing clone data throughput ÷ restage without rules (= data time without ÷ with): $(fmt "$(ratio "$RST_DATA_MED" "$(S restage_rules data median)")")"
         fi
         echo "- restage peak RSS: $(fmt "$RST_RSS_MED") MB median, $(fmt "$RST_RSS_MAX") MB max"
     else

@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use tokio_postgres::Client;
 
-use super::Failure;
+use super::sanitizing::{self, Sanitizing};
+use super::{pg_failure, runtime, Failure};
 use crate::catalog::{self, select, SourceCatalog, Table, TypeCatalog};
 use crate::cli::{CloneArgs, CloneOptions, OutputArgs};
 use crate::codec::typeoids::{SimpleTypeMap, TypeKind};
@@ -15,8 +16,12 @@ use crate::conn::ConnSpec;
 use crate::exit;
 use crate::pgbin::Version;
 use crate::pgerr;
-use crate::pipeline::{self, ColumnTransform, OidRemap, PostJob, PostRun, TablePlan, TableStats};
+use crate::pipeline::{
+    self, ColumnTransform, OidRemap, PostJob, PostRun, RowColumn, RowRules, Sanitize, TablePlan,
+    TableStats,
+};
 use crate::report::{self, CloneReport, Progress, TableRow};
+use crate::rules::Origin;
 use crate::schema::{self, ItemKind, PostAction, PostDataPlan, RestoreOptions, SchemaArchive};
 use crate::sink::target;
 use crate::source::{self, Leader};
@@ -26,7 +31,8 @@ const APPLICATION_NAME: &str = "restage";
 pub fn run(args: &CloneArgs) -> Result<(), Failure> {
     let source = parse_conn("--source", &args.source)?;
     let target = parse_conn("--target", &args.target)?;
-    let report = clone(&source, &target, &args.options, &args.output)?;
+    let sanitizing = Sanitizing::prepare(&args.rules)?;
+    let report = clone(&source, &target, &args.options, &sanitizing, &args.output)?;
     let _ = report;
     Ok(())
 }
@@ -40,6 +46,7 @@ pub(super) fn clone(
     source: &ConnSpec,
     target: &ConnSpec,
     options: &CloneOptions,
+    sanitizing: &Sanitizing,
     output: &OutputArgs,
 ) -> Result<CloneReport, Failure> {
     let mut report = CloneReport::new(source.masked(), target.masked());
@@ -49,6 +56,7 @@ pub(super) fn clone(
             source,
             target,
             options,
+            sanitizing,
             output,
             report: &mut report,
             rt: &rt,
@@ -81,24 +89,37 @@ fn emit(report: &CloneReport, output: &OutputArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::new(exit::FAILURE, format!("cannot start a runtime: {e}")))
+/// `schema.table.column: rule` for the report, with the reason when it is not the column's own
+/// entry.
+fn sanitized_columns(plan: &sanitizing::Plan) -> Vec<String> {
+    let mut out = Vec::new();
+    for table in &plan.resolution.tables {
+        for c in table.columns.iter().filter(|c| !c.passes_through()) {
+            let Some(d) = &c.decided else { continue };
+            let why = match &d.origin {
+                Origin::Explicit => String::new(),
+                Origin::Pattern { glob } => format!(" (default {glob:?})"),
+                Origin::ForeignKey { references } => format!(" (references {references})"),
+            };
+            out.push(format!(
+                "{}.{}: {}{why}",
+                table.name,
+                c.column,
+                d.entry.rule()
+            ));
+        }
+    }
+    out
 }
 
 struct CloneRun<'a> {
     source: &'a ConnSpec,
     target: &'a ConnSpec,
     options: &'a CloneOptions,
+    sanitizing: &'a Sanitizing,
     output: &'a OutputArgs,
     report: &'a mut CloneReport,
     rt: &'a tokio::runtime::Runtime,
-}
-
-fn pg_failure(code: i32, what: &str, e: &tokio_postgres::Error) -> Failure {
-    Failure::new(code, format!("{what}: {}", pgerr::describe(e)))
 }
 
 impl CloneRun<'_> {
@@ -129,6 +150,21 @@ impl CloneRun<'_> {
             &self.options.exclude_tables,
         )
         .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
+        // Every column decided (or the clone refused) before the target is touched.
+        let rules = self.sanitizing.plan(&catalog, &tables)?;
+        if !rules.let_through.is_empty() {
+            self.report.warnings.push(format!(
+                "--allow-undecided: {} column{} copied unchanged without a rule: {}",
+                rules.let_through.len(),
+                if rules.let_through.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                },
+                rules.let_through.join(", ")
+            ));
+        }
+        self.report.sanitized = sanitized_columns(&rules);
         self.collect_warnings(&catalog, &tables);
 
         let archive = SchemaArchive::dump(self.source, &leader.snapshot, server).map_err(|e| {
@@ -175,7 +211,7 @@ impl CloneRun<'_> {
 
         let step = Instant::now();
         let post_plan = schema::plan_post_data(archive.entries(), &catalog, &tables);
-        let plans = self.plan_tables(&target_client, &catalog, tables)?;
+        let plans = self.plan_tables(&target_client, &catalog, tables, &rules)?;
         let outcome = self.copy_data(&leader.snapshot, &plans, &archive, &post_plan, restore)?;
         let stats = outcome.tables;
         self.report.step("data", outcome.copy_seconds);
@@ -326,6 +362,7 @@ impl CloneRun<'_> {
         target_client: &Client,
         catalog: &SourceCatalog,
         tables: Vec<Table>,
+        rules: &sanitizing::Plan,
     ) -> Result<Vec<TablePlan>, Failure> {
         let needs_map = tables
             .iter()
@@ -343,16 +380,46 @@ impl CloneRun<'_> {
             .into_iter()
             .map(|table| {
                 let mut transforms: Vec<Arc<dyn ColumnTransform>> = Vec::new();
-                if let Some(map) = &map {
-                    for (i, col) in table.columns.iter().enumerate() {
-                        if col.embeds_user_oids {
-                            transforms.push(Arc::new(OidRemap {
-                                column: i,
-                                column_name: col.name.clone(),
-                                kind: type_kind(&catalog.types, col.type_oid),
-                                map: map.clone(),
-                            }));
-                        }
+                let sanitizers = rules.sanitizers.get(&table.oid);
+                let row = Arc::new(RowRules {
+                    columns: table
+                        .columns
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| {
+                            let sanitizer = sanitizers.and_then(|s| s.get(i).cloned().flatten());
+                            (
+                                c.name.clone(),
+                                RowColumn {
+                                    position: i,
+                                    sanitizer,
+                                },
+                            )
+                        })
+                        .collect(),
+                });
+                for (i, col) in table.columns.iter().enumerate() {
+                    let remap = match &map {
+                        Some(map) if col.embeds_user_oids => Some(OidRemap {
+                            column: i,
+                            column_name: col.name.clone(),
+                            kind: type_kind(&catalog.types, col.type_oid),
+                            map: map.clone(),
+                        }),
+                        _ => None,
+                    };
+                    let sanitizer = sanitizers.and_then(|s| s.get(i).cloned().flatten());
+                    match (sanitizer, remap) {
+                        (Some(sanitizer), remap) => transforms.push(Arc::new(Sanitize {
+                            column: i,
+                            column_name: col.name.clone(),
+                            sanitizer,
+                            key: self.sanitizing.key_or_unused(),
+                            row: row.clone(),
+                            remap,
+                        })),
+                        (None, Some(remap)) => transforms.push(Arc::new(remap)),
+                        (None, None) => {}
                     }
                 }
                 TablePlan {

@@ -5,6 +5,7 @@
 use std::io::Write;
 
 use super::clone::{clone, parse_conn};
+use super::sanitizing::Sanitizing;
 use super::Failure;
 use crate::cli::{CloneOptions, DemoArgs};
 use crate::exit;
@@ -47,7 +48,13 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
         no_owner: false,
         no_acl: false,
     };
-    let result = clone(&source, &target, &options, &args.output);
+    let sanitizing = Sanitizing {
+        files: Vec::new(),
+        key: None,
+        allow_undecided: false,
+        verbatim: true,
+    };
+    let result = clone(&source, &target, &options, &sanitizing, &args.output);
 
     if args.keep {
         production.keep();

@@ -3,13 +3,17 @@
 
 mod clone;
 mod demo;
+mod preview;
 mod rules_init;
 mod rules_list;
+mod sanitizing;
+mod verify;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, RulesArgs, RulesCommand};
+use crate::cli::{Cli, Command, RulesCommand, RulesCommandArgs};
 use crate::exit;
+use crate::pgerr;
 
 /// A failed command: what to print and which documented exit code to return.
 #[derive(Debug)]
@@ -44,6 +48,8 @@ pub fn main() -> i32 {
     let result = match &cli.command {
         Command::Clone(args) => clone::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Preview(args) => preview::run(args),
         Command::Rules(args) => rules(args),
     };
     match result {
@@ -55,7 +61,7 @@ pub fn main() -> i32 {
     }
 }
 
-fn rules(args: &RulesArgs) -> Result<(), Failure> {
+fn rules(args: &RulesCommandArgs) -> Result<(), Failure> {
     match &args.command {
         RulesCommand::Init(a) => rules_init::run(a),
         RulesCommand::List(a) => rules_list::list(a),
@@ -71,4 +77,17 @@ fn init_logging(level: &str) {
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
+}
+
+/// A single-threaded runtime for a command's database conversations.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(exit::FAILURE, format!("cannot start a runtime: {e}")))
+}
+
+/// A PostgreSQL error with what was being done, keeping its SQLSTATE.
+pub(crate) fn pg_failure(code: i32, what: &str, e: &tokio_postgres::Error) -> Failure {
+    Failure::new(code, format!("{what}: {}", pgerr::describe(e)))
 }

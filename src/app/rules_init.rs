@@ -18,9 +18,8 @@ use crate::cli::RulesInitArgs;
 use crate::conn::ConnSpec;
 use crate::exit;
 use crate::pgerr;
-use crate::rules::suggest::{
-    self, ColumnFacts, KeyRole, SampleProfile, TableContext, TableSection,
-};
+use crate::rules::suggest::{ColumnFacts, KeyRole, SampleProfile, TableContext, TableSection};
+use crate::rules::{self, suggest};
 use crate::sanitize::registry;
 use crate::sanitize::spec::RuleSpec;
 
@@ -108,59 +107,125 @@ async fn inspect(source: &ConnSpec, args: &RulesInitArgs) -> Result<Vec<TableSec
         .await
         .map_err(|e| pg("reading keys", e))?;
 
-    let specs: Vec<&RuleSpec> = registry::all().iter().map(|r| r.spec()).collect();
-    let mut sections = Vec::with_capacity(tables.len());
+    // Partitions are written once, under the partitioned table at the root of their tree: its
+    // rules apply to every partition, including ones created later.
+    let mut groups: Vec<Group> = Vec::new();
     for table in &tables {
         let table_name = table.display_name();
         let infos: Vec<_> = table
             .columns
             .iter()
-            .map(|c| suggest::column_info(&table_name, c, &catalog.types))
+            .map(|c| rules::column_info(table, c, &catalog.types))
             .collect();
         let sampled: Vec<usize> = (0..infos.len())
             .filter(|&i| args.sample > 0 && suggest::samples_column(&infos[i]))
             .collect();
-        let mut note = None;
+        let section = table
+            .partition_root
+            .clone()
+            .unwrap_or_else(|| table_name.clone());
+        let at = match groups.iter().position(|g| g.name == section) {
+            Some(at) => at,
+            None => {
+                groups.push(Group {
+                    short: match &table.partition_root {
+                        Some(root) => root.split_once('.').map_or(root.as_str(), |(_, t)| t),
+                        None => table.name.as_str(),
+                    }
+                    .to_string(),
+                    name: section,
+                    ..Group::default()
+                });
+                groups.len() - 1
+            }
+        };
+        let group = &mut groups[at];
+        if table.partition_root.is_some() {
+            group.partitions.push(table_name.clone());
+        }
         let profiles = match sample(&client, table, &sampled, args.sample).await {
             Ok(p) => Some(p),
             Err(e) => {
-                note = Some(format!(
-                    "sampling failed ({}); suggestions below come from names and types only",
+                let note = format!(
+                    "sampling {table_name} failed ({}); its columns are judged by names and \
+                     types only",
                     pgerr::describe(&e)
-                ));
-                tracing::warn!("{}: {}", table_name, note.as_deref().unwrap_or_default());
+                );
+                tracing::warn!("{note}");
+                group.notes.push(note);
                 None
             }
         };
-        let names: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
-        let context = TableContext::new(&table.name, &names);
-        let columns = infos
-            .into_iter()
-            .enumerate()
-            .map(|(i, info)| {
-                let key = keys
-                    .get(&(table.oid, info.name.clone()))
-                    .cloned()
-                    .unwrap_or(KeyRole::None);
-                let samples = profiles
-                    .as_ref()
-                    .and_then(|p| sampled.iter().position(|&s| s == i).map(|at| p[at].clone()));
-                let facts = ColumnFacts { info, key, samples };
-                let suggestion = suggest::suggest(&facts, &context, &specs);
-                (facts.info.name, suggestion)
-            })
-            .collect();
-        sections.push(TableSection {
-            name: table_name,
-            columns,
-            note,
-        });
+        for (i, info) in infos.into_iter().enumerate() {
+            let samples = profiles
+                .as_ref()
+                .and_then(|p| sampled.iter().position(|&s| s == i).map(|at| p[at].clone()));
+            match group.columns.iter_mut().find(|c| c.info.name == info.name) {
+                Some(known) => match (&mut known.samples, samples) {
+                    (Some(mine), Some(more)) => mine.merge(&more),
+                    (mine @ None, more) => *mine = more,
+                    _ => {}
+                },
+                None => {
+                    let key = keys
+                        .get(&(table.oid, info.name.clone()))
+                        .cloned()
+                        .unwrap_or(KeyRole::None);
+                    group.columns.push(ColumnFacts { info, key, samples });
+                }
+            }
+        }
     }
+    groups.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let specs: Vec<&RuleSpec> = registry::all().iter().map(|r| r.spec()).collect();
+    let sections = groups
+        .into_iter()
+        .map(|g| {
+            let names: Vec<&str> = g.columns.iter().map(|c| c.info.name.as_str()).collect();
+            let context = TableContext::new(&g.short, &names);
+            let columns = g
+                .columns
+                .iter()
+                .map(|facts| {
+                    let suggestion = suggest::suggest(facts, &context, &specs);
+                    (facts.info.name.clone(), suggestion)
+                })
+                .collect();
+            let mut notes = g.notes;
+            if !g.partitions.is_empty() {
+                notes.insert(
+                    0,
+                    format!(
+                        "partitioned table: these entries apply to its partitions {}",
+                        g.partitions.join(", ")
+                    ),
+                );
+            }
+            TableSection {
+                name: g.name,
+                columns,
+                note: (!notes.is_empty()).then(|| notes.join("; ")),
+            }
+        })
+        .collect();
     client
         .batch_execute("COMMIT")
         .await
         .map_err(|e| pg("ending the transaction", e))?;
     Ok(sections)
+}
+
+/// One section of the file: a table, or a partitioned table with its partitions.
+#[derive(Default)]
+struct Group {
+    /// `schema.table` written in the file.
+    name: String,
+    /// The table name alone, to tell whether its rows are people.
+    short: String,
+    columns: Vec<ColumnFacts>,
+    partitions: Vec<String>,
+    notes: Vec<String>,
 }
 
 /// `--table` / `--exclude-table` without clone's foreign-key closure: a rules file for part of
@@ -361,6 +426,8 @@ mod tests {
             estimated_rows,
             unlogged: false,
             references: Vec::new(),
+            partition_root: None,
+            primary_key: Vec::new(),
         }
     }
 

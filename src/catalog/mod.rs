@@ -31,6 +31,11 @@ pub struct Table {
     pub unlogged: bool,
     /// Oids of tables this one references through foreign keys.
     pub references: Vec<u32>,
+    /// For a partition: `schema.table` of the partitioned table at the root of its tree (rules
+    /// written for the partitioned table apply to its partitions).
+    pub partition_root: Option<String>,
+    /// Primary-key columns, in key order (empty without a primary key).
+    pub primary_key: Vec<String>,
 }
 
 impl Table {
@@ -116,6 +121,16 @@ pub struct Constraint {
     pub initially_deferred: bool,
 }
 
+/// A foreign key, column by column (rules that change a key follow it to the referencing
+/// columns). For a partitioned table the key is listed once per partition.
+#[derive(Debug, Clone)]
+pub struct ForeignKey {
+    pub table: u32,
+    pub columns: Vec<String>,
+    pub referenced_table: u32,
+    pub referenced_columns: Vec<String>,
+}
+
 /// Everything read from the source inside the snapshot.
 #[derive(Debug, Clone, Default)]
 pub struct SourceCatalog {
@@ -131,6 +146,9 @@ pub struct SourceCatalog {
     pub large_objects: Vec<u32>,
     pub large_object_count: u64,
     pub foreign_tables: Vec<String>,
+    pub foreign_keys: Vec<ForeignKey>,
+    /// Partitioned tables' oid → `schema.table` (they hold no rows themselves).
+    pub partitioned: std::collections::HashMap<u32, String>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use tokio_postgres::Client;
 
 use super::types::{TypeCatalog, TypeInfo};
-use super::{CatalogError, Column, Constraint, MatView, Sequence, SourceCatalog, Table};
+use super::{
+    CatalogError, Column, Constraint, ForeignKey, MatView, Sequence, SourceCatalog, Table,
+};
 
 /// Schemas that are never user data.
 const USER_NAMESPACE: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
@@ -40,6 +42,7 @@ pub async fn load(client: &Client) -> Result<SourceCatalog, CatalogError> {
     catalog.matviews = load_matviews(client).await?;
     load_index_owners_and_constraints(client, &mut catalog).await?;
     load_uncopyable(client, &mut catalog).await?;
+    load_keys_and_partitions(client, &mut catalog).await?;
     Ok(catalog)
 }
 
@@ -67,6 +70,8 @@ async fn load_tables(client: &Client, types: &TypeCatalog) -> Result<Vec<Table>,
             estimated_rows: r.get::<_, i64>(6).max(0) as u64,
             columns: Vec::new(),
             references: Vec::new(),
+            partition_root: None,
+            primary_key: Vec::new(),
         })
         .collect();
     let index: HashMap<u32, usize> = tables.iter().enumerate().map(|(i, t)| (t.oid, i)).collect();
@@ -298,6 +303,85 @@ async fn load_types(client: &Client) -> Result<TypeCatalog, CatalogError> {
         }
     }
     Ok(types)
+}
+
+/// Column-level foreign keys, primary keys, partitioned tables and each partition's root.
+async fn load_keys_and_partitions(
+    client: &Client,
+    catalog: &mut SourceCatalog,
+) -> Result<(), CatalogError> {
+    // Column names of a constraint's key, in key order.
+    const COLUMNS: &str =
+        "ARRAY(SELECT a.attname::text FROM unnest({key}) WITH ORDINALITY k(n, o) \
+                           JOIN pg_catalog.pg_attribute a \
+                           ON a.attrelid = {rel} AND a.attnum = k.n ORDER BY k.o)";
+    let columns = |key: &str, rel: &str| COLUMNS.replace("{key}", key).replace("{rel}", rel);
+    let sql = format!(
+        "SELECT co.conrelid, co.confrelid, {}, {} \
+         FROM pg_catalog.pg_constraint co WHERE co.contype = 'f'",
+        columns("co.conkey", "co.conrelid"),
+        columns("co.confkey", "co.confrelid")
+    );
+    for r in client.query(&sql, &[]).await? {
+        catalog.foreign_keys.push(ForeignKey {
+            table: r.get(0),
+            referenced_table: r.get(1),
+            columns: r.get(2),
+            referenced_columns: r.get(3),
+        });
+    }
+    let sql = format!(
+        "SELECT co.conrelid, {} FROM pg_catalog.pg_constraint co WHERE co.contype = 'p'",
+        columns("co.conkey", "co.conrelid")
+    );
+    let keys: HashMap<u32, Vec<String>> = client
+        .query(&sql, &[])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    for table in &mut catalog.tables {
+        if let Some(k) = keys.get(&table.oid) {
+            table.primary_key = k.clone();
+        }
+    }
+    for r in client
+        .query(
+            "SELECT c.oid, n.nspname::text || '.' || c.relname::text \
+             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind = 'p'",
+            &[],
+        )
+        .await?
+    {
+        catalog.partitioned.insert(r.get(0), r.get(1));
+    }
+    // Each partition's root: walk pg_inherits up while the parent is partitioned.
+    let parents: HashMap<u32, u32> = client
+        .query(
+            "SELECT i.inhrelid, i.inhparent FROM pg_catalog.pg_inherits i \
+             JOIN pg_catalog.pg_class p ON p.oid = i.inhparent AND p.relkind = 'p'",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    for table in &mut catalog.tables {
+        let mut oid = table.oid;
+        let mut depth = 0;
+        while let Some(&parent) = parents.get(&oid) {
+            oid = parent;
+            depth += 1;
+            if depth > 64 {
+                break;
+            }
+        }
+        if oid != table.oid {
+            table.partition_root = catalog.partitioned.get(&oid).cloned();
+        }
+    }
+    Ok(())
 }
 
 /// What the target database holds before a clone, to refuse overwriting it.

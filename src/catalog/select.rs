@@ -103,6 +103,8 @@ mod tests {
             estimated_rows: 0,
             unlogged: false,
             references,
+            partition_root: None,
+            primary_key: Vec::new(),
         }
     }
 

@@ -34,9 +34,94 @@ pub enum Command {
     /// Run the main job end to end on throwaway local PostgreSQL clusters.
     #[command(after_help = DEMO_HELP)]
     Demo(DemoArgs),
+    /// Scan a sanitized target for production values: every sanitized column, row counts.
+    #[command(after_help = VERIFY_HELP)]
+    Verify(VerifyArgs),
+    /// Show original and sanitized values side by side for a sample of one table; writes
+    /// nothing.
+    #[command(after_help = PREVIEW_HELP)]
+    Preview(PreviewArgs),
     /// Rules files: write one from a live database, list and explain the built-in rules.
     #[command(after_help = RULES_HELP)]
-    Rules(RulesArgs),
+    Rules(RulesCommandArgs),
+}
+
+const VERIFY_HELP: &str = "\
+For every column whose rule changes values, no source value may appear in the target. When the
+table's primary key was kept, rows are compared one by one through it (a leak is a row that
+still holds its production value); otherwise any target value equal to any source value
+counts. Both servers hash and sort the values (hashtextextended), so the scan streams with flat
+memory and values never cross the wire in the clear. Rules that keep values in the original's
+range by design (choice, constant, int_range, number_noise) are listed but not scanned. Row
+counts of every table are compared too.
+
+Exits 0 when nothing leaked and every count matches, 6 otherwise.
+
+Examples:
+  restage verify --source \"$PROD_URL\" --target \"$STAGING_URL\" --rules rules/app.toml
+  restage verify --source \"$PROD_URL\" --target \"$STAGING_URL\" --rules rules/app.toml --json";
+
+const PREVIEW_HELP: &str = "\
+Reads a sample of the table from the source (read-only), applies the rules as a clone would and
+prints each sanitized column's original and sanitized values side by side. Needs the key
+(RESTAGE_KEY, --key-file or --ephemeral-key) like clone. The preview shows production values on
+your terminal: run it where that is allowed.
+
+Example:
+  restage preview --source \"$PROD_URL\" --rules rules/app.toml --table public.users --rows 5";
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Production database (libpq URL or key=value string); read only.
+    #[arg(
+        long,
+        env = "RESTAGE_SOURCE",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub source: String,
+    /// Sanitized database to scan.
+    #[arg(
+        long,
+        env = "RESTAGE_TARGET",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub target: String,
+    /// The rules file(s) the target was cloned with.
+    #[arg(long = "rules", value_name = "FILE", required = true)]
+    pub rules: Vec<PathBuf>,
+    /// Scan only matching tables (same syntax as clone). Repeatable.
+    #[arg(long = "table", short = 't', value_name = "PATTERN")]
+    pub tables: Vec<String>,
+    /// Skip matching tables. Repeatable.
+    #[arg(long = "exclude-table", short = 'T', value_name = "PATTERN")]
+    pub exclude_tables: Vec<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// Production database (libpq URL or key=value string); read only.
+    #[arg(
+        long,
+        env = "RESTAGE_SOURCE",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub source: String,
+    /// The table: `schema.table` (or `table` in public).
+    #[arg(long, value_name = "TABLE")]
+    pub table: String,
+    /// Rows sampled.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub rows: u32,
+    #[command(flatten)]
+    pub rules: RulesArgs,
+    /// Print the sample as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 const CLONE_HELP: &str = "\
@@ -52,14 +137,26 @@ its rows are in, while other tables keep copying; foreign keys, triggers and the
 post-data follow; sequences are set to the source's values; materialized views are refreshed;
 row counts are verified against the snapshot.
 
+Sanitizing: --rules FILE decides every copied column: a rule (email, person_name, hash…),
+\"keep\", or a pattern default. A column no rule decides stops the clone before any data
+moves (fail closed: a new production column never leaks silently); --allow-undecided copies
+such columns unchanged and lists them. Rules are deterministic under a secret key from
+RESTAGE_KEY or --key-file (never from the rules file): the same production value gives the
+same staging value in every column sharing a domain and on every refresh. A rule that changes
+a key is applied to the columns referencing it, so foreign keys still hold. --no-rules copies
+every value unchanged (only for data that holds nothing personal).
+
 The target must be an empty database (use --clean to drop what is there). While the clone
 runs, and after a failure, the target database's comment says the clone is INCOMPLETE; a
 successful run replaces it. Never point an application at a target whose clone failed.
 
 Examples:
-  restage clone --source postgresql://app@prod-db/app --target postgresql://app@staging-db/app
-  restage clone --source \"$PROD_URL\" --target \"$STAGING_URL\" --jobs 8 --clean --json > report.json
-  restage clone --source \"$PROD_URL\" --target \"$STAGING_URL\" --exclude-table 'audit.*'";
+  export RESTAGE_KEY=\"$(cat /run/secrets/restage-key)\"
+  restage clone --source postgresql://app@prod-db/app --target postgresql://app@staging-db/app \\
+      --rules rules/app.toml
+  restage clone --source \"$PROD_URL\" --target \"$STAGING_URL\" --no-rules --jobs 8 --clean --json > report.json
+  restage clone --source \"$PROD_URL\" --target \"$STAGING_URL\" --rules rules/app.toml \\
+      --exclude-table 'audit.*'";
 
 const DEMO_HELP: &str = "\
 Starts two throwaway PostgreSQL clusters (the server binaries must be installed: Debian/Ubuntu
@@ -121,8 +218,9 @@ Examples:
   restage rules explain keep
   restage rules explain null --json";
 
+/// `restage rules` and its subcommands (the `--rules FILE` options are `RulesArgs`).
 #[derive(Debug, Args)]
-pub struct RulesArgs {
+pub struct RulesCommandArgs {
     #[command(subcommand)]
     pub command: RulesCommand,
 }
@@ -186,15 +284,48 @@ pub struct RulesExplainArgs {
 #[derive(Debug, Args)]
 pub struct CloneArgs {
     /// Production database to read (libpq URL or key=value string).
-    #[arg(long, env = "RESTAGE_SOURCE", value_name = "URL")]
+    #[arg(
+        long,
+        env = "RESTAGE_SOURCE",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub source: String,
     /// Staging database to write; must exist and be empty (see --clean).
-    #[arg(long, env = "RESTAGE_TARGET", value_name = "URL")]
+    #[arg(
+        long,
+        env = "RESTAGE_TARGET",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub target: String,
+    #[command(flatten)]
+    pub rules: RulesArgs,
     #[command(flatten)]
     pub options: CloneOptions,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// How production values are sanitized on the way (shared by clone, preview and verify).
+#[derive(Debug, Clone, Default, Args)]
+pub struct RulesArgs {
+    /// Rules file(s) deciding every copied column (start one with `restage rules init`).
+    /// Repeatable; a column may be decided in one file only.
+    #[arg(long = "rules", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Copy every column unchanged, without rules: only for sources holding no personal data.
+    #[arg(long, conflicts_with = "files")]
+    pub no_rules: bool,
+    /// Copy columns no rule decides unchanged instead of refusing; each one is listed.
+    #[arg(long)]
+    pub allow_undecided: bool,
+    /// Read the sanitizing key from FILE instead of the RESTAGE_KEY environment variable.
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+    /// Use a random key for this run only: the output is not reproducible across runs.
+    #[arg(long, conflicts_with = "key_file")]
+    pub ephemeral_key: bool,
 }
 
 /// Everything about a clone except where from and where to (shared with `demo`).

@@ -71,6 +71,8 @@ pub struct Sanitize {
     pub key: Arc<Key>,
     /// The table's columns, so rules can read other fields of the row.
     pub row: Arc<RowRules>,
+    /// Rewrites type OIDs inside the sanitized values (arrays of enums and the like).
+    pub remap: Option<OidRemap>,
 }
 
 /// A table's columns by name: COPY position and, when ruled, the sanitizer.
@@ -113,6 +115,17 @@ impl ColumnTransform for Sanitize {
                     }
                 }
             }));
+        }
+        if let Some(remap) = &self.remap {
+            for f in fields.iter().filter(|f| f.len >= 0) {
+                let range = f.start as usize..f.start as usize + f.len as usize;
+                remap_value_oids(&mut values[range], remap.kind, remap.map.as_ref()).map_err(
+                    |e| TransformError {
+                        column: self.column_name.clone(),
+                        message: e.to_string(),
+                    },
+                )?;
+            }
         }
         Ok(ReplacedColumn {
             col: self.column,

@@ -41,6 +41,8 @@ pub struct CloneReport {
     pub tables: Vec<TableRow>,
     pub totals: Totals,
     pub warnings: Vec<String>,
+    /// Sanitized columns: `schema.table.column: rule` (and why, when not its own entry).
+    pub sanitized: Vec<String>,
     pub error: Option<String>,
     /// `complete`, `incomplete` (a failed run left partial data, marked as such) or `untouched`.
     pub target_state: String,
@@ -58,6 +60,7 @@ impl CloneReport {
             tables: Vec::new(),
             totals: Totals::default(),
             warnings: Vec::new(),
+            sanitized: Vec::new(),
             error: None,
             target_state: "untouched".into(),
         }
@@ -116,6 +119,14 @@ impl CloneReport {
             "steps: {steps}; total {:.2} s\n",
             self.totals.seconds
         ));
+        if !self.sanitized.is_empty() {
+            out.push_str(&format!(
+                "sanitized {} column{}: {}\n",
+                self.sanitized.len(),
+                if self.sanitized.len() == 1 { "" } else { "s" },
+                self.sanitized.join(", ")
+            ));
+        }
         for w in &self.warnings {
             out.push_str(&format!("warning: {w}\n"));
         }

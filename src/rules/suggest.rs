@@ -11,9 +11,8 @@
 
 use std::fmt::Write as _;
 
-use crate::catalog::{Column, TypeCatalog};
 use crate::sanitize::compose::{check_fit, check_params};
-use crate::sanitize::spec::{oids, ColumnInfo, MaxLen, ParamKind, RuleSpec, TypeClass};
+use crate::sanitize::spec::{ColumnInfo, MaxLen, ParamKind, RuleSpec, TypeClass};
 
 /// What kind of personal (or secret) data a column looks like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -593,6 +592,15 @@ impl SampleProfile {
         }
     }
 
+    /// Adds another sample of the same column (another partition's).
+    pub fn merge(&mut self, other: &SampleProfile) {
+        self.sampled += other.sampled;
+        for (mine, theirs) in self.whole.iter_mut().zip(other.whole) {
+            *mine += theirs;
+        }
+        self.containing_email += other.containing_email;
+    }
+
     /// How many sampled values are wholly of `kind`.
     pub fn count(&self, kind: Pii) -> usize {
         CONTENT_KINDS
@@ -1067,30 +1075,6 @@ fn fitting(
     })
 }
 
-/// The sanitizer's view of a catalog column (class, array, `varchar(n)` length).
-pub fn column_info(table: &str, column: &Column, types: &TypeCatalog) -> ColumnInfo {
-    let (scalar_oid, array, is_enum) = types.resolve(column.type_oid);
-    let type_name = types.get(scalar_oid).map_or("", |t| t.name.as_str());
-    let class = TypeClass::of_scalar(scalar_oid, type_name, is_enum);
-    let max_chars = match scalar_oid {
-        oids::VARCHAR | oids::BPCHAR if column.typmod >= 4 => {
-            usize::try_from(column.typmod - 4).ok()
-        }
-        _ => None,
-    };
-    ColumnInfo {
-        table: table.to_string(),
-        name: column.name.clone(),
-        type_name: column.type_name.clone(),
-        class,
-        scalar_oid,
-        array,
-        max_chars,
-        not_null: column.not_null,
-        unique: column.unique,
-    }
-}
-
 /// Whether values of this column are sampled: text-like scalars (and JSON, for addresses
 /// inside documents). `col::text` of anything else says nothing about people.
 pub fn samples_column(info: &ColumnInfo) -> bool {
@@ -1219,7 +1203,7 @@ fn one_line(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sanitize::spec::ParamSpec;
+    use crate::sanitize::spec::{oids, ParamSpec};
 
     const ALL: &[TypeClass] = &[
         TypeClass::Text,
@@ -1450,6 +1434,11 @@ mod tests {
         assert_eq!(p.count(Pii::Email), 3);
         assert_eq!(p.count(Pii::CardNumber), 1);
         assert_eq!(p.dominant(), Some((Pii::Email, 3)));
+        let mut merged = p.clone();
+        merged.merge(&profile(&["d@example.com", "x"]));
+        assert_eq!(merged.sampled, 7);
+        assert_eq!(merged.count(Pii::Email), 4);
+        assert_eq!(merged.containing_email, 4);
         let words = profile(&["hello", "world"]);
         assert_eq!(words.dominant(), None);
         assert!(!words.embeds_emails());
@@ -1647,20 +1636,14 @@ mod tests {
     }
 
     #[test]
-    fn column_info_reads_varchar_length() {
-        let col = Column {
-            name: "Email".into(),
-            type_oid: oids::VARCHAR,
-            type_name: "character varying(60)".into(),
-            not_null: true,
-            embeds_user_oids: false,
-            typmod: 64,
-            unique: false,
-        };
-        let info = column_info("public.Customer", &col, &TypeCatalog::default());
-        assert_eq!(info.max_chars, Some(60));
-        assert_eq!(info.class, TypeClass::Text);
-        assert!(info.not_null);
-        assert!(samples_column(&info));
+    fn only_text_and_json_scalars_are_sampled() {
+        let mut c = text("notes").info;
+        assert!(samples_column(&c));
+        c.array = true;
+        assert!(!samples_column(&c), "arrays are not sampled");
+        let c = of(TypeClass::Json, oids::JSONB, "doc").info;
+        assert!(samples_column(&c));
+        let c = of(TypeClass::Integer, oids::INT4, "n").info;
+        assert!(!samples_column(&c));
     }
 }

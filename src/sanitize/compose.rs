@@ -61,7 +61,7 @@ pub fn build_column(
     .map_err(|e| vec![e])
 }
 
-fn unknown_rule(name: &str) -> String {
+pub fn unknown_rule(name: &str) -> String {
     let close = registry::all()
         .iter()
         .map(|r| r.spec().name)

@@ -96,6 +96,8 @@ mod tests {
             estimated_rows: 0,
             unlogged: false,
             references: Vec::new(),
+            partition_root: None,
+            primary_key: Vec::new(),
         }
     }
 

@@ -113,8 +113,18 @@ pub fn clone(cluster: &Cluster, src: &str, dst: &str, extra: &[&str]) -> Run {
             .arg("--target")
             .arg(cluster.url(dst))
             .args(["--quiet"])
+            .args(rules_or_verbatim(extra))
             .args(extra),
     )
+}
+
+/// Extra arguments of `clone` runs without their own rules: copy verbatim.
+fn rules_or_verbatim(extra: &[&str]) -> &'static [&'static str] {
+    if extra.iter().any(|a| a.starts_with("--rules")) {
+        &[]
+    } else {
+        &["--no-rules"]
+    }
 }
 
 /// Per-relation fingerprint (rows' md5, counts, sequence positions) via fixtures/checksums.sql.

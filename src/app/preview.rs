@@ -1,0 +1,238 @@
+//! `restage preview`: a sample of one table, original and sanitized values side by side.
+//! Reads only; values are rendered by the source server's own output functions.
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use futures_util::StreamExt;
+use serde::Serialize;
+use tokio_postgres::types::{IsNull, ToSql, Type};
+use tokio_postgres::Client;
+
+use super::clone::parse_conn;
+use super::sanitizing::Sanitizing;
+use super::{pg_failure, Failure};
+use crate::catalog::{self, quote_ident, Table};
+use crate::cli::PreviewArgs;
+use crate::codec::decode::{CopyDecoder, RowBatch};
+use crate::exit;
+use crate::pipeline::{ColumnTransform, RowColumn, RowRules, Sanitize};
+use crate::rules::{self, diagnostic};
+
+#[derive(Debug, Serialize)]
+struct PreviewColumn {
+    column: String,
+    rule: String,
+    /// (original, sanitized), NULL as None.
+    values: Vec<(Option<String>, Option<String>)>,
+}
+
+pub fn run(args: &PreviewArgs) -> Result<(), Failure> {
+    let source = parse_conn("--source", &args.source)?;
+    let sanitizing = Sanitizing::prepare(&args.rules)?;
+    let rt = super::runtime()?;
+    let (table, columns) = rt.block_on(async {
+        let client = source
+            .connect("restage preview")
+            .await
+            .map_err(|e| Failure::new(exit::CONNECTION, format!("source: {e}")))?;
+        // Qualified type names (for rendering) and no writes.
+        client
+            .batch_execute(
+                "SET search_path = ''; SET default_transaction_read_only = on; \
+                 SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'",
+            )
+            .await
+            .map_err(|e| pg_failure(exit::FAILURE, "source", &e))?;
+        let catalog = catalog::load(&client)
+            .await
+            .map_err(|e| Failure::new(exit::FAILURE, format!("source: {e}")))?;
+        let wanted = if args.table.contains('.') {
+            args.table.clone()
+        } else {
+            format!("public.{}", args.table)
+        };
+        let table = catalog
+            .tables
+            .iter()
+            .find(|t| t.display_name() == wanted)
+            .cloned()
+            .ok_or_else(|| {
+                Failure::new(
+                    exit::USAGE,
+                    format!("--table {wanted}: no such table with rows in the source"),
+                )
+            })?;
+        let tables = std::slice::from_ref(&table);
+        let (resolution, mut problems) = rules::resolve(&sanitizing.files, &catalog, tables);
+        let sanitizers = match rules::build(&resolution, &catalog, tables) {
+            Ok(s) if problems.is_empty() => s,
+            Ok(_) => return Err(Failure::new(exit::USAGE, diagnostic::render(&problems))),
+            Err(more) => {
+                problems.extend(more);
+                return Err(Failure::new(exit::USAGE, diagnostic::render(&problems)));
+            }
+        };
+        let slots = sanitizers.get(&table.oid).cloned().unwrap_or_default();
+        if slots.iter().any(Option::is_some) && sanitizing.key.is_none() {
+            return Err(Failure::new(
+                exit::USAGE,
+                "no sanitizing key: set RESTAGE_KEY, or pass --key-file FILE or --ephemeral-key",
+            ));
+        }
+        let batch = sample(&client, &table, args.rows).await?;
+        let row = Arc::new(RowRules {
+            columns: table
+                .columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let sanitizer = slots.get(i).cloned().flatten();
+                    (
+                        c.name.clone(),
+                        RowColumn {
+                            position: i,
+                            sanitizer,
+                        },
+                    )
+                })
+                .collect(),
+        });
+        let decisions = resolution.table(table.oid);
+        let mut out = Vec::new();
+        for (i, col) in table.columns.iter().enumerate() {
+            let decision = decisions.and_then(|d| d.columns.get(i));
+            let rule = match decision.and_then(|d| d.decided.as_ref()) {
+                Some(d) => d.entry.rule().to_string(),
+                None => "(undecided)".to_string(),
+            };
+            let Some(sanitizer) = slots.get(i).cloned().flatten() else {
+                continue;
+            };
+            let transform = Sanitize {
+                column: i,
+                column_name: col.name.clone(),
+                sanitizer,
+                key: sanitizing.key_or_unused(),
+                row: row.clone(),
+                remap: None,
+            };
+            let replaced = transform.apply(&batch).map_err(|e| {
+                Failure::new(exit::FAILURE, format!("{}: {e}", table.display_name()))
+            })?;
+            let render = client
+                .prepare(&format!("SELECT ($1::{})::text", col.type_name))
+                .await
+                .map_err(|e| pg_failure(exit::FAILURE, "source", &e))?;
+            let mut values = Vec::new();
+            for r in 0..batch.rows {
+                let original = text_of(&client, &render, batch.field(r, i)).await?;
+                let sanitized = text_of(&client, &render, replaced.value(r)).await?;
+                values.push((original, sanitized));
+            }
+            out.push(PreviewColumn {
+                column: col.name.clone(),
+                rule,
+                values,
+            });
+        }
+        Ok::<_, Failure>((table, out))
+    })?;
+    if args.json {
+        let json = serde_json::to_string_pretty(&columns)
+            .map_err(|e| Failure::new(exit::FAILURE, format!("json: {e}")))?;
+        println!("{json}");
+        return Ok(());
+    }
+    let rows = columns.first().map_or(0, |c| c.values.len());
+    println!(
+        "{}: {rows} row{} sampled, {} of {} columns sanitized",
+        table.display_name(),
+        if rows == 1 { "" } else { "s" },
+        columns.len(),
+        table.columns.len()
+    );
+    for c in &columns {
+        println!("\n{} ({})", c.column, c.rule);
+        let width = c
+            .values
+            .iter()
+            .map(|(o, _)| shown(o).chars().count())
+            .max()
+            .unwrap_or(0)
+            .min(48);
+        for (o, s) in &c.values {
+            println!("  {:<width$}  →  {}", shown(o), shown(s));
+        }
+    }
+    Ok(())
+}
+
+fn shown(v: &Option<String>) -> String {
+    v.clone().unwrap_or_else(|| "NULL".to_string())
+}
+
+/// The first `rows` rows of the table, decoded as the clone decodes them.
+async fn sample(client: &Client, table: &Table, rows: u32) -> Result<RowBatch, Failure> {
+    let cols: Vec<String> = table.columns.iter().map(|c| quote_ident(&c.name)).collect();
+    let sql = format!(
+        "COPY (SELECT {} FROM ONLY {} LIMIT {rows}) TO STDOUT (FORMAT binary)",
+        cols.join(", "),
+        table.qualified()
+    );
+    let stream = client
+        .copy_out(&sql)
+        .await
+        .map_err(|e| pg_failure(exit::FAILURE, "source: sampling", &e))?;
+    futures_util::pin_mut!(stream);
+    let mut decoder = CopyDecoder::new(table.columns.len());
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| pg_failure(exit::FAILURE, "source: sampling", &e))?;
+        decoder.feed(&chunk);
+    }
+    let bad = |e: crate::codec::CodecError| Failure::new(exit::FAILURE, format!("sample: {e}"));
+    // A handful of rows: one batch holds them all.
+    decoder
+        .finish()
+        .map_err(bad)?
+        .ok_or_else(|| Failure::new(exit::USAGE, format!("{} has no rows", table.display_name())))
+}
+
+/// A binary value as the server's text output.
+async fn text_of(
+    client: &Client,
+    render: &tokio_postgres::Statement,
+    value: Option<&[u8]>,
+) -> Result<Option<String>, Failure> {
+    let row = client
+        .query_one(render, &[&Raw(value)])
+        .await
+        .map_err(|e| pg_failure(exit::FAILURE, "source: rendering a value", &e))?;
+    Ok(row.get(0))
+}
+
+/// A value already in the type's binary format, passed through as is.
+#[derive(Debug)]
+struct Raw<'a>(Option<&'a [u8]>);
+
+impl ToSql for Raw<'_> {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self.0 {
+            Some(v) => {
+                out.extend_from_slice(v);
+                Ok(IsNull::No)
+            }
+            None => Ok(IsNull::Yes),
+        }
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+
+    tokio_postgres::types::to_sql_checked!();
+}

@@ -1,0 +1,73 @@
+//! `restage verify`: leak scan of a sanitized target against its source.
+
+use super::clone::parse_conn;
+use super::Failure;
+use crate::catalog::{self, select};
+use crate::cli::VerifyArgs;
+use crate::exit;
+use crate::rules::{self, diagnostic};
+use crate::verify;
+
+const APPLICATION_NAME: &str = "restage verify";
+
+pub fn run(args: &VerifyArgs) -> Result<(), Failure> {
+    let source = parse_conn("--source", &args.source)?;
+    let target = parse_conn("--target", &args.target)?;
+    let files =
+        rules::load(&args.rules).map_err(|d| Failure::new(exit::USAGE, diagnostic::render(&d)))?;
+    let rt = super::runtime()?;
+    let report = rt.block_on(async {
+        let src = source
+            .connect(APPLICATION_NAME)
+            .await
+            .map_err(|e| Failure::new(exit::CONNECTION, format!("source: {e}")))?;
+        let dst = target
+            .connect(APPLICATION_NAME)
+            .await
+            .map_err(|e| Failure::new(exit::CONNECTION, format!("target: {e}")))?;
+        src.batch_execute("SET default_transaction_read_only = on")
+            .await
+            .map_err(|e| super::pg_failure(exit::FAILURE, "source", &e))?;
+        let catalog = catalog::load(&src)
+            .await
+            .map_err(|e| Failure::new(exit::FAILURE, format!("source: {e}")))?;
+        let tables = select::select(&catalog.tables, &args.tables, &args.exclude_tables)
+            .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
+        let (resolution, problems) = rules::resolve(&files, &catalog, &tables);
+        if !problems.is_empty() {
+            return Err(Failure::new(exit::USAGE, diagnostic::render(&problems)));
+        }
+        verify::run(&src, &dst, &tables, &resolution)
+            .await
+            .map_err(|e| super::pg_failure(exit::FAILURE, "scanning", &e))
+    })?;
+    if args.output.json {
+        let json = serde_json::to_string_pretty(&report)
+            .map_err(|e| Failure::new(exit::FAILURE, format!("report: {e}")))?;
+        println!("{json}");
+    } else if !args.output.quiet {
+        print!("{}", report.render());
+    }
+    if let Some(path) = &args.output.report {
+        let json = serde_json::to_string_pretty(&report)
+            .map_err(|e| Failure::new(exit::FAILURE, format!("report: {e}")))?;
+        std::fs::write(path, json).map_err(|e| {
+            Failure::new(
+                exit::FAILURE,
+                format!("cannot write {}: {e}", path.display()),
+            )
+        })?;
+    }
+    if report.passed() {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            exit::VERIFY_FAILED,
+            format!(
+                "{} production value{} found in the target",
+                report.leaks(),
+                if report.leaks() == 1 { "" } else { "s" }
+            ),
+        ))
+    }
+}

@@ -1,0 +1,371 @@
+//! One rules file: TOML → defaults and per-table column entries, each with its place in the
+//! file. Strict: unknown keys, misplaced values, unknown rules and bad parameters are all
+//! reported, not just the first.
+//!
+//! ```toml
+//! [defaults.columns]            # glob over column names, used where a table says nothing
+//! "*_at" = "keep"
+//! [tables."public.users".columns]
+//! email = { rule = "email", domain = "email" }
+//! id = "keep"
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+use super::diagnostic::Diagnostic;
+use crate::sanitize::{compose, registry};
+
+/// A column decision as written: the rule entry (always a table with `rule`) and where it is.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub spec: toml::Table,
+    pub file: PathBuf,
+    /// Byte offset of the entry's value, for diagnostics found later (against the schema).
+    pub offset: usize,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl Entry {
+    pub fn rule(&self) -> &str {
+        self.spec
+            .get("rule")
+            .and_then(toml::Value::as_str)
+            .unwrap_or("")
+    }
+
+    /// `keep` without conditions: the column travels as bytes, untouched.
+    pub fn is_plain_keep(&self) -> bool {
+        self.rule() == "keep" && !self.spec.contains_key("when")
+    }
+
+    pub fn diagnostic(&self, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            file: self.file.clone(),
+            line: self.line,
+            column: self.column,
+            table: None,
+            column_name: None,
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    pub glob: String,
+    pub entry: Entry,
+}
+
+#[derive(Debug, Clone)]
+pub struct TableSection {
+    /// `schema.table` as written (`public.` is implied when no schema is given).
+    pub name: String,
+    pub entry_offset: usize,
+    pub columns: Vec<(String, Entry)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RuleFile {
+    pub path: PathBuf,
+    pub text: String,
+    pub defaults: Vec<Pattern>,
+    pub tables: Vec<TableSection>,
+}
+
+/// Parses `text` read from `path`. Returns the file (if its TOML syntax is valid) and every
+/// problem found.
+pub fn parse(path: &Path, text: String) -> (Option<RuleFile>, Vec<Diagnostic>) {
+    let mut problems = Vec::new();
+    let (doc, errors) = DeTable::parse_recoverable(&text);
+    if !errors.is_empty() {
+        for e in errors {
+            let offset = e.span().map_or(0, |s| s.start);
+            problems.push(Diagnostic::at(path, &text, offset, first_line(e.message())));
+        }
+        return (None, problems);
+    }
+    let values: toml::Table = match text.parse() {
+        Ok(v) => v,
+        Err(e) => {
+            let offset = e.span().map_or(0, |s| s.start);
+            problems.push(Diagnostic::at(path, &text, offset, first_line(e.message())));
+            return (None, problems);
+        }
+    };
+    let mut file = RuleFile {
+        path: path.to_path_buf(),
+        text: String::new(),
+        defaults: Vec::new(),
+        tables: Vec::new(),
+    };
+    let mut p = Parser {
+        path,
+        text: &text,
+        problems: &mut problems,
+    };
+    for (key, value) in doc.get_ref() {
+        match key.get_ref().as_ref() {
+            "defaults" => {
+                let Some(section) = p.table(key, value, "[defaults]") else {
+                    continue;
+                };
+                let vals = values.get("defaults").and_then(toml::Value::as_table);
+                for (k, v) in section {
+                    if k.get_ref().as_ref() != "columns" {
+                        p.unknown_key(k, "[defaults] takes only `columns`");
+                        continue;
+                    }
+                    let Some(cols) = p.table(k, v, "[defaults.columns]") else {
+                        continue;
+                    };
+                    let cvals = vals
+                        .and_then(|t| t.get("columns"))
+                        .and_then(toml::Value::as_table);
+                    for (glob, entry) in cols {
+                        let value = cvals.and_then(|t| t.get(glob.get_ref().as_ref()));
+                        if let Some(entry) = p.entry(entry, value, None) {
+                            file.defaults.push(Pattern {
+                                glob: glob.get_ref().to_string(),
+                                entry,
+                            });
+                        }
+                    }
+                }
+            }
+            "tables" => {
+                let Some(section) = p.table(key, value, "[tables]") else {
+                    continue;
+                };
+                let vals = values.get("tables").and_then(toml::Value::as_table);
+                for (tkey, tvalue) in section {
+                    let raw = tkey.get_ref().to_string();
+                    let name = if raw.contains('.') {
+                        raw.clone()
+                    } else {
+                        format!("public.{raw}")
+                    };
+                    let Some(tsection) = p.table(tkey, tvalue, &format!("[tables.\"{raw}\"]"))
+                    else {
+                        continue;
+                    };
+                    let tvals = vals
+                        .and_then(|t| t.get(&raw))
+                        .and_then(toml::Value::as_table);
+                    let mut table = TableSection {
+                        name: name.clone(),
+                        entry_offset: tkey.span().start,
+                        columns: Vec::new(),
+                    };
+                    for (k, v) in tsection {
+                        if k.get_ref().as_ref() != "columns" {
+                            p.unknown_key(k, "a table section takes only `columns`");
+                            continue;
+                        }
+                        let Some(cols) = p.table(k, v, "columns") else {
+                            continue;
+                        };
+                        let cvals = tvals
+                            .and_then(|t| t.get("columns"))
+                            .and_then(toml::Value::as_table);
+                        for (col, entry) in cols {
+                            let col_name = col.get_ref().to_string();
+                            let value = cvals.and_then(|t| t.get(&col_name));
+                            if let Some(entry) = p.entry(entry, value, Some((&name, &col_name))) {
+                                table.columns.push((col_name, entry));
+                            }
+                        }
+                    }
+                    file.tables.push(table);
+                }
+            }
+            _ => p.unknown_key(
+                key,
+                "a rules file has `[defaults.columns]` and `[tables.\"schema.table\".columns]`",
+            ),
+        }
+    }
+    file.text = text;
+    (Some(file), problems)
+}
+
+fn first_line(message: &str) -> String {
+    message.lines().next().unwrap_or(message).trim().to_string()
+}
+
+struct Parser<'a> {
+    path: &'a Path,
+    text: &'a str,
+    problems: &'a mut Vec<Diagnostic>,
+}
+
+type Key<'i> = Spanned<toml::de::DeString<'i>>;
+
+impl Parser<'_> {
+    fn at(&mut self, offset: usize, message: String) {
+        self.problems
+            .push(Diagnostic::at(self.path, self.text, offset, message));
+    }
+
+    fn unknown_key(&mut self, key: &Key<'_>, hint: &str) {
+        let name = key.get_ref().to_string();
+        self.at(key.span().start, format!("unknown key `{name}`: {hint}"));
+    }
+
+    fn table<'v, 'i>(
+        &mut self,
+        key: &Key<'_>,
+        value: &'v Spanned<DeValue<'i>>,
+        what: &str,
+    ) -> Option<&'v DeTable<'i>> {
+        match value.get_ref() {
+            DeValue::Table(t) => Some(t),
+            _ => {
+                self.at(
+                    key.span().start,
+                    format!("{what} must be a table of entries"),
+                );
+                None
+            }
+        }
+    }
+
+    /// A column entry: `"keep"` (or any rule name) or `{ rule = "…", … }`.
+    fn entry(
+        &mut self,
+        value: &Spanned<DeValue<'_>>,
+        plain: Option<&toml::Value>,
+        target: Option<(&str, &str)>,
+    ) -> Option<Entry> {
+        let offset = value.span().start;
+        let (line, column) = super::diagnostic::line_col(self.text, offset);
+        let with_target = |p: &mut Self, message: String| {
+            let mut d = Diagnostic::at(p.path, p.text, offset, message);
+            if let Some((t, c)) = target {
+                d = d.for_column(t, Some(c));
+            }
+            p.problems.push(d);
+        };
+        let spec = match plain {
+            Some(toml::Value::String(rule)) => {
+                let mut t = toml::Table::new();
+                t.insert("rule".into(), toml::Value::String(rule.clone()));
+                t
+            }
+            Some(toml::Value::Table(t)) => t.clone(),
+            _ => {
+                with_target(
+                    self,
+                    "an entry is a rule name (\"keep\") or a table { rule = \"…\", … }".into(),
+                );
+                return None;
+            }
+        };
+        let mut ok = true;
+        match spec.get("rule") {
+            Some(toml::Value::String(name)) => match registry::lookup(name) {
+                Some(rule) => {
+                    let mut params = toml::Table::new();
+                    for (k, v) in &spec {
+                        if !compose::RESERVED_KEYS.contains(&k.as_str()) {
+                            params.insert(k.clone(), v.clone());
+                        }
+                    }
+                    for problem in compose::check_params(rule.spec(), &params) {
+                        with_target(self, problem);
+                        ok = false;
+                    }
+                }
+                None => {
+                    with_target(self, compose::unknown_rule(name));
+                    ok = false;
+                }
+            },
+            Some(_) => {
+                with_target(self, "`rule` must be a string".into());
+                ok = false;
+            }
+            None => {
+                with_target(self, "missing `rule = \"…\"`".into());
+                ok = false;
+            }
+        }
+        if let Some(d) = spec.get("domain") {
+            if !d.is_str() {
+                with_target(self, "`domain` must be a string".into());
+                ok = false;
+            }
+        }
+        ok.then(|| Entry {
+            spec,
+            file: self.path.to_path_buf(),
+            offset,
+            line,
+            column,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> (Option<RuleFile>, Vec<String>) {
+        let (f, p) = parse(Path::new("app.toml"), text.to_string());
+        (f, p.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn entries_with_places() {
+        let (f, p) = parse_str(
+            "[defaults.columns]\n\"*_at\" = \"keep\"\n\n[tables.\"public.users\".columns]\nid = \"keep\"\nnotes = { rule = \"null\" }\n[tables.orders.columns]\nx = \"keep\"\n",
+        );
+        assert!(p.is_empty(), "{p:?}");
+        let f = f.expect("parsed");
+        assert_eq!(f.defaults[0].glob, "*_at");
+        assert!(f.defaults[0].entry.is_plain_keep());
+        assert_eq!(f.tables[0].name, "public.users");
+        assert_eq!(f.tables[0].columns[1].0, "notes");
+        assert_eq!(f.tables[0].columns[1].1.line, 6);
+        assert_eq!(f.tables[0].columns[1].1.rule(), "null");
+        assert_eq!(f.tables[1].name, "public.orders");
+    }
+
+    #[test]
+    fn every_problem_at_once() {
+        let (_, p) = parse_str(
+            "[tables.\"public.users\".columns]\nemail = { rule = \"kep\" }\nname = { rule = \"null\", size = 2 }\nphone = 3\n[tables.\"public.users\".colums]\n[extra]\n",
+        );
+        assert_eq!(p.len(), 5, "{p:#?}");
+        assert!(
+            p.iter().any(|x| x.contains("unknown key `colums`")),
+            "{p:?}"
+        );
+        assert!(
+            p[0].starts_with("app.toml:2:9: public.users.email: unknown rule \"kep\""),
+            "{}",
+            p[0]
+        );
+        assert!(
+            p[1].contains("app.toml:3:8") && p[1].contains("`size`"),
+            "{}",
+            p[1]
+        );
+        assert!(
+            p[2].contains("app.toml:4:9") && p[2].contains("rule name"),
+            "{}",
+            p[2]
+        );
+        assert!(p.iter().any(|x| x.contains("unknown key `extra`")), "{p:?}");
+    }
+
+    #[test]
+    fn syntax_errors_point_at_the_place() {
+        let (f, p) = parse_str("[tables.\"public.users\".columns]\nemail = { rule = \"email\"\n");
+        assert!(f.is_none());
+        assert!(p[0].starts_with("app.toml:2:"), "{p:?}");
+    }
+}

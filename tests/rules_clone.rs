@@ -1,0 +1,361 @@
+//! Sanitizing clones against real PostgreSQL: rules decide every column (fail closed), problems
+//! in rules files are reported with their place before any connection opens, rules are applied
+//! in the data path, and a key is required to sanitize.
+
+mod common;
+
+use common::*;
+
+const EXIT_USAGE: i32 = 2;
+const EXIT_REFUSED: i32 = 4;
+const KEY: &str = "restage-test-key-0123456789";
+
+const APP: &str = "
+CREATE TABLE public.users (
+    id int PRIMARY KEY,
+    email text NOT NULL,
+    notes text,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE public.visits (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id int NOT NULL REFERENCES public.users,
+    note text,
+    at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO public.users (id, email, notes)
+SELECT g, 'user' || g || '@example.org', CASE WHEN g % 3 = 0 THEN NULL ELSE 'private note ' || g END
+FROM generate_series(1, 500) g;
+INSERT INTO public.visits (user_id, note) SELECT 1 + g % 500, 'visit ' || g FROM generate_series(1, 2000) g;
+";
+
+fn app_db(prefix: &str) -> String {
+    let pg = cluster();
+    let db = fresh_db(pg, prefix);
+    sql(pg, &db, APP);
+    db
+}
+
+fn write_rules(name: &str, text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).expect("writing rules");
+    (dir, path)
+}
+
+fn clone_with(src: &str, dst: &str, rules: &std::path::Path, extra: &[&str]) -> Run {
+    let pg = cluster();
+    run_cmd(
+        restage()
+            .env("RESTAGE_KEY", KEY)
+            .args([
+                "clone",
+                "--quiet",
+                "--source",
+                &pg.url(src),
+                "--target",
+                &pg.url(dst),
+            ])
+            .arg("--rules")
+            .arg(rules)
+            .args(extra),
+    )
+}
+
+const GOOD_RULES: &str = r#"
+[defaults.columns]
+"*at" = "keep"
+
+[tables."public.users".columns]
+id = "keep"
+email = "keep"
+notes = { rule = "null" }
+
+[tables."public.visits".columns]
+id = "keep"
+user_id = "keep"
+note = "null"
+"#;
+
+#[test]
+fn rules_apply_in_the_data_path_and_kept_columns_are_identical() {
+    let pg = cluster();
+    let src = app_db("rules_src");
+    let dst = fresh_db(pg, "rules_dst");
+    let (_dir, rules) = write_rules("app.toml", GOOD_RULES);
+    let run = clone_with(&src, &dst, &rules, &["--json"]);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("public.users.notes: null"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        sql(pg, &dst, "SELECT count(*), count(notes) FROM public.users").trim(),
+        "500|0"
+    );
+    assert_eq!(
+        sql(pg, &dst, "SELECT count(*), count(note) FROM public.visits").trim(),
+        "2000|0"
+    );
+    let kept =
+        "SELECT md5(string_agg(id || email || created_at, ',' ORDER BY id)) FROM public.users";
+    assert_eq!(sql(pg, &src, kept), sql(pg, &dst, kept));
+    let fk = "SELECT count(*) FROM public.visits v JOIN public.users u ON u.id = v.user_id";
+    assert_eq!(sql(pg, &dst, fk).trim(), "2000");
+}
+
+#[test]
+fn undecided_columns_stop_the_clone_and_are_listed() {
+    let pg = cluster();
+    let src = app_db("undecided_src");
+    let dst = fresh_db(pg, "undecided_dst");
+    // A column added to production after the rules were written.
+    sql(
+        pg,
+        &src,
+        "ALTER TABLE public.users ADD COLUMN phone varchar(20)",
+    );
+    let (_dir, rules) = write_rules("app.toml", GOOD_RULES);
+    let run = clone_with(&src, &dst, &rules, &[]);
+    assert_eq!(run.code, EXIT_REFUSED, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("public.users.phone (character varying(20))"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--allow-undecided"), "{}", run.stderr);
+    // Nothing was written.
+    assert_eq!(
+        sql(
+            pg,
+            &dst,
+            "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace"
+        )
+        .trim(),
+        "0"
+    );
+
+    let run = clone_with(&src, &dst, &rules, &["--allow-undecided"]);
+    run.assert_ok();
+    assert!(run.stderr.contains("public.users.phone"), "{}", run.stderr);
+}
+
+#[test]
+fn problems_in_rules_files_are_all_reported_before_connecting() {
+    // Nothing listens on port 1: a connection attempt would fail with exit 3.
+    let (_dir, rules) = write_rules(
+        "bad.toml",
+        "[tables.\"public.users\".columns]\nemail = { rule = \"emial\" }\nnotes = { rule = \"null\", length = 3 }\n[tables.\"public.users\".colums]\n",
+    );
+    let run = run_cmd(
+        restage()
+            .args([
+                "clone",
+                "--source",
+                "postgresql://u@127.0.0.1:1/x",
+                "--target",
+                "postgresql://u@127.0.0.1:1/y",
+            ])
+            .arg("--rules")
+            .arg(&rules),
+    );
+    assert_eq!(run.code, EXIT_USAGE, "{}", run.stderr);
+    let path = rules.display().to_string();
+    assert!(
+        run.stderr.contains(&format!(
+            "{path}:2:9: public.users.email: unknown rule \"emial\""
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "{path}:3:9: public.users.notes: rule null takes no parameters"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!("{path}:4:")) && run.stderr.contains("unknown key `colums`"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("3 problems"), "{}", run.stderr);
+}
+
+#[test]
+fn rules_are_checked_against_the_live_schema() {
+    let pg = cluster();
+    let src = app_db("schema_src");
+    let dst = fresh_db(pg, "schema_dst");
+    let (_dir, rules) = write_rules(
+        "app.toml",
+        &format!("{GOOD_RULES}\n[tables.\"public.user\".columns]\nid = \"keep\"\n")
+            .replace("email = \"keep\"", "email = \"null\"")
+            .replace(
+                "user_id = \"keep\"",
+                "user_id = \"keep\"\nuser_idd = \"keep\"",
+            ),
+    );
+    let run = clone_with(&src, &dst, &rules, &[]);
+    assert_eq!(run.code, EXIT_USAGE, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("no table public.user in the source (did you mean \"public.users\"?)"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("public.visits.user_idd: no column \"user_idd\" in this table (did you mean \"user_id\"?)"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("public.users.email: rule null may produce NULL but the column is NOT NULL"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn no_rules_and_no_key_are_refused() {
+    let pg = cluster();
+    let src = app_db("nokey_src");
+    let dst = fresh_db(pg, "nokey_dst");
+    let run = run_cmd(restage().args([
+        "clone",
+        "--source",
+        &pg.url(&src),
+        "--target",
+        &pg.url(&dst),
+    ]));
+    assert_eq!(run.code, EXIT_USAGE, "{}", run.stderr);
+    assert!(run.stderr.contains("no --rules given"), "{}", run.stderr);
+
+    let (_dir, rules) = write_rules("app.toml", GOOD_RULES);
+    let run = run_cmd(
+        restage()
+            .args([
+                "clone",
+                "--source",
+                &pg.url(&src),
+                "--target",
+                &pg.url(&dst),
+                "--rules",
+            ])
+            .arg(&rules),
+    );
+    assert_eq!(run.code, EXIT_USAGE, "{}", run.stderr);
+    assert!(run.stderr.contains("RESTAGE_KEY"), "{}", run.stderr);
+
+    let run = run_cmd(
+        restage()
+            .args([
+                "clone",
+                "--quiet",
+                "--ephemeral-key",
+                "--source",
+                &pg.url(&src),
+                "--target",
+                &pg.url(&dst),
+                "--rules",
+            ])
+            .arg(&rules),
+    );
+    run.assert_ok();
+}
+
+#[test]
+fn verify_finds_production_values_left_in_the_target() {
+    let pg = cluster();
+    let src = app_db("verify_src");
+    let clean = fresh_db(pg, "verify_clean");
+    let leaky = fresh_db(pg, "verify_leaky");
+    let (_dir, rules) = write_rules("app.toml", GOOD_RULES);
+    clone_with(&src, &clean, &rules, &[]).assert_ok();
+    // A target cloned without the rules holds every production value.
+    clone(pg, &src, &leaky, &[]).assert_ok();
+
+    let verify = |dst: &str| {
+        run_cmd(
+            restage()
+                .args([
+                    "verify",
+                    "--source",
+                    &pg.url(&src),
+                    "--target",
+                    &pg.url(dst),
+                    "--rules",
+                ])
+                .arg(&rules),
+        )
+    };
+    let ok = verify(&clean);
+    assert_eq!(ok.code, 0, "{}\n{}", ok.stdout, ok.stderr);
+    assert!(ok.stdout.contains("public.users.notes"), "{}", ok.stdout);
+    assert!(
+        ok.stdout.contains("0 leaks in 2 scanned columns"),
+        "{}",
+        ok.stdout
+    );
+
+    let bad = verify(&leaky);
+    assert_eq!(bad.code, 6, "{}\n{}", bad.stdout, bad.stderr);
+    // 334 non-null notes and 2000 visit notes, compared row by row through the kept keys.
+    assert!(bad.stdout.contains("2334 leaks"), "{}", bad.stdout);
+    assert!(
+        bad.stderr.contains("2334 production values found"),
+        "{}",
+        bad.stderr
+    );
+    assert!(
+        !bad.stdout.contains("private note"),
+        "values are never printed: {}",
+        bad.stdout
+    );
+}
+
+#[test]
+fn preview_shows_original_and_sanitized_values_without_writing() {
+    let pg = cluster();
+    let src = app_db("preview_src");
+    let (_dir, rules) = write_rules("app.toml", GOOD_RULES);
+    let before = sql(
+        pg,
+        &src,
+        "SELECT md5(string_agg(u::text, ',' ORDER BY id)) FROM public.users u",
+    );
+    let run = run_cmd(
+        restage()
+            .env("RESTAGE_KEY", KEY)
+            .args([
+                "preview",
+                "--source",
+                &pg.url(&src),
+                "--table",
+                "users",
+                "--rows",
+                "3",
+                "--rules",
+            ])
+            .arg(&rules),
+    );
+    run.assert_ok();
+    assert!(
+        run.stdout
+            .contains("public.users: 3 rows sampled, 1 of 4 columns sanitized"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("notes (null)"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("private note 1") && run.stdout.contains("→  NULL"),
+        "{}",
+        run.stdout
+    );
+    let after = sql(
+        pg,
+        &src,
+        "SELECT md5(string_agg(u::text, ',' ORDER BY id)) FROM public.users u",
+    );
+    assert_eq!(before, after);
+}
