@@ -359,3 +359,47 @@ fn preview_shows_original_and_sanitized_values_without_writing() {
     );
     assert_eq!(before, after);
 }
+
+#[test]
+fn rules_check_reports_problems_and_undecided_columns_for_ci() {
+    let pg = cluster();
+    let src = app_db("check_src");
+    let (_dir, good) = write_rules("good.toml", GOOD_RULES);
+    let run = run_cmd(
+        restage()
+            .args(["rules", "check", "--source", &pg.url(&src), "--rules"])
+            .arg(&good),
+    );
+    run.assert_ok();
+    assert!(
+        run.stdout
+            .contains("rules ok: 2 tables, 8 columns decided (2 sanitized, 6 kept)"),
+        "{}",
+        run.stdout
+    );
+
+    sql(pg, &src, "ALTER TABLE public.visits ADD COLUMN ip inet");
+    let (_dir2, bad) = write_rules(
+        "bad.toml",
+        &GOOD_RULES.replace("email = \"keep\"", "email = \"null\""),
+    );
+    let run = run_cmd(
+        restage()
+            .args([
+                "rules",
+                "check",
+                "--json",
+                "--source",
+                &pg.url(&src),
+                "--rules",
+            ])
+            .arg(&bad),
+    );
+    assert_eq!(run.code, EXIT_USAGE, "{}", run.stderr);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON report");
+    assert_eq!(json["ok"], false);
+    assert_eq!(json["undecided"][0], "public.visits.ip (inet)");
+    assert_eq!(json["problems"][0]["table"], "public.users");
+    assert_eq!(json["problems"][0]["column_name"], "email");
+    assert_eq!(json["problems"][0]["line"], 7);
+}

@@ -5,12 +5,15 @@ mod clone;
 mod demo;
 mod preview;
 mod provision;
+mod rules_check;
+mod rules_init;
+mod rules_list;
 mod sanitizing;
 mod verify;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, RulesCommand, RulesCommandArgs};
 use crate::exit;
 use crate::pgerr;
 
@@ -50,6 +53,7 @@ pub fn main() -> i32 {
         Command::Provision(args) => provision::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Preview(args) => preview::run(args),
+        Command::Rules(args) => rules(args),
     };
     match result {
         Ok(()) => exit::OK,
@@ -57,6 +61,15 @@ pub fn main() -> i32 {
             eprintln!("error: {}", failure.message);
             failure.code
         }
+    }
+}
+
+fn rules(args: &RulesCommandArgs) -> Result<(), Failure> {
+    match &args.command {
+        RulesCommand::Init(a) => rules_init::run(a),
+        RulesCommand::List(a) => rules_list::list(a),
+        RulesCommand::Explain(a) => rules_list::explain(a),
+        RulesCommand::Check(a) => rules_check::run(a),
     }
 }
 

@@ -45,6 +45,9 @@ pub enum Command {
     /// nothing.
     #[command(after_help = PREVIEW_HELP)]
     Preview(PreviewArgs),
+    /// Rules files: write one from a live database, list and explain the built-in rules.
+    #[command(after_help = RULES_HELP)]
+    Rules(RulesCommandArgs),
 }
 
 const VERIFY_HELP: &str = "\
@@ -216,6 +219,164 @@ pub struct ProvisionArgs {
     /// Print the refresh CronJob ([refresh] in the spec) as YAML and exit.
     #[arg(long, conflicts_with_all = ["dry_run", "check", "rotate"])]
     pub print_cronjob: bool,
+}
+
+const RULES_HELP: &str = "\
+A rules file says, for every column of every copied table, whether it is copied unchanged
+(\"keep\") or replaced by a sanitizing rule ({ rule = \"email\", domain = \"email\" }).
+
+Start with `restage rules init`, which writes one from the live schema with suggestions, read
+and edit it, then use it with clone. `rules list` and `rules explain` document the rules this
+build has.
+
+Examples:
+  restage rules init --source \"$PROD_URL\" --out rules/app.toml
+  restage rules list
+  restage rules explain keep";
+
+const RULES_INIT_HELP: &str = "\
+Connects read-only (one READ ONLY transaction), reads the schema and samples up to --sample
+non-null values of each text-like column, then writes a rules file listing every copied column
+of every table with a suggested entry and a comment saying why:
+
+  keys (primary and foreign), booleans, dates and timestamps, enums and numbers → \"keep\"
+  personal data found by column name (email, first/last/full name, phone, fax, address, city,
+  postal code, birth date, national id, IBAN, card number, IP, password, token, user name,
+  company, URL, notes…) or by sampled content (emails, phone numbers, Luhn-valid card numbers,
+  IPv4/IPv6 addresses, IBANs with a valid checksum, JWT-like tokens, emails inside free text)
+  → the matching rule of this build, if it fits the column (type, NOT NULL, UNIQUE,
+  varchar(n)); otherwise `hash` with a `length`; otherwise \"keep\" marked REVIEW.
+
+Sampled values are only counted: they never appear in the file, on the terminal or in logs.
+The output is a starting point, not a decision: read every line, above all those marked REVIEW.
+An existing --out file is never replaced without --force (exit 4); large tables are sampled
+with TABLESAMPLE SYSTEM, so production reads stay small.
+
+Examples:
+  restage rules init --source postgresql://app@prod-db/app > rules.toml
+  restage rules init --source \"$PROD_URL\" --table 'public.*' --sample 500 --out rules.toml
+  restage rules init --source \"$PROD_URL\" --out rules.toml --force     # replace the file";
+
+const RULES_LIST_HELP: &str = "\
+Columns: the rule's name; the types it accepts (domains count as their base type, arrays are
+sanitized element-wise); whether it may produce NULL (then it cannot go on a NOT NULL column);
+whether distinct inputs stay distinct (needed on primary keys and UNIQUE columns); the longest
+output (checked against varchar(n)); what it does.
+
+Examples:
+  restage rules list
+  restage rules list --json | jq -r '.[].name'";
+
+const RULES_EXPLAIN_HELP: &str = "\
+Prints everything a rule declares: what it does, its parameters (name, type, required or not,
+default), the types it accepts, what it guarantees (NULL, uniqueness, length) and an example
+line for a rules file.
+
+Examples:
+  restage rules explain keep
+  restage rules explain null --json";
+
+/// `restage rules` and its subcommands (the `--rules FILE` options are `RulesArgs`).
+#[derive(Debug, Args)]
+pub struct RulesCommandArgs {
+    #[command(subcommand)]
+    pub command: RulesCommand,
+}
+
+/// `restage rules …`.
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Write a rules file for a live database: every column of every table, each with a
+    /// suggested entry and the reason for it.
+    #[command(after_help = RULES_INIT_HELP)]
+    Init(RulesInitArgs),
+    /// List the built-in rules: accepted types, NULL, uniqueness, length, summary.
+    #[command(after_help = RULES_LIST_HELP)]
+    List(RulesListArgs),
+    /// Explain one rule: parameters, accepted types, guarantees, an example.
+    #[command(after_help = RULES_EXPLAIN_HELP)]
+    Explain(RulesExplainArgs),
+    /// Check rules files against a live schema without copying anything: every column
+    /// decided, every rule fits its column. Exit 0 when clean (for CI).
+    #[command(after_help = RULES_CHECK_HELP)]
+    Check(RulesCheckArgs),
+}
+
+const RULES_CHECK_HELP: &str = "\
+Runs the checks clone runs before any data moves: the files' syntax and keys, unknown tables
+and columns, each rule against its column's type, NOT NULL, UNIQUE and varchar(n) length, and
+fail-closed coverage: every column of every copied table decided by its own entry, \"keep\",
+or a [defaults.columns] pattern. Every problem is listed with file:line:column.
+
+Exit codes: 0 clean, 2 problems in the rules, 3 connection failure, 4 undecided columns.
+
+Examples:
+  restage rules check --source \"$PROD_URL\" --rules rules/app.toml
+  restage rules check --source \"$PROD_URL\" --rules rules/app.toml --json > rules-check.json";
+
+#[derive(Debug, Args)]
+pub struct RulesCheckArgs {
+    /// Production database (libpq URL or key=value string); read only.
+    #[arg(
+        long,
+        env = "RESTAGE_SOURCE",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub source: String,
+    /// Rules file(s) to check. Repeatable.
+    #[arg(long = "rules", value_name = "FILE", required = true)]
+    pub rules: Vec<PathBuf>,
+    /// Check only the tables a clone with these patterns would copy. Repeatable.
+    #[arg(long = "table", short = 't', value_name = "PATTERN")]
+    pub tables: Vec<String>,
+    /// Leave out matching tables. Repeatable.
+    #[arg(long = "exclude-table", short = 'T', value_name = "PATTERN")]
+    pub exclude_tables: Vec<String>,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RulesInitArgs {
+    /// Database to read (libpq URL or key=value string); only read, inside a READ ONLY
+    /// transaction.
+    #[arg(long, env = "RESTAGE_SOURCE", value_name = "URL")]
+    pub source: String,
+    /// Only tables matching: `schema.table` or `table`, `*` and `?` wildcards,
+    /// case-sensitive. Repeatable. Default: every table.
+    #[arg(long = "table", short = 't', value_name = "PATTERN")]
+    pub tables: Vec<String>,
+    /// Leave out matching tables (same syntax).
+    #[arg(long = "exclude-table", short = 'T', value_name = "PATTERN")]
+    pub exclude_tables: Vec<String>,
+    /// Non-null values sampled per text-like column (0: judge by names and types only).
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub sample: u32,
+    /// Write to FILE (atomically) instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Replace FILE if it exists.
+    #[arg(long, requires = "out")]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RulesListArgs {
+    /// Print the rules as a JSON array.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RulesExplainArgs {
+    /// The rule's name (see `restage rules list`).
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Print the declaration as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -3,11 +3,13 @@
 //! `file` parses (strict, every problem with file, line and column), `resolve` decides each
 //! column against the live schema (explicit entry, pattern default, or the mapping of the key
 //! it references) and `build` turns decisions into sanitizers after checking each rule fits its
-//! column (type, NOT NULL, UNIQUE, varchar(n)). No I/O but reading the files.
+//! column (type, NOT NULL, UNIQUE, varchar(n)). No I/O but reading the files. `suggest` writes
+//! the skeleton `restage rules init` starts from.
 
 pub mod diagnostic;
 pub mod file;
 pub mod resolve;
+pub mod suggest;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

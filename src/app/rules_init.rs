@@ -1,0 +1,449 @@
+//! `restage rules init`: a rules-file skeleton from a live database.
+//!
+//! One READ ONLY transaction: the catalog, the key columns, then per table one sampling query
+//! over its text-like columns (`TABLESAMPLE SYSTEM` on large tables, `LIMIT --sample`). Sampled
+//! values go straight into counters (`suggest::SampleProfile`) and are dropped; only counts
+//! reach the output. The suggestions themselves come from `rules::suggest`.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::Path;
+
+use tokio_postgres::Client;
+
+use super::clone::parse_conn;
+use super::Failure;
+use crate::catalog::{self, quote_ident, select, SourceCatalog, Table};
+use crate::cli::RulesInitArgs;
+use crate::conn::ConnSpec;
+use crate::exit;
+use crate::pgerr;
+use crate::rules::suggest::{ColumnFacts, KeyRole, SampleProfile, TableContext, TableSection};
+use crate::rules::{self, suggest};
+use crate::sanitize::registry;
+use crate::sanitize::spec::RuleSpec;
+
+const APPLICATION_NAME: &str = "restage rules init";
+
+/// Longest prefix of a value that is looked at (a JWT fits; a novel does not need to).
+const SAMPLE_CHARS: u32 = 2048;
+
+pub fn run(args: &RulesInitArgs) -> Result<(), Failure> {
+    let source = parse_conn("--source", &args.source)?;
+    if let Some(path) = &args.out {
+        if path.exists() && !args.force {
+            return Err(Failure::new(
+                exit::REFUSED,
+                format!(
+                    "{} exists; refusing to overwrite it (use --force to replace it)",
+                    path.display()
+                ),
+            ));
+        }
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(exit::FAILURE, format!("cannot start a runtime: {e}")))?;
+    let sections = rt.block_on(inspect(&source, args))?;
+
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let date = now.get(..10).unwrap_or(&now);
+    let text = suggest::render(source.dbname(), date, &sections);
+    match &args.out {
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| stdout.flush())
+                .map_err(|e| Failure::new(exit::FAILURE, format!("writing stdout: {e}")))?;
+        }
+        Some(path) => {
+            write_atomically(path, &text, args.force)?;
+            let columns: Vec<_> = sections.iter().flat_map(|t| &t.columns).collect();
+            eprintln!(
+                "wrote {}: {} tables, {} columns, {} look personal, {} marked REVIEW",
+                path.display(),
+                sections.len(),
+                columns.len(),
+                columns.iter().filter(|(_, s)| s.pii.is_some()).count(),
+                columns.iter().filter(|(_, s)| s.review).count()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Reads the source and builds one section per selected table, in `schema.table` order.
+async fn inspect(source: &ConnSpec, args: &RulesInitArgs) -> Result<Vec<TableSection>, Failure> {
+    let client = source
+        .connect(APPLICATION_NAME)
+        .await
+        .map_err(|e| Failure::new(exit::CONNECTION, format!("source: {e}")))?;
+    let pg = |what: &str, e: tokio_postgres::Error| {
+        Failure::new(
+            exit::FAILURE,
+            format!(
+                "source {}: {what}: {}",
+                source.masked(),
+                pgerr::describe(&e)
+            ),
+        )
+    };
+    client
+        .batch_execute(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
+             SELECT pg_catalog.set_config('search_path', '', true); \
+             SET LOCAL lock_timeout = '10s'; SET LOCAL statement_timeout = '120s'",
+        )
+        .await
+        .map_err(|e| pg("starting a read-only transaction", e))?;
+    let catalog = catalog::load(&client)
+        .await
+        .map_err(|e| Failure::new(exit::FAILURE, format!("source: {e}")))?;
+    let mut tables = chosen_tables(&catalog, &args.tables, &args.exclude_tables)?;
+    tables.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+    let keys = key_roles(&client)
+        .await
+        .map_err(|e| pg("reading keys", e))?;
+
+    // Partitions are written once, under the partitioned table at the root of their tree: its
+    // rules apply to every partition, including ones created later.
+    let mut groups: Vec<Group> = Vec::new();
+    for table in &tables {
+        let table_name = table.display_name();
+        let infos: Vec<_> = table
+            .columns
+            .iter()
+            .map(|c| rules::column_info(table, c, &catalog.types))
+            .collect();
+        let sampled: Vec<usize> = (0..infos.len())
+            .filter(|&i| args.sample > 0 && suggest::samples_column(&infos[i]))
+            .collect();
+        let section = table
+            .partition_root
+            .clone()
+            .unwrap_or_else(|| table_name.clone());
+        let at = match groups.iter().position(|g| g.name == section) {
+            Some(at) => at,
+            None => {
+                groups.push(Group {
+                    short: match &table.partition_root {
+                        Some(root) => root.split_once('.').map_or(root.as_str(), |(_, t)| t),
+                        None => table.name.as_str(),
+                    }
+                    .to_string(),
+                    name: section,
+                    ..Group::default()
+                });
+                groups.len() - 1
+            }
+        };
+        let group = &mut groups[at];
+        if table.partition_root.is_some() {
+            group.partitions.push(table_name.clone());
+        }
+        let profiles = match sample(&client, table, &sampled, args.sample).await {
+            Ok(p) => Some(p),
+            Err(e) => {
+                let note = format!(
+                    "sampling {table_name} failed ({}); its columns are judged by names and \
+                     types only",
+                    pgerr::describe(&e)
+                );
+                tracing::warn!("{note}");
+                group.notes.push(note);
+                None
+            }
+        };
+        for (i, info) in infos.into_iter().enumerate() {
+            let samples = profiles
+                .as_ref()
+                .and_then(|p| sampled.iter().position(|&s| s == i).map(|at| p[at].clone()));
+            match group.columns.iter_mut().find(|c| c.info.name == info.name) {
+                Some(known) => match (&mut known.samples, samples) {
+                    (Some(mine), Some(more)) => mine.merge(&more),
+                    (mine @ None, more) => *mine = more,
+                    _ => {}
+                },
+                None => {
+                    let key = keys
+                        .get(&(table.oid, info.name.clone()))
+                        .cloned()
+                        .unwrap_or(KeyRole::None);
+                    group.columns.push(ColumnFacts { info, key, samples });
+                }
+            }
+        }
+    }
+    groups.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let specs: Vec<&RuleSpec> = registry::all().iter().map(|r| r.spec()).collect();
+    let sections = groups
+        .into_iter()
+        .map(|g| {
+            let names: Vec<&str> = g.columns.iter().map(|c| c.info.name.as_str()).collect();
+            let context = TableContext::new(&g.short, &names);
+            let columns = g
+                .columns
+                .iter()
+                .map(|facts| {
+                    let suggestion = suggest::suggest(facts, &context, &specs);
+                    (facts.info.name.clone(), suggestion)
+                })
+                .collect();
+            let mut notes = g.notes;
+            if !g.partitions.is_empty() {
+                notes.insert(
+                    0,
+                    format!(
+                        "partitioned table: these entries apply to its partitions {}",
+                        g.partitions.join(", ")
+                    ),
+                );
+            }
+            TableSection {
+                name: g.name,
+                columns,
+                note: (!notes.is_empty()).then(|| notes.join("; ")),
+            }
+        })
+        .collect();
+    client
+        .batch_execute("COMMIT")
+        .await
+        .map_err(|e| pg("ending the transaction", e))?;
+    Ok(sections)
+}
+
+/// One section of the file: a table, or a partitioned table with its partitions.
+#[derive(Default)]
+struct Group {
+    /// `schema.table` written in the file.
+    name: String,
+    /// The table name alone, to tell whether its rows are people.
+    short: String,
+    columns: Vec<ColumnFacts>,
+    partitions: Vec<String>,
+    notes: Vec<String>,
+}
+
+/// `--table` / `--exclude-table` without clone's foreign-key closure: a rules file for part of
+/// a database is fine.
+fn chosen_tables(
+    catalog: &SourceCatalog,
+    include: &[String],
+    exclude: &[String],
+) -> Result<Vec<Table>, Failure> {
+    for pattern in include {
+        if !catalog
+            .tables
+            .iter()
+            .any(|t| select::pattern_matches(pattern, t))
+        {
+            return Err(Failure::new(
+                exit::USAGE,
+                format!("--table {pattern:?} matches no table"),
+            ));
+        }
+    }
+    Ok(catalog
+        .tables
+        .iter()
+        .filter(|t| include.is_empty() || include.iter().any(|p| select::pattern_matches(p, t)))
+        .filter(|t| !exclude.iter().any(|p| select::pattern_matches(p, t)))
+        .cloned()
+        .collect())
+}
+
+/// (table oid, column) → primary key member, or foreign key member with the referenced table.
+async fn key_roles(
+    client: &Client,
+) -> Result<HashMap<(u32, String), KeyRole>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT co.conrelid, co.contype::text, a.attname::text, \
+                    rn.nspname::text, rc.relname::text \
+             FROM pg_catalog.pg_constraint co \
+             JOIN pg_catalog.pg_attribute a \
+               ON a.attrelid = co.conrelid AND a.attnum = ANY (co.conkey) \
+             LEFT JOIN pg_catalog.pg_class rc ON rc.oid = co.confrelid \
+             LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace \
+             WHERE co.contype IN ('p', 'f') \
+             ORDER BY co.contype DESC, co.conname",
+            &[],
+        )
+        .await?;
+    let mut keys: HashMap<(u32, String), KeyRole> = HashMap::new();
+    // Primary keys come first ('p' > 'f'); a foreign key over a primary-key column adds to it.
+    for r in &rows {
+        let kind: String = r.get(1);
+        let key = (r.get::<_, u32>(0), r.get::<_, String>(2));
+        let role = if kind == "p" {
+            KeyRole::Primary
+        } else {
+            let schema: Option<String> = r.get(3);
+            let name: Option<String> = r.get(4);
+            KeyRole::Foreign(format!(
+                "{}.{}",
+                schema.unwrap_or_default(),
+                name.unwrap_or_default()
+            ))
+        };
+        match (keys.get(&key), role) {
+            (None, role) => {
+                keys.insert(key, role);
+            }
+            (Some(KeyRole::Primary), KeyRole::Foreign(to)) => {
+                keys.insert(key, KeyRole::PrimaryForeign(to));
+            }
+            _ => {}
+        }
+    }
+    Ok(keys)
+}
+
+/// Profiles of the `columns` (indexes into `table.columns`) from one query, in that order.
+/// Runs under a savepoint so a failure (a lock or statement timeout) only loses this table's
+/// samples.
+async fn sample(
+    client: &Client,
+    table: &Table,
+    columns: &[usize],
+    limit: u32,
+) -> Result<Vec<SampleProfile>, tokio_postgres::Error> {
+    let mut profiles = vec![SampleProfile::default(); columns.len()];
+    if columns.is_empty() {
+        return Ok(profiles);
+    }
+    let names: Vec<String> = columns
+        .iter()
+        .map(|&i| quote_ident(&table.columns[i].name))
+        .collect();
+    let select_list = names
+        .iter()
+        .map(|c| format!("pg_catalog.left({c}::pg_catalog.text, {SAMPLE_CHARS})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let any_value = names
+        .iter()
+        .map(|c| format!("{c} IS NOT NULL"))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let sql = format!(
+        "SELECT {select_list} FROM ONLY {}{} WHERE {any_value} LIMIT {limit}",
+        table.qualified(),
+        tablesample(table, limit)
+    );
+    client.batch_execute("SAVEPOINT restage_sample").await?;
+    let rows = match client.query(&sql, &[]).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            let _ = client
+                .batch_execute("ROLLBACK TO SAVEPOINT restage_sample")
+                .await;
+            return Err(e);
+        }
+    };
+    client
+        .batch_execute("RELEASE SAVEPOINT restage_sample")
+        .await?;
+    for row in &rows {
+        for (i, profile) in profiles.iter_mut().enumerate() {
+            if let Ok(Some(value)) = row.try_get::<_, Option<&str>>(i) {
+                profile.add(value);
+            }
+        }
+    }
+    Ok(profiles)
+}
+
+/// ` TABLESAMPLE SYSTEM (p)` reading about twenty times the rows wanted, for tables too large
+/// to read from the start; empty for small ones (then `LIMIT` reads the first rows).
+fn tablesample(table: &Table, limit: u32) -> String {
+    let pages = table.bytes / 8192;
+    let rows = table.estimated_rows.max(pages.saturating_mul(20));
+    let wanted = u64::from(limit).saturating_mul(20).max(1000);
+    if rows <= wanted {
+        return String::new();
+    }
+    let percent = (wanted as f64 * 100.0 / rows as f64).clamp(0.001, 100.0);
+    format!(" TABLESAMPLE SYSTEM ({percent:.4})")
+}
+
+/// Writes `text` to a temporary file beside `path`, then renames it into place: readers see
+/// the old file or the whole new one. Without `force` an existing file is never replaced.
+fn write_atomically(path: &Path, text: &str, force: bool) -> Result<(), Failure> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let fail = |e: std::io::Error| {
+        Failure::new(
+            exit::FAILURE,
+            format!("cannot write {}: {e}", path.display()),
+        )
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".restage-rules-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(fail)?;
+    tmp.write_all(text.as_bytes()).map_err(fail)?;
+    tmp.as_file().sync_all().map_err(fail)?;
+    let persisted = if force {
+        tmp.persist(path).map(|_| ())
+    } else {
+        tmp.persist_noclobber(path).map(|_| ())
+    };
+    persisted.map_err(|e| {
+        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+            Failure::new(
+                exit::REFUSED,
+                format!(
+                    "{} exists; refusing to overwrite it (use --force to replace it)",
+                    path.display()
+                ),
+            )
+        } else {
+            fail(e.error)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(bytes: u64, estimated_rows: u64) -> Table {
+        Table {
+            oid: 1,
+            schema: "public".into(),
+            name: "t".into(),
+            columns: Vec::new(),
+            bytes,
+            pages: bytes / 8192,
+            estimated_rows,
+            unlogged: false,
+            references: Vec::new(),
+            partition_root: None,
+            primary_key: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn only_large_tables_are_sampled_by_blocks() {
+        assert_eq!(tablesample(&table(8192, 50), 200), "");
+        // Never analyzed (no estimate) but 80 MB on disk: sampled.
+        let unanalyzed = tablesample(&table(80 << 20, 0), 200);
+        assert!(
+            unanalyzed.starts_with(" TABLESAMPLE SYSTEM ("),
+            "{unanalyzed}"
+        );
+        // 10 million rows, 200 wanted: about 4000 rows read, 0.04 %.
+        assert_eq!(
+            tablesample(&table(1 << 30, 10_000_000), 200),
+            " TABLESAMPLE SYSTEM (0.0400)"
+        );
+    }
+}

@@ -1,0 +1,276 @@
+//! `restage rules list` and `restage rules explain NAME`: the built-in rules, from their own
+//! declarations (`RuleSpec`), as text or JSON.
+
+use serde_json::{json, Value};
+
+use super::Failure;
+use crate::cli::{RulesExplainArgs, RulesListArgs};
+use crate::exit;
+use crate::sanitize::compose::{edit_distance, RESERVED_KEYS};
+use crate::sanitize::registry;
+use crate::sanitize::spec::{MaxLen, ParamKind, RuleSpec, TypeClass};
+
+/// Every class a rule can accept, to print "any" for rules that take them all.
+const ALL_CLASSES: [TypeClass; 12] = [
+    TypeClass::Text,
+    TypeClass::Integer,
+    TypeClass::Numeric,
+    TypeClass::Date,
+    TypeClass::Timestamp,
+    TypeClass::Bool,
+    TypeClass::Uuid,
+    TypeClass::Json,
+    TypeClass::Bytea,
+    TypeClass::Inet,
+    TypeClass::Enum,
+    TypeClass::Other,
+];
+
+pub fn list(args: &RulesListArgs) -> Result<(), Failure> {
+    let specs: Vec<&RuleSpec> = registry::all().iter().map(|r| r.spec()).collect();
+    if args.json {
+        let all: Vec<Value> = specs.iter().map(|s| spec_json(s)).collect();
+        println!("{}", pretty(&Value::Array(all))?);
+        return Ok(());
+    }
+    print!("{}", list_table(&specs));
+    Ok(())
+}
+
+pub fn explain(args: &RulesExplainArgs) -> Result<(), Failure> {
+    let Some(rule) = registry::lookup(&args.name) else {
+        return Err(Failure::new(exit::USAGE, unknown(&args.name)));
+    };
+    let spec = rule.spec();
+    if args.json {
+        println!("{}", pretty(&spec_json(spec))?);
+    } else {
+        print!("{}", explain_text(spec));
+    }
+    Ok(())
+}
+
+fn pretty(value: &Value) -> Result<String, Failure> {
+    serde_json::to_string_pretty(value)
+        .map_err(|e| Failure::new(exit::FAILURE, format!("cannot encode JSON: {e}")))
+}
+
+/// `unknown rule "kep" (did you mean "keep"?) …`, naming the closest rules.
+fn unknown(name: &str) -> String {
+    let mut close: Vec<(usize, &str)> = registry::all()
+        .iter()
+        .map(|r| r.spec().name)
+        .map(|known| (edit_distance(known, name), known))
+        .filter(|(d, known)| *d <= 2.max(known.chars().count() / 3))
+        .collect();
+    close.sort();
+    let hint = match close.first() {
+        Some((_, known)) => format!(" (did you mean {known:?}?)"),
+        None => String::new(),
+    };
+    format!("unknown rule {name:?}{hint}; `restage rules list` shows the rules of this build")
+}
+
+fn accepts(spec: &RuleSpec) -> String {
+    if ALL_CLASSES.iter().all(|c| spec.accepts.contains(c)) {
+        return "any".to_string();
+    }
+    spec.accepts
+        .iter()
+        .map(TypeClass::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn max_len(spec: &RuleSpec) -> String {
+    match spec.max_len {
+        MaxLen::Unbounded => "unbounded".to_string(),
+        MaxLen::Chars(n) => n.to_string(),
+        MaxLen::SameAsInput => "as input".to_string(),
+        MaxLen::Param(p) => format!("`{p}`"),
+    }
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+fn list_table(specs: &[&RuleSpec]) -> String {
+    let header = [
+        "RULE",
+        "ACCEPTS",
+        "NULL?",
+        "UNIQUE?",
+        "MAX LENGTH",
+        "SUMMARY",
+    ];
+    let rows: Vec<[String; 6]> = specs
+        .iter()
+        .map(|s| {
+            [
+                s.name.to_string(),
+                accepts(s),
+                yes_no(s.may_produce_null).to_string(),
+                yes_no(s.unique_preserving).to_string(),
+                max_len(s),
+                s.summary.to_string(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| -> String {
+        let mut out = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(cell);
+            } else {
+                let pad = widths[i].saturating_sub(cell.chars().count());
+                out.push_str(cell);
+                out.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        out.trim_end().to_string() + "\n"
+    };
+    let mut out = line(&header.map(String::from));
+    for row in &rows {
+        out.push_str(&line(row));
+    }
+    out.push_str(
+        "\nNULL?: may produce NULL (not for NOT NULL columns). UNIQUE?: distinct inputs stay \
+         distinct (required on keys and UNIQUE columns).\n`restage rules explain NAME` shows a \
+         rule's parameters and an example.\n",
+    );
+    out
+}
+
+fn kind_name(kind: ParamKind) -> &'static str {
+    match kind {
+        ParamKind::String => "string",
+        ParamKind::Integer => "integer",
+        ParamKind::Float => "number",
+        ParamKind::Bool => "bool",
+        ParamKind::StringList => "list of strings",
+        ParamKind::FloatList => "list of numbers",
+        ParamKind::Table => "table",
+    }
+}
+
+fn explain_text(spec: &RuleSpec) -> String {
+    let mut out = format!("{}: {}\n\n", spec.name, spec.summary);
+    if spec.params.is_empty() {
+        out.push_str("Parameters: none\n");
+    } else {
+        out.push_str("Parameters:\n");
+    }
+    for p in spec.params {
+        out.push_str(&format!(
+            "  {} ({}, {}): {}\n",
+            p.name,
+            kind_name(p.kind),
+            if p.required { "required" } else { "optional" },
+            p.doc
+        ));
+    }
+    out.push_str(&format!(
+        "Any entry may also set `domain = \"NAME\"`: columns sharing a domain map equal values\n\
+         alike, so joins on them still match. Reserved keys: {}.\n",
+        RESERVED_KEYS.join(", ")
+    ));
+    out.push_str(&format!(
+        "\nAccepts: {} (domains count as their base type; arrays are sanitized element-wise)\n",
+        accepts(spec)
+    ));
+    out.push_str("\nGuarantees:\n");
+    out.push_str(if spec.may_produce_null {
+        "  NULL:   may produce NULL, so it cannot go on a NOT NULL column\n"
+    } else {
+        "  NULL:   never turns a value into NULL\n"
+    });
+    out.push_str(if spec.unique_preserving {
+        "  unique: distinct inputs give distinct outputs (fits primary keys and UNIQUE columns)\n"
+    } else {
+        "  unique: outputs may collide, so it cannot go on a primary key or UNIQUE column\n"
+    });
+    let length = match spec.max_len {
+        MaxLen::Unbounded => "no bound, so it cannot go on a varchar(n) or char(n) column".into(),
+        MaxLen::Chars(n) => format!("at most {n} characters (checked against varchar(n))"),
+        MaxLen::SameAsInput => "never longer than the input (fits any varchar(n))".into(),
+        MaxLen::Param(p) => format!("at most `{p}` characters (set it to fit varchar(n))"),
+    };
+    out.push_str(&format!("  length: {length}\n"));
+    out.push_str(&format!("\nExample:\n  {}\n", spec.example));
+    out
+}
+
+fn spec_json(spec: &RuleSpec) -> Value {
+    let (kind, value) = match spec.max_len {
+        MaxLen::Unbounded => ("unbounded", Value::Null),
+        MaxLen::Chars(n) => ("chars", json!(n)),
+        MaxLen::SameAsInput => ("same_as_input", Value::Null),
+        MaxLen::Param(p) => ("param", json!(p)),
+    };
+    json!({
+        "name": spec.name,
+        "summary": spec.summary,
+        "params": spec.params.iter().map(|p| json!({
+            "name": p.name,
+            "kind": kind_name(p.kind),
+            "required": p.required,
+            "doc": p.doc,
+        })).collect::<Vec<_>>(),
+        "accepts": spec.accepts.iter().map(TypeClass::to_string).collect::<Vec<_>>(),
+        "may_produce_null": spec.may_produce_null,
+        "unique_preserving": spec.unique_preserving,
+        "max_len": { "kind": kind, "value": value },
+        "example": spec.example,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_has_a_row_per_rule_under_the_header() {
+        let specs: Vec<&RuleSpec> = registry::all().iter().map(|r| r.spec()).collect();
+        let text = list_table(&specs);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("RULE"), "{text}");
+        for (i, spec) in specs.iter().enumerate() {
+            assert!(lines[i + 1].starts_with(spec.name), "{text}");
+            assert!(lines[i + 1].ends_with(spec.summary), "{text}");
+        }
+    }
+
+    #[test]
+    fn unknown_names_get_the_closest_rule() {
+        assert!(unknown("kep").contains("did you mean \"keep\"?"));
+        assert!(unknown("nul").contains("did you mean \"null\"?"));
+        assert!(!unknown("zzzzzzzz").contains("did you mean"));
+    }
+
+    #[test]
+    fn explain_covers_the_declaration() {
+        let Some(keep) = registry::lookup("keep") else {
+            panic!("keep is built in");
+        };
+        let text = explain_text(keep.spec());
+        assert!(text.starts_with("keep: "));
+        assert!(text.contains("Parameters: none\n"));
+        assert!(text.contains("Accepts: any"));
+        assert!(text.contains(keep.spec().example));
+        let v = spec_json(keep.spec());
+        assert_eq!(v["name"], "keep");
+        assert_eq!(v["unique_preserving"], true);
+        assert_eq!(v["max_len"]["kind"], "same_as_input");
+    }
+}

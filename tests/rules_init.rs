@@ -1,0 +1,663 @@
+//! `restage rules init|list|explain` against real PostgreSQL and the real binary.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+use restage::sanitize::registry;
+
+/// One column line of a generated rules file.
+#[derive(Debug, Clone)]
+struct Line {
+    entry: toml::Value,
+    comment: String,
+}
+
+impl Line {
+    /// Flagged as personal data: a rule other than keep, or kept for review.
+    fn flagged(&self) -> bool {
+        self.entry.as_str() != Some("keep") || self.comment.starts_with("REVIEW: looks like")
+    }
+
+    fn is_plain_keep(&self) -> bool {
+        self.entry.as_str() == Some("keep") && !self.comment.contains("REVIEW")
+    }
+}
+
+/// The file parsed twice: as TOML (it must be valid) and line by line for the comments.
+fn parse_rules(text: &str) -> BTreeMap<(String, String), Line> {
+    let doc: toml::Table = match text.parse() {
+        Ok(d) => d,
+        Err(e) => panic!("rules init output is not TOML: {e}\n{text}"),
+    };
+    let tables = doc
+        .get("tables")
+        .and_then(toml::Value::as_table)
+        .expect("a [tables] section");
+    let mut out = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("[tables.") {
+            let quoted = rest
+                .strip_suffix(".columns]")
+                .expect("section header shape");
+            let key: toml::Table = format!("k = {quoted}").parse().expect("quoted table key");
+            current = key["k"].as_str().map(str::to_string);
+            continue;
+        }
+        let Some(table) = &current else { continue };
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (assignment, comment) = line.split_once("  # ").expect("every column has a comment");
+        let kv: toml::Table = assignment.parse().expect("one key = value per line");
+        let (column, entry) = kv.into_iter().next().expect("a key");
+        assert_eq!(
+            tables[table.as_str()]["columns"].get(&column),
+            Some(&entry),
+            "line and parsed document disagree on {table}.{column}"
+        );
+        out.insert(
+            (table.clone(), column),
+            Line {
+                entry,
+                comment: comment.to_string(),
+            },
+        );
+    }
+    let parsed: usize = tables
+        .values()
+        .filter_map(|t| t.get("columns").and_then(toml::Value::as_table))
+        .map(toml::Table::len)
+        .sum();
+    assert_eq!(parsed, out.len(), "every entry sits on its own line");
+    out
+}
+
+fn line<'a>(rules: &'a BTreeMap<(String, String), Line>, table: &str, column: &str) -> &'a Line {
+    rules
+        .get(&(table.to_string(), column.to_string()))
+        .unwrap_or_else(|| panic!("{table}.{column} missing from the rules file"))
+}
+
+/// `schema.table` → column count of every base table, from information_schema.
+fn column_counts(db: &str) -> BTreeMap<String, usize> {
+    let out = sql(
+        cluster(),
+        db,
+        "SELECT c.table_schema || '.' || c.table_name, count(*) \
+         FROM information_schema.columns c JOIN information_schema.tables t \
+           USING (table_catalog, table_schema, table_name) \
+         WHERE t.table_type = 'BASE TABLE' \
+           AND c.table_schema NOT IN ('pg_catalog', 'information_schema') \
+         GROUP BY 1 ORDER BY 1",
+    );
+    out.lines()
+        .filter_map(|l| l.rsplit_once('|'))
+        .map(|(t, n)| (t.to_string(), n.trim().parse().expect("a count")))
+        .collect()
+}
+
+fn listed_counts(rules: &BTreeMap<(String, String), Line>) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for (table, _) in rules.keys() {
+        *counts.entry(table.clone()).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn init(db: &str, extra: &[&str]) -> Run {
+    run_cmd(
+        restage()
+            .args(["rules", "init", "--source"])
+            .arg(cluster().url(db))
+            .args(extra),
+    )
+}
+
+/// Distinct non-null values of a column, to prove none of them is printed.
+fn values(db: &str, query: &str) -> Vec<String> {
+    let out = sql(cluster(), db, query);
+    let v: Vec<String> = out
+        .lines()
+        .map(str::to_string)
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert!(!v.is_empty(), "no values from {query}");
+    v
+}
+
+#[track_caller]
+fn assert_not_printed(run: &Run, secrets: &[String]) {
+    for s in secrets {
+        assert!(
+            !run.stdout.contains(s.as_str()),
+            "stdout shows a sampled value: {s}"
+        );
+        assert!(
+            !run.stderr.contains(s.as_str()),
+            "stderr shows a sampled value: {s}"
+        );
+    }
+}
+
+#[test]
+fn chinook_skeleton_lists_every_column_flags_personal_data_and_keeps_keys() {
+    let db = loaded_db(cluster(), "ri_chinook", "chinook/Chinook_PostgreSql.sql");
+    let run = init(&db, &[]);
+    run.assert_ok();
+    assert!(
+        run.stdout.starts_with(&format!(
+            "# restage rules for {db}, generated by `restage rules init` on "
+        )),
+        "{}",
+        run.stdout
+    );
+    let rules = parse_rules(&run.stdout);
+    assert_eq!(listed_counts(&rules), column_counts(&db));
+
+    let customer = "public.Customer";
+    for column in [
+        "FirstName",
+        "LastName",
+        "Company",
+        "Address",
+        "City",
+        "PostalCode",
+        "Phone",
+        "Fax",
+        "Email",
+    ] {
+        let l = line(&rules, customer, column);
+        assert!(l.flagged(), "Customer.{column} not flagged: {l:?}");
+    }
+    let email = line(&rules, customer, "Email");
+    assert!(email.comment.contains("an email address"), "{email:?}");
+    assert!(
+        email
+            .comment
+            .contains("sampled values look like email addresses"),
+        "sampled content backs the name: {email:?}"
+    );
+    let phone = line(&rules, customer, "Phone");
+    assert!(phone.comment.contains("a phone number"), "{phone:?}");
+    for column in ["FirstName", "LastName", "BirthDate", "Address", "Email"] {
+        assert!(
+            line(&rules, "public.Employee", column).flagged(),
+            "Employee.{column}"
+        );
+    }
+    assert!(line(&rules, "public.Invoice", "BillingAddress").flagged());
+
+    // Keys and non-personal columns are kept, with the reason.
+    let pk = line(&rules, customer, "CustomerId");
+    assert!(pk.is_plain_keep() && pk.comment == "primary key", "{pk:?}");
+    let fk = line(&rules, "public.Invoice", "CustomerId");
+    assert!(
+        fk.is_plain_keep() && fk.comment == "foreign key → public.Customer",
+        "{fk:?}"
+    );
+    let both = line(&rules, "public.PlaylistTrack", "TrackId");
+    assert_eq!(both.comment, "primary key, foreign key → public.Track");
+    for (table, column) in [
+        ("public.Album", "Title"),
+        ("public.Artist", "Name"),
+        ("public.Track", "Name"),
+        ("public.Track", "Milliseconds"),
+        ("public.Invoice", "Total"),
+        ("public.Invoice", "InvoiceDate"),
+        ("public.Employee", "HireDate"),
+    ] {
+        let l = line(&rules, table, column);
+        assert!(l.is_plain_keep(), "{table}.{column} should be kept: {l:?}");
+    }
+
+    let mut secrets = values(
+        &db,
+        "SELECT \"Email\" FROM \"Customer\" UNION SELECT \"Phone\" FROM \"Customer\" \
+         WHERE \"Phone\" IS NOT NULL UNION SELECT \"Address\" FROM \"Customer\" \
+         WHERE \"Address\" IS NOT NULL",
+    );
+    secrets.retain(|s| s.len() > 6);
+    assert_not_printed(&run, &secrets);
+}
+
+#[test]
+fn northwind_contacts_phones_and_addresses_are_flagged() {
+    let db = loaded_db(cluster(), "ri_northwind", "northwind/northwind.sql");
+    let run = init(&db, &["--sample", "50"]);
+    run.assert_ok();
+    let rules = parse_rules(&run.stdout);
+    assert_eq!(listed_counts(&rules), column_counts(&db));
+
+    for table in ["public.customers", "public.suppliers"] {
+        for column in [
+            "contact_name",
+            "company_name",
+            "address",
+            "city",
+            "postal_code",
+            "phone",
+            "fax",
+        ] {
+            let l = line(&rules, table, column);
+            assert!(l.flagged(), "{table}.{column} not flagged: {l:?}");
+        }
+    }
+    for column in [
+        "first_name",
+        "last_name",
+        "birth_date",
+        "address",
+        "home_phone",
+        "notes",
+        "photo",
+    ] {
+        let l = line(&rules, "public.employees", column);
+        assert!(l.flagged(), "employees.{column} not flagged: {l:?}");
+    }
+    for column in ["ship_name", "ship_address", "ship_postal_code"] {
+        assert!(
+            line(&rules, "public.orders", column).flagged(),
+            "orders.{column}"
+        );
+    }
+    let ship = line(&rules, "public.orders", "ship_address");
+    assert!(ship.comment.contains("a street address"), "{ship:?}");
+    let name = line(&rules, "public.customers", "contact_name");
+    assert!(name.comment.contains("a person's name"), "{name:?}");
+    let pk = line(&rules, "public.customers", "customer_id");
+    assert!(pk.is_plain_keep() && pk.comment == "primary key", "{pk:?}");
+    let fk = line(&rules, "public.orders", "customer_id");
+    assert_eq!(fk.comment, "foreign key → public.customers");
+    for (table, column) in [
+        ("public.products", "product_name"),
+        ("public.products", "unit_price"),
+        ("public.categories", "category_name"),
+        ("public.categories", "description"),
+        ("public.orders", "order_date"),
+        ("public.us_states", "state_name"),
+        ("public.region", "region_description"),
+    ] {
+        let l = line(&rules, table, column);
+        assert!(l.is_plain_keep(), "{table}.{column} should be kept: {l:?}");
+    }
+    let secrets = values(
+        &db,
+        "SELECT phone FROM customers WHERE phone IS NOT NULL UNION \
+         SELECT address FROM employees WHERE address IS NOT NULL",
+    );
+    assert_not_printed(&run, &secrets);
+}
+
+#[test]
+fn personal_data_in_innocently_named_columns_is_found_by_content() {
+    let db = fresh_db(cluster(), "ri_content");
+    sql(
+        cluster(),
+        &db,
+        "CREATE TABLE tickets (id int PRIMARY KEY, notes text, body text, ref text, \
+                               origin text, payee text, status text NOT NULL); \
+         INSERT INTO tickets \
+         SELECT n, 'person' || n || '@mail-example.org', \
+                CASE WHEN n % 3 = 0 THEN 'customer wrote from buyer' || n || '@shop-example.net' \
+                     ELSE 'called about the invoice' END, \
+                (ARRAY['4111 1111 1111 1111', '5500 0000 0000 0004', \
+                       '3400 0000 0000 009'])[n % 3 + 1], \
+                '10.1.' || (n % 250) || '.' || (n % 200 + 1), \
+                'GB82 WEST 1234 5698 7654 32', \
+                (ARRAY['open', 'closed'])[n % 2 + 1] \
+         FROM generate_series(1, 120) AS n;",
+    );
+    let run = init(&db, &[]);
+    run.assert_ok();
+    let rules = parse_rules(&run.stdout);
+    let t = "public.tickets";
+
+    let notes = line(&rules, t, "notes");
+    assert!(notes.flagged(), "{notes:?}");
+    assert!(
+        notes
+            .comment
+            .contains("120/120 sampled values look like email addresses"),
+        "{notes:?}"
+    );
+    assert!(
+        !notes.comment.contains("column name"),
+        "found by content alone: {notes:?}"
+    );
+    let body = line(&rules, t, "body");
+    assert!(body.flagged(), "{body:?}");
+    assert!(
+        body.comment
+            .contains("40/120 sampled values contain email addresses"),
+        "{body:?}"
+    );
+    let card = line(&rules, t, "ref");
+    assert!(card.comment.contains("payment card"), "{card:?}");
+    let ip = line(&rules, t, "origin");
+    assert!(ip.comment.contains("IP addresses"), "{ip:?}");
+    let iban = line(&rules, t, "payee");
+    assert!(iban.comment.contains("IBAN"), "{iban:?}");
+    let status = line(&rules, t, "status");
+    assert!(status.is_plain_keep(), "{status:?}");
+    assert!(
+        status
+            .comment
+            .contains("nothing personal in the column name or in 120 sampled values"),
+        "{status:?}"
+    );
+
+    let secrets = values(
+        &db,
+        "SELECT notes FROM tickets UNION SELECT ref FROM tickets UNION SELECT origin FROM tickets \
+         UNION SELECT payee FROM tickets UNION SELECT 'buyer3@shop-example.net'",
+    );
+    assert_not_printed(&run, &secrets);
+
+    // Without samples, only names and types speak: the innocent names pass.
+    let blind = init(&db, &["--sample", "0"]);
+    blind.assert_ok();
+    let rules = parse_rules(&blind.stdout);
+    let notes = line(&rules, t, "notes");
+    // `notes` is free text by name; without samples nothing says it holds emails.
+    assert!(!notes.comment.contains("sampled"), "{notes:?}");
+    assert!(line(&rules, t, "ref").is_plain_keep());
+    assert!(line(&rules, t, "payee").is_plain_keep());
+}
+
+/// Section → copied columns: generated columns never travel, and partitions are written once
+/// under the partitioned table at the root of their tree.
+fn copied_column_counts(db: &str) -> BTreeMap<String, usize> {
+    let out = sql(
+        cluster(),
+        db,
+        "SELECT COALESCE(rn.nspname || '.' || r.relname, n.nspname || '.' || c.relname), \
+                count(DISTINCT a.attname) \
+         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         LEFT JOIN pg_class r ON c.relispartition AND r.oid = pg_partition_root(c.oid) \
+         LEFT JOIN pg_namespace rn ON rn.oid = r.relnamespace \
+         WHERE c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' \
+           AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+           AND n.nspname NOT LIKE 'pg\\_toast%' \
+         GROUP BY 1 ORDER BY 1",
+    );
+    out.lines()
+        .filter_map(|l| l.rsplit_once('|'))
+        .map(|(t, n)| (t.to_string(), n.trim().parse().expect("a count")))
+        .collect()
+}
+
+#[test]
+fn types_and_demo_schemas_domains_partitions_and_json_are_covered() {
+    let db = loaded_db(cluster(), "ri_types", "types/schema.sql");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("types.toml");
+    let run = init(&db, &["--out", &path.to_string_lossy()]);
+    run.assert_ok();
+    let text = std::fs::read_to_string(&path).expect("rules file");
+    let rules = parse_rules(&text);
+    assert_eq!(listed_counts(&rules), copied_column_counts(&db));
+    assert!(
+        text.contains(
+            "# partitioned table: these entries apply to its partitions sales.measurements_2023"
+        ),
+        "{text}"
+    );
+    assert!(!rules
+        .keys()
+        .any(|(t, _)| t.starts_with("sales.measurements_")));
+
+    // The skeleton as written is a complete, valid rules file for the clone: every column
+    // decided (fail closed), every suggested rule fits its column.
+    let target = fresh_db(cluster(), "ri_types_dst");
+    let cloned = run_cmd(
+        restage()
+            .args(["clone", "--quiet", "--ephemeral-key", "--source"])
+            .arg(cluster().url(&db))
+            .arg("--target")
+            .arg(cluster().url(&target))
+            .arg("--rules")
+            .arg(&path),
+    );
+    cloned.assert_ok();
+    // `note` is free text by name; whatever rule was suggested for it ran in the clone.
+    let note = line(&rules, "public.tenant_notes", "note");
+    assert!(!note.is_plain_keep(), "{note:?}");
+    let left = sql(
+        cluster(),
+        &target,
+        "SELECT count(*) FROM public.tenant_notes WHERE note LIKE 'Note %'",
+    );
+    assert_eq!(left.trim(), "0", "production notes reached the target");
+    let rows = sql(
+        cluster(),
+        &target,
+        "SELECT count(*) FROM public.tenant_notes",
+    );
+    assert_eq!(rows.trim(), "30");
+    assert!(
+        !rules.contains_key(&("sales.order_lines".to_string(), "total".to_string())),
+        "a generated column is not copied, so not listed"
+    );
+    // An email column typed as a domain over text, UNIQUE.
+    let email = line(&rules, "public.employees", "email");
+    assert!(
+        email.flagged() && email.comment.contains("an email address"),
+        "{email:?}"
+    );
+    let email = line(&rules, "sales.customers", "email");
+    assert!(
+        email
+            .comment
+            .contains("sampled values look like email addresses"),
+        "{email:?}"
+    );
+    let name = line(&rules, "sales.customers", "name");
+    assert!(
+        name.flagged() && name.comment.contains("a person's name"),
+        "{name:?}"
+    );
+    let fk = line(&rules, "sales.orders", "customer_id");
+    assert_eq!(fk.comment, "foreign key → sales.customers");
+    assert!(line(&rules, "sales.orders", "status")
+        .comment
+        .starts_with("enum"));
+    assert!(line(&rules, "public.tickets", "subject").is_plain_keep());
+
+    let db = loaded_db(cluster(), "ri_demo", "demo/app.sql");
+    let run = init(&db, &["--table", "public.*"]);
+    run.assert_ok();
+    let rules = parse_rules(&run.stdout);
+    for column in ["email", "full_name", "phone", "birth_date"] {
+        let l = line(&rules, "public.users", column);
+        assert!(l.flagged(), "users.{column}: {l:?}");
+    }
+    assert!(line(&rules, "public.tenants", "billing_email").flagged());
+    let address = line(&rules, "public.orders", "shipping_address");
+    assert!(
+        address.flagged() && address.comment.contains("a street address"),
+        "{address:?}"
+    );
+    assert!(line(&rules, "public.tenants", "name").is_plain_keep());
+    assert!(line(&rules, "public.orders", "amount").is_plain_keep());
+    let mut secrets = values(
+        &db,
+        "SELECT email FROM users UNION SELECT full_name FROM users \
+         UNION SELECT phone FROM users WHERE phone IS NOT NULL",
+    );
+    secrets.retain(|s| s.len() > 6);
+    assert_not_printed(&run, &secrets);
+}
+
+#[test]
+fn out_file_is_written_once_table_filters_apply_and_errors_are_clear() {
+    let db = loaded_db(cluster(), "ri_out", "chinook/Chinook_PostgreSql.sql");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("rules.toml");
+    let path_arg = path.to_string_lossy().into_owned();
+
+    let first = init(
+        &db,
+        &[
+            "--table",
+            "Customer",
+            "--table",
+            "public.Inv*",
+            "--out",
+            &path_arg,
+        ],
+    );
+    first.assert_ok();
+    assert!(
+        first.stdout.is_empty(),
+        "the file, not stdout: {}",
+        first.stdout
+    );
+    assert!(first.stderr.contains("3 tables"), "{}", first.stderr);
+    let written = std::fs::read_to_string(&path).expect("rules file written");
+    let rules = parse_rules(&written);
+    let tables: Vec<String> = listed_counts(&rules).into_keys().collect();
+    assert_eq!(
+        tables,
+        ["public.Customer", "public.Invoice", "public.InvoiceLine"]
+    );
+
+    // An existing file is never replaced without --force, and stays as it was.
+    std::fs::write(&path, "# mine\n").expect("overwrite");
+    let refused = init(&db, &["--out", &path_arg]);
+    assert_eq!(refused.code, 4, "{}", refused.stderr);
+    assert!(refused.stderr.contains("--force"), "{}", refused.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&path).ok().as_deref(),
+        Some("# mine\n")
+    );
+
+    let forced = init(
+        &db,
+        &["--out", &path_arg, "--force", "--exclude-table", "Track"],
+    );
+    forced.assert_ok();
+    let rules = parse_rules(&std::fs::read_to_string(&path).expect("replaced"));
+    let mut expected = column_counts(&db);
+    expected.remove("public.Track");
+    assert_eq!(listed_counts(&rules), expected);
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(leftovers.len(), 1, "no temporary files left: {leftovers:?}");
+
+    let nomatch = init(&db, &["--table", "NoSuchTable"]);
+    assert_eq!(nomatch.code, 2, "{}", nomatch.stderr);
+    assert!(nomatch.stderr.contains("NoSuchTable"), "{}", nomatch.stderr);
+
+    // A wrong password: connection failure, exit 3, the password never printed.
+    let url = cluster()
+        .url(&db)
+        .replace(cluster().password(), "Wr0ngS3cretPw");
+    let denied = run_cmd(restage().args(["rules", "init", "--source", &url]));
+    assert_eq!(denied.code, 3, "{}", denied.stderr);
+    assert!(denied.stderr.contains("****"), "{}", denied.stderr);
+    assert!(
+        !denied.stderr.contains("Wr0ngS3cretPw"),
+        "{}",
+        denied.stderr
+    );
+    assert!(!denied.stdout.contains("Wr0ngS3cretPw"));
+}
+
+#[test]
+fn rules_list_shows_every_builtin_rule() {
+    let run = run_cmd(restage().args(["rules", "list"]));
+    run.assert_ok();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("RULE")
+            && lines[0].contains("ACCEPTS")
+            && lines[0].ends_with("SUMMARY"),
+        "{}",
+        run.stdout
+    );
+    let names: Vec<&str> = registry::all().iter().map(|r| r.spec().name).collect();
+    assert!(names.contains(&"keep") && names.contains(&"null"));
+    for (i, rule) in registry::all().iter().enumerate() {
+        let spec = rule.spec();
+        let row = lines[i + 1];
+        assert!(row.starts_with(spec.name), "{row}");
+        assert!(row.ends_with(spec.summary), "{row}");
+    }
+    let keep = lines[1 + names.iter().position(|n| *n == "keep").unwrap_or(0)];
+    assert!(
+        keep.contains(" any ") && keep.contains("as input"),
+        "{keep}"
+    );
+
+    let json = run_cmd(restage().args(["rules", "list", "--json"]));
+    json.assert_ok();
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
+    let listed: Vec<&str> = v
+        .as_array()
+        .expect("an array")
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert_eq!(listed, names);
+    let null = v
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["name"] == "null"))
+        .expect("null listed");
+    assert_eq!(null["may_produce_null"], true);
+    assert_eq!(null["unique_preserving"], false);
+}
+
+#[test]
+fn rules_explain_prints_the_declaration_and_refuses_unknown_names() {
+    let Some(keep) = registry::lookup("keep") else {
+        panic!("keep is built in");
+    };
+    let spec = keep.spec();
+    let run = run_cmd(restage().args(["rules", "explain", "keep"]));
+    run.assert_ok();
+    assert!(
+        run.stdout.starts_with(&format!("keep: {}", spec.summary)),
+        "{}",
+        run.stdout
+    );
+    for part in [
+        "Parameters:",
+        "Accepts: any",
+        "Guarantees:",
+        "Example:",
+        spec.example,
+    ] {
+        assert!(run.stdout.contains(part), "{part} missing:\n{}", run.stdout);
+    }
+
+    let json = run_cmd(restage().args(["rules", "explain", "null", "--json"]));
+    json.assert_ok();
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
+    assert_eq!(v["name"], "null");
+    assert_eq!(v["may_produce_null"], true);
+    assert!(v["params"].as_array().is_some());
+    assert!(v["accepts"].as_array().is_some_and(|a| !a.is_empty()));
+
+    let unknown = run_cmd(restage().args(["rules", "explain", "kep"]));
+    assert_eq!(unknown.code, 2, "{}", unknown.stderr);
+    assert!(
+        unknown
+            .stderr
+            .contains("unknown rule \"kep\" (did you mean \"keep\"?)"),
+        "{}",
+        unknown.stderr
+    );
+    assert!(unknown.stdout.is_empty());
+
+    let help = run_cmd(restage().args(["rules", "init", "--help"]));
+    help.assert_ok();
+    assert!(help.stdout.contains("Examples:"), "{}", help.stdout);
+    assert!(help.stdout.contains("--sample"), "{}", help.stdout);
+}
