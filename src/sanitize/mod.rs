@@ -12,6 +12,7 @@ pub mod registry;
 pub mod spec;
 #[cfg(test)]
 pub mod testing;
+pub mod value;
 
 pub use compose::build_column;
 

@@ -3,7 +3,24 @@
 use super::builtin;
 use super::Rule;
 
-static RULES: &[&dyn Rule] = &[&builtin::keep::Keep, &builtin::null::Null];
+static RULES: &[&dyn Rule] = &[
+    &builtin::keep::Keep,
+    &builtin::null::Null,
+    &builtin::constant::Constant,
+    &builtin::hash::Hash,
+    &builtin::email::Email,
+    &builtin::names::PersonName,
+    &builtin::names::FirstName,
+    &builtin::names::LastName,
+    &builtin::phone::Phone,
+    &builtin::mask::Mask,
+    &builtin::lorem::Lorem,
+    &builtin::date_shift::DateShift,
+    &builtin::number_noise::NumberNoise,
+    &builtin::int_range::IntRange,
+    &builtin::uuid::Uuid,
+    &builtin::ip::Ip,
+];
 
 /// Every built-in rule, in the order `restage rules list` prints them.
 pub fn all() -> &'static [&'static dyn Rule] {

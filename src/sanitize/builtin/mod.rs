@@ -1,4 +1,18 @@
 //! Built-in rules, one per file. Each declares its `RuleSpec` and carries its own tests.
 
+pub mod constant;
+pub mod date_shift;
+pub mod email;
+pub mod hash;
+pub mod int_range;
+pub mod ip;
 pub mod keep;
+pub mod lorem;
+pub mod mask;
+pub mod names;
 pub mod null;
+pub mod number_noise;
+pub mod phone;
+pub mod util;
+pub mod uuid;
+pub mod words;
