@@ -20,6 +20,8 @@ static RULES: &[&dyn Rule] = &[
     &builtin::int_range::IntRange,
     &builtin::uuid::Uuid,
     &builtin::ip::Ip,
+    &builtin::json::Json,
+    &builtin::template::Template,
 ];
 
 /// Every built-in rule, in the order `restage rules list` prints them.
