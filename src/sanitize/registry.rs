@@ -22,6 +22,18 @@ static RULES: &[&dyn Rule] = &[
     &builtin::ip::Ip,
     &builtin::json::Json,
     &builtin::template::Template,
+    &builtin::choice::Choice,
+    &builtin::regex_replace::RegexReplace,
+    &builtin::address::Address,
+    &builtin::address::Street,
+    &builtin::address::City,
+    &builtin::address::Postcode,
+    &builtin::address::Country,
+    &builtin::internet::Company,
+    &builtin::internet::Username,
+    &builtin::internet::Url,
+    &builtin::finance::CreditCard,
+    &builtin::finance::Iban,
 ];
 
 /// Every built-in rule, in the order `restage rules list` prints them.

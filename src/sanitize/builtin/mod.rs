@@ -1,10 +1,14 @@
 //! Built-in rules, one per file. Each declares its `RuleSpec` and carries its own tests.
 
+pub mod address;
+pub mod choice;
 pub mod constant;
 pub mod date_shift;
 pub mod email;
+pub mod finance;
 pub mod hash;
 pub mod int_range;
+pub mod internet;
 pub mod ip;
 pub mod json;
 pub mod keep;
@@ -14,6 +18,7 @@ pub mod names;
 pub mod null;
 pub mod number_noise;
 pub mod phone;
+pub mod regex_replace;
 pub mod template;
 pub mod util;
 pub mod uuid;

@@ -352,9 +352,12 @@ pub mod tests {
         let a = value_of(s, input);
         assert_eq!(a, value_of(s, input), "same key, same output");
         assert_ne!(a, input, "output differs from input");
-        let other = Key::from_secret(b"another key");
-        let (_, b) = run_with(s, Some(input), &other);
-        assert_ne!(a, b, "another key gives another output");
+        // Small lists can pick the same entry under one other key; not under eight.
+        let differs = (0..8u8).any(|i| {
+            let other = Key::from_secret(&[b'k', i]);
+            run_with(s, Some(input), &other).1 != a
+        });
+        assert!(differs, "another key gives another output");
         let _ = key();
     }
 
