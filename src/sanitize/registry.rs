@@ -68,4 +68,59 @@ mod tests {
         }
         assert!(lookup("no_such_rule").is_none());
     }
+
+    /// Every example line is valid TOML that builds on a column of the first accepted class.
+    #[test]
+    fn examples_build() {
+        use crate::sanitize::oids;
+        use crate::sanitize::spec::TypeClass;
+        use crate::sanitize::testing::column;
+        let oid = |c: TypeClass| match c {
+            TypeClass::Text => oids::TEXT,
+            TypeClass::Integer => oids::INT4,
+            TypeClass::Numeric => oids::NUMERIC,
+            TypeClass::Date => oids::DATE,
+            TypeClass::Timestamp => oids::TIMESTAMP,
+            TypeClass::Bool => oids::BOOL,
+            TypeClass::Uuid => oids::UUID,
+            TypeClass::Json => oids::JSONB,
+            TypeClass::Bytea => oids::BYTEA,
+            TypeClass::Inet => oids::INET,
+            TypeClass::Enum | TypeClass::Other => 90_000,
+        };
+        for rule in all() {
+            let spec = rule.spec();
+            let line: toml::Table = match spec.example.parse() {
+                Ok(t) => t,
+                Err(e) => panic!("{}: example is not TOML: {e}", spec.name),
+            };
+            let Some((name, value)) = line.iter().next() else {
+                panic!("{}: empty example", spec.name)
+            };
+            let entry = match value {
+                toml::Value::String(r) => {
+                    let mut t = toml::Table::new();
+                    t.insert("rule".into(), toml::Value::String(r.clone()));
+                    t
+                }
+                toml::Value::Table(t) => t.clone(),
+                _ => panic!(
+                    "{}: example entry is neither a string nor a table",
+                    spec.name
+                ),
+            };
+            let class = spec.accepts[0];
+            let mut col = column(class, oid(class));
+            col.name = name.clone();
+            let mut row = vec![col.clone()];
+            for other in ["id", "first_name", "last_name"] {
+                let mut c = column(TypeClass::Text, oids::TEXT);
+                c.name = other.into();
+                row.push(c);
+            }
+            if let Err(e) = crate::sanitize::build_column(&entry, &col, &row, "d") {
+                panic!("{}: example does not build: {e:?}", spec.name);
+            }
+        }
+    }
 }

@@ -83,7 +83,7 @@ impl ColumnSanitizer for Noise {
                 if w == v && v != 0 {
                     // Small values: move by one instead of staying put.
                     w = if s.below(2) == 0 { v - 1 } else { v + 1 };
-                    if (v > 0) != (w > 0) {
+                    if w.signum() != v.signum() {
                         w = v + v.signum();
                     }
                 }
@@ -136,7 +136,7 @@ mod tests {
         let col = column(TypeClass::Integer, oids::INT4);
         let s = must(build(&NumberNoise, "percent = 5", &col));
         common(s.as_ref(), &1_000_000i32.to_be_bytes());
-        for v in [1i32, 7, 100, 5000, -5000] {
+        for v in [1i32, -1, 7, 100, 5000, -5000] {
             let out =
                 value::read_int(oids::INT4, &value_of(s.as_ref(), &v.to_be_bytes())).expect("int4");
             assert!((out - i64::from(v)).abs() as f64 <= (f64::from(v).abs() * 0.05).max(1.0));
