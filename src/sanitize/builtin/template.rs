@@ -151,11 +151,13 @@ impl ColumnSanitizer for TemplateValue {
         let start = out.len();
         let mut buf = Vec::new();
         let mut text = String::new();
+        let mut hash_at = None;
         for part in &self.parts {
             match part {
                 Part::Literal(l) => out.extend_from_slice(l.as_bytes()),
                 Part::Hash => {
                     let h = ctx.key.hash("template", &self.domain, input);
+                    hash_at = Some(out.len());
                     push_base32(&h, DISCRIMINATOR_LEN, out);
                 }
                 Part::Field {
@@ -195,7 +197,10 @@ impl ColumnSanitizer for TemplateValue {
                 }
             }
         }
-        truncate_chars(out, start, self.max_chars);
+        match (hash_at, self.max_chars) {
+            (Some(h), Some(max)) => fit_around_hash(out, start, h, max),
+            _ => truncate_chars(out, start, self.max_chars),
+        }
         Ok(Outcome::Value)
     }
 
@@ -219,6 +224,23 @@ impl ColumnSanitizer for TemplateValue {
     }
 }
 
+/// Cuts `out[start..]` to `max` characters without touching the discriminator at `hash`
+/// (the text after it is kept first, e.g. an `@domain`, then the text before it).
+fn fit_around_hash(out: &mut Vec<u8>, start: usize, hash: usize, max: usize) {
+    let chars = |b: &[u8]| b.iter().filter(|c| **c & 0xC0 != 0x80).count();
+    if chars(&out[start..]) <= max {
+        return;
+    }
+    let tail = out.split_off(hash + DISCRIMINATOR_LEN);
+    let budget = max.saturating_sub(DISCRIMINATOR_LEN);
+    let mut tail = tail;
+    truncate_chars(&mut tail, 0, Some(budget));
+    let disc = out.split_off(hash);
+    truncate_chars(out, start, Some(budget - chars(&tail)));
+    out.extend_from_slice(&disc);
+    out.extend_from_slice(&tail);
+}
+
 impl Rule for Template {
     fn spec(&self) -> &'static RuleSpec {
         &SPEC
@@ -233,6 +255,12 @@ impl Rule for Template {
                  stay distinct"
                     .into(),
             );
+        }
+        if args.column.unique && args.column.max_chars.is_some_and(|n| n < DISCRIMINATOR_LEN) {
+            return Err(format!(
+                "the column is unique and {} but {{_hash}} needs {DISCRIMINATOR_LEN} characters",
+                args.column.type_name
+            ));
         }
         Ok(Box::new(TemplateValue {
             parts,
@@ -358,6 +386,17 @@ mod tests {
             &mut out,
         );
         assert_eq!(none, Ok(Outcome::Null));
+    }
+
+    #[test]
+    fn unique_varchar_keeps_the_discriminator() {
+        let mut out = b"xx".to_vec();
+        out.extend_from_slice(b"a.very.long.name.");
+        out.extend_from_slice(&[b'h'; DISCRIMINATOR_LEN]);
+        out.extend_from_slice(b"@example.com");
+        fit_around_hash(&mut out, 2, 2 + 17, 32);
+        let want = format!("xxa.ve{}@example.com", "h".repeat(DISCRIMINATOR_LEN));
+        assert_eq!(out, want.as_bytes());
     }
 
     #[test]
