@@ -273,7 +273,11 @@ pub fn parse_date(s: &str) -> Result<i64, String> {
     let y: i64 = it.next().and_then(|x| x.parse().ok()).ok_or_else(bad)?;
     let m: u32 = it.next().and_then(|x| x.parse().ok()).ok_or_else(bad)?;
     let d: u32 = it.next().and_then(|x| x.parse().ok()).ok_or_else(bad)?;
-    if !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
+    if !(-4713..=294_276).contains(&y)
+        || !(1..=12).contains(&m)
+        || d == 0
+        || d > days_in_month(y, m)
+    {
         return Err(bad());
     }
     Ok(days_from_civil(y, m, d))
@@ -512,6 +516,8 @@ mod tests {
         assert_eq!(civil_from_days(-1), (1999, 12, 31));
         assert_eq!(parse_date("2024-02-29"), Ok(days_from_civil(2024, 2, 29)));
         assert!(parse_date("2023-02-29").is_err());
+        assert!(parse_date("999999999999999-01-01").is_err());
+        assert!(parse_timestamp("2020-01-01 25:00").is_err());
         for d in [-800_000i64, -1, 0, 59, 366, 9000, 2_000_000] {
             let (y, m, dd) = civil_from_days(d);
             assert_eq!(days_from_civil(y, m, dd), d);

@@ -82,9 +82,16 @@ impl ColumnSanitizer for Noise {
                 let mut w = (v as f64 * factor).round() as i64;
                 if w == v && v != 0 {
                     // Small values: move by one instead of staying put.
-                    w = if s.below(2) == 0 { v - 1 } else { v + 1 };
-                    if w.signum() != v.signum() {
-                        w = v + v.signum();
+                    w = if s.below(2) == 0 {
+                        v.saturating_sub(1)
+                    } else {
+                        v.saturating_add(1)
+                    };
+                    if w.signum() != v.signum() || w == v {
+                        w = v.saturating_sub(v.signum());
+                        if w.signum() != v.signum() {
+                            w = v.saturating_add(v.signum());
+                        }
                     }
                 }
                 value::write_int(self.oid, w, out);
@@ -145,6 +152,13 @@ mod tests {
         let col = column(TypeClass::Integer, oids::INT2);
         let s = must(build(&NumberNoise, "percent = 100", &col));
         assert_eq!(value_of(s.as_ref(), &i16::MAX.to_be_bytes()).len(), 2);
+        let col = column(TypeClass::Integer, oids::INT8);
+        let s = must(build(&NumberNoise, "percent = 0.0001", &col));
+        for v in [i64::MAX, i64::MIN, 1, -1, 2] {
+            let out = value::read_int(oids::INT8, &value_of(s.as_ref(), &v.to_be_bytes()));
+            let out = out.expect("int8");
+            assert_eq!(out.signum(), v.signum());
+        }
     }
 
     #[test]
