@@ -31,7 +31,13 @@ struct Noise {
 }
 
 impl Noise {
-    fn numeric(&self, input: &[u8], factor: f64, out: &mut Vec<u8>) -> Result<(), SanitizeError> {
+    fn numeric(
+        &self,
+        input: &[u8],
+        factor: f64,
+        up: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), SanitizeError> {
         let text = value::numeric_to_string(input)?;
         let Ok(v) = text.parse::<f64>() else {
             // NaN / Infinity text forms parse, anything else is kept as it is.
@@ -54,7 +60,19 @@ impl Noise {
         if noised.abs() > limit {
             noised = limit.copysign(noised);
         }
-        let s = format!("{noised:.scale$}");
+        let mut s = format!("{noised:.scale$}");
+        if s == text && v != 0.0 {
+            // Too small to move at this scale: one unit in the last place instead, towards
+            // zero when moving away would gain a digit.
+            let ulp = 10f64.powi(-(scale as i32));
+            let away = v + ulp.copysign(v);
+            let bumped = if up && away.abs() <= limit {
+                away
+            } else {
+                v - ulp.copysign(v)
+            };
+            s = format!("{bumped:.scale$}");
+        }
         let s = if s.starts_with('-') && s[1..].bytes().all(|b| b == b'0' || b == b'.') {
             s[1..].to_string()
         } else {
@@ -100,7 +118,7 @@ impl ColumnSanitizer for Noise {
                 let v = value::read_float(self.oid, input)?;
                 value::write_float(self.oid, v * factor, out);
             }
-            _ => self.numeric(input, factor, out)?,
+            _ => self.numeric(input, factor, s.below(2) == 0, out)?,
         }
         Ok(Outcome::Value)
     }
@@ -166,7 +184,11 @@ mod tests {
         let col = column(TypeClass::Numeric, oids::NUMERIC);
         let s = must(build(&NumberNoise, "percent = 50", &col));
         common(s.as_ref(), &numeric("1234.50"));
-        for input in ["1234.50", "99.99", "-0.125", "0", "NaN", "7"] {
+        let small = value::numeric_to_string(&value_of(s.as_ref(), &numeric("0.01")));
+        assert_ne!(small.expect("numeric"), "0.01");
+        for input in [
+            "1234.50", "99.99", "-0.125", "0", "NaN", "7", "0.01", "-0.01", "9",
+        ] {
             let out =
                 value::numeric_to_string(&value_of(s.as_ref(), &numeric(input))).expect("numeric");
             let scale = |t: &str| t.split_once('.').map_or(0, |(_, f)| f.len());
