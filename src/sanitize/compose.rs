@@ -13,6 +13,11 @@ pub const RESERVED_KEYS: &[&str] = &["rule", "domain", "when"];
 
 /// Every problem of one column's entry, each one sentence (the caller adds file, line, table
 /// and column), or the sanitizer.
+///
+/// `when = [{ matches = "…", rule = "keep" }, { column = "kind", equals = "staff", rule =
+/// "keep" }, { is_null = true, rule = "null" }]` tries branches in order (first match wins,
+/// else the entry's own rule). On an array column the sanitizer applies to every element;
+/// `keep` and `null` without `when` apply to the whole array.
 pub fn build_column(
     entry: &toml::Table,
     column: &ColumnInfo,
@@ -20,14 +25,48 @@ pub fn build_column(
     default_domain: &str,
 ) -> Result<Box<dyn ColumnSanitizer>, Vec<String>> {
     let mut problems = Vec::new();
+    let built = build_entry(entry, column, row, default_domain, &mut problems);
+    match built {
+        Some(s) if problems.is_empty() => {
+            let whole = !entry.contains_key("when")
+                && matches!(
+                    entry.get("rule").and_then(toml::Value::as_str),
+                    Some("keep" | "null")
+                );
+            if column.array && !whole {
+                Ok(Box::new(super::array::Elementwise { element: s }))
+            } else {
+                Ok(s)
+            }
+        }
+        _ => {
+            if problems.is_empty() {
+                problems.push("the rule could not be built".to_string());
+            }
+            Err(problems)
+        }
+    }
+}
+
+/// Builds one entry (a column's, a `when` branch's or a JSON path's), collecting problems.
+pub fn build_entry(
+    entry: &toml::Table,
+    column: &ColumnInfo,
+    row: &[ColumnInfo],
+    default_domain: &str,
+    problems: &mut Vec<String>,
+) -> Option<Box<dyn ColumnSanitizer>> {
     let Some(name) = entry.get("rule") else {
-        return Err(vec!["missing `rule = \"…\"`".to_string()]);
+        problems.push("missing `rule = \"…\"`".to_string());
+        return None;
     };
     let Some(name) = name.as_str() else {
-        return Err(vec!["`rule` must be a string".to_string()]);
+        problems.push("`rule` must be a string".to_string());
+        return None;
     };
     let Some(rule) = registry::lookup(name) else {
-        return Err(vec![unknown_rule(name)]);
+        problems.push(unknown_rule(name));
+        return None;
     };
     let domain = match entry.get("domain") {
         None => default_domain,
@@ -37,9 +76,10 @@ pub fn build_column(
             default_domain
         }
     };
-    if entry.contains_key("when") {
-        problems.push("`when` is not supported by this build".to_string());
-    }
+    let branches = match entry.get("when") {
+        None => Some(Vec::new()),
+        Some(w) => super::when::build_branches(w, column, row, domain, problems),
+    };
     let mut params = toml::Table::new();
     for (k, v) in entry {
         if !RESERVED_KEYS.contains(&k.as_str()) {
@@ -47,18 +87,29 @@ pub fn build_column(
         }
     }
     let spec = rule.spec();
+    let before = problems.len();
     problems.extend(check_params(spec, &params));
     problems.extend(check_fit(spec, &params, column));
-    if !problems.is_empty() {
-        return Err(problems);
+    if problems.len() > before {
+        return None;
     }
-    rule.build(&RuleArgs {
+    let main = match rule.build(&RuleArgs {
         params: &params,
         column,
         domain,
         row,
-    })
-    .map_err(|e| vec![e])
+    }) {
+        Ok(s) => s,
+        Err(e) => {
+            problems.push(e);
+            return None;
+        }
+    };
+    match branches {
+        Some(b) if b.is_empty() => Some(main),
+        Some(b) => Some(Box::new(super::when::When::new(b, main))),
+        None => None,
+    }
 }
 
 pub fn unknown_rule(name: &str) -> String {

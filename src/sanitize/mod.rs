@@ -5,6 +5,7 @@
 //! builds a `ColumnSanitizer` for one column from its parameters. Sanitizers see binary COPY
 //! field values and write binary replacements; they never touch tokio, files or the network.
 
+pub mod array;
 pub mod builtin;
 pub mod compose;
 pub mod key;
@@ -12,6 +13,8 @@ pub mod registry;
 pub mod spec;
 #[cfg(test)]
 pub mod testing;
+pub mod value;
+pub mod when;
 
 pub use compose::build_column;
 
