@@ -28,7 +28,34 @@ fn demo_clones_the_sample_app_and_cleans_up() {
         );
     }
     assert!(report["totals"]["rows"].as_u64().unwrap_or(0) > 1000);
-    // The clusters' directories are gone.
+    // The demo sanitizes with rules/demo.toml.
+    let sanitized: Vec<&str> = report["sanitized"]
+        .as_array()
+        .expect("sanitized columns")
+        .iter()
+        .filter_map(|c| c.as_str())
+        .collect();
+    for expected in [
+        "public.users.email: email",
+        "public.users.full_name: person_name",
+        "public.orders.note: lorem",
+    ] {
+        assert!(
+            sanitized.contains(&expected),
+            "{expected} missing from {sanitized:?}"
+        );
+    }
+    // Without --json: the before/after sample and the leak scan.
+    let out = run_cmd(restage().args(["demo"]));
+    out.assert_ok();
+    assert!(out.stdout.contains("before → after"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("0 leaks in 7 scanned columns"),
+        "{}",
+        out.stdout
+    );
+    // The clusters' directories are gone (both runs are in this one test: no other demo
+    // runs beside it).
     let leftovers: Vec<_> = std::fs::read_dir(std::env::temp_dir())
         .expect("tmp")
         .flatten()

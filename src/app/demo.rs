@@ -3,16 +3,22 @@
 //! removes both clusters (unless `--keep`).
 
 use std::io::Write;
+use std::path::Path;
 
 use super::clone::{clone, parse_conn};
-use super::sanitizing::Sanitizing;
+use super::sanitizing::{ephemeral_key, Sanitizing};
+use super::verify;
 use super::Failure;
 use crate::cli::{CloneOptions, DemoArgs};
 use crate::exit;
 use crate::localpg::{Cluster, ClusterOptions};
+use crate::rules;
 
 /// The demo's production database: synthetic tenants, users, products and orders.
 const APP_SQL: &str = include_str!("../../fixtures/demo/app.sql");
+/// The rules the demo sanitizes with (shipped in `rules/`, parsed by the tests too).
+const DEMO_RULES: &str = include_str!("../../rules/demo.toml");
+const DEMO_RULES_PATH: &str = "rules/demo.toml";
 
 pub fn run(args: &DemoArgs) -> Result<(), Failure> {
     let say = |line: &str| {
@@ -48,13 +54,35 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
         no_owner: false,
         no_acl: false,
     };
-    let sanitizing = Sanitizing {
-        files: Vec::new(),
-        key: None,
-        allow_undecided: false,
-        verbatim: true,
+    let (file, problems) = rules::file::parse(Path::new(DEMO_RULES_PATH), DEMO_RULES.to_string());
+    let Some(file) = file.filter(|_| problems.is_empty()) else {
+        return Err(Failure::new(
+            exit::FAILURE,
+            format!(
+                "the embedded demo rules: {}",
+                rules::diagnostic::render(&problems)
+            ),
+        ));
     };
-    let result = clone(&source, &target, &options, &sanitizing, &args.output);
+    // A throwaway key: the demo's staging values differ on every run.
+    let sanitizing = Sanitizing {
+        files: vec![file],
+        key: Some(ephemeral_key()?),
+        allow_undecided: false,
+        verbatim: false,
+    };
+    let result = clone(&source, &target, &options, &sanitizing, &args.output).and_then(|_| {
+        let human = !args.output.json && !args.output.quiet;
+        if human {
+            print!("{}", before_after(&production, &staging));
+        }
+        say("scanning staging for production values (restage verify)…");
+        let report = verify::scan(&source, &target, &sanitizing.files, &[], &[])?;
+        if human {
+            print!("\n{}", report.render());
+        }
+        verify::outcome(&report)
+    });
 
     if args.keep {
         production.keep();
@@ -74,6 +102,48 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
         say("removing the demo clusters.");
     }
     result.map(|_| ())
+}
+
+/// A few users and one order, production next to staging, as the demo's evidence.
+fn before_after(production: &Cluster, staging: &Cluster) -> String {
+    const USERS: &str = "SELECT id, email, full_name, coalesce(phone, 'NULL'), \
+                         coalesce(birth_date::text, 'NULL') FROM public.users WHERE id IN (3, 4, 6) ORDER BY id";
+    const ORDER: &str = "SELECT note, shipping_address::text FROM public.orders \
+                         WHERE note IS NOT NULL ORDER BY id LIMIT 1";
+    let rows = |c: &Cluster, db: &str, q: &str| -> Vec<Vec<String>> {
+        c.psql(db, q)
+            .map(|out| {
+                out.lines()
+                    .map(|l| l.split('|').map(str::to_string).collect())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let before = rows(production, "app", USERS);
+    let after = rows(staging, "app_staging", USERS);
+    let mut out = String::from("\nbefore → after (public.users, a few rows):\n");
+    for (b, a) in before.iter().zip(&after) {
+        for (i, name) in ["email", "full_name", "phone", "birth_date"]
+            .iter()
+            .enumerate()
+        {
+            let (Some(x), Some(y)) = (b.get(i + 1), a.get(i + 1)) else {
+                continue;
+            };
+            out.push_str(&format!("  id {:<3} {name:<10}  {x:<34} → {y}\n", b[0]));
+        }
+    }
+    let before = rows(production, "app", ORDER);
+    let after = rows(staging, "app_staging", ORDER);
+    if let (Some(b), Some(a)) = (before.first(), after.first()) {
+        out.push_str("public.orders, first order with a note:\n");
+        for (i, name) in ["note", "shipping_address"].iter().enumerate() {
+            if let (Some(x), Some(y)) = (b.get(i), a.get(i)) {
+                out.push_str(&format!("  {name:<16}  {x}\n  {:<16}→ {y}\n", ""));
+            }
+        }
+    }
+    out
 }
 
 fn start(name: &str) -> Result<Cluster, Failure> {

@@ -116,13 +116,18 @@ impl Sanitizing {
     }
 }
 
+/// A key for this run only, from the OS random source.
+pub fn ephemeral_key() -> Result<Arc<Key>, Failure> {
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| Failure::new(exit::FAILURE, format!("cannot read /dev/urandom: {e}")))?;
+    Ok(Arc::new(Key::from_bytes(bytes)))
+}
+
 fn load_key(args: &RulesArgs) -> Result<Option<Arc<Key>>, Failure> {
     if args.ephemeral_key {
-        let mut bytes = [0u8; 32];
-        std::fs::File::open("/dev/urandom")
-            .and_then(|mut f| f.read_exact(&mut bytes))
-            .map_err(|e| Failure::new(exit::FAILURE, format!("cannot read /dev/urandom: {e}")))?;
-        return Ok(Some(Arc::new(Key::from_bytes(bytes))));
+        return ephemeral_key().map(Some);
     }
     let (secret, from) = if let Some(path) = &args.key_file {
         let bytes = std::fs::read(path).map_err(|e| {

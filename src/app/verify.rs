@@ -4,9 +4,10 @@ use super::clone::parse_conn;
 use super::Failure;
 use crate::catalog::{self, select};
 use crate::cli::VerifyArgs;
+use crate::conn::ConnSpec;
 use crate::exit;
-use crate::rules::{self, diagnostic};
-use crate::verify;
+use crate::rules::{self, diagnostic, RuleFile};
+use crate::verify::{self, VerifyReport};
 
 const APPLICATION_NAME: &str = "restage verify";
 
@@ -15,8 +16,53 @@ pub fn run(args: &VerifyArgs) -> Result<(), Failure> {
     let target = parse_conn("--target", &args.target)?;
     let files =
         rules::load(&args.rules).map_err(|d| Failure::new(exit::USAGE, diagnostic::render(&d)))?;
+    let report = scan(&source, &target, &files, &args.tables, &args.exclude_tables)?;
+    if args.output.json {
+        println!("{}", to_json(&report)?);
+    } else if !args.output.quiet {
+        print!("{}", report.render());
+    }
+    if let Some(path) = &args.output.report {
+        std::fs::write(path, to_json(&report)?).map_err(|e| {
+            Failure::new(
+                exit::FAILURE,
+                format!("cannot write {}: {e}", path.display()),
+            )
+        })?;
+    }
+    outcome(&report)
+}
+
+fn to_json(report: &VerifyReport) -> Result<String, Failure> {
+    serde_json::to_string_pretty(report)
+        .map_err(|e| Failure::new(exit::FAILURE, format!("report: {e}")))
+}
+
+/// Exit status of a scan: a failure naming the number of leaks.
+pub(super) fn outcome(report: &VerifyReport) -> Result<(), Failure> {
+    if report.passed() {
+        return Ok(());
+    }
+    Err(Failure::new(
+        exit::VERIFY_FAILED,
+        format!(
+            "{} production value{} found in the target",
+            report.leaks(),
+            if report.leaks() == 1 { "" } else { "s" }
+        ),
+    ))
+}
+
+/// Scans `target` against `source` for the columns `files` sanitize (shared with `demo`).
+pub(super) fn scan(
+    source: &ConnSpec,
+    target: &ConnSpec,
+    files: &[RuleFile],
+    include: &[String],
+    exclude: &[String],
+) -> Result<VerifyReport, Failure> {
     let rt = super::runtime()?;
-    let report = rt.block_on(async {
+    rt.block_on(async {
         let src = source
             .connect(APPLICATION_NAME)
             .await
@@ -31,43 +77,14 @@ pub fn run(args: &VerifyArgs) -> Result<(), Failure> {
         let catalog = catalog::load(&src)
             .await
             .map_err(|e| Failure::new(exit::FAILURE, format!("source: {e}")))?;
-        let tables = select::select(&catalog.tables, &args.tables, &args.exclude_tables)
+        let tables = select::select(&catalog.tables, include, exclude)
             .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
-        let (resolution, problems) = rules::resolve(&files, &catalog, &tables);
+        let (resolution, problems) = rules::resolve(files, &catalog, &tables);
         if !problems.is_empty() {
             return Err(Failure::new(exit::USAGE, diagnostic::render(&problems)));
         }
         verify::run(&src, &dst, &tables, &resolution)
             .await
             .map_err(|e| super::pg_failure(exit::FAILURE, "scanning", &e))
-    })?;
-    if args.output.json {
-        let json = serde_json::to_string_pretty(&report)
-            .map_err(|e| Failure::new(exit::FAILURE, format!("report: {e}")))?;
-        println!("{json}");
-    } else if !args.output.quiet {
-        print!("{}", report.render());
-    }
-    if let Some(path) = &args.output.report {
-        let json = serde_json::to_string_pretty(&report)
-            .map_err(|e| Failure::new(exit::FAILURE, format!("report: {e}")))?;
-        std::fs::write(path, json).map_err(|e| {
-            Failure::new(
-                exit::FAILURE,
-                format!("cannot write {}: {e}", path.display()),
-            )
-        })?;
-    }
-    if report.passed() {
-        Ok(())
-    } else {
-        Err(Failure::new(
-            exit::VERIFY_FAILED,
-            format!(
-                "{} production value{} found in the target",
-                report.leaks(),
-                if report.leaks() == 1 { "" } else { "s" }
-            ),
-        ))
-    }
+    })
 }

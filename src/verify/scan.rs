@@ -22,16 +22,17 @@ pub struct ScanCount {
     pub leaks: u64,
 }
 
-/// The query for one side. `key` is the primary-key expression for row mode.
+/// The query for one side. `key` is the primary-key expression for row mode. Empty values
+/// carry nothing to leak (a rule keeps an empty string empty), so they are not compared.
 pub fn query(table: &str, column: &str, key: Option<&str>) -> String {
     match key {
         Some(key) => format!(
             "SELECT hashtextextended(({key})::text, 0), hashtextextended(({column})::text, 0) \
-             FROM ONLY {table} WHERE {column} IS NOT NULL ORDER BY 1"
+             FROM ONLY {table} WHERE {column} IS NOT NULL AND ({column})::text <> '' ORDER BY 1"
         ),
         None => format!(
             "SELECT DISTINCT hashtextextended(({column})::text, 0), 0::int8 \
-             FROM ONLY {table} WHERE {column} IS NOT NULL ORDER BY 1"
+             FROM ONLY {table} WHERE {column} IS NOT NULL AND ({column})::text <> '' ORDER BY 1"
         ),
     }
 }
