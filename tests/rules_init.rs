@@ -592,7 +592,7 @@ fn rules_list_shows_every_builtin_rule() {
     }
     let keep = lines[1 + names.iter().position(|n| *n == "keep").unwrap_or(0)];
     assert!(
-        keep.contains(" any ") && keep.contains("as input"),
+        keep.contains(" any ") && keep.contains("fits column"),
         "{keep}"
     );
 

@@ -86,7 +86,7 @@ fn max_len(spec: &RuleSpec) -> String {
     match spec.max_len {
         MaxLen::Unbounded => "unbounded".to_string(),
         MaxLen::Chars(n) => n.to_string(),
-        MaxLen::SameAsInput => "as input".to_string(),
+        MaxLen::SameAsInput => "fits column".to_string(),
         MaxLen::Param(p) => format!("`{p}`"),
     }
 }
@@ -203,7 +203,9 @@ fn explain_text(spec: &RuleSpec) -> String {
     let length = match spec.max_len {
         MaxLen::Unbounded => "no bound, so it cannot go on a varchar(n) or char(n) column".into(),
         MaxLen::Chars(n) => format!("at most {n} characters (checked against varchar(n))"),
-        MaxLen::SameAsInput => "never longer than the input (fits any varchar(n))".into(),
+        MaxLen::SameAsInput => {
+            "fits any varchar(n): never longer than the input or cut to the column's length".into()
+        }
         MaxLen::Param(p) => format!("at most `{p}` characters (set it to fit varchar(n))"),
     };
     out.push_str(&format!("  length: {length}\n"));

@@ -128,7 +128,7 @@ pub enum MaxLen {
     Unbounded,
     /// At most this many characters.
     Chars(usize),
-    /// Never longer than the input.
+    /// Fits any varchar(n): never longer than the input, or cut to the column's length.
     SameAsInput,
     /// Bounded by an integer parameter (e.g. `length`).
     Param(&'static str),

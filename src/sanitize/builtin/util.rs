@@ -255,6 +255,9 @@ impl<G: Generate> Generated<G> {
     }
 }
 
+/// Draws after the first when a generator returned its input unchanged.
+const REDRAWS: usize = 8;
+
 impl<G: Generate> ColumnSanitizer for Generated<G> {
     fn sanitize(
         &self,
@@ -269,6 +272,15 @@ impl<G: Generate> ColumnSanitizer for Generated<G> {
         let mut s = Stream::new(&seed);
         let start = out.len();
         self.gen.generate(&mut s, input, out);
+        // A draw from a small list may give the input back ("Jack" → "Jack"): draw again from
+        // the same stream (still deterministic), so a sanitized value never equals its original.
+        for _ in 0..REDRAWS {
+            if self.unique || &out[start..] != input {
+                break;
+            }
+            out.truncate(start);
+            self.gen.generate(&mut s, input, out);
+        }
         if self.unique {
             let room = self
                 .max_chars
