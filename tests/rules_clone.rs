@@ -403,3 +403,76 @@ fn rules_check_reports_problems_and_undecided_columns_for_ci() {
     assert_eq!(json["problems"][0]["column_name"], "email");
     assert_eq!(json["problems"][0]["line"], 7);
 }
+
+const KEYED: &str = "
+CREATE TABLE public.accounts (email text PRIMARY KEY, plan text NOT NULL);
+CREATE TABLE public.logins (
+    id int PRIMARY KEY,
+    account_email text NOT NULL REFERENCES public.accounts (email),
+    at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO public.accounts SELECT 'person' || g || '@example.org', 'free' FROM generate_series(1, 300) g;
+INSERT INTO public.logins (id, account_email) SELECT g, 'person' || (1 + g % 300) || '@example.org' FROM generate_series(1, 1000) g;
+";
+
+#[test]
+fn a_rule_on_a_key_follows_the_foreign_keys_that_reference_it() {
+    let pg = cluster();
+    let src = fresh_db(pg, "fk_src");
+    sql(pg, &src, KEYED);
+    let dst = fresh_db(pg, "fk_dst");
+    let rules_text = "
+[tables.\"public.accounts\".columns]
+email = { rule = \"email\" }
+plan = \"keep\"
+[tables.\"public.logins\".columns]
+id = \"keep\"
+at = \"keep\"
+";
+    let (_dir, rules) = write_rules("keys.toml", rules_text);
+    let run = clone_with(&src, &dst, &rules, &["--json"]);
+    run.assert_ok();
+    assert!(
+        run.stdout
+            .contains("public.logins.account_email: email (references public.accounts.email)"),
+        "{}",
+        run.stdout
+    );
+    // The foreign key was validated on the target, and every login still finds its account.
+    assert_eq!(
+        sql(
+            pg,
+            &dst,
+            "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND convalidated"
+        )
+        .trim(),
+        "1"
+    );
+    let joined =
+        "SELECT count(*) FROM public.logins l JOIN public.accounts a ON a.email = l.account_email";
+    assert_eq!(sql(pg, &dst, joined).trim(), "1000");
+    assert_eq!(
+        sql(
+            pg,
+            &dst,
+            "SELECT count(*) FROM public.accounts WHERE email LIKE 'person%@example.org'"
+        )
+        .trim(),
+        "0"
+    );
+
+    // An explicit, different entry on the referencing column is refused with a reason.
+    let (_dir2, clash) = write_rules(
+        "clash.toml",
+        &rules_text.replace("at = \"keep\"", "at = \"keep\"\naccount_email = \"keep\""),
+    );
+    let other = fresh_db(pg, "fk_clash");
+    let run = clone_with(&src, &other, &clash, &[]);
+    assert_eq!(run.code, EXIT_USAGE, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("public.logins.account_email: references public.accounts.email"),
+        "{}",
+        run.stderr
+    );
+}

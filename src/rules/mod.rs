@@ -97,6 +97,18 @@ pub fn build(
                 continue;
             }
             let Some(info) = infos.get(i) else { continue };
+            // A column following a key maps exactly as the key does: as a unique column (with
+            // the same type and length, checked when the rule was propagated).
+            let following;
+            let info = if matches!(decided.origin, Origin::ForeignKey { .. }) {
+                following = ColumnInfo {
+                    unique: true,
+                    ..info.clone()
+                };
+                &following
+            } else {
+                info
+            };
             let place = |message: String| {
                 let mut d = decided
                     .entry

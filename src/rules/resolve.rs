@@ -248,14 +248,14 @@ fn follow_foreign_keys(
             .map(Table::display_name)
             .or_else(|| catalog.partitioned.get(&oid).cloned())
     };
-    let type_of = |oid: u32, column: &str| -> Option<u32> {
+    let type_of = |oid: u32, column: &str| -> Option<(u32, i32)> {
         catalog
             .tables
             .iter()
             .filter(|t| t.oid == oid || catalog.partitioned.get(&oid) == t.partition_root.as_ref())
             .flat_map(|t| &t.columns)
             .find(|c| c.name == column)
-            .map(|c| c.type_oid)
+            .map(|c| (c.type_oid, c.typmod))
     };
     let mut reported = HashSet::new();
     for _round in 0..16 {
