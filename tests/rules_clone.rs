@@ -476,3 +476,19 @@ at = \"keep\"
         run.stderr
     );
 }
+
+#[test]
+fn every_shipped_rules_file_parses() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("rules/")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.push(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/e2e/rules.toml"));
+    assert!(files.len() >= 4, "{files:?}");
+    if let Err(problems) = restage::rules::load(&files) {
+        panic!("{}", restage::rules::diagnostic::render(&problems));
+    }
+}
