@@ -429,3 +429,53 @@ fn reset_recreates_the_database_from_the_template_while_sessions_are_connected()
     ]));
     assert_eq!(run.code, EXIT_REFUSED, "{}", run.stderr);
 }
+
+#[test]
+fn an_interrupted_snapshot_never_looks_complete() {
+    let pg = cluster();
+    let src = app_db("kill_src");
+    let w = work();
+    for (round, delay_ms) in [30u64, 120, 250, 500].into_iter().enumerate() {
+        // Production moves on between attempts, so each one has something new to write.
+        sql(
+            pg,
+            &src,
+            &format!("UPDATE public.visits SET at = at + interval '1 day' WHERE id = {round} + 1"),
+        );
+        let had_manifest = w.snap.join("manifest.json").exists();
+        let mut child = restage()
+            .env("RESTAGE_KEY", KEY)
+            .args(["snapshot", "--quiet", "--source", &pg.url(&src)])
+            .arg("--rules")
+            .arg(&w.rules)
+            .arg("--out")
+            .arg(&w.snap)
+            .spawn()
+            .expect("restage");
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let status = child.wait().expect("wait");
+        if !w.snap.join("manifest.json").exists() {
+            assert!(!had_manifest, "a complete snapshot disappeared");
+            assert!(!status.success());
+            let run = restore(&w.snap, "postgres", &[]);
+            assert_eq!(run.code, EXIT_NOT_A_SNAPSHOT, "{}", run.stderr);
+            continue;
+        }
+        // Whatever the manifest says (the previous snapshot or this one) is complete.
+        let dst = fresh_db(pg, "kill_dst");
+        restore(&w.snap, &dst, &["--quiet"]).assert_ok();
+        assert_eq!(
+            sql(pg, &dst, "SELECT count(*) FROM public.visits").trim(),
+            "1500"
+        );
+    }
+    // The next snapshot cleans up whatever the interrupted ones left behind.
+    snapshot(&src, &w).assert_ok();
+    let leftovers: Vec<_> = data_files(&w.snap)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_eq!(data_files(&w.snap).len(), 2);
+}
