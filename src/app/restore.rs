@@ -9,7 +9,7 @@ use std::time::Instant;
 use tokio_postgres::Client;
 
 use super::clone::{parse_conn, type_kind, type_map};
-use super::snapshot::{fixture_failure, human_bytes};
+use super::snapshot::{fixture_failure, human_bytes, Bars};
 use super::{pg_failure, runtime, Failure};
 use crate::catalog::{self, quote_ident, Column, MatView, Sequence, Table, TypeCatalog, TypeInfo};
 use crate::cli::RestoreArgs;
@@ -18,7 +18,8 @@ use crate::exit;
 use crate::fixture::{self, DataFiles, Manifest};
 use crate::pgbin::Version;
 use crate::pgerr;
-use crate::pipeline::{self, ColumnTransform, Ends, Input, Observer, OidRemap, Output, TablePlan};
+use crate::pipeline::{self, ColumnTransform, Ends, Input, OidRemap, Output, TablePlan};
+use crate::report::{self, Progress};
 use crate::schema::{RestoreOptions, SchemaArchive};
 use crate::sink::target;
 use crate::source::Part;
@@ -67,7 +68,10 @@ pub fn run(args: &RestoreArgs) -> Result<(), Failure> {
         rt: &rt,
         jobs,
     };
-    run.execute(args.clean && args.as_template.is_none())?;
+    run.execute(
+        args.clean && args.as_template.is_none(),
+        report::progress_wanted(args.quiet, args.json),
+    )?;
     if let Some(name) = &args.as_template {
         seal_template(&rt, &server, name)?;
     }
@@ -101,9 +105,6 @@ pub fn run(args: &RestoreArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-struct Quiet;
-impl Observer for Quiet {}
-
 struct Restore<'a> {
     dir: &'a Path,
     manifest: &'a Manifest,
@@ -114,7 +115,7 @@ struct Restore<'a> {
 }
 
 impl Restore<'_> {
-    fn execute(&self, clean: bool) -> Result<(), Failure> {
+    fn execute(&self, clean: bool, progress: bool) -> Result<(), Failure> {
         let client = self.connect()?;
         let state = self
             .rt
@@ -182,7 +183,13 @@ impl Restore<'_> {
             input: Input::Files(&files),
             output: Output::Database,
         };
-        pipeline::run_with(&config, &plans, &[], &Quiet, ends).map_err(|e| {
+        let bars = Bars(Progress::new(
+            progress,
+            plans.iter().map(|p| p.table.bytes).sum(),
+        ));
+        let result = pipeline::run_with(&config, &plans, &[], &bars, ends);
+        bars.0.finish();
+        result.map_err(|e| {
             let code = match &e {
                 pipeline::PipelineError::RowMismatch { .. } => exit::VERIFY_FAILED,
                 pipeline::PipelineError::Connect { .. } => exit::CONNECTION,
@@ -315,7 +322,11 @@ impl Restore<'_> {
                         unique: false,
                     })
                     .collect(),
-                bytes: t.size(),
+                // Uncompressed when known: what the progress counts and the largest go first by.
+                bytes: match t.parts.iter().map(|p| p.pgcopy_bytes).sum::<u64>() {
+                    0 => t.size(),
+                    n => n,
+                },
                 pages: 0,
                 estimated_rows: t.rows,
                 unlogged: false,

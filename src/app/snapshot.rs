@@ -19,8 +19,9 @@ use crate::fixture::{
 use crate::pgbin::Version;
 use crate::pipeline::{self, ColumnTransform, Ends, Input, Output, RowColumn, RowRules, Sanitize};
 use crate::pipeline::{Observer, TablePlan};
+use crate::report::{self, Progress};
 use crate::schema::SchemaArchive;
-use crate::source::{self, Leader};
+use crate::source::{self, Leader, Part};
 
 const APPLICATION_NAME: &str = "restage";
 /// Tables larger than this are written as several block-range files read concurrently.
@@ -44,7 +45,9 @@ pub fn run(args: &SnapshotArgs) -> Result<(), Failure> {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
         .max(1);
-    let (manifest, written, reused) = write(&source, out, &sanitizing, rules_digest, jobs)?;
+    let progress = report::progress_wanted(args.quiet, args.json);
+    let (manifest, written, reused) =
+        write(&source, out, &sanitizing, rules_digest, jobs, progress)?;
     let removed = fixture::collect_garbage(out, &manifest);
     let seconds = started.elapsed().as_secs_f64();
     let rows: u64 = manifest.tables.iter().map(|t| t.rows).sum();
@@ -101,8 +104,20 @@ fn rules_digest(files: &[std::path::PathBuf], verbatim: bool) -> Result<String, 
     Ok(hasher.finalize().to_hex().to_string())
 }
 
-struct Quiet;
-impl Observer for Quiet {}
+/// Progress bars per part and overall (no per-table lines: nothing is built meanwhile).
+pub(super) struct Bars(pub(super) Progress);
+
+impl Observer for Bars {
+    fn part_started(&self, table: &TablePlan, part: &Part) {
+        self.0.part_started(table, part);
+    }
+    fn rows_copied(&self, table: &TablePlan, part: &Part, rows: u64, bytes: u64) {
+        self.0.rows_copied(table, part, rows, bytes);
+    }
+    fn part_finished(&self, table: &TablePlan, part: &Part) {
+        self.0.part_finished(table, part);
+    }
+}
 
 /// Writes the snapshot; returns its manifest and how many table files were written and reused.
 fn write(
@@ -111,6 +126,7 @@ fn write(
     sanitizing: &Sanitizing,
     rules_digest: String,
     jobs: usize,
+    progress: bool,
 ) -> Result<(Manifest, usize, usize), Failure> {
     let rt = runtime()?;
     let client = rt
@@ -169,7 +185,13 @@ fn write(
         input: Input::Database,
         output: Output::Files(&files),
     };
-    pipeline::run_with(&config, &plans, &[], &Quiet, ends).map_err(|e| {
+    let bars = Bars(Progress::new(
+        progress,
+        plans.iter().map(|p| p.table.bytes).sum(),
+    ));
+    let result = pipeline::run_with(&config, &plans, &[], &bars, ends);
+    bars.0.finish();
+    result.map_err(|e| {
         Failure::new(
             exit::COPY_FAILED,
             format!("{e}; no snapshot was written (the directory is as it was)"),
@@ -202,6 +224,7 @@ fn write(
             parts.push(PartEntry {
                 index: part.index,
                 rows: r.rows,
+                pgcopy_bytes: r.bytes,
                 file: r.file.clone(),
             });
         }
