@@ -506,3 +506,26 @@ fn a_restore_that_fails_midway_is_marked_incomplete() {
     );
     assert!(comment.starts_with("restage: INCOMPLETE"), "{comment}");
 }
+
+#[test]
+fn a_verbatim_snapshot_of_chinook_restores_to_the_same_database() {
+    let pg = cluster();
+    let src = loaded_db(pg, "chinook_src", "chinook/Chinook_PostgreSql.sql");
+    let w = work();
+    run_cmd(
+        restage()
+            .args([
+                "snapshot",
+                "--quiet",
+                "--no-rules",
+                "--source",
+                &pg.url(&src),
+            ])
+            .arg("--out")
+            .arg(&w.snap),
+    )
+    .assert_ok();
+    let dst = fresh_db(pg, "chinook_dst");
+    restore(&w.snap, &dst, &["--quiet", "--jobs", "2"]).assert_ok();
+    assert_same_database(pg, &src, &dst);
+}
