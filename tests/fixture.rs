@@ -309,7 +309,8 @@ fn unchanged_tables_are_not_rewritten_by_a_second_snapshot() {
     let run = snapshot(&src, &w);
     run.assert_ok();
     assert!(
-        run.stdout.contains("0 files written, 2 unchanged"),
+        run.stdout
+            .contains("0 files written, 2 unchanged, 0 old removed"),
         "{}",
         run.stdout
     );
@@ -327,8 +328,8 @@ fn unchanged_tables_are_not_rewritten_by_a_second_snapshot() {
     let run = snapshot(&src, &w);
     run.assert_ok();
     assert!(
-        // The schema archive is rewritten too: pg_dump stamps it with the time.
-        run.stdout.contains("1 files written, 1 unchanged"),
+        run.stdout
+            .contains("1 files written, 1 unchanged, 1 old removed"),
         "{}",
         run.stdout
     );

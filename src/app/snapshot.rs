@@ -159,8 +159,14 @@ fn write(
         };
         Failure::new(code, format!("source: {e}"))
     })?;
-    let (schema, _) = fixture::store_file(out, fixture::SCHEMA_DIR, ".dump", archive.path())
-        .map_err(fixture_failure)?;
+    let schema = match unchanged_schema(out, &archive, server) {
+        Some(previous) => previous,
+        None => {
+            fixture::store_file(out, fixture::SCHEMA_DIR, ".dump", archive.path())
+                .map_err(fixture_failure)?
+                .0
+        }
+    };
 
     let plans = plan_tables(&catalog, tables, &rules, sanitizing);
     let files = SnapshotFiles::new(out).map_err(|e| {
@@ -286,6 +292,24 @@ fn write(
     };
     fixture::write_manifest(out, &manifest).map_err(fixture_failure)?;
     Ok((manifest, written, reused))
+}
+
+/// The previous snapshot's schema file when it holds the same schema: pg_dump stamps every
+/// archive with its time, so an unchanged schema would otherwise be a new file every time.
+fn unchanged_schema(
+    out: &Path,
+    archive: &SchemaArchive,
+    server: Version,
+) -> Option<fixture::FileRef> {
+    let previous = fixture::read_manifest(out).ok()?;
+    let path = fixture::file_path(out, &previous.schema).ok()?;
+    if fixture::digest_file(&path).ok()? != previous.schema.blake3 {
+        return None;
+    }
+    let dumped_by = Version::parse_from_text(&previous.source.pg_dump_version).unwrap_or(server);
+    let old = SchemaArchive::open(&path, dumped_by).ok()?;
+    let same = old.comparable_text().ok()? == archive.comparable_text().ok()?;
+    same.then_some(previous.schema)
 }
 
 /// The user types restore needs to rewrite embedded OIDs (none unless a column embeds them).

@@ -127,6 +127,21 @@ impl SchemaArchive {
         &self.path
     }
 
+    /// The archive as SQL text without the lines that differ between two dumps of the same
+    /// schema (psql's per-dump `\restrict` keys and comments, which carry the dump time): equal
+    /// texts mean equal schemas.
+    pub fn comparable_text(&self) -> Result<String, SchemaError> {
+        let mut cmd = Command::new(&self.pg_restore.path);
+        cmd.args(["--file=-"]).arg(&self.path);
+        let text = run(cmd, "pg_restore (schema text)")?;
+        Ok(text
+            .lines()
+            .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
+            .filter(|l| !l.starts_with("--"))
+            .collect::<Vec<_>>()
+            .join("\n"))
+    }
+
     pub fn entries(&self) -> &[TocEntry] {
         &self.toc
     }
