@@ -17,3 +17,8 @@ pub const REFUSED: i32 = 4;
 pub const COPY_FAILED: i32 = 5;
 /// The copy finished but verification found a mismatch.
 pub const VERIFY_FAILED: i32 = 6;
+/// `restore`, `snapshot ls|inspect`: the directory is not a restage snapshot, or its format is
+/// newer than this build reads.
+pub const NOT_A_SNAPSHOT: i32 = 7;
+/// `restore`: a snapshot file is missing, truncated or fails its digest; nothing was loaded.
+pub const SNAPSHOT_DAMAGED: i32 = 8;

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod codec;
 pub mod conn;
 pub mod exit;
+pub mod fixture;
 pub mod localpg;
 pub mod pgbin;
 pub mod pgerr;

@@ -636,7 +636,10 @@ where
     })
 }
 
-fn type_map(types: &TypeCatalog, target_types: &[(u32, String, String)]) -> SimpleTypeMap {
+pub(super) fn type_map(
+    types: &TypeCatalog,
+    target_types: &[(u32, String, String)],
+) -> SimpleTypeMap {
     let oids = types.oid_map(target_types);
     let mut map = SimpleTypeMap::new();
     for oid in types.oids() {
@@ -648,7 +651,7 @@ fn type_map(types: &TypeCatalog, target_types: &[(u32, String, String)]) -> Simp
     map
 }
 
-fn type_kind(types: &TypeCatalog, oid: u32) -> TypeKind {
+pub(super) fn type_kind(types: &TypeCatalog, oid: u32) -> TypeKind {
     match types.shape(oid) {
         catalog::Shape::Array => TypeKind::Array,
         catalog::Shape::Composite => TypeKind::Composite,

@@ -5,10 +5,13 @@ mod clone;
 mod demo;
 mod preview;
 mod provision;
+mod reset;
+mod restore;
 mod rules_check;
 mod rules_init;
 mod rules_list;
 mod sanitizing;
+mod snapshot;
 mod verify;
 
 use clap::Parser;
@@ -54,6 +57,9 @@ pub fn main() -> i32 {
         Command::Verify(args) => verify::run(args),
         Command::Preview(args) => preview::run(args),
         Command::Rules(args) => rules(args),
+        Command::Snapshot(args) => snapshot::run(args),
+        Command::Restore(args) => restore::run(args),
+        Command::Reset(args) => reset::run(args),
     };
     match result {
         Ok(()) => exit::OK,

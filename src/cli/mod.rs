@@ -12,7 +12,9 @@ Exit codes:
   3  a database could not be reached or refused the login
   4  a guard refused to run (target is the source, target not empty, tools too old)
   5  the copy failed midway: the target is incomplete and marked so
-  6  verification found a mismatch";
+  6  verification found a mismatch
+  7  not a restage snapshot, or one written by a newer restage
+  8  a snapshot file is missing or damaged (nothing was loaded)";
 
 /// Build and refresh staging environments from production PostgreSQL.
 #[derive(Debug, Parser)]
@@ -48,6 +50,156 @@ pub enum Command {
     /// Rules files: write one from a live database, list and explain the built-in rules.
     #[command(after_help = RULES_HELP)]
     Rules(RulesCommandArgs),
+    /// Write sanitized fixtures to a directory (schema + compressed binary COPY per table);
+    /// `snapshot ls|inspect DIR` describe one.
+    #[command(after_help = SNAPSHOT_HELP)]
+    Snapshot(SnapshotArgs),
+    /// Load a snapshot directory into an empty database (or a template database).
+    #[command(after_help = RESTORE_HELP)]
+    Restore(RestoreArgs),
+    /// Recreate a database from a template left by `restore --as-template`.
+    #[command(after_help = RESET_HELP)]
+    Reset(ResetArgs),
+}
+
+const SNAPSHOT_HELP: &str = "\
+Reads the source inside one exported snapshot like clone, applies the rules while writing (the
+snapshot never holds production values; same rules and key as clone, so a snapshot restores to
+exactly what a clone with the same key gives) and writes DIR:
+
+  DIR/manifest.json             format, versions, creation time, rules digest, tables with
+                                their columns and row counts, every file's blake3 digest and size
+  DIR/schema/<blake3>.dump      pg_dump --schema-only custom-format archive
+  DIR/data/<blake3>.pgcopy.zst  one file per table (or block range): binary COPY, zstd
+
+Files are named by their digest: snapshotting again into the same directory leaves the files of
+unchanged tables as they are. The manifest is written last (temp name, fsync, rename): an
+interrupted snapshot leaves the previous one intact, or, in a new directory, no manifest.
+
+Examples:
+  restage snapshot --source \"$PROD_URL\" --rules rules/app.toml --out fixtures/app
+  restage snapshot ls fixtures/app
+  restage snapshot inspect fixtures/app --json";
+
+const RESTORE_HELP: &str = "\
+Checks every file's size and blake3 digest first (a damaged snapshot loads nothing, exit 8),
+then: the schema (pre-data) with pg_restore, every table in parallel straight from its file into
+COPY FROM (no source needed), post-data (indexes, constraints, foreign keys) with --jobs
+pg_restore workers, sequences, materialized views, ANALYZE, and row counts against the manifest.
+Objects are owned by the restoring user (no OWNER TO, no GRANT from production). While it runs,
+and after a failure, the database comment says INCOMPLETE, as with clone.
+
+--as-template NAME creates database NAME on the --target server, restores into it and makes it a
+template (no connections allowed); `restage reset NAME --target-db DB` then recreates DB from it
+in well under a second.
+
+Examples:
+  restage restore fixtures/app --target postgresql://postgres@localhost/app_test
+  restage restore fixtures/app --target postgresql://postgres@localhost/postgres --as-template app_fixture
+  restage reset app_fixture --target-db app_test --target postgresql://postgres@localhost/postgres";
+
+const RESET_HELP: &str = "\
+Drops DB and creates it again as a copy of the template (CREATE DATABASE … TEMPLATE). Sessions
+still connected to DB or to the template are terminated first, and each is reported on stderr.
+--target names the server (any database on it other than DB; `postgres` is used when it is DB).
+
+Example:
+  restage reset app_fixture --target-db app_test --target postgresql://postgres@localhost/postgres";
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct SnapshotArgs {
+    #[command(subcommand)]
+    pub command: Option<SnapshotCommand>,
+    /// Production database (libpq URL or key=value string); read only.
+    #[arg(
+        long,
+        env = "RESTAGE_SOURCE",
+        hide_env_values = true,
+        value_name = "URL",
+        required = true
+    )]
+    pub source: Option<String>,
+    /// The snapshot directory (created if missing; an earlier snapshot in it is replaced).
+    #[arg(long, value_name = "DIR", required = true)]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub rules: RulesArgs,
+    /// Tables read at once. Default: the number of CPU cores.
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// No summary (errors still go to stderr).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// One line per table: rows and compressed size, with the snapshot's age and rules digest.
+    Ls(SnapshotDirArgs),
+    /// Everything the manifest says: versions, rules digest, tables, parts, files and digests.
+    Inspect(SnapshotDirArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotDirArgs {
+    /// The snapshot directory.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The snapshot directory.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Database to load (must be empty unless --clean); with --as-template, the server.
+    #[arg(
+        long,
+        env = "RESTAGE_TARGET",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub target: String,
+    /// Tables loaded at once, and pg_restore workers for post-data. Default: CPU cores.
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Drop everything in the target first (with --as-template: drop the template database).
+    #[arg(long)]
+    pub clean: bool,
+    /// Restore into a new database NAME and leave it as a template for `restage reset`.
+    #[arg(long, value_name = "NAME")]
+    pub as_template: Option<String>,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// No summary (errors still go to stderr).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    /// The template database (from `restore --as-template`).
+    #[arg(value_name = "NAME")]
+    pub template: String,
+    /// The database to recreate from the template.
+    #[arg(long, value_name = "DB")]
+    pub target_db: String,
+    /// The server: a connection to any database on it other than DB.
+    #[arg(
+        long,
+        env = "RESTAGE_TARGET",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub target: String,
 }
 
 const VERIFY_HELP: &str = "\

@@ -7,8 +7,9 @@ use bytes::{Bytes, BytesMut};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use rayon::prelude::*;
 
+use super::files::{FileDestination, FileSource, Input, Output, PartFile};
 use super::{Event, Job, PipelineError, Shared};
-use crate::codec::decode::RowBatch;
+use crate::codec::decode::{CopyDecoder, RowBatch};
 use crate::codec::encode;
 use crate::pgerr;
 use crate::sink::TableSink;
@@ -17,7 +18,12 @@ use crate::source::{self, CopyOutError, Part};
 enum ToTransform {
     Start(Job),
     Batch(RowBatch),
-    End { rows: u64, bytes: u64 },
+    /// PGCOPY stream bytes that need no transform (header and trailer included).
+    Raw(Bytes),
+    End {
+        rows: u64,
+        bytes: u64,
+    },
     Abort,
 }
 
@@ -90,6 +96,9 @@ fn part_label(job: &Job) -> String {
 }
 
 fn reader(shared: &Shared<'_>, jobs: Receiver<Job>, out: Sender<ToTransform>) {
+    if let Input::Files(files) = shared.ends.input {
+        return file_reader(shared, files, jobs, out);
+    }
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => return shared.cancel.fail(e),
@@ -147,6 +156,123 @@ fn reader(shared: &Shared<'_>, jobs: Receiver<Job>, out: Sender<ToTransform>) {
     });
 }
 
+/// Reads each part from its file. A table without transforms streams its bytes unchanged
+/// (they already are PGCOPY); one with transforms (embedded type OIDs) is decoded into batches.
+fn file_reader(
+    shared: &Shared<'_>,
+    files: &dyn FileSource,
+    jobs: Receiver<Job>,
+    out: Sender<ToTransform>,
+) {
+    let batch_bytes = shared.config.batch_bytes.max(64 << 10);
+    while let Ok(job) = jobs.recv() {
+        if shared.cancel.is_cancelled() {
+            break;
+        }
+        let plan = &shared.tables[job.table];
+        let part = job.part.clone();
+        let label = part_label(&job);
+        let fail = |message: String| PipelineError::Transform {
+            table: plan.table.display_name(),
+            part: label.clone(),
+            message,
+        };
+        shared.observer.part_started(plan, &part);
+        let (mut reader, expected) = match files.open(plan, &part) {
+            Ok(r) => r,
+            Err(e) => return shared.cancel.fail(fail(e)),
+        };
+        if out.send(ToTransform::Start(job)).is_err() {
+            break;
+        }
+        let raw = plan.transforms.is_empty();
+        let mut decoder = CopyDecoder::new(plan.table.columns.len());
+        let mut bytes = 0u64;
+        let mut buf = vec![0u8; batch_bytes];
+        let result: Result<u64, String> = loop {
+            if shared.cancel.is_cancelled() {
+                break Err(String::new());
+            }
+            let n = match read_full(&mut reader, &mut buf) {
+                Ok(n) => n,
+                Err(e) => break Err(format!("reading the file: {e}")),
+            };
+            if n == 0 {
+                if raw {
+                    break Ok(expected);
+                }
+                match decoder.finish() {
+                    Ok(Some(batch)) => {
+                        if out.send(ToTransform::Batch(batch)).is_err() {
+                            break Err(String::new());
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => break Err(e.to_string()),
+                }
+                // The writer compares what the target inserted with what the file should hold.
+                break Ok(expected);
+            }
+            bytes += n as u64;
+            if raw {
+                let chunk = Bytes::copy_from_slice(&buf[..n]);
+                if out.send(ToTransform::Raw(chunk)).is_err() {
+                    break Err(String::new());
+                }
+                continue;
+            }
+            decoder.feed(&buf[..n]);
+            let mut stopped = None;
+            loop {
+                match decoder.take_batch(shared.config.batch_bytes) {
+                    Ok(Some(batch)) => {
+                        if out.send(ToTransform::Batch(batch)).is_err() {
+                            stopped = Some(String::new());
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        stopped = Some(e.to_string());
+                        break;
+                    }
+                }
+            }
+            if let Some(e) = stopped {
+                break Err(e);
+            }
+        };
+        match result {
+            Ok(rows) => {
+                if out.send(ToTransform::End { rows, bytes }).is_err() {
+                    break;
+                }
+            }
+            Err(message) => {
+                let _ = out.send(ToTransform::Abort);
+                if !message.is_empty() {
+                    shared.cancel.fail(fail(message));
+                }
+                break;
+            }
+        }
+    }
+}
+
+/// Fills `buf` as far as the reader allows; 0 only at the end of the stream.
+fn read_full(reader: &mut dyn std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
 fn copy_error(table: &str, part: &str, side: &'static str, e: CopyOutError) -> PipelineError {
     let (message, sqlstate) = match &e {
         CopyOutError::Postgres(pg) => (pgerr::describe(pg), pgerr::sqlstate(pg)),
@@ -164,12 +290,26 @@ fn copy_error(table: &str, part: &str, side: &'static str, e: CopyOutError) -> P
 fn transformer(shared: &Shared<'_>, input: Receiver<ToTransform>, out: Sender<ToWriter>) {
     let mut current: Option<(usize, String, Part)> = None;
     let mut header_sent = false;
+    // The part streams as raw PGCOPY bytes: header and trailer are already in them.
+    let mut raw = false;
     for msg in input {
         let forward = match msg {
             ToTransform::Start(job) => {
                 current = Some((job.table, part_label(&job), job.part.clone()));
                 header_sent = false;
+                raw = false;
                 ToWriter::Start(job, Instant::now())
+            }
+            ToTransform::Raw(data) => {
+                let Some((table, _, part)) = &current else {
+                    continue;
+                };
+                raw = true;
+                let plan = &shared.tables[*table];
+                shared
+                    .observer
+                    .rows_copied(plan, part, 0, data.len() as u64);
+                ToWriter::Data(data)
             }
             ToTransform::Batch(batch) => {
                 let Some((table, label, part)) = &current else {
@@ -210,6 +350,12 @@ fn transformer(shared: &Shared<'_>, input: Receiver<ToTransform>, out: Sender<To
                 if current.take().is_none() {
                     continue;
                 }
+                if raw {
+                    if out.send(ToWriter::End { rows, bytes }).is_err() {
+                        return;
+                    }
+                    continue;
+                }
                 let mut buf = BytesMut::with_capacity(32);
                 if !header_sent {
                     encode::write_header(&mut buf);
@@ -232,6 +378,9 @@ fn transformer(shared: &Shared<'_>, input: Receiver<ToTransform>, out: Sender<To
 }
 
 fn writer(shared: &Shared<'_>, input: Receiver<ToWriter>, events: Sender<Event>) {
+    if let Output::Files(files) = shared.ends.output {
+        return file_writer(shared, files, input, events);
+    }
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => return shared.cancel.fail(e),
@@ -301,6 +450,61 @@ fn writer(shared: &Shared<'_>, input: Receiver<ToWriter>, events: Sender<Event>)
             sink.abort().await;
         }
     });
+}
+
+/// Writes each part to its file; a part is kept only once its last byte and row count are in.
+fn file_writer(
+    shared: &Shared<'_>,
+    files: &dyn FileDestination,
+    input: Receiver<ToWriter>,
+    events: Sender<Event>,
+) {
+    let mut current: Option<(Job, Box<dyn PartFile + '_>, Instant)> = None;
+    let fail = |job: &Job, message: String| {
+        shared.cancel.fail(PipelineError::Copy {
+            table: shared.tables[job.table].table.display_name(),
+            part: part_label(job),
+            side: "snapshot",
+            message,
+            sqlstate: None,
+        })
+    };
+    for msg in input.iter() {
+        match msg {
+            ToWriter::Start(job, started) => {
+                match files.create(&shared.tables[job.table], &job.part) {
+                    Ok(file) => current = Some((job, file, started)),
+                    Err(e) => return fail(&job, e),
+                }
+            }
+            ToWriter::Data(data) => {
+                if let Some((job, file, _)) = current.as_mut() {
+                    if let Err(e) = file.write(&data) {
+                        return fail(job, e);
+                    }
+                }
+            }
+            ToWriter::End { rows, bytes } => {
+                let Some((job, file, started)) = current.take() else {
+                    continue;
+                };
+                if let Err(e) = file.finish(rows) {
+                    return fail(&job, e);
+                }
+                shared
+                    .observer
+                    .part_finished(&shared.tables[job.table], &job.part);
+                let _ = events.send(Event::PartDone {
+                    table: job.table,
+                    rows,
+                    bytes,
+                    started,
+                    finished: Instant::now(),
+                });
+            }
+            ToWriter::Abort => current = None,
+        }
+    }
 }
 
 fn fail_target(shared: &Shared<'_>, job: &Job, e: tokio_postgres::Error) {

@@ -9,6 +9,7 @@
 //! error cancels every job.
 
 mod cancel;
+mod files;
 mod lane;
 mod transform;
 
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{unbounded, RecvTimeoutError};
 
 pub use cancel::Cancel;
+pub use files::{Ends, FileDestination, FileSource, Input, Output, PartFile};
 pub use transform::{ColumnTransform, OidRemap, RowColumn, RowRules, Sanitize, TransformError};
 
 use crate::catalog::Table;
@@ -162,6 +164,7 @@ pub(crate) struct Shared<'a> {
     pub tables: &'a [TablePlan],
     pub observer: &'a dyn Observer,
     pub cancel: Cancel,
+    pub ends: Ends<'a>,
 }
 
 /// Copies every table of `tables` and runs the post-data jobs as their inputs complete;
@@ -172,11 +175,25 @@ pub fn run(
     jobs: &[PostJob<'_>],
     observer: &dyn Observer,
 ) -> Result<Outcome, PipelineError> {
+    run_with(config, tables, jobs, observer, Ends::databases())
+}
+
+/// [`run`] with other ends: parts read from files instead of the source (then `config.source`
+/// and `config.snapshot` are unused), or written to files instead of the target (then
+/// `config.target` is unused and post-data jobs have nothing to wait for but the files).
+pub fn run_with(
+    config: &Config,
+    tables: &[TablePlan],
+    jobs: &[PostJob<'_>],
+    observer: &dyn Observer,
+    ends: Ends<'_>,
+) -> Result<Outcome, PipelineError> {
     let shared = Shared {
         config,
         tables,
         observer,
         cancel: Cancel::default(),
+        ends,
     };
     let started = Instant::now();
     let (parts_tx, parts_rx) = unbounded::<Job>();

@@ -96,6 +96,52 @@ impl SchemaArchive {
         })
     }
 
+    /// Opens an archive written earlier by [`SchemaArchive::dump`] (kept in a snapshot), with a
+    /// pg_restore at least as new as the pg_dump (`dumped_by`) that wrote it.
+    pub fn open(path: &Path, dumped_by: Version) -> Result<SchemaArchive, SchemaError> {
+        let pg_dump = pgbin::find_for_server("pg_dump", dumped_by)?;
+        let pg_restore = pgbin::find_for_server("pg_restore", dumped_by)?;
+        let dir = tempfile::Builder::new()
+            .prefix("restage-schema-")
+            .tempdir()
+            .map_err(|source| SchemaError::Io {
+                step: "creating the schema work directory".into(),
+                source,
+            })?;
+        let mut list = Command::new(&pg_restore.path);
+        list.arg("--list").arg(path);
+        let toc_text = run(list, "pg_restore --list")?;
+        let toc = toc::parse(&toc_text);
+        Ok(SchemaArchive {
+            _dir: dir,
+            path: path.to_path_buf(),
+            pg_restore,
+            pg_dump,
+            toc,
+            toc_text,
+        })
+    }
+
+    /// The archive file (custom format).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The archive as SQL text without the lines that differ between two dumps of the same
+    /// schema (psql's per-dump `\restrict` keys and comments, which carry the dump time): equal
+    /// texts mean equal schemas.
+    pub fn comparable_text(&self) -> Result<String, SchemaError> {
+        let mut cmd = Command::new(&self.pg_restore.path);
+        cmd.args(["--file=-"]).arg(&self.path);
+        let text = run(cmd, "pg_restore (schema text)")?;
+        Ok(text
+            .lines()
+            .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
+            .filter(|l| !l.starts_with("--"))
+            .collect::<Vec<_>>()
+            .join("\n"))
+    }
+
     pub fn entries(&self) -> &[TocEntry] {
         &self.toc
     }

@@ -1,0 +1,425 @@
+//! `restage restore DIR`: digests → schema (pre-data) → tables straight from their files into
+//! COPY FROM → post-data → sequences, materialized views, ANALYZE → row counts → complete mark.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio_postgres::Client;
+
+use super::clone::{parse_conn, type_kind, type_map};
+use super::snapshot::{fixture_failure, human_bytes, Bars};
+use super::{pg_failure, runtime, Failure};
+use crate::catalog::{self, quote_ident, Column, MatView, Sequence, Table, TypeCatalog, TypeInfo};
+use crate::cli::RestoreArgs;
+use crate::conn::ConnSpec;
+use crate::exit;
+use crate::fixture::{self, DataFiles, Manifest};
+use crate::pgbin::Version;
+use crate::pgerr;
+use crate::pipeline::{self, ColumnTransform, Ends, Input, OidRemap, Output, TablePlan};
+use crate::report::{self, Progress};
+use crate::schema::{RestoreOptions, SchemaArchive};
+use crate::sink::target;
+use crate::source::Part;
+
+const APPLICATION_NAME: &str = "restage";
+
+/// Objects belong to whoever restores: production's roles rarely exist where fixtures go.
+const RESTORE_OPTIONS: RestoreOptions = RestoreOptions {
+    no_owner: true,
+    no_acl: true,
+};
+
+pub fn run(args: &RestoreArgs) -> Result<(), Failure> {
+    let started = Instant::now();
+    let server = parse_conn("--target", &args.target)?;
+    let manifest = fixture::read_manifest(&args.dir).map_err(fixture_failure)?;
+    // Every byte checked before anything on the target changes.
+    fixture::verify(&args.dir, &manifest).map_err(|e| {
+        let f = fixture_failure(e);
+        Failure::new(f.code, format!("{}; nothing was loaded", f.message))
+    })?;
+    let dumped_by = Version::parse_from_text(&manifest.source.pg_dump_version)
+        .unwrap_or_else(|| Version::from_version_num(manifest.source.server_version_num));
+    let schema_path = fixture::file_path(&args.dir, &manifest.schema).map_err(fixture_failure)?;
+    let archive = SchemaArchive::open(&schema_path, dumped_by).map_err(|e| {
+        let code = match e {
+            crate::schema::SchemaError::Tool(_) => exit::REFUSED,
+            _ => exit::FAILURE,
+        };
+        Failure::new(code, format!("snapshot schema: {e}"))
+    })?;
+    let rt = runtime()?;
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .max(1);
+    let target = match &args.as_template {
+        Some(name) => create_template_db(&rt, &server, name, args.clean)?,
+        None => server.clone(),
+    };
+    let run = Restore {
+        dir: &args.dir,
+        manifest: &manifest,
+        archive: &archive,
+        target: &target,
+        rt: &rt,
+        jobs,
+    };
+    run.execute(
+        args.clean && args.as_template.is_none(),
+        report::progress_wanted(args.quiet, args.json),
+    )?;
+    if let Some(name) = &args.as_template {
+        seal_template(&rt, &server, name)?;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let rows: u64 = manifest.tables.iter().map(|t| t.rows).sum();
+    if args.json {
+        let out = serde_json::json!({
+            "status": "ok",
+            "target": target.masked(),
+            "template": args.as_template,
+            "tables": manifest.tables.len(),
+            "rows": rows,
+            "seconds": seconds,
+            "rules_digest": manifest.rules_digest,
+        });
+        println!("{out}");
+    } else if !args.quiet {
+        let size: u64 = fixture::files_of(&manifest).iter().map(|f| f.size).sum();
+        println!(
+            "restored {} into {}: {} tables, {rows} rows ({} of files) in {seconds:.1} s{}",
+            args.dir.display(),
+            target.masked(),
+            manifest.tables.len(),
+            human_bytes(size),
+            args.as_template
+                .as_ref()
+                .map(|n| format!("; template {n} ready for `restage reset`"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+struct Restore<'a> {
+    dir: &'a Path,
+    manifest: &'a Manifest,
+    archive: &'a SchemaArchive,
+    target: &'a ConnSpec,
+    rt: &'a tokio::runtime::Runtime,
+    jobs: usize,
+}
+
+impl Restore<'_> {
+    fn execute(&self, clean: bool, progress: bool) -> Result<(), Failure> {
+        let client = self.connect()?;
+        let state = self
+            .rt
+            .block_on(catalog::target_state(&client))
+            .map_err(|e| Failure::new(exit::FAILURE, format!("target: {e}")))?;
+        if state.object_count > 0 {
+            if !clean {
+                let more = state
+                    .object_count
+                    .saturating_sub(state.objects.len() as u64);
+                let mut listing = state.objects.join(", ");
+                if more > 0 {
+                    listing.push_str(&format!(" and {more} more"));
+                }
+                return Err(Failure::new(
+                    exit::REFUSED,
+                    format!(
+                        "the target database is not empty: {listing}; use --clean to drop \
+                         everything in it first"
+                    ),
+                ));
+            }
+            self.rt
+                .block_on(target::clean(&client, state.server_version_num))
+                .map_err(|e| pg_failure(exit::FAILURE, "target: --clean failed", &e))?;
+        }
+        // From here on the target changes: marked incomplete until everything checked out.
+        let mark = format!(
+            "{} from snapshot {} ({}) started {}; do not use",
+            target::INCOMPLETE_MARK,
+            self.dir.display(),
+            self.manifest.created_at,
+            humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        );
+        if let Err(e) = self.rt.block_on(target::mark(&client, &mark)) {
+            tracing::warn!(
+                "cannot mark the target database as incomplete while loading: {}",
+                pgerr::describe(&e)
+            );
+        }
+        let failed = |step: &str, e: String| {
+            Failure::new(
+                exit::COPY_FAILED,
+                format!("target: {step}: {e}; the target is incomplete and marked so"),
+            )
+        };
+        self.archive
+            .restore_pre_data(self.target, RESTORE_OPTIONS)
+            .map_err(|e| failed("schema", e.to_string()))?;
+
+        let (plans, files) = self.plan(&client)?;
+        let config = pipeline::Config {
+            // Unused: the lanes read files.
+            source: self.target.clone(),
+            target: self.target.clone(),
+            snapshot: String::new(),
+            lanes: self.jobs,
+            post_table_workers: 1,
+            post_data_during_copy: true,
+            batch_bytes: 2 << 20,
+            channel_capacity: 2,
+            application_name: APPLICATION_NAME.into(),
+        };
+        let ends = Ends {
+            input: Input::Files(&files),
+            output: Output::Database,
+        };
+        let bars = Bars(Progress::new(
+            progress,
+            plans.iter().map(|p| p.table.bytes).sum(),
+        ));
+        let result = pipeline::run_with(&config, &plans, &[], &bars, ends);
+        bars.0.finish();
+        result.map_err(|e| {
+            let code = match &e {
+                pipeline::PipelineError::RowMismatch { .. } => exit::VERIFY_FAILED,
+                pipeline::PipelineError::Connect { .. } => exit::CONNECTION,
+                _ => exit::COPY_FAILED,
+            };
+            Failure::new(code, format!("{e}; the target is incomplete and marked so"))
+        })?;
+
+        self.archive
+            .restore_post_data_except(self.target, &Default::default(), self.jobs, RESTORE_OPTIONS)
+            .map_err(|e| failed("post-data", e.to_string()))?;
+        let sequences: Vec<Sequence> = self
+            .manifest
+            .sequences
+            .iter()
+            .map(|s| Sequence {
+                schema: s.schema.clone(),
+                name: s.name.clone(),
+                last_value: s.last_value,
+                is_called: s.is_called,
+            })
+            .collect();
+        self.rt
+            .block_on(target::set_sequences(&client, &sequences))
+            .map_err(|e| failed("setting sequences", pgerr::describe(&e)))?;
+        let views: Vec<MatView> = self
+            .manifest
+            .matviews
+            .iter()
+            .map(|v| MatView {
+                schema: v.schema.clone(),
+                name: v.name.clone(),
+                populated: v.populated,
+            })
+            .collect();
+        self.rt
+            .block_on(target::refresh_matviews(&client, &views))
+            .map_err(|e| failed("refreshing materialized views", e))?;
+        self.rt
+            .block_on(client.batch_execute("ANALYZE"))
+            .map_err(|e| failed("ANALYZE", pgerr::describe(&e)))?;
+
+        for plan in &plans {
+            let expected = self.manifest.tables[plan.table.oid as usize - 1].rows;
+            let got = self
+                .rt
+                .block_on(target::count_rows(&client, &plan.table))
+                .map_err(|e| pg_failure(exit::VERIFY_FAILED, "target: counting rows", &e))?;
+            if got != expected {
+                return Err(Failure::new(
+                    exit::VERIFY_FAILED,
+                    format!(
+                        "{} has {got} rows on the target but {expected} in the snapshot; the \
+                         target is incomplete and marked so",
+                        plan.table.display_name()
+                    ),
+                ));
+            }
+        }
+        let mark = format!(
+            "{} from snapshot {} ({}) at {}",
+            target::COMPLETE_MARK,
+            self.dir.display(),
+            self.manifest.created_at,
+            humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        );
+        let _ = self.rt.block_on(target::mark(&client, &mark));
+        Ok(())
+    }
+
+    fn connect(&self) -> Result<Client, Failure> {
+        self.rt
+            .block_on(self.target.connect(APPLICATION_NAME))
+            .map_err(|e| Failure::new(exit::CONNECTION, format!("target: {e}")))
+    }
+
+    /// One plan per manifest table (its position + 1 stands for the OID), with OID rewrites for
+    /// columns whose binary values embed user type OIDs.
+    fn plan(&self, client: &Client) -> Result<(Vec<TablePlan>, DataFiles), Failure> {
+        let needs_map = self
+            .manifest
+            .tables
+            .iter()
+            .any(|t| t.columns.iter().any(|c| c.embeds_user_oids));
+        let types = if needs_map {
+            let mut types = TypeCatalog::default();
+            for t in &self.manifest.types {
+                types.insert(
+                    t.oid,
+                    TypeInfo {
+                        schema: t.schema.clone(),
+                        name: t.name.clone(),
+                        is_array: t.is_array,
+                        is_composite: t.is_composite,
+                        is_domain: t.is_domain,
+                        is_enum: t.is_enum,
+                        elem: t.elem,
+                        base: t.base,
+                        fields: t.fields.clone(),
+                    },
+                );
+            }
+            let target_types = self
+                .rt
+                .block_on(target::user_types(client))
+                .map_err(|e| pg_failure(exit::COPY_FAILED, "target: reading types", &e))?;
+            let map = Arc::new(type_map(&types, &target_types));
+            Some((types, map))
+        } else {
+            None
+        };
+        let mut paths = HashMap::new();
+        let mut plans = Vec::with_capacity(self.manifest.tables.len());
+        for (i, t) in self.manifest.tables.iter().enumerate() {
+            let oid = i as u32 + 1;
+            let table = Table {
+                oid,
+                schema: t.schema.clone(),
+                name: t.name.clone(),
+                columns: t
+                    .columns
+                    .iter()
+                    .map(|c| Column {
+                        name: c.name.clone(),
+                        type_oid: c.type_oid,
+                        type_name: c.type_name.clone(),
+                        not_null: false,
+                        embeds_user_oids: c.embeds_user_oids,
+                        typmod: -1,
+                        unique: false,
+                    })
+                    .collect(),
+                // Uncompressed when known: what the progress counts and the largest go first by.
+                bytes: match t.parts.iter().map(|p| p.pgcopy_bytes).sum::<u64>() {
+                    0 => t.size(),
+                    n => n,
+                },
+                pages: 0,
+                estimated_rows: t.rows,
+                unlogged: false,
+                references: Vec::new(),
+                partition_root: None,
+                primary_key: Vec::new(),
+            };
+            let mut transforms: Vec<Arc<dyn ColumnTransform>> = Vec::new();
+            if let Some((types, map)) = &types {
+                for (n, c) in t.columns.iter().enumerate() {
+                    if c.embeds_user_oids {
+                        transforms.push(Arc::new(OidRemap {
+                            column: n,
+                            column_name: c.name.clone(),
+                            kind: type_kind(types, c.type_oid),
+                            map: map.clone(),
+                        }));
+                    }
+                }
+            }
+            let count = t.parts.len();
+            let mut parts = Vec::with_capacity(count);
+            for p in &t.parts {
+                let path = fixture::file_path(self.dir, &p.file).map_err(fixture_failure)?;
+                paths.insert((oid, p.index), (path, p.rows));
+                parts.push(Part {
+                    index: p.index,
+                    count,
+                    first_block: None,
+                    end_block: None,
+                });
+            }
+            plans.push(TablePlan {
+                table,
+                parts,
+                transforms,
+            });
+        }
+        Ok((plans, DataFiles::new(paths)))
+    }
+}
+
+/// Creates database `name` on the server for `restore --as-template` (dropping an earlier one
+/// with `clean`); returns the connection to it.
+fn create_template_db(
+    rt: &tokio::runtime::Runtime,
+    server: &ConnSpec,
+    name: &str,
+    clean: bool,
+) -> Result<ConnSpec, Failure> {
+    let admin = super::reset::admin_conn(server, name);
+    let client = rt
+        .block_on(admin.connect(APPLICATION_NAME))
+        .map_err(|e| Failure::new(exit::CONNECTION, format!("target: {e}")))?;
+    let exists = rt
+        .block_on(super::reset::database_exists(&client, name))
+        .map_err(|e| pg_failure(exit::FAILURE, "target", &e))?;
+    if exists {
+        if !clean {
+            return Err(Failure::new(
+                exit::REFUSED,
+                format!(
+                    "database {name} already exists; use --clean to drop it and restore the \
+                     template again"
+                ),
+            ));
+        }
+        rt.block_on(client.batch_execute(&format!(
+            "ALTER DATABASE {} WITH IS_TEMPLATE false",
+            quote_ident(name)
+        )))
+        .map_err(|e| pg_failure(exit::FAILURE, "target: unmarking the old template", &e))?;
+        super::reset::drop_database(rt, &client, name)?;
+    }
+    rt.block_on(client.batch_execute(&format!("CREATE DATABASE {}", quote_ident(name))))
+        .map_err(|e| pg_failure(exit::FAILURE, "target: creating the template database", &e))?;
+    Ok(server.with_dbname(name))
+}
+
+/// Makes the restored database a template nobody connects to (CREATE DATABASE … TEMPLATE needs
+/// it idle).
+fn seal_template(
+    rt: &tokio::runtime::Runtime,
+    server: &ConnSpec,
+    name: &str,
+) -> Result<(), Failure> {
+    let admin = super::reset::admin_conn(server, name);
+    let client = rt
+        .block_on(admin.connect(APPLICATION_NAME))
+        .map_err(|e| Failure::new(exit::CONNECTION, format!("target: {e}")))?;
+    rt.block_on(client.batch_execute(&format!(
+        "ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false",
+        quote_ident(name)
+    )))
+    .map_err(|e| pg_failure(exit::FAILURE, "target: marking the template", &e))
+}

@@ -1,0 +1,61 @@
+//! File ends for lanes: a destination that writes each part to a file (snapshot) and a source
+//! that reads each part back from one (restore). The file format itself (compression, digests,
+//! names) belongs to `fixture`; lanes only move bytes through these traits on their threads.
+
+use std::io::Read;
+
+use super::TablePlan;
+use crate::source::Part;
+
+/// Where a lane writes parts when the destination is files.
+pub trait FileDestination: Sync {
+    /// Opens the file for one part; it holds the whole PGCOPY stream (header to trailer).
+    fn create<'s>(
+        &'s self,
+        table: &TablePlan,
+        part: &Part,
+    ) -> Result<Box<dyn PartFile + 's>, String>;
+}
+
+/// One part being written. Dropping it without [`PartFile::finish`] discards what was written.
+pub trait PartFile: Send {
+    fn write(&mut self, data: &[u8]) -> Result<(), String>;
+    /// Makes the part durable; `rows` is what the source produced.
+    fn finish(self: Box<Self>, rows: u64) -> Result<(), String>;
+}
+
+/// Where a lane reads parts when the source is files.
+pub trait FileSource: Sync {
+    /// The part's PGCOPY stream (header to trailer) and the rows it holds.
+    fn open(&self, table: &TablePlan, part: &Part) -> Result<(Box<dyn Read + Send>, u64), String>;
+}
+
+/// The two ends of a run: databases (clone) or files on one side (snapshot, restore).
+#[derive(Clone, Copy)]
+pub enum Input<'a> {
+    /// COPY out of `Config::source` inside `Config::snapshot`.
+    Database,
+    Files(&'a dyn FileSource),
+}
+
+#[derive(Clone, Copy)]
+pub enum Output<'a> {
+    /// COPY into `Config::target`.
+    Database,
+    Files(&'a dyn FileDestination),
+}
+
+#[derive(Clone, Copy)]
+pub struct Ends<'a> {
+    pub input: Input<'a>,
+    pub output: Output<'a>,
+}
+
+impl Ends<'_> {
+    pub fn databases() -> Ends<'static> {
+        Ends {
+            input: Input::Database,
+            output: Output::Database,
+        }
+    }
+}
