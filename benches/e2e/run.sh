@@ -14,7 +14,7 @@ RUNS=3
 RESTAGE=""
 RESTAGE_ARGS=""
 NO_BUILD=0
-METHODS="raw,pgdump,pgcopydb,restage,restage_serial,restage_rules"
+METHODS="raw,pgdump,pgcopydb,restage,restage_serial,restage_rules,restage_restore"
 DUMP_COMPRESS=""
 JOBS=2
 KEEP_WORK=0
@@ -75,7 +75,7 @@ done
 [[ -z "$DUMP_COMPRESS" ]] || is_uint "$DUMP_COMPRESS" || die "--dump-compress must be an integer"
 IFS=',' read -r -a METHOD_LIST <<<"$METHODS"
 for m in "${METHOD_LIST[@]}"; do
-    case "$m" in raw|pgdump|pgcopydb|restage|restage_serial|restage_rules) ;; *) die "unknown method '$m' in --methods" ;; esac
+    case "$m" in raw|pgdump|pgcopydb|restage|restage_serial|restage_rules|restage_restore) ;; *) die "unknown method '$m' in --methods" ;; esac
 done
 has_method() { [[ ",$METHODS," == *",$1,"* ]]; }
 
@@ -440,6 +440,35 @@ run_restage_serial() { restage_clone "$1" "$2" --no-rules --index-jobs 0; }
 # restage copying every value unchanged, like the other methods.
 run_restage() { restage_clone "$1" "$2" --no-rules; }
 
+# restage restore of a snapshot of the source (taken once, untimed, --no-rules so the data is
+# the source's): the CI fixtures path, against the raw pipe's data + index builds. Also times
+# `restage reset` of a template holding the same data, and records the snapshot's size against
+# a `pg_dump -Fc` archive of the same database.
+SNAP_DIR=""; SNAP_BYTES=""; DUMPFC_BYTES=""; TEMPLATE_MADE=0
+run_restage_restore() {
+    local lg="$1" dir="$2" t0 t1
+    local admin="postgres://postgres@127.0.0.1:$DST_PORT/postgres"
+    [[ -x "$RESTAGE" ]] || { echo "restage binary not found or not executable: $RESTAGE" >>"$lg"; return 1; }
+    if [[ -z "$SNAP_DIR" ]]; then
+        SNAP_DIR="$WORK/snapshot"
+        "$RESTAGE" snapshot --source "$SRC_URL" --no-rules --jobs "$JOBS" --quiet --out "$SNAP_DIR" >>"$lg" 2>&1 || return 1
+        SNAP_BYTES="$(du -sb "$SNAP_DIR" | cut -f1)"
+        DUMPFC_BYTES="$("$PGBIN_DIR/pg_dump" -Fc "$SRC_URL" 2>>"$lg" | wc -c)"
+    fi
+    t0="$(now)"
+    "$RESTAGE" restore "$SNAP_DIR" --target "$DST_URL" --jobs "$JOBS" --quiet >>"$lg" 2>&1 || return 1
+    t1="$(now)"
+    R_WALL="$(elapsed "$t0" "$t1")"
+    if [[ $TEMPLATE_MADE -eq 0 ]]; then
+        "$RESTAGE" restore "$SNAP_DIR" --target "$admin" --as-template bench_tpl --clean --jobs "$JOBS" --quiet >>"$lg" 2>&1 || return 1
+        TEMPLATE_MADE=1
+    fi
+    t0="$(now)"
+    "$RESTAGE" reset bench_tpl --target-db bench_reset --target "$admin" >>"$lg" 2>&1 || return 1
+    t1="$(now)"
+    R_RESET="$(elapsed "$t0" "$t1")"
+}
+
 # restage sanitizing customers and orders with benches/e2e/rules.toml (the rest kept).
 run_restage_rules() {
     RESTAGE_KEY="restage-benchmark-key-not-secret" restage_clone "$1" "$2" --rules "$RULES_FILE"
@@ -485,7 +514,7 @@ for ((run = 1; run <= RUNS; run++)); do
         dir="$WORK/run-$m-$run"
         mkdir -p "$dir"
         fresh_target
-        R_WALL=""; R_DATA=""; R_POST=""; R_SCHEMA=""; R_RSS=""; R_DUMP=""; R_RESTORE=""; R_VERIFY=""
+        R_WALL=""; R_DATA=""; R_POST=""; R_SCHEMA=""; R_RSS=""; R_DUMP=""; R_RESTORE=""; R_VERIFY=""; R_RESET=""
         log "run $run/$RUNS: $m"
         if "run_$m" "$lg" "$dir"; then
             chk="$(check_target "$lg")"
@@ -498,6 +527,7 @@ for ((run = 1; run <= RUNS; run++)); do
             [[ -n "$R_VERIFY" ]] && add "$m" verify "$R_VERIFY"
             [[ -n "$R_DUMP" ]] && add "$m" dump "$R_DUMP"
             [[ -n "$R_RESTORE" ]] && add "$m" restore "$R_RESTORE"
+            [[ -n "$R_RESET" ]] && add "$m" reset "$R_RESET"
             [[ -n "$R_RSS" ]] && add "$m" rss "$R_RSS"
             log "run $run/$RUNS: $m: ${R_WALL}s${R_DATA:+ (data ${R_DATA}s)} [check: $chk]"
         else
@@ -533,6 +563,7 @@ label() {
         restage)  echo "restage clone" ;;
         restage_serial) echo "restage clone --index-jobs 0 (post-data after the copy)" ;;
         restage_rules) echo "restage clone --rules (customers and orders sanitized)" ;;
+        restage_restore) echo "restage restore of a snapshot (CI fixtures)" ;;
     esac
 }
 
@@ -589,8 +620,13 @@ GIT_REV="$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknow
             echo "- sanitizing clone data throughput ÷ restage without rules (= data time without ÷ with): $(fmt "$(ratio "$RST_DATA_MED" "$(S restage_rules data median)")")"
         fi
         echo "- restage peak RSS: $(fmt "$RST_RSS_MED") MB median, $(fmt "$RST_RSS_MAX") MB max"
-    else
+    elif has_method restage; then
         echo "- restage: FAILED (see log)"
+    fi
+    if [[ -n "$(S restage_restore wall median)" ]]; then
+        echo "- restage restore of the snapshot ÷ raw pipe (data + the same index builds): $(fmt "$(ratio "$(S restage_restore wall median)" "$RAW_MED")")"
+        echo "- restage reset of the $SRC_DB_SIZE_PRETTY database from its template (median s): $(fmt "$(S restage_restore reset median)")"
+        echo "- snapshot size: $((SNAP_BYTES / 1048576)) MB; pg_dump -Fc of the same database: $((DUMPFC_BYTES / 1048576)) MB (ratio $(fmt "$(ratio "$SNAP_BYTES" "$DUMPFC_BYTES")"))"
     fi
     echo
     echo "Machine: $NPROC CPUs${CPU_MODEL:+ ($CPU_MODEL)}, $MEM_MB MB RAM, $KERNEL; PostgreSQL $PG_SHORT; $PGCOPYDB_VERSION; restage: $RESTAGE_VERSION (repo $GIT_REV)."

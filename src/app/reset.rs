@@ -62,8 +62,19 @@ pub fn run(args: &ResetArgs) -> Result<(), Failure> {
     }
     terminate(&rt, &client, &args.template)?;
     drop_database(&rt, &client, &args.target_db)?;
+    // PostgreSQL 15 copies a template block by block through the WAL by default; copying its
+    // files after one checkpoint is several times faster for a database of any real size.
+    let version: i32 = rt
+        .block_on(client.query_one("SELECT current_setting('server_version_num')::int", &[]))
+        .map_err(|e| pg_failure(exit::FAILURE, "target", &e))?
+        .get(0);
+    let strategy = if version >= 150000 {
+        " STRATEGY = FILE_COPY"
+    } else {
+        ""
+    };
     let sql = format!(
-        "CREATE DATABASE {} TEMPLATE {}",
+        "CREATE DATABASE {} TEMPLATE {}{strategy}",
         quote_ident(&args.target_db),
         quote_ident(&args.template)
     );
