@@ -184,9 +184,17 @@ impl SchemaArchive {
         opts: RestoreOptions,
     ) -> Result<(), SchemaError> {
         let list = self.write_list(done, false, "post-data")?;
+        // Parallel workers attaching partition indexes can deadlock with each other (one
+        // attaches to a parent index another is reading): with partitioned indexes left to
+        // attach, the rest of post-data runs in one session.
+        let attaches = self
+            .toc
+            .iter()
+            .any(|e| e.desc == "INDEX ATTACH" && !done.contains(&e.dump_id));
+        let jobs = if attaches { 1 } else { jobs.max(1) };
         let mut cmd = self.restore_command(target, opts);
         cmd.arg("--section=post-data")
-            .arg(format!("--jobs={}", jobs.max(1)))
+            .arg(format!("--jobs={jobs}"))
             .arg(format!("--use-list={}", list.path().display()))
             .arg(&self.path);
         run(cmd, "pg_restore --section=post-data (target)").map(|_| ())
