@@ -46,8 +46,15 @@ pub fn run(args: &SnapshotArgs) -> Result<(), Failure> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
         .max(1);
     let progress = report::progress_wanted(args.quiet, args.json);
-    let (manifest, written, reused) =
-        write(&source, out, &sanitizing, rules_digest, jobs, progress)?;
+    let (manifest, written, reused) = write(
+        &source,
+        out,
+        &sanitizing,
+        rules_digest,
+        jobs,
+        progress,
+        (&args.tables, &args.exclude_tables),
+    )?;
     let removed = fixture::collect_garbage(out, &manifest);
     let seconds = started.elapsed().as_secs_f64();
     let rows: u64 = manifest.tables.iter().map(|t| t.rows).sum();
@@ -127,6 +134,7 @@ fn write(
     rules_digest: String,
     jobs: usize,
     progress: bool,
+    (include, exclude): (&[String], &[String]),
 ) -> Result<(Manifest, usize, usize), Failure> {
     let rt = runtime()?;
     let client = rt
@@ -145,7 +153,7 @@ fn write(
             format!("source: PostgreSQL {server} is not supported (12 or newer is)"),
         ));
     }
-    let tables = select::select(&catalog.tables, &[], &[])
+    let tables = select::select(&catalog.tables, include, exclude)
         .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
     // Every column decided (or the snapshot refused) before anything is written.
     let rules = sanitizing.plan(&catalog, &tables)?;

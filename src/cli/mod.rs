@@ -128,6 +128,14 @@ pub struct SnapshotArgs {
     /// Tables read at once. Default: the number of CPU cores.
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<usize>,
+    /// A subset: only matching tables' rows are written (`schema.table` or `table`, `*`/`?`
+    /// wildcards; repeatable); the others are restored empty. A selected table referencing
+    /// an unselected one is refused, since its foreign key could not validate.
+    #[arg(long = "table", short = 't', value_name = "PATTERN")]
+    pub tables: Vec<String>,
+    /// Leave out matching tables' rows (same syntax; repeatable).
+    #[arg(long = "exclude-table", short = 'T', value_name = "PATTERN")]
+    pub exclude_tables: Vec<String>,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
