@@ -146,8 +146,8 @@ impl CloneRun<'_> {
         }
         let tables = select::select(
             &catalog.tables,
-            &self.options.tables,
-            &self.options.exclude_tables,
+            &self.options.selection.tables,
+            &self.options.selection.exclude_tables,
         )
         .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
         // Every column decided (or the clone refused) before the target is touched.

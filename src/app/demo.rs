@@ -9,7 +9,7 @@ use super::clone::{clone, parse_conn};
 use super::sanitizing::{ephemeral_key, Sanitizing};
 use super::verify;
 use super::Failure;
-use crate::cli::{CloneOptions, DemoArgs};
+use crate::cli::{CloneOptions, DemoArgs, TableSelection};
 use crate::exit;
 use crate::localpg::{Cluster, ClusterOptions};
 use crate::rules;
@@ -47,8 +47,7 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
     let options = CloneOptions {
         jobs: None,
         index_jobs: None,
-        tables: Vec::new(),
-        exclude_tables: Vec::new(),
+        selection: TableSelection::default(),
         split_larger_than: 1 << 30,
         clean: false,
         no_owner: false,

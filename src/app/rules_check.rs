@@ -45,8 +45,12 @@ pub fn run(args: &RulesCheckArgs) -> Result<(), Failure> {
         let catalog = catalog::load(&client)
             .await
             .map_err(|e| Failure::new(exit::FAILURE, format!("source: {e}")))?;
-        let tables = select::select(&catalog.tables, &args.tables, &args.exclude_tables)
-            .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
+        let tables = select::select(
+            &catalog.tables,
+            &args.selection.tables,
+            &args.selection.exclude_tables,
+        )
+        .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
         Ok::<_, Failure>((catalog, tables))
     })?;
     let (resolution, mut problems) = rules::resolve(&files, &catalog, &tables);

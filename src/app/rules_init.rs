@@ -101,7 +101,11 @@ async fn inspect(source: &ConnSpec, args: &RulesInitArgs) -> Result<Vec<TableSec
     let catalog = catalog::load(&client)
         .await
         .map_err(|e| Failure::new(exit::FAILURE, format!("source: {e}")))?;
-    let mut tables = chosen_tables(&catalog, &args.tables, &args.exclude_tables)?;
+    let mut tables = chosen_tables(
+        &catalog,
+        &args.selection.tables,
+        &args.selection.exclude_tables,
+    )?;
     tables.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
     let keys = key_roles(&client)
         .await

@@ -10,22 +10,6 @@ use crate::sanitize::compose::{edit_distance, RESERVED_KEYS};
 use crate::sanitize::registry;
 use crate::sanitize::spec::{MaxLen, ParamKind, RuleSpec, TypeClass};
 
-/// Every class a rule can accept, to print "any" for rules that take them all.
-const ALL_CLASSES: [TypeClass; 12] = [
-    TypeClass::Text,
-    TypeClass::Integer,
-    TypeClass::Numeric,
-    TypeClass::Date,
-    TypeClass::Timestamp,
-    TypeClass::Bool,
-    TypeClass::Uuid,
-    TypeClass::Json,
-    TypeClass::Bytea,
-    TypeClass::Inet,
-    TypeClass::Enum,
-    TypeClass::Other,
-];
-
 pub fn list(args: &RulesListArgs) -> Result<(), Failure> {
     let specs: Vec<&RuleSpec> = registry::all().iter().map(|r| r.spec()).collect();
     if args.json {
@@ -72,7 +56,7 @@ fn unknown(name: &str) -> String {
 }
 
 fn accepts(spec: &RuleSpec) -> String {
-    if ALL_CLASSES.iter().all(|c| spec.accepts.contains(c)) {
+    if TypeClass::ALL.iter().all(|c| spec.accepts.contains(c)) {
         return "any".to_string();
     }
     spec.accepts

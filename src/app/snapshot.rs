@@ -53,7 +53,7 @@ pub fn run(args: &SnapshotArgs) -> Result<(), Failure> {
         rules_digest,
         jobs,
         progress,
-        (&args.tables, &args.exclude_tables),
+        (&args.selection.tables, &args.selection.exclude_tables),
     )?;
     let removed = fixture::collect_garbage(out, &manifest);
     let seconds = started.elapsed().as_secs_f64();

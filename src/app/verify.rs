@@ -16,7 +16,13 @@ pub fn run(args: &VerifyArgs) -> Result<(), Failure> {
     let target = parse_conn("--target", &args.target)?;
     let files =
         rules::load(&args.rules).map_err(|d| Failure::new(exit::USAGE, diagnostic::render(&d)))?;
-    let report = scan(&source, &target, &files, &args.tables, &args.exclude_tables)?;
+    let report = scan(
+        &source,
+        &target,
+        &files,
+        &args.selection.tables,
+        &args.selection.exclude_tables,
+    )?;
     if args.output.json {
         println!("{}", to_json(&report)?);
     } else if !args.output.quiet {

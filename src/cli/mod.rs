@@ -128,14 +128,8 @@ pub struct SnapshotArgs {
     /// Tables read at once. Default: the number of CPU cores.
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<usize>,
-    /// A subset: only matching tables' rows are written (`schema.table` or `table`, `*`/`?`
-    /// wildcards; repeatable); the others are restored empty. A selected table referencing
-    /// an unselected one is refused, since its foreign key could not validate.
-    #[arg(long = "table", short = 't', value_name = "PATTERN")]
-    pub tables: Vec<String>,
-    /// Leave out matching tables' rows (same syntax; repeatable).
-    #[arg(long = "exclude-table", short = 'T', value_name = "PATTERN")]
-    pub exclude_tables: Vec<String>,
+    #[command(flatten)]
+    pub selection: TableSelection,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -255,12 +249,8 @@ pub struct VerifyArgs {
     /// The rules file(s) the target was cloned with.
     #[arg(long = "rules", value_name = "FILE", required = true)]
     pub rules: Vec<PathBuf>,
-    /// Scan only matching tables (same syntax as clone). Repeatable.
-    #[arg(long = "table", short = 't', value_name = "PATTERN")]
-    pub tables: Vec<String>,
-    /// Skip matching tables. Repeatable.
-    #[arg(long = "exclude-table", short = 'T', value_name = "PATTERN")]
-    pub exclude_tables: Vec<String>,
+    #[command(flatten)]
+    pub selection: TableSelection,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -278,8 +268,9 @@ pub struct PreviewArgs {
     /// The table: `schema.table` (or `table` in public).
     #[arg(long, value_name = "TABLE")]
     pub table: String,
-    /// Rows sampled.
-    #[arg(long, default_value_t = 10, value_name = "N")]
+    /// Rows sampled (1 to 1000).
+    #[arg(long, default_value_t = 10, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub rows: u32,
     #[command(flatten)]
     pub rules: RulesArgs,
@@ -487,12 +478,8 @@ pub struct RulesCheckArgs {
     /// Rules file(s) to check. Repeatable.
     #[arg(long = "rules", value_name = "FILE", required = true)]
     pub rules: Vec<PathBuf>,
-    /// Check only the tables a clone with these patterns would copy. Repeatable.
-    #[arg(long = "table", short = 't', value_name = "PATTERN")]
-    pub tables: Vec<String>,
-    /// Leave out matching tables. Repeatable.
-    #[arg(long = "exclude-table", short = 'T', value_name = "PATTERN")]
-    pub exclude_tables: Vec<String>,
+    #[command(flatten)]
+    pub selection: TableSelection,
     /// Print the result as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -504,13 +491,8 @@ pub struct RulesInitArgs {
     /// transaction.
     #[arg(long, env = "RESTAGE_SOURCE", value_name = "URL")]
     pub source: String,
-    /// Only tables matching: `schema.table` or `table`, `*` and `?` wildcards,
-    /// case-sensitive. Repeatable. Default: every table.
-    #[arg(long = "table", short = 't', value_name = "PATTERN")]
-    pub tables: Vec<String>,
-    /// Leave out matching tables (same syntax).
-    #[arg(long = "exclude-table", short = 'T', value_name = "PATTERN")]
-    pub exclude_tables: Vec<String>,
+    #[command(flatten)]
+    pub selection: TableSelection,
     /// Non-null values sampled per text-like column (0: judge by names and types only).
     #[arg(long, value_name = "N", default_value_t = 200)]
     pub sample: u32,
@@ -598,13 +580,8 @@ pub struct CloneOptions {
     /// post-data starts after the last row, with --jobs workers.
     #[arg(long, value_name = "N")]
     pub index_jobs: Option<usize>,
-    /// Copy only matching tables: `schema.table` or `table`, `*` and `?` wildcards,
-    /// case-sensitive. Repeatable. Other tables are created empty.
-    #[arg(long = "table", short = 't', value_name = "PATTERN")]
-    pub tables: Vec<String>,
-    /// Do not copy rows of matching tables (same syntax); they are created empty.
-    #[arg(long = "exclude-table", short = 'T', value_name = "PATTERN")]
-    pub exclude_tables: Vec<String>,
+    #[command(flatten)]
+    pub selection: TableSelection,
     /// Split tables larger than this into block ranges copied concurrently (e.g. 512MiB, 2GB;
     /// 0 disables; needs PostgreSQL 14+ on the source).
     #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
@@ -618,6 +595,20 @@ pub struct CloneOptions {
     /// Do not replay GRANT/REVOKE.
     #[arg(long)]
     pub no_acl: bool,
+}
+
+/// Which tables' rows a command works on (shared by clone, snapshot, verify, rules).
+#[derive(Debug, Clone, Default, Args)]
+pub struct TableSelection {
+    /// Only matching tables: `schema.table` or `table`, `*` and `?` wildcards,
+    /// case-sensitive. Repeatable. With clone and snapshot, other tables are created empty; a
+    /// selected table referencing an unselected one is refused (its foreign key could not
+    /// validate).
+    #[arg(long = "table", short = 't', value_name = "PATTERN")]
+    pub tables: Vec<String>,
+    /// Leave out matching tables (same syntax). Repeatable.
+    #[arg(long = "exclude-table", short = 'T', value_name = "PATTERN")]
+    pub exclude_tables: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]

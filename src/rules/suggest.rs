@@ -1205,26 +1205,11 @@ mod tests {
     use super::*;
     use crate::sanitize::spec::{oids, ParamSpec};
 
-    const ALL: &[TypeClass] = &[
-        TypeClass::Text,
-        TypeClass::Integer,
-        TypeClass::Numeric,
-        TypeClass::Date,
-        TypeClass::Timestamp,
-        TypeClass::Bool,
-        TypeClass::Uuid,
-        TypeClass::Json,
-        TypeClass::Bytea,
-        TypeClass::Inet,
-        TypeClass::Enum,
-        TypeClass::Other,
-    ];
-
     static KEEP: RuleSpec = RuleSpec {
         name: "keep",
         summary: "Copy unchanged.",
         params: &[],
-        accepts: ALL,
+        accepts: TypeClass::ALL,
         may_produce_null: false,
         unique_preserving: true,
         max_len: MaxLen::SameAsInput,
@@ -1234,7 +1219,7 @@ mod tests {
         name: "null",
         summary: "NULL.",
         params: &[],
-        accepts: ALL,
+        accepts: TypeClass::ALL,
         may_produce_null: true,
         unique_preserving: false,
         max_len: MaxLen::Chars(0),

@@ -51,6 +51,22 @@ impl fmt::Display for TypeClass {
 }
 
 impl TypeClass {
+    /// Every class (rules that take any value: keep, null).
+    pub const ALL: &'static [TypeClass] = &[
+        TypeClass::Text,
+        TypeClass::Integer,
+        TypeClass::Numeric,
+        TypeClass::Date,
+        TypeClass::Timestamp,
+        TypeClass::Bool,
+        TypeClass::Uuid,
+        TypeClass::Json,
+        TypeClass::Bytea,
+        TypeClass::Inet,
+        TypeClass::Enum,
+        TypeClass::Other,
+    ];
+
     /// The class of a scalar type (domains and arrays already unwrapped). `type_name` is the
     /// unqualified `pg_type.typname`; it catches extension types sent as text (citext).
     pub fn of_scalar(oid: u32, type_name: &str, is_enum: bool) -> TypeClass {
