@@ -9,9 +9,10 @@
 //! when the rule takes numbers (`number_noise`), else to its text; at an object or array, to
 //! every string/number inside it. `null` makes the value JSON null; absent paths are skipped.
 
-use serde_json::Value;
+use std::borrow::Cow;
 
 use crate::sanitize::compose::build_entry;
+use crate::sanitize::json_scan::{self, Kind, Scanner};
 use crate::sanitize::registry;
 use crate::sanitize::spec::*;
 use crate::sanitize::value;
@@ -98,129 +99,267 @@ struct Leaf {
     number: Option<Box<dyn ColumnSanitizer>>,
 }
 
+/// Paths are tracked as bits of a word while the document is walked.
+const MAX_PATHS: usize = 64;
+/// Deeper documents are refused rather than risking the stack.
+const MAX_DEPTH: usize = 512;
+
 struct JsonValue {
     leaves: Vec<Leaf>,
+    /// Bit per leaf whose path has exactly n segments, by n.
+    ends_at: Vec<u64>,
     oid: u32,
 }
 
-fn walk(
-    v: &mut Value,
-    path: &[Seg],
-    leaf: &Leaf,
-    ctx: &Ctx<'_>,
-    changed: &mut bool,
-) -> Result<(), SanitizeError> {
-    let Some((first, rest)) = path.split_first() else {
-        return apply(v, leaf, ctx, changed);
-    };
-    match (first, v) {
-        (Seg::Key(k), Value::Object(m)) => {
-            if let Some(child) = m.get_mut(k) {
-                walk(child, rest, leaf, ctx, changed)?;
-            }
-        }
-        (Seg::Index(n), Value::Array(a)) => {
-            if let Some(child) = a.get_mut(*n) {
-                walk(child, rest, leaf, ctx, changed)?;
-            }
-        }
-        (Seg::Any, Value::Array(a)) => {
-            for child in a {
-                walk(child, rest, leaf, ctx, changed)?;
-            }
-        }
-        (Seg::Any, Value::Object(m)) => {
-            for (_, child) in m.iter_mut() {
-                walk(child, rest, leaf, ctx, changed)?;
-            }
-        }
-        _ => {}
-    }
-    Ok(())
+/// The output being built: the input text copied through, with edited values spliced in.
+struct Editor<'a> {
+    text: &'a str,
+    out: &'a mut Vec<u8>,
+    /// Input bytes up to here are already in `out`.
+    copied: usize,
+    changed: bool,
+    /// Reused for every rule's output within the document.
+    scratch: Vec<u8>,
 }
 
-fn apply(
-    v: &mut Value,
-    leaf: &Leaf,
-    ctx: &Ctx<'_>,
-    changed: &mut bool,
-) -> Result<(), SanitizeError> {
-    let mut out = Vec::new();
-    match v {
-        Value::Array(a) => {
-            for child in a {
-                apply(child, leaf, ctx, changed)?;
-            }
+impl Editor<'_> {
+    fn replace(
+        &mut self,
+        start: usize,
+        end: usize,
+        with: &Scalar<'_>,
+    ) -> Result<(), SanitizeError> {
+        self.out
+            .extend_from_slice(&self.text.as_bytes()[self.copied..start]);
+        match with {
+            Scalar::Null => self.out.extend_from_slice(b"null"),
+            Scalar::Bool(b) => self
+                .out
+                .extend_from_slice(if *b { b"true" } else { b"false" }),
+            Scalar::Num(n) => self.out.extend_from_slice(n.as_bytes()),
+            Scalar::Str(s) => serde_json::to_writer(&mut *self.out, s.as_ref())
+                .map_err(|e| value::err(format!("writing JSON: {e}")))?,
         }
-        Value::Object(m) => {
-            for (_, child) in m.iter_mut() {
-                apply(child, leaf, ctx, changed)?;
-            }
+        self.copied = end;
+        self.changed = true;
+        Ok(())
+    }
+}
+
+/// A scalar as the rules along its paths see it, one after the other.
+enum Scalar<'a> {
+    Str(Cow<'a, str>),
+    Num(Cow<'a, str>),
+    Bool(bool),
+    Null,
+}
+
+fn bits(mut set: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (set != 0).then(|| {
+            let i = set.trailing_zeros() as usize;
+            set &= set - 1;
+            i
+        })
+    })
+}
+
+fn malformed(e: String) -> SanitizeError {
+    value::err(format!("malformed JSON value: {e}"))
+}
+
+impl JsonValue {
+    /// Visits the value at the scanner. `applying`: paths that ended at this value or above
+    /// it, so their rule applies to every scalar here; `pending`: paths that continue below,
+    /// each having matched `depth` segments.
+    fn visit(
+        &self,
+        sc: &mut Scanner<'_>,
+        depth: usize,
+        applying: u64,
+        pending: u64,
+        ed: &mut Editor<'_>,
+        ctx: &Ctx<'_>,
+    ) -> Result<(), SanitizeError> {
+        let ended = self.ends_at.get(depth).copied().unwrap_or(0);
+        let here = applying | (pending & ended);
+        let deeper = pending & !ended;
+        if here == 0 && deeper == 0 {
+            sc.skip_value().map_err(malformed)?;
+            return Ok(());
         }
-        Value::Null => {}
-        Value::String(s) => {
-            if let Some(t) = &leaf.text {
-                match t.sanitize(Some(s.as_bytes()), ctx, &mut out)? {
-                    Outcome::Same => {}
-                    Outcome::Null => {
-                        *v = Value::Null;
-                        *changed = true;
-                    }
-                    Outcome::Value => {
-                        *v = Value::String(value::utf8(&out)?.to_string());
-                        *changed = true;
-                    }
-                }
-            }
+        if depth >= MAX_DEPTH {
+            return Err(value::err(format!(
+                "JSON value nested deeper than {MAX_DEPTH} levels"
+            )));
         }
-        Value::Number(_) | Value::Bool(_) => {
-            let text = v.to_string();
-            let number_rule = matches!(v, Value::Number(_))
-                .then_some(())
-                .and(leaf.number.as_ref());
-            let outcome = if let Some(n) = number_rule {
-                let mut bin = Vec::new();
-                // serde_json prints floats like 1e300 with an exponent: go through f64 then.
-                let decimal = if text.contains(['e', 'E']) {
-                    text.parse::<f64>()
-                        .map(|f| format!("{f:.6}"))
-                        .unwrap_or_default()
-                } else {
-                    text.clone()
-                };
-                if value::numeric_from_str(&decimal, &mut bin).is_err() {
+        match sc.peek().map_err(malformed)? {
+            Kind::Object => {
+                sc.expect(b'{').map_err(malformed)?;
+                if sc.eat(b'}') {
                     return Ok(());
                 }
-                let o = n.sanitize(Some(&bin), ctx, &mut out)?;
-                if o == Outcome::Value {
-                    let s = value::numeric_to_string(&out)?;
-                    out.clear();
-                    out.extend_from_slice(s.as_bytes());
+                loop {
+                    let key = sc.string().map_err(malformed)?;
+                    sc.expect(b':').map_err(malformed)?;
+                    let mut child = 0;
+                    if deeper != 0 {
+                        let name = sc.unescape(key).map_err(malformed)?;
+                        for l in bits(deeper) {
+                            if match &self.leaves[l].path[depth] {
+                                Seg::Key(k) => *k == name,
+                                Seg::Any => true,
+                                Seg::Index(_) => false,
+                            } {
+                                child |= 1 << l;
+                            }
+                        }
+                    }
+                    self.visit(sc, depth + 1, here, child, ed, ctx)?;
+                    if !sc.eat(b',') {
+                        break;
+                    }
                 }
-                o
-            } else if let Some(t) = &leaf.text {
-                t.sanitize(Some(text.as_bytes()), ctx, &mut out)?
-            } else {
-                Outcome::Same
-            };
-            match outcome {
-                Outcome::Same => {}
-                Outcome::Null => {
-                    *v = Value::Null;
-                    *changed = true;
+                sc.expect(b'}').map_err(malformed)
+            }
+            Kind::Array => {
+                sc.expect(b'[').map_err(malformed)?;
+                if sc.eat(b']') {
+                    return Ok(());
                 }
-                Outcome::Value => {
-                    let s = value::utf8(&out)?;
-                    *v = match serde_json::from_str::<Value>(s) {
-                        Ok(n @ (Value::Number(_) | Value::Bool(_))) => n,
-                        _ => Value::String(s.to_string()),
-                    };
-                    *changed = true;
+                let mut index = 0;
+                loop {
+                    let mut child = 0;
+                    for l in bits(deeper) {
+                        if match &self.leaves[l].path[depth] {
+                            Seg::Index(n) => *n == index,
+                            Seg::Any => true,
+                            Seg::Key(_) => false,
+                        } {
+                            child |= 1 << l;
+                        }
+                    }
+                    self.visit(sc, depth + 1, here, child, ed, ctx)?;
+                    index += 1;
+                    if !sc.eat(b',') {
+                        break;
+                    }
                 }
+                sc.expect(b']').map_err(malformed)
+            }
+            Kind::String => {
+                let t = sc.string().map_err(malformed)?;
+                if here == 0 {
+                    return Ok(());
+                }
+                let s = sc.unescape(t).map_err(malformed)?;
+                self.apply(here, Scalar::Str(s), t.start, t.end, ed, ctx)
+            }
+            kind => {
+                let start = sc.pos();
+                let text = sc.scalar().map_err(malformed)?;
+                if here == 0 {
+                    return Ok(());
+                }
+                let v = match kind {
+                    Kind::Number => Scalar::Num(Cow::Borrowed(text)),
+                    Kind::True => Scalar::Bool(true),
+                    Kind::False => Scalar::Bool(false),
+                    _ => return Ok(()),
+                };
+                self.apply(here, v, start, sc.pos(), ed, ctx)
             }
         }
     }
-    Ok(())
+
+    /// Runs the rules of the paths in `rules` over one scalar, in path order, and splices the
+    /// result in when it changed.
+    fn apply(
+        &self,
+        rules: u64,
+        mut v: Scalar<'_>,
+        start: usize,
+        end: usize,
+        ed: &mut Editor<'_>,
+        ctx: &Ctx<'_>,
+    ) -> Result<(), SanitizeError> {
+        let mut changed = false;
+        let mut out = std::mem::take(&mut ed.scratch);
+        for l in bits(rules) {
+            let leaf = &self.leaves[l];
+            out.clear();
+            let outcome = match &v {
+                Scalar::Null => break,
+                Scalar::Str(s) => match &leaf.text {
+                    Some(t) => t.sanitize(Some(s.as_bytes()), ctx, &mut out)?,
+                    None => Outcome::Same,
+                },
+                Scalar::Num(n) => match (&leaf.number, &leaf.text) {
+                    (Some(rule), _) => number_rule(rule.as_ref(), n, ctx, &mut out)?,
+                    (None, Some(t)) => t.sanitize(Some(n.as_bytes()), ctx, &mut out)?,
+                    (None, None) => Outcome::Same,
+                },
+                Scalar::Bool(b) => match &leaf.text {
+                    Some(t) => {
+                        let text: &[u8] = if *b { b"true" } else { b"false" };
+                        t.sanitize(Some(text), ctx, &mut out)?
+                    }
+                    None => Outcome::Same,
+                },
+            };
+            match outcome {
+                Outcome::Same => continue,
+                Outcome::Null => v = Scalar::Null,
+                Outcome::Value => {
+                    let s = value::utf8(&out)?;
+                    // A number or boolean stays one when the rule's text still reads as one.
+                    v = match (&v, s) {
+                        (Scalar::Num(_) | Scalar::Bool(_), "true") => Scalar::Bool(true),
+                        (Scalar::Num(_) | Scalar::Bool(_), "false") => Scalar::Bool(false),
+                        (Scalar::Num(_) | Scalar::Bool(_), n) if json_scan::is_number(n) => {
+                            Scalar::Num(Cow::Owned(n.to_string()))
+                        }
+                        _ => Scalar::Str(Cow::Owned(s.to_string())),
+                    };
+                }
+            }
+            changed = true;
+        }
+        if changed {
+            ed.replace(start, end, &v)?;
+        }
+        ed.scratch = out;
+        Ok(())
+    }
+}
+
+/// Applies a numeric rule (`number_noise`) to a JSON number through numeric's binary form;
+/// the result, if any, is left in `out` as text.
+fn number_rule(
+    rule: &dyn ColumnSanitizer,
+    n: &str,
+    ctx: &Ctx<'_>,
+    out: &mut Vec<u8>,
+) -> Result<Outcome, SanitizeError> {
+    let mut bin = Vec::new();
+    // Exponents are outside numeric's text form: go through f64 then.
+    let decimal = if n.contains(['e', 'E']) {
+        n.parse::<f64>()
+            .map(|f| format!("{f:.6}"))
+            .unwrap_or_default()
+    } else {
+        n.to_string()
+    };
+    if value::numeric_from_str(&decimal, &mut bin).is_err() {
+        return Ok(Outcome::Same);
+    }
+    let o = rule.sanitize(Some(&bin), ctx, out)?;
+    if o == Outcome::Value {
+        let s = value::numeric_to_string(out)?;
+        out.clear();
+        out.extend_from_slice(s.as_bytes());
+    }
+    Ok(o)
 }
 
 impl ColumnSanitizer for JsonValue {
@@ -234,18 +373,40 @@ impl ColumnSanitizer for JsonValue {
             return Ok(Outcome::Null);
         };
         let text = value::json_text(self.oid, input)?;
-        let mut doc: Value = serde_json::from_str(text)
-            .map_err(|e| value::err(format!("malformed JSON value: {e}")))?;
-        let mut changed = false;
-        for leaf in &self.leaves {
-            walk(&mut doc, &leaf.path, leaf, ctx, &mut changed)?;
+        let mark = out.len();
+        value::json_prefix(self.oid, out);
+        let mut ed = Editor {
+            text,
+            out,
+            copied: 0,
+            changed: false,
+            scratch: Vec::new(),
+        };
+        let mut sc = Scanner::new(text);
+        let all = match self.leaves.len() {
+            0 => 0,
+            n => u64::MAX >> (MAX_PATHS - n),
+        };
+        let visited = self.visit(&mut sc, 0, 0, all, &mut ed, ctx).and_then(|()| {
+            if sc.at_end() {
+                Ok(())
+            } else {
+                Err(malformed(format!(
+                    "trailing characters at byte {}",
+                    sc.pos()
+                )))
+            }
+        });
+        let (copied, changed) = (ed.copied, ed.changed);
+        if let Err(e) = visited {
+            out.truncate(mark);
+            return Err(e);
         }
         if !changed {
+            out.truncate(mark);
             return Ok(Outcome::Same);
         }
-        value::json_prefix(self.oid, out);
-        serde_json::to_writer(&mut *out, &doc)
-            .map_err(|e| value::err(format!("writing JSON: {e}")))?;
+        out.extend_from_slice(&text.as_bytes()[copied..]);
         Ok(Outcome::Value)
     }
 
@@ -354,11 +515,23 @@ impl Rule for Json {
                 leaves.push(Leaf { path, text, number });
             }
         }
+        if leaves.len() > MAX_PATHS {
+            problems.push(format!(
+                "parameter `paths`: at most {MAX_PATHS} paths per column, got {}",
+                leaves.len()
+            ));
+        }
         if !problems.is_empty() {
             return Err(problems.join("; "));
         }
+        let longest = leaves.iter().map(|l| l.path.len()).max().unwrap_or(0);
+        let mut ends_at = vec![0u64; longest + 1];
+        for (i, l) in leaves.iter().enumerate() {
+            ends_at[l.path.len()] |= 1 << i;
+        }
         Ok(Box::new(JsonValue {
             leaves,
+            ends_at,
             oid: args.column.scalar_oid,
         }))
     }
@@ -369,6 +542,7 @@ mod tests {
     use super::super::util::tests::*;
     use super::*;
     use crate::sanitize::testing::{column, run};
+    use serde_json::Value;
 
     const PATHS: &str = r#"paths = { "$.address.street" = { rule = "lorem" }, "$.phones[*]" = "phone", "$.salary" = { rule = "number_noise", percent = 10 }, "$.contacts[*].email" = { rule = "email", mail_domain = "example.com" }, "$.secret" = "null" }"#;
 
@@ -412,6 +586,81 @@ mod tests {
         let k = crate::sanitize::testing::key();
         let ctx = Ctx { key: &k, row: None };
         assert!(s.sanitize(Some(b"{oops"), &ctx, &mut o).is_err());
+    }
+
+    #[test]
+    fn edits_in_place_keeping_the_rest_byte_for_byte() {
+        let col = column(TypeClass::Json, oids::JSON);
+        let s = must(build(
+            &Json,
+            r#"paths = { "$.email" = { rule = "email", mail_domain = "example.com" }, "$.tags[1]" = "null", "$.profile" = "lorem", "$.profile.city" = "mask" }"#,
+            &col,
+        ));
+        // json keeps its spacing, duplicate keys, escapes and member order.
+        let doc = "{ \"id\" : 7,\n  \"email\": \"a@b.c\", \"email\" : \"d\\u0040e.f\", \"tags\": [\"x\", \"y\", 3],\n \"profile\": {\"bio\": \"Line one\\nline two\", \"age\": 41, \"ok\": true, \"city\": \"Leeds\", \"n\": null} }";
+        let out = String::from_utf8(value_of(s.as_ref(), doc.as_bytes())).expect("UTF-8");
+        assert!(out.starts_with("{ \"id\" : 7,\n  \"email\": \""), "{out}");
+        let v: Value = serde_json::from_str(&out).expect("valid JSON out");
+        assert_eq!(
+            out.matches("@example.com").count(),
+            2,
+            "both duplicates sanitized: {out}"
+        );
+        assert!(
+            !out.contains("a@b.c") && !out.contains("d\\u0040e.f"),
+            "{out}"
+        );
+        assert_eq!(v["tags"], serde_json::json!(["x", null, 3]));
+        let p = &v["profile"];
+        assert!(p["bio"].as_str().is_some_and(|b| b != "Line one\nline two"));
+        assert!(p["age"].is_string() || p["age"].is_number());
+        assert_ne!(p["city"], "Leeds");
+        assert!(p["n"].is_null());
+        // The whole-object rule ran first, then the mask on its output.
+        assert!(p["city"].as_str().is_some_and(|c| c.contains('*')), "{p}");
+        // Unchanged documents are reported as such; nothing partial is left on errors.
+        let (o, _) = run(s.as_ref(), Some(b"{\"email\": null, \"tags\": [1]}"));
+        assert_eq!(o, Outcome::Same);
+        let k = crate::sanitize::testing::key();
+        let ctx = Ctx { key: &k, row: None };
+        for bad in [
+            &b"{\"email\": \"x\"} extra"[..],
+            b"{\"email\": \"x\"",
+            b"[1,",
+        ] {
+            let mut o = b"kept".to_vec();
+            assert!(s.sanitize(Some(bad), &ctx, &mut o).is_err());
+            assert_eq!(o, b"kept");
+        }
+        let deep = format!("{{\"profile\": {}1{}}}", "[".repeat(600), "]".repeat(600));
+        let e = s
+            .sanitize(Some(deep.as_bytes()), &ctx, &mut Vec::new())
+            .expect_err("too deep");
+        assert!(e.to_string().contains("deeper"), "{e}");
+        // Subtrees no path reaches are skipped, however deep.
+        let (o, _) = run(
+            s.as_ref(),
+            Some(deep.replace("profile", "other").as_bytes()),
+        );
+        assert_eq!(o, Outcome::Same);
+    }
+
+    #[test]
+    fn numbers_and_booleans() {
+        let col = column(TypeClass::Json, oids::JSONB);
+        let s = must(build(
+            &Json,
+            r#"paths = { "$.n" = { rule = "number_noise", percent = 50 }, "$.big" = { rule = "number_noise", percent = 50 }, "$.flag" = { rule = "choice", values = ["yes", "no"] } }"#,
+            &col,
+        ));
+        let out = value_of(
+            s.as_ref(),
+            b"\x01{\"n\": 1000, \"big\": 1.5e3, \"flag\": true}",
+        );
+        let v: Value = serde_json::from_slice(&out[1..]).expect("JSON out");
+        assert!(v["n"].is_number() && v["n"] != 1000, "{v}");
+        assert!(v["big"].is_number(), "{v}");
+        assert!(v["flag"] == "yes" || v["flag"] == "no", "{v}");
     }
 
     #[test]

@@ -21,7 +21,8 @@ struct LoremGen;
 
 impl Generate for LoremGen {
     fn generate(&self, s: &mut Stream, original: &[u8], out: &mut Vec<u8>) {
-        let target = std::str::from_utf8(original).map_or(original.len(), |t| t.chars().count());
+        // Characters of the original: UTF-8 bytes that do not continue a character.
+        let target = original.iter().filter(|&&b| b & 0xC0 != 0x80).count();
         let start = out.len();
         let mut sentence_start = true;
         while out.len() - start < target {
