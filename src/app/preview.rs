@@ -117,7 +117,7 @@ pub fn run(args: &PreviewArgs) -> Result<(), Failure> {
                 row: row.clone(),
                 remap: None,
             };
-            let replaced = transform.apply(&batch).map_err(|e| {
+            let replaced = transform.apply(&batch, 0..batch.rows).map_err(|e| {
                 Failure::new(exit::FAILURE, format!("{}: {e}", table.display_name()))
             })?;
             let render = client

@@ -1,6 +1,8 @@
 //! PGCOPY encoder: writes batches back out, copying untouched fields verbatim and splicing in
 //! the sanitized columns.
 
+use std::ops::Range;
+
 use bytes::{BufMut, BytesMut};
 
 use super::decode::{Field, RowBatch};
@@ -107,22 +109,37 @@ fn field_len(len: usize) -> Result<i32, CodecError> {
 
 /// Writes the batch's tuples, with the columns in `replaced` taken from there instead.
 ///
-/// With no replacements the tuples are copied in one piece. Otherwise each row is written as
-/// runs of untouched fields (copied with their length words in one go) and replaced fields.
-///
 /// Panics if a replacement names a column outside the batch, names a column twice, or does
 /// not have one field per row: those are bugs in whoever built the replacement.
 pub fn write_batch(batch: &RowBatch, replaced: &[ReplacedColumn], out: &mut BytesMut) {
+    write_rows(batch, 0..batch.rows, replaced, out);
+}
+
+/// Writes the tuples `rows` of the batch, with the columns in `replaced` (one field per row
+/// of the range, the first for `rows.start`) taken from there instead.
+///
+/// With no replacements the tuples are copied in one piece. Otherwise each row is written as
+/// runs of untouched fields (copied with their length words in one go) and replaced fields.
+///
+/// Panics if `rows` is outside the batch, or on a replacement that names a column outside the
+/// batch, names a column twice, or does not have one field per row of the range.
+pub fn write_rows(
+    batch: &RowBatch,
+    rows: Range<usize>,
+    replaced: &[ReplacedColumn],
+    out: &mut BytesMut,
+) {
+    let span = batch.row_starts[rows.start] as usize..batch.row_starts[rows.end] as usize;
     if replaced.is_empty() {
-        out.extend_from_slice(&batch.data);
+        out.extend_from_slice(&batch.data[span]);
         return;
     }
-    let segments = plan_segments(batch, replaced);
+    let segments = plan_segments(batch, rows.len(), replaced);
     // Upper bound: every original byte plus every new one, so rows never reallocate.
     let extra: usize = replaced.iter().map(|r| r.values.len()).sum();
-    out.reserve(batch.data.len() + extra);
-    for row in 0..batch.rows {
-        write_row(batch, row, &segments, out);
+    out.reserve(span.len() + extra);
+    for (i, row) in rows.enumerate() {
+        write_row(batch, row, i, &segments, out);
     }
 }
 
@@ -134,7 +151,11 @@ enum Segment<'a> {
 
 /// Splits the column list into segments once per batch, since the layout is the same in
 /// every row.
-fn plan_segments<'a>(batch: &RowBatch, replaced: &'a [ReplacedColumn]) -> Vec<Segment<'a>> {
+fn plan_segments<'a>(
+    batch: &RowBatch,
+    rows: usize,
+    replaced: &'a [ReplacedColumn],
+) -> Vec<Segment<'a>> {
     let mut by_col: Vec<Option<&ReplacedColumn>> = vec![None; batch.ncols];
     for r in replaced {
         assert!(
@@ -146,11 +167,11 @@ fn plan_segments<'a>(batch: &RowBatch, replaced: &'a [ReplacedColumn]) -> Vec<Se
         assert!(by_col[r.col].is_none(), "column {} replaced twice", r.col);
         assert_eq!(
             r.fields.len(),
-            batch.rows,
+            rows,
             "replaced column {} has {} fields for {} rows",
             r.col,
             r.fields.len(),
-            batch.rows
+            rows
         );
         by_col[r.col] = Some(r);
     }
@@ -174,7 +195,14 @@ fn plan_segments<'a>(batch: &RowBatch, replaced: &'a [ReplacedColumn]) -> Vec<Se
     segments
 }
 
-fn write_row(batch: &RowBatch, row: usize, segments: &[Segment<'_>], out: &mut BytesMut) {
+/// Writes tuple `row` of the batch; `at` is its position within the replacements.
+fn write_row(
+    batch: &RowBatch,
+    row: usize,
+    at: usize,
+    segments: &[Segment<'_>],
+    out: &mut BytesMut,
+) {
     let fields = batch.row_fields(row);
     let row_start = batch.row_starts[row] as usize;
     for (i, segment) in segments.iter().enumerate() {
@@ -192,7 +220,7 @@ fn write_row(batch: &RowBatch, row: usize, segments: &[Segment<'_>], out: &mut B
                 if i == 0 {
                     out.extend_from_slice(&batch.data[row_start..row_start + 2]);
                 }
-                let f = r.fields[row];
+                let f = r.fields[at];
                 if f.is_null() {
                     out.put_i32(-1);
                 } else {
@@ -305,6 +333,26 @@ mod tests {
         // The order of the replacements does not matter.
         assert_eq!(encoded(&b, &[last.clone(), first.clone()]), want);
         assert_eq!(encoded(&b, &[first, last]), want);
+    }
+
+    #[test]
+    fn row_ranges_concatenate_to_the_whole_batch() {
+        let b = batch(4, &ROWS);
+        let r = replaced(1, &[Some(b"x@y.z"), Some(b"was-null"), None]);
+        let whole = encoded(&b, std::slice::from_ref(&r));
+        // Rows 0..1 and 1..3, each with the replacements of its own rows only.
+        let mut parts = BytesMut::new();
+        write_rows(&b, 0..1, &[replaced(1, &[Some(b"x@y.z")])], &mut parts);
+        write_rows(
+            &b,
+            1..3,
+            &[replaced(1, &[Some(b"was-null"), None])],
+            &mut parts,
+        );
+        assert_eq!(parts, whole);
+        let mut tail = BytesMut::new();
+        write_rows(&b, 2..3, &[], &mut tail);
+        assert_eq!(tail, expected(&ROWS[2..]));
     }
 
     #[test]

@@ -21,7 +21,8 @@ pub mod typeoids;
 
 pub use decode::{CopyDecoder, Field, RowBatch, MAX_BATCH_BYTES};
 pub use encode::{
-    encode_field, encode_tuple, write_batch, write_header, write_trailer, ReplacedColumn,
+    encode_field, encode_tuple, write_batch, write_header, write_rows, write_trailer,
+    ReplacedColumn,
 };
 pub use typeoids::{remap_value_oids, SimpleTypeMap, TypeKind, TypeMap, FIRST_NORMAL_OBJECT_ID};
 

@@ -8,7 +8,8 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use rayon::prelude::*;
 
 use super::files::{FileDestination, FileSource, Input, Output, PartFile};
-use super::{Event, Job, PipelineError, Shared};
+use super::transform::TransformError;
+use super::{Event, Job, PipelineError, Shared, TablePlan};
 use crate::codec::decode::{CopyDecoder, RowBatch};
 use crate::codec::encode;
 use crate::pgerr;
@@ -316,35 +317,44 @@ fn transformer(shared: &Shared<'_>, input: Receiver<ToTransform>, out: Sender<To
                     continue;
                 };
                 let plan = &shared.tables[*table];
-                let replaced = plan
-                    .transforms
-                    .par_iter()
-                    .map(|t| t.apply(&batch))
-                    .collect::<Result<Vec<_>, _>>();
-                let replaced = match replaced {
-                    Ok(r) => r,
-                    Err(e) => {
-                        shared.cancel.fail(PipelineError::Transform {
-                            table: plan.table.display_name(),
-                            part: label.clone(),
-                            message: e.to_string(),
-                        });
-                        let _ = out.send(ToWriter::Abort);
-                        current = None;
-                        continue;
-                    }
-                };
-                let extra: usize = replaced.iter().map(|r| r.values.len()).sum();
-                let mut buf = BytesMut::with_capacity(batch.data.len() + extra + 32);
                 if !header_sent {
-                    encode::write_header(&mut buf);
+                    let mut header = BytesMut::with_capacity(32);
+                    encode::write_header(&mut header);
                     header_sent = true;
+                    if out.send(ToWriter::Data(header.freeze())).is_err() {
+                        return;
+                    }
                 }
-                encode::write_batch(&batch, &replaced, &mut buf);
                 shared
                     .observer
                     .rows_copied(plan, part, batch.rows as u64, batch.data.len() as u64);
-                ToWriter::Data(buf.freeze())
+                if plan.transforms.is_empty() {
+                    // Nothing to replace: the decoded tuples go out as they came in.
+                    ToWriter::Data(batch.data)
+                } else {
+                    match transform_batch(plan, &batch) {
+                        Ok(mut chunks) => {
+                            let last = chunks.pop().unwrap_or_default();
+                            if chunks
+                                .into_iter()
+                                .any(|c| out.send(ToWriter::Data(c)).is_err())
+                            {
+                                return;
+                            }
+                            ToWriter::Data(last)
+                        }
+                        Err(e) => {
+                            shared.cancel.fail(PipelineError::Transform {
+                                table: plan.table.display_name(),
+                                part: label.clone(),
+                                message: e.to_string(),
+                            });
+                            let _ = out.send(ToWriter::Abort);
+                            current = None;
+                            continue;
+                        }
+                    }
+                }
             }
             ToTransform::End { rows, bytes } => {
                 if current.take().is_none() {
@@ -375,6 +385,32 @@ fn transformer(shared: &Shared<'_>, input: Receiver<ToTransform>, out: Sender<To
             return;
         }
     }
+}
+
+/// Rows per rayon task: large enough that task overhead vanishes, small enough to balance.
+const ROWS_PER_TASK: usize = 2048;
+
+/// Applies the table's transforms to a batch and encodes it, in row ranges across the rayon
+/// pool; each range comes back encoded on its own, in order, so nothing is joined and copied
+/// again before it goes to the writer.
+fn transform_batch(plan: &TablePlan, batch: &RowBatch) -> Result<Vec<Bytes>, TransformError> {
+    let ranges: Vec<std::ops::Range<usize>> = (0..batch.rows)
+        .step_by(ROWS_PER_TASK)
+        .map(|start| start..(start + ROWS_PER_TASK).min(batch.rows))
+        .collect();
+    ranges
+        .into_par_iter()
+        .map(|rows| {
+            let replaced = plan
+                .transforms
+                .iter()
+                .map(|t| t.apply(batch, rows.clone()))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut buf = BytesMut::new();
+            encode::write_rows(batch, rows, &replaced, &mut buf);
+            Ok(buf.freeze())
+        })
+        .collect()
 }
 
 fn writer(shared: &Shared<'_>, input: Receiver<ToWriter>, events: Sender<Event>) {

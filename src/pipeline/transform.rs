@@ -2,9 +2,8 @@
 //! the rewrite of user-defined type OIDs embedded in binary arrays and records.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
-
-use rayon::prelude::*;
 
 use crate::codec::decode::{Field, RowBatch};
 use crate::codec::encode::ReplacedColumn;
@@ -18,10 +17,13 @@ pub struct TransformError {
     pub message: String,
 }
 
-/// Produces the replacement values of one column for a batch. Stateless and shared across
-/// threads; scratch space lives in the call.
+/// Produces the replacement values of one column for some rows of a batch. Stateless and
+/// shared across threads (the lanes run row ranges of one batch at once); scratch space lives
+/// in the call.
 pub trait ColumnTransform: Send + Sync {
-    fn apply(&self, batch: &RowBatch) -> Result<ReplacedColumn, TransformError>;
+    /// One field per row of `rows`, the first for `rows.start`.
+    fn apply(&self, batch: &RowBatch, rows: Range<usize>)
+        -> Result<ReplacedColumn, TransformError>;
 }
 
 /// Rewrites source type OIDs to the target's inside array/composite values of one column.
@@ -33,10 +35,14 @@ pub struct OidRemap {
 }
 
 impl ColumnTransform for OidRemap {
-    fn apply(&self, batch: &RowBatch) -> Result<ReplacedColumn, TransformError> {
+    fn apply(
+        &self,
+        batch: &RowBatch,
+        rows: Range<usize>,
+    ) -> Result<ReplacedColumn, TransformError> {
         let mut values = Vec::new();
-        let mut fields = Vec::with_capacity(batch.rows);
-        for row in 0..batch.rows {
+        let mut fields = Vec::with_capacity(rows.len());
+        for row in rows {
             match batch.field(row, self.column) {
                 None => fields.push(Field { start: 0, len: -1 }),
                 Some(value) => {
@@ -63,7 +69,7 @@ impl ColumnTransform for OidRemap {
     }
 }
 
-/// Applies a sanitizer rule to one column, rows split into chunks across the rayon pool.
+/// Applies a sanitizer rule to one column.
 pub struct Sanitize {
     pub column: usize,
     pub column_name: String,
@@ -86,36 +92,13 @@ pub struct RowColumn {
     pub sanitizer: Option<Arc<dyn ColumnSanitizer>>,
 }
 
-/// Rows per rayon task: large enough that task overhead vanishes, small enough to balance.
-const ROWS_PER_TASK: usize = 2048;
-
 impl ColumnTransform for Sanitize {
-    fn apply(&self, batch: &RowBatch) -> Result<ReplacedColumn, TransformError> {
-        let chunks: Vec<(usize, usize)> = (0..batch.rows)
-            .step_by(ROWS_PER_TASK)
-            .map(|start| (start, (start + ROWS_PER_TASK).min(batch.rows)))
-            .collect();
-        let parts = chunks
-            .par_iter()
-            .map(|&(start, end)| self.sanitize_rows(batch, start, end))
-            .collect::<Result<Vec<_>, _>>()?;
-        let total: usize = parts.iter().map(|(v, _)| v.len()).sum();
-        let mut values = Vec::with_capacity(total);
-        let mut fields = Vec::with_capacity(batch.rows);
-        for (part_values, part_fields) in parts {
-            let base = values.len() as u32;
-            values.extend_from_slice(&part_values);
-            fields.extend(part_fields.into_iter().map(|f| {
-                if f.len < 0 {
-                    f
-                } else {
-                    Field {
-                        start: f.start + base,
-                        len: f.len,
-                    }
-                }
-            }));
-        }
+    fn apply(
+        &self,
+        batch: &RowBatch,
+        rows: Range<usize>,
+    ) -> Result<ReplacedColumn, TransformError> {
+        let (mut values, fields) = self.sanitize_rows(batch, rows.start, rows.end)?;
         if let Some(remap) = &self.remap {
             for f in fields.iter().filter(|f| f.len >= 0) {
                 let range = f.start as usize..f.start as usize + f.len as usize;
