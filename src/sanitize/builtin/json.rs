@@ -8,6 +8,11 @@
 //! ending at a string applies the rule as to a text value; at a number, as to a numeric value
 //! when the rule takes numbers (`number_noise`), else to its text; at an object or array, to
 //! every string/number inside it. `null` makes the value JSON null; absent paths are skipped.
+//!
+//! The document is edited in place: the values at the paths are rewritten and every other byte
+//! is copied through, so a `json` column keeps its spacing and member order, and each of a
+//! key's duplicates (which `json` allows) is rewritten. A value reached by several paths gets
+//! their rules one after the other, in path order.
 
 use std::borrow::Cow;
 
