@@ -173,7 +173,31 @@ fn malformed(e: String) -> SanitizeError {
     value::err(format!("malformed JSON value: {e}"))
 }
 
+/// Where a walk steps into a container: a member, by key, or an element, by index.
+enum Step<'a> {
+    Member(&'a str),
+    Element(usize),
+}
+
+impl Seg {
+    fn matches(&self, step: &Step<'_>) -> bool {
+        match (self, step) {
+            (Seg::Any, _) => true,
+            (Seg::Key(k), Step::Member(name)) => k == name,
+            (Seg::Index(n), Step::Element(i)) => n == i,
+            _ => false,
+        }
+    }
+}
+
 impl JsonValue {
+    /// The paths among `deeper` whose segment at `depth` takes `step`.
+    fn children(&self, deeper: u64, depth: usize, step: Step<'_>) -> u64 {
+        bits(deeper)
+            .filter(|&l| self.leaves[l].path[depth].matches(&step))
+            .fold(0, |set, l| set | 1 << l)
+    }
+
     /// Visits the value at the scanner. `applying`: paths that ended at this value or above
     /// it, so their rule applies to every scalar here; `pending`: paths that continue below,
     /// each having matched `depth` segments.
@@ -207,19 +231,12 @@ impl JsonValue {
                 loop {
                     let key = sc.string().map_err(malformed)?;
                     sc.expect(b':').map_err(malformed)?;
-                    let mut child = 0;
-                    if deeper != 0 {
+                    let child = if deeper == 0 {
+                        0
+                    } else {
                         let name = sc.unescape(key).map_err(malformed)?;
-                        for l in bits(deeper) {
-                            if match &self.leaves[l].path[depth] {
-                                Seg::Key(k) => *k == name,
-                                Seg::Any => true,
-                                Seg::Index(_) => false,
-                            } {
-                                child |= 1 << l;
-                            }
-                        }
-                    }
+                        self.children(deeper, depth, Step::Member(&name))
+                    };
                     self.visit(sc, depth + 1, here, child, ed, ctx)?;
                     if !sc.eat(b',') {
                         break;
@@ -234,16 +251,7 @@ impl JsonValue {
                 }
                 let mut index = 0;
                 loop {
-                    let mut child = 0;
-                    for l in bits(deeper) {
-                        if match &self.leaves[l].path[depth] {
-                            Seg::Index(n) => *n == index,
-                            Seg::Any => true,
-                            Seg::Key(_) => false,
-                        } {
-                            child |= 1 << l;
-                        }
-                    }
+                    let child = self.children(deeper, depth, Step::Element(index));
                     self.visit(sc, depth + 1, here, child, ed, ctx)?;
                     index += 1;
                     if !sc.eat(b',') {
