@@ -674,6 +674,11 @@ mod tests {
         assert!(v["n"].is_number() && v["n"] != 1000, "{v}");
         assert!(v["big"].is_number(), "{v}");
         assert!(v["flag"] == "yes" || v["flag"] == "no", "{v}");
+        // `$` is the whole document, here a bare string.
+        let whole = must(build(&Json, r#"paths = { "$" = "lorem" }"#, &col));
+        let out = value_of(whole.as_ref(), b"\x01 \"hello there\" ");
+        let v: Value = serde_json::from_slice(&out[1..]).expect("JSON out");
+        assert!(v.is_string() && v != "hello there", "{v}");
     }
 
     #[test]
