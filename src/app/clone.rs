@@ -14,11 +14,9 @@ use crate::cli::{CloneArgs, CloneOptions, OutputArgs};
 use crate::codec::typeoids::{SimpleTypeMap, TypeKind};
 use crate::conn::ConnSpec;
 use crate::exit;
-use crate::pgbin::Version;
 use crate::pgerr;
 use crate::pipeline::{
-    self, ColumnTransform, OidRemap, PostJob, PostRun, RowColumn, RowRules, Sanitize, TablePlan,
-    TableStats,
+    self, ColumnTransform, OidRemap, PostJob, PostRun, RowRules, Sanitize, TablePlan, TableStats,
 };
 use crate::report::{self, CloneReport, Progress, TableRow};
 use crate::rules::Origin;
@@ -133,17 +131,7 @@ impl CloneRun<'_> {
             .rt
             .block_on(Leader::begin(source_client))
             .map_err(|e| pg_failure(exit::FAILURE, "source: cannot export a snapshot", &e))?;
-        let catalog = self
-            .rt
-            .block_on(catalog::load(&leader.client))
-            .map_err(|e| Failure::new(exit::FAILURE, format!("source: {e}")))?;
-        let server = Version::from_version_num(catalog.server_version_num);
-        if catalog.server_version_num < 120000 {
-            return Err(Failure::new(
-                exit::REFUSED,
-                format!("source: PostgreSQL {server} is not supported (12 or newer is)"),
-            ));
-        }
+        let (catalog, server) = super::load_source_catalog(self.rt, &leader.client)?;
         let tables = select::select(
             &catalog.tables,
             &self.options.selection.tables,
@@ -381,23 +369,9 @@ impl CloneRun<'_> {
             .map(|table| {
                 let mut transforms: Vec<Arc<dyn ColumnTransform>> = Vec::new();
                 let sanitizers = rules.sanitizers.get(&table.oid);
-                let row = Arc::new(RowRules {
-                    columns: table
-                        .columns
-                        .iter()
-                        .enumerate()
-                        .map(|(i, c)| {
-                            let sanitizer = sanitizers.and_then(|s| s.get(i).cloned().flatten());
-                            (
-                                c.name.clone(),
-                                RowColumn {
-                                    position: i,
-                                    sanitizer,
-                                },
-                            )
-                        })
-                        .collect(),
-                });
+                let row = Arc::new(RowRules::new(&table, |i| {
+                    sanitizers.and_then(|s| s.get(i).cloned().flatten())
+                }));
                 for (i, col) in table.columns.iter().enumerate() {
                     let remap = match &map {
                         Some(map) if col.embeds_user_oids => Some(OidRemap {

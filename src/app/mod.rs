@@ -98,6 +98,25 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 }
 
 /// A PostgreSQL error with what was being done, keeping its SQLSTATE.
+/// The source's catalog, read in the leader's snapshot, and its server version; servers older
+/// than 12 are refused.
+pub(crate) fn load_source_catalog(
+    rt: &tokio::runtime::Runtime,
+    client: &tokio_postgres::Client,
+) -> Result<(crate::catalog::SourceCatalog, crate::pgbin::Version), Failure> {
+    let catalog = rt
+        .block_on(crate::catalog::load(client))
+        .map_err(|e| Failure::new(exit::FAILURE, format!("source: {e}")))?;
+    let server = crate::pgbin::Version::from_version_num(catalog.server_version_num);
+    if catalog.server_version_num < 120000 {
+        return Err(Failure::new(
+            exit::REFUSED,
+            format!("source: PostgreSQL {server} is not supported (12 or newer is)"),
+        ));
+    }
+    Ok((catalog, server))
+}
+
 pub(crate) fn pg_failure(code: i32, what: &str, e: &tokio_postgres::Error) -> Failure {
     Failure::new(code, format!("{what}: {}", pgerr::describe(e)))
 }

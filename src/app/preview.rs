@@ -16,7 +16,7 @@ use crate::catalog::{self, quote_ident, Table};
 use crate::cli::PreviewArgs;
 use crate::codec::decode::{CopyDecoder, RowBatch};
 use crate::exit;
-use crate::pipeline::{ColumnTransform, RowColumn, RowRules, Sanitize};
+use crate::pipeline::{ColumnTransform, RowRules, Sanitize};
 use crate::rules::{self, diagnostic};
 
 #[derive(Debug, Serialize)]
@@ -81,23 +81,7 @@ pub fn run(args: &PreviewArgs) -> Result<(), Failure> {
             ));
         }
         let batch = sample(&client, &table, args.rows).await?;
-        let row = Arc::new(RowRules {
-            columns: table
-                .columns
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    let sanitizer = slots.get(i).cloned().flatten();
-                    (
-                        c.name.clone(),
-                        RowColumn {
-                            position: i,
-                            sanitizer,
-                        },
-                    )
-                })
-                .collect(),
-        });
+        let row = Arc::new(RowRules::new(&table, |i| slots.get(i).cloned().flatten()));
         let decisions = resolution.table(table.oid);
         let mut out = Vec::new();
         for (i, col) in table.columns.iter().enumerate() {

@@ -11,7 +11,7 @@ use tokio_postgres::Client;
 use super::clone::{parse_conn, type_kind, type_map};
 use super::snapshot::{fixture_failure, human_bytes, Bars};
 use super::{pg_failure, runtime, Failure};
-use crate::catalog::{self, quote_ident, Column, MatView, Sequence, Table, TypeCatalog, TypeInfo};
+use crate::catalog::{self, quote_ident, Column, MatView, Sequence, Table, TypeCatalog};
 use crate::cli::RestoreArgs;
 use crate::conn::ConnSpec;
 use crate::exit;
@@ -277,20 +277,7 @@ impl Restore<'_> {
         let types = if needs_map {
             let mut types = TypeCatalog::default();
             for t in &self.manifest.types {
-                types.insert(
-                    t.oid,
-                    TypeInfo {
-                        schema: t.schema.clone(),
-                        name: t.name.clone(),
-                        is_array: t.is_array,
-                        is_composite: t.is_composite,
-                        is_domain: t.is_domain,
-                        is_enum: t.is_enum,
-                        elem: t.elem,
-                        base: t.base,
-                        fields: t.fields.clone(),
-                    },
-                );
+                types.insert(t.oid, t.info());
             }
             let target_types = self
                 .rt

@@ -8,7 +8,7 @@ use std::time::{Instant, SystemTime};
 use super::clone::parse_conn;
 use super::sanitizing::{self, Sanitizing};
 use super::{pg_failure, runtime, Failure};
-use crate::catalog::{self, select, SourceCatalog, Table};
+use crate::catalog::{select, SourceCatalog, Table};
 use crate::cli::{SnapshotArgs, SnapshotCommand, SnapshotDirArgs};
 use crate::conn::ConnSpec;
 use crate::exit;
@@ -17,7 +17,7 @@ use crate::fixture::{
     SnapshotFiles, SourceInfo, TableEntry, TypeEntry,
 };
 use crate::pgbin::Version;
-use crate::pipeline::{self, ColumnTransform, Ends, Input, Output, RowColumn, RowRules, Sanitize};
+use crate::pipeline::{self, ColumnTransform, Ends, Input, Output, RowRules, Sanitize};
 use crate::pipeline::{Observer, TablePlan};
 use crate::report::{self, Progress};
 use crate::schema::SchemaArchive;
@@ -143,16 +143,7 @@ fn write(
     let leader = rt
         .block_on(Leader::begin(client))
         .map_err(|e| pg_failure(exit::FAILURE, "source: cannot export a snapshot", &e))?;
-    let catalog = rt
-        .block_on(catalog::load(&leader.client))
-        .map_err(|e| Failure::new(exit::FAILURE, format!("source: {e}")))?;
-    let server = Version::from_version_num(catalog.server_version_num);
-    if catalog.server_version_num < 120000 {
-        return Err(Failure::new(
-            exit::REFUSED,
-            format!("source: PostgreSQL {server} is not supported (12 or newer is)"),
-        ));
-    }
+    let (catalog, server) = super::load_source_catalog(&rt, &leader.client)?;
     let tables = select::select(&catalog.tables, include, exclude)
         .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
     // Every column decided (or the snapshot refused) before anything is written.
@@ -331,21 +322,7 @@ fn types_of(catalog: &SourceCatalog, plans: &[TablePlan]) -> Vec<TypeEntry> {
     let mut out: Vec<TypeEntry> = catalog
         .types
         .oids()
-        .filter_map(|oid| {
-            let t = catalog.types.get(oid)?;
-            Some(TypeEntry {
-                oid,
-                schema: t.schema.clone(),
-                name: t.name.clone(),
-                is_array: t.is_array,
-                is_composite: t.is_composite,
-                is_domain: t.is_domain,
-                is_enum: t.is_enum,
-                elem: t.elem,
-                base: t.base,
-                fields: t.fields.clone(),
-            })
-        })
+        .filter_map(|oid| catalog.types.get(oid).map(|t| TypeEntry::new(oid, t)))
         .collect();
     out.sort_by_key(|t| t.oid);
     out
@@ -364,22 +341,7 @@ fn plan_tables(
         .map(|table| {
             let sanitizers = rules.sanitizers.get(&table.oid);
             let sanitizer_of = |i: usize| sanitizers.and_then(|s| s.get(i).cloned().flatten());
-            let row = Arc::new(RowRules {
-                columns: table
-                    .columns
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| {
-                        (
-                            c.name.clone(),
-                            RowColumn {
-                                position: i,
-                                sanitizer: sanitizer_of(i),
-                            },
-                        )
-                    })
-                    .collect(),
-            });
+            let row = Arc::new(RowRules::new(&table, sanitizer_of));
             let mut transforms: Vec<Arc<dyn ColumnTransform>> = Vec::new();
             for (i, col) in table.columns.iter().enumerate() {
                 if let Some(sanitizer) = sanitizer_of(i) {

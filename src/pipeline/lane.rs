@@ -413,6 +413,27 @@ fn transform_batch(plan: &TablePlan, batch: &RowBatch) -> Result<Vec<Bytes>, Tra
         .collect()
 }
 
+/// A part's rows are all in the target (or its file): tell the observer and the coordinator.
+fn part_done(
+    shared: &Shared<'_>,
+    events: &Sender<Event>,
+    job: &Job,
+    rows: u64,
+    bytes: u64,
+    started: Instant,
+) {
+    shared
+        .observer
+        .part_finished(&shared.tables[job.table], &job.part);
+    let _ = events.send(Event::PartDone {
+        table: job.table,
+        rows,
+        bytes,
+        started,
+        finished: Instant::now(),
+    });
+}
+
 fn writer(shared: &Shared<'_>, input: Receiver<ToWriter>, events: Sender<Event>) {
     if let Output::Files(files) = shared.ends.output {
         return file_writer(shared, files, input, events);
@@ -464,16 +485,7 @@ fn writer(shared: &Shared<'_>, input: Receiver<ToWriter>, events: Sender<Event>)
                             written,
                         });
                     }
-                    shared
-                        .observer
-                        .part_finished(&shared.tables[job.table], &job.part);
-                    let _ = events.send(Event::PartDone {
-                        table: job.table,
-                        rows,
-                        bytes,
-                        started,
-                        finished: Instant::now(),
-                    });
+                    part_done(shared, &events, &job, rows, bytes, started);
                 }
                 ToWriter::Abort => {
                     if let Some((_, sink, _)) = current.take() {
@@ -527,16 +539,7 @@ fn file_writer(
                 if let Err(e) = file.finish(rows) {
                     return fail(&job, e);
                 }
-                shared
-                    .observer
-                    .part_finished(&shared.tables[job.table], &job.part);
-                let _ = events.send(Event::PartDone {
-                    table: job.table,
-                    rows,
-                    bytes,
-                    started,
-                    finished: Instant::now(),
-                });
+                part_done(shared, &events, &job, rows, bytes, started);
             }
             ToWriter::Abort => current = None,
         }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
+use crate::catalog::Table;
 use crate::codec::decode::{Field, RowBatch};
 use crate::codec::encode::ReplacedColumn;
 use crate::codec::typeoids::{remap_value_oids, TypeKind, TypeMap};
@@ -85,6 +86,31 @@ pub struct Sanitize {
 #[derive(Default)]
 pub struct RowRules {
     pub columns: HashMap<String, RowColumn>,
+}
+
+impl RowRules {
+    /// The columns of `table`, each with its sanitizer from `sanitizer_of(position)`.
+    pub fn new(
+        table: &Table,
+        sanitizer_of: impl Fn(usize) -> Option<Arc<dyn ColumnSanitizer>>,
+    ) -> RowRules {
+        let columns = table
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(position, c)| {
+                let sanitizer = sanitizer_of(position);
+                (
+                    c.name.clone(),
+                    RowColumn {
+                        position,
+                        sanitizer,
+                    },
+                )
+            })
+            .collect();
+        RowRules { columns }
+    }
 }
 
 pub struct RowColumn {

@@ -703,5 +703,10 @@ mod tests {
         assert!(e.contains("`keep_last`"), "{e}");
         assert!(e.contains("neither"), "{e}");
         assert!(build(&Json, "paths = {}", &col).is_err());
+        let many: Vec<String> = (0..65).map(|i| format!("\"$.k{i}\" = \"lorem\"")).collect();
+        let e = build(&Json, &format!("paths = {{ {} }}", many.join(", ")), &col)
+            .err()
+            .expect("too many paths refused");
+        assert!(e.contains("at most 64 paths"), "{e}");
     }
 }
