@@ -532,13 +532,17 @@ fn post_jobs<'a>(
             let run: PostRun<'a> = match &item.action {
                 PostAction::Restore(entries) => {
                     let label = item.label.clone();
+                    let settings = item.settings;
                     Box::new(move |_: &TableStats| {
                         archive
-                            .restore_entries(target, entries, restore, &label)
+                            .restore_entries(target, entries, restore, settings, &label)
                             .map_err(|e| e.to_string())
                     })
                 }
-                PostAction::Sql(sql) => Box::new(move |_: &TableStats| run_target_sql(target, sql)),
+                PostAction::Sql(sql) => {
+                    let settings = item.settings;
+                    Box::new(move |_: &TableStats| run_target_sql(target, settings, sql))
+                }
             };
             PostJob {
                 label: item.label.clone(),
@@ -572,9 +576,17 @@ fn post_jobs<'a>(
     jobs
 }
 
-/// One statement on a fresh target connection (post-data workers run on their own threads).
-fn run_target_sql(target: &ConnSpec, sql: &str) -> Result<(), String> {
+/// One statement on a fresh target connection (post-data workers run on their own threads),
+/// with `settings` (`name=value`) set in that session first.
+fn run_target_sql(target: &ConnSpec, settings: &[&str], sql: &str) -> Result<(), String> {
     with_target(target, |client| async move {
+        for setting in settings {
+            let (name, value) = setting.split_once('=').unwrap_or((setting, ""));
+            client
+                .execute("SELECT set_config($1, $2, false)", &[&name, &value])
+                .await
+                .map_err(|e| format!("{}: SET {setting}", pgerr::describe(&e)))?;
+        }
         client
             .batch_execute(sql)
             .await

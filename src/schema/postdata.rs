@@ -44,7 +44,21 @@ pub struct PostItem {
     /// Items (indexes into `PostDataPlan::items`) that must finish first.
     pub after_items: Vec<usize>,
     pub action: PostAction,
+    /// Run-time parameters (`name=value`) for the session that does the work.
+    pub settings: &'static [&'static str],
 }
+
+/// Session settings for adding a foreign key. PostgreSQL validates the existing rows with one
+/// anti-join of the referencing table against the referenced one, planned without parallel
+/// workers. The planner's usual pick, a hash anti join, probes a hash table of every referenced
+/// key once per referencing row; once that table outgrows the CPU caches the probes are cache
+/// misses, which the planner does not cost. Merging the two sides in key order (both btree
+/// indexes, or a sort where the referencing columns have no index) measured faster on
+/// PostgreSQL 15, 6 M referencing rows: against 2 M keys, 4.3–5.3 s hashed and 1.9–2.1 s
+/// merged from indexes, 4.8–6.0 s hashed and 4.0 s sort-merged without an index; against 200 k
+/// keys, 1.1–1.2 s and 0.8–0.9 s; against 10 k keys, 1.0–1.4 s and 0.8–1.1 s. So hashing is
+/// off for the validation only; the planner still chooses between merge and nested loop.
+pub const FOREIGN_KEY_SETTINGS: &[&str] = &["enable_hashjoin=off"];
 
 #[derive(Debug, Default)]
 pub struct PostDataPlan {
@@ -102,6 +116,7 @@ pub fn plan(entries: &[TocEntry], catalog: &SourceCatalog, copied: &[Table]) -> 
                             after_tables: vec![c.table],
                             after_items: Vec::new(),
                             action: PostAction::Sql(create),
+                            settings: &[],
                         });
                         plan.items.push(PostItem {
                             label: label(t, &format!("constraint {}", c.name)),
@@ -111,6 +126,7 @@ pub fn plan(entries: &[TocEntry], catalog: &SourceCatalog, copied: &[Table]) -> 
                             // Filled in below, once every build of the table is known.
                             after_items: Vec::new(),
                             action: PostAction::Sql(attach),
+                            settings: &[],
                         });
                         plan.handled.insert(entry.dump_id);
                     }
@@ -160,6 +176,7 @@ pub fn plan(entries: &[TocEntry], catalog: &SourceCatalog, copied: &[Table]) -> 
             label(t, &format!("foreign key {}", c.name)),
         );
         plan.items[n].after_items = after;
+        plan.items[n].settings = FOREIGN_KEY_SETTINGS;
     }
     plan
 }
@@ -180,6 +197,7 @@ fn push(
         after_tables,
         after_items: Vec::new(),
         action: PostAction::Restore(vec![entry.clone()]),
+        settings: &[],
     });
     plan.items.len() - 1
 }
