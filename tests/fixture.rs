@@ -444,8 +444,12 @@ fn an_interrupted_snapshot_never_looks_complete() {
             &format!("UPDATE public.visits SET at = at + interval '1 day' WHERE id = {round} + 1"),
         );
         let had_manifest = w.snap.join("manifest.json").exists();
+        // A killed process cannot remove its temporary files: keep them in the test's directory.
+        let tmp = w.rules.with_file_name("tmp");
+        std::fs::create_dir_all(&tmp).expect("temp dir");
         let mut child = restage()
             .env("RESTAGE_KEY", KEY)
+            .env("TMPDIR", &tmp)
             .args(["snapshot", "--quiet", "--source", &pg.url(&src)])
             .arg("--rules")
             .arg(&w.rules)

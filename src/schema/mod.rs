@@ -181,7 +181,9 @@ impl SchemaArchive {
     }
 
     /// The rest of post-data (foreign keys, triggers, policies…) with `jobs` parallel workers,
-    /// skipping entries already restored per table.
+    /// skipping entries already restored per table, with the foreign key settings in every
+    /// session: in a schema-only archive's post-data, validating foreign keys is the only work
+    /// the planner sees.
     pub fn restore_post_data_except(
         &self,
         target: &ConnSpec,
@@ -199,6 +201,10 @@ impl SchemaArchive {
             .any(|e| e.desc == "INDEX ATTACH" && !done.contains(&e.dump_id));
         let jobs = if attaches { 1 } else { jobs.max(1) };
         let mut cmd = self.restore_command(target, opts);
+        cmd.env(
+            "PGOPTIONS",
+            session_options(target, postdata::FOREIGN_KEY_SETTINGS),
+        );
         cmd.arg("--section=post-data")
             .arg(format!("--jobs={jobs}"))
             .arg(format!("--use-list={}", list.path().display()))
