@@ -241,6 +241,83 @@ fn source_dying_mid_copy_fails_naming_the_table_and_marks_the_target_incomplete(
 }
 
 #[test]
+fn a_killed_clone_stops_its_index_build_on_the_target() {
+    // Built by a pg_restore child.
+    killed_clone_stops(
+        "killed_build",
+        "CREATE INDEX slow_idx",
+        "current_database() LIKE 'killed_build_dst%'",
+    );
+}
+
+#[test]
+fn a_killed_clone_stops_its_analyze_on_the_target() {
+    // Run on one of restage's own connections.
+    killed_clone_stops(
+        "killed_analyze",
+        "ANALYZE",
+        "current_database() LIKE 'killed_analyze_dst%' AND current_query() ILIKE 'ANALYZE%'",
+    );
+}
+
+/// Kills restage (SIGKILL) while the target runs a statement starting with `statement`, slowed
+/// down by an index expression that sleeps where `slow_when` holds; that statement must stop
+/// within seconds instead of running its ~100 s to the end.
+fn killed_clone_stops(name: &str, statement: &str, slow_when: &str) {
+    let pg = cluster();
+    let src = fresh_db(pg, &format!("{name}_src"));
+    sql(
+        pg,
+        &src,
+        &format!(
+            "CREATE FUNCTION slow_key(i int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$ \
+             BEGIN IF {slow_when} THEN PERFORM pg_sleep(0.05); END IF; RETURN i; END $$; \
+             CREATE TABLE slow (i int); \
+             INSERT INTO slow SELECT generate_series(1, 2000); \
+             CREATE INDEX slow_idx ON slow (public.slow_key(i))"
+        ),
+    );
+    let dst = fresh_db(pg, &format!("{name}_dst"));
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let mut child = clone_cmd(pg, &src, &dst)
+        .env("TMPDIR", tmp.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn restage");
+    let running = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = '{dst}' \
+         AND state = 'active' AND query LIKE '{statement}%slow%'"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sql(pg, "postgres", &running) == "0" {
+        assert!(Instant::now() < deadline, "never saw {statement} running");
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "restage ended before {statement}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("kill restage");
+    let _ = child.wait();
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sql(pg, "postgres", &running) != "0" {
+        assert!(
+            Instant::now() < deadline,
+            "{statement} outlived restage by 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let comment = sql(
+        pg,
+        &dst,
+        "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = current_database()",
+    );
+    assert!(comment.starts_with("restage: INCOMPLETE"), "{comment}");
+}
+
+#[test]
 fn large_objects_are_reported_as_not_copied() {
     let pg = cluster();
     let src = fresh_db(pg, "lo_src");

@@ -124,7 +124,7 @@ impl CloneRun<'_> {
     fn execute(&mut self) -> Result<(), Failure> {
         let step = Instant::now();
         let source_client = self.connect("source", self.source)?;
-        let target_client = self.connect("target", self.target)?;
+        let target_client = self.connect_target()?;
         self.guard_target(&source_client, &target_client)?;
 
         let leader = self
@@ -257,6 +257,14 @@ impl CloneRun<'_> {
         self.rt
             .block_on(conn.connect(APPLICATION_NAME))
             .map_err(|e| Failure::new(exit::CONNECTION, format!("{side}: {e}")))
+    }
+
+    fn connect_target(&self) -> Result<Client, Failure> {
+        let client = self.connect("target", self.target)?;
+        self.rt
+            .block_on(target::watch_client(&client))
+            .map_err(|e| pg_failure(exit::CONNECTION, "target", &e))?;
+        Ok(client)
     }
 
     fn guard_target(&mut self, source: &Client, target_client: &Client) -> Result<(), Failure> {
@@ -618,6 +626,9 @@ where
             .connect(APPLICATION_NAME)
             .await
             .map_err(|e| format!("target: {e}"))?;
+        target::watch_client(&client)
+            .await
+            .map_err(|e| format!("target: {}", pgerr::describe(&e)))?;
         f(client).await
     })
 }

@@ -267,7 +267,38 @@ fn libpq_command(program: &Path, conn: &ConnSpec) -> Command {
     for (key, value) in conn.libpq_env() {
         cmd.env(key, value);
     }
+    end_with_restage(&mut cmd);
     cmd
+}
+
+/// pg_dump and pg_restore must not outlive restage. On Linux the child gets SIGTERM when the
+/// thread that started it ends, which is how restage's death (SIGKILL, SIGTERM, Ctrl-C alone in
+/// a script) reaches it: both programs answer SIGTERM by cancelling their running statement on
+/// the server, so an index build or foreign key check for a clone nobody waits for stops at
+/// once instead of running to its end. Every caller waits for the child on the thread that
+/// started it, so a normal run never triggers the signal.
+fn end_with_restage(cmd: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        let parent = std::process::id();
+        // SAFETY: the closure runs in the forked child before exec and only makes
+        // async-signal-safe system calls (prctl, getppid); it allocates nothing.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // restage may have died between fork and prctl: then nobody would signal.
+                if libc::getppid() as u32 != parent {
+                    return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
 }
 
 /// The connection's `options` followed by `-c name=value` for each of `settings`.

@@ -67,6 +67,19 @@ pub async fn clean(client: &Client, server_version_num: u32) -> Result<(), tokio
     client.batch_execute(&sql).await
 }
 
+/// If restage dies, its connections close, but the server notices only when it next talks to
+/// the client: an index build, ANALYZE or materialized view refresh would run to its end for a
+/// clone nobody waits for. Where the server can (PostgreSQL 14+), it checks the socket every
+/// second while it works.
+pub async fn watch_client(client: &Client) -> Result<(), tokio_postgres::Error> {
+    client
+        .batch_execute(
+            "SELECT set_config('client_connection_check_interval', '1s', false) \
+             WHERE current_setting('client_connection_check_interval', true) IS NOT NULL",
+        )
+        .await
+}
+
 /// Sets the database comment (visible in `\l+`) to record the clone's state.
 pub async fn mark(client: &Client, text: &str) -> Result<(), tokio_postgres::Error> {
     let db: String = client
