@@ -301,6 +301,23 @@ fn killed_clone_stops(name: &str, statement: &str, slow_when: &str) {
     child.kill().expect("kill restage");
     let _ = child.wait();
 
+    let version: u32 = sql(pg, "postgres", "SHOW server_version_num")
+        .parse()
+        .expect("server_version_num");
+    if statement == "ANALYZE" && version < 140000 {
+        // Documented: before PostgreSQL 14 the server cannot watch a silent client, so the
+        // statement on restage's own connection runs on. End it for the other tests.
+        std::thread::sleep(Duration::from_secs(3));
+        assert_ne!(sql(pg, "postgres", &running), "0");
+        sql(
+            pg,
+            "postgres",
+            &format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{dst}'"
+            ),
+        );
+        return;
+    }
     let deadline = Instant::now() + Duration::from_secs(20);
     while sql(pg, "postgres", &running) != "0" {
         assert!(

@@ -260,11 +260,9 @@ impl CloneRun<'_> {
     }
 
     fn connect_target(&self) -> Result<Client, Failure> {
-        let client = self.connect("target", self.target)?;
         self.rt
-            .block_on(target::watch_client(&client))
-            .map_err(|e| pg_failure(exit::CONNECTION, "target", &e))?;
-        Ok(client)
+            .block_on(target::connect(self.target, APPLICATION_NAME))
+            .map_err(|e| Failure::new(exit::CONNECTION, format!("target: {e}")))
     }
 
     fn guard_target(&mut self, source: &Client, target_client: &Client) -> Result<(), Failure> {
@@ -537,20 +535,17 @@ fn post_jobs<'a>(
         .items
         .iter()
         .map(|item| {
+            let conn = target.with_settings(item.settings);
             let run: PostRun<'a> = match &item.action {
                 PostAction::Restore(entries) => {
                     let label = item.label.clone();
-                    let settings = item.settings;
                     Box::new(move |_: &TableStats| {
                         archive
-                            .restore_entries(target, entries, restore, settings, &label)
+                            .restore_entries(&conn, entries, restore, &label)
                             .map_err(|e| e.to_string())
                     })
                 }
-                PostAction::Sql(sql) => {
-                    let settings = item.settings;
-                    Box::new(move |_: &TableStats| run_target_sql(target, settings, sql))
-                }
+                PostAction::Sql(sql) => Box::new(move |_: &TableStats| run_target_sql(&conn, sql)),
             };
             PostJob {
                 label: item.label.clone(),
@@ -584,17 +579,9 @@ fn post_jobs<'a>(
     jobs
 }
 
-/// One statement on a fresh target connection (post-data workers run on their own threads),
-/// with `settings` (`name=value`) set in that session first.
-fn run_target_sql(target: &ConnSpec, settings: &[&str], sql: &str) -> Result<(), String> {
+/// One statement on a fresh target connection (post-data workers run on their own threads).
+fn run_target_sql(target: &ConnSpec, sql: &str) -> Result<(), String> {
     with_target(target, |client| async move {
-        for setting in settings {
-            let (name, value) = setting.split_once('=').unwrap_or((setting, ""));
-            client
-                .execute("SELECT set_config($1, $2, false)", &[&name, &value])
-                .await
-                .map_err(|e| format!("{}: SET {setting}", pgerr::describe(&e)))?;
-        }
         client
             .batch_execute(sql)
             .await
@@ -622,13 +609,9 @@ where
         .build()
         .map_err(|e| e.to_string())?;
     rt.block_on(async {
-        let client = target
-            .connect(APPLICATION_NAME)
+        let client = target::connect(target, APPLICATION_NAME)
             .await
             .map_err(|e| format!("target: {e}"))?;
-        target::watch_client(&client)
-            .await
-            .map_err(|e| format!("target: {}", pgerr::describe(&e)))?;
         f(client).await
     })
 }

@@ -97,7 +97,6 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::new(exit::FAILURE, format!("cannot start a runtime: {e}")))
 }
 
-/// A PostgreSQL error with what was being done, keeping its SQLSTATE.
 /// The source's catalog, read in the leader's snapshot, and its server version; servers older
 /// than 12 are refused.
 pub(crate) fn load_source_catalog(
@@ -117,6 +116,7 @@ pub(crate) fn load_source_catalog(
     Ok((catalog, server))
 }
 
+/// A PostgreSQL error with what was being done, keeping its SQLSTATE.
 pub(crate) fn pg_failure(code: i32, what: &str, e: &tokio_postgres::Error) -> Failure {
     Failure::new(code, format!("{what}: {}", pgerr::describe(e)))
 }

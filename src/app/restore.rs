@@ -261,14 +261,9 @@ impl Restore<'_> {
     }
 
     fn connect(&self) -> Result<Client, Failure> {
-        let client = self
-            .rt
-            .block_on(self.target.connect(APPLICATION_NAME))
-            .map_err(|e| Failure::new(exit::CONNECTION, format!("target: {e}")))?;
         self.rt
-            .block_on(target::watch_client(&client))
-            .map_err(|e| pg_failure(exit::CONNECTION, "target", &e))?;
-        Ok(client)
+            .block_on(target::connect(self.target, APPLICATION_NAME))
+            .map_err(|e| Failure::new(exit::CONNECTION, format!("target: {e}")))
     }
 
     /// One plan per manifest table (its position + 1 stands for the OID), with OID rewrites for

@@ -207,6 +207,24 @@ impl ConnSpec {
         self.options.as_deref()
     }
 
+    /// The same connection with run-time parameters (`name=value`) set in its session, after
+    /// any given in `options` (so they win). Reaches both restage's own connections and the
+    /// libpq programs it runs (through `PGOPTIONS`).
+    pub fn with_settings(&self, settings: &[&str]) -> ConnSpec {
+        let mut options = self.options.clone().unwrap_or_default();
+        for s in settings {
+            if !options.is_empty() {
+                options.push(' ');
+            }
+            options.push_str("-c ");
+            options.push_str(s);
+        }
+        ConnSpec {
+            options: (!options.is_empty()).then_some(options),
+            ..self.clone()
+        }
+    }
+
     /// The same server, reached the same way, but another database.
     pub fn with_dbname(&self, dbname: &str) -> ConnSpec {
         ConnSpec {

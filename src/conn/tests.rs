@@ -519,3 +519,25 @@ fn pg_config_is_built_from_the_fields() {
         None
     );
 }
+
+#[test]
+fn settings_come_after_the_given_options() {
+    let plain = parse("host=db dbname=app", &FakeEnv::new());
+    let with = plain.with_settings(&["enable_hashjoin=off"]);
+    assert_eq!(with.options(), Some("-c enable_hashjoin=off"));
+    assert_eq!(
+        env_map(&with).get("PGOPTIONS").map(String::as_str),
+        Some("-c enable_hashjoin=off")
+    );
+    assert_eq!(plain.with_settings(&[]).options(), None);
+    let given = parse(
+        "host=db dbname=app options='-c work_mem=64MB'",
+        &FakeEnv::new(),
+    );
+    assert_eq!(
+        given
+            .with_settings(&["enable_hashjoin=off", "jit=off"])
+            .options(),
+        Some("-c work_mem=64MB -c enable_hashjoin=off -c jit=off")
+    );
+}

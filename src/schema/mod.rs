@@ -158,23 +158,17 @@ impl SchemaArchive {
         run(cmd, "pg_restore --section=pre-data (target)").map(|_| ())
     }
 
-    /// Restores exactly these entries, in archive order (one table's indexes, say), with
-    /// `settings` (`name=value` run-time parameters) set in the restoring session on top of
-    /// the connection's own `options`.
+    /// Restores exactly these entries, in archive order (one table's indexes, say).
     pub fn restore_entries(
         &self,
         target: &ConnSpec,
         entries: &[TocEntry],
         opts: RestoreOptions,
-        settings: &[&str],
         what: &str,
     ) -> Result<(), SchemaError> {
         let ids: HashSet<u32> = entries.iter().map(|e| e.dump_id).collect();
         let list = self.write_list(&ids, true, what)?;
         let mut cmd = self.restore_command(target, opts);
-        if !settings.is_empty() {
-            cmd.env("PGOPTIONS", session_options(target, settings));
-        }
         cmd.arg(format!("--use-list={}", list.path().display()))
             .arg(&self.path);
         run(cmd, &format!("pg_restore of {what} (target)")).map(|_| ())
@@ -200,11 +194,8 @@ impl SchemaArchive {
             .iter()
             .any(|e| e.desc == "INDEX ATTACH" && !done.contains(&e.dump_id));
         let jobs = if attaches { 1 } else { jobs.max(1) };
-        let mut cmd = self.restore_command(target, opts);
-        cmd.env(
-            "PGOPTIONS",
-            session_options(target, postdata::FOREIGN_KEY_SETTINGS),
-        );
+        let target = target.with_settings(postdata::FOREIGN_KEY_SETTINGS);
+        let mut cmd = self.restore_command(&target, opts);
         cmd.arg("--section=post-data")
             .arg(format!("--jobs={jobs}"))
             .arg(format!("--use-list={}", list.path().display()))
@@ -301,24 +292,6 @@ fn end_with_restage(cmd: &mut Command) {
     let _ = cmd;
 }
 
-/// The connection's `options` followed by `-c name=value` for each of `settings`.
-fn session_options(conn: &ConnSpec, settings: &[&str]) -> String {
-    let mut options = conn
-        .libpq_env()
-        .into_iter()
-        .find(|(k, _)| k == "PGOPTIONS")
-        .map(|(_, v)| v)
-        .unwrap_or_default();
-    for s in settings {
-        if !options.is_empty() {
-            options.push(' ');
-        }
-        options.push_str("-c ");
-        options.push_str(s);
-    }
-    options
-}
-
 /// `--dbname=dbname='…'`: a conninfo fragment, so that database names containing `=` or spaces
 /// are never misread.
 fn conninfo_dbname(conn: &ConnSpec) -> String {
@@ -341,32 +314,5 @@ fn run(mut cmd: Command, step: &str) -> Result<String, SchemaError> {
             step: step.to_string(),
             detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::conn::FakeEnv;
-
-    fn spec(input: &str) -> ConnSpec {
-        match ConnSpec::parse_with(input, &FakeEnv::new()) {
-            Ok(s) => s,
-            Err(e) => panic!("{input:?} should parse: {e}"),
-        }
-    }
-
-    #[test]
-    fn session_settings_follow_the_connection_options() {
-        let plain = spec("host=db dbname=app");
-        assert_eq!(
-            session_options(&plain, &["enable_hashjoin=off"]),
-            "-c enable_hashjoin=off"
-        );
-        let with_options = spec("host=db dbname=app options='-c work_mem=64MB'");
-        assert_eq!(
-            session_options(&with_options, &["enable_hashjoin=off", "jit=off"]),
-            "-c work_mem=64MB -c enable_hashjoin=off -c jit=off"
-        );
     }
 }

@@ -4,6 +4,7 @@
 use tokio_postgres::Client;
 
 use crate::catalog::{quote_ident, MatView, Sequence, Table};
+use crate::conn::ConnSpec;
 
 /// Prefix of the database comment while a clone is running or after it failed.
 pub const INCOMPLETE_MARK: &str = "restage: INCOMPLETE clone";
@@ -67,17 +68,24 @@ pub async fn clean(client: &Client, server_version_num: u32) -> Result<(), tokio
     client.batch_execute(&sql).await
 }
 
-/// If restage dies, its connections close, but the server notices only when it next talks to
-/// the client: an index build, ANALYZE or materialized view refresh would run to its end for a
-/// clone nobody waits for. Where the server can (PostgreSQL 14+), it checks the socket every
-/// second while it works.
-pub async fn watch_client(client: &Client) -> Result<(), tokio_postgres::Error> {
+/// Connects to the target for housekeeping or post-data work. If restage dies, this
+/// connection closes, but the server notices only when it next talks to the client: an index
+/// build, ANALYZE or materialized view refresh would run to its end for a clone nobody waits
+/// for. Where the server can (PostgreSQL 14+), it is told to check the socket every second
+/// while it works. The error is one line, without the side's name.
+pub async fn connect(conn: &ConnSpec, application_name: &str) -> Result<Client, String> {
+    let client = conn
+        .connect(application_name)
+        .await
+        .map_err(|e| e.to_string())?;
     client
         .batch_execute(
             "SELECT set_config('client_connection_check_interval', '1s', false) \
              WHERE current_setting('client_connection_check_interval', true) IS NOT NULL",
         )
         .await
+        .map_err(|e| crate::pgerr::describe(&e))?;
+    Ok(client)
 }
 
 /// Sets the database comment (visible in `\l+`) to record the clone's state.
