@@ -154,14 +154,24 @@ impl CloneRun<'_> {
         }
         self.report.sanitized = sanitized_columns(&rules);
         self.collect_warnings(&catalog, &tables);
+        let comments = self.options.keep_comments || self.sanitizing.verbatim;
+        super::schema_text::guard(
+            self.rt,
+            &leader.client,
+            self.sanitizing,
+            &rules,
+            &tables,
+            comments,
+        )?;
 
-        let archive = SchemaArchive::dump(self.source, &leader.snapshot, server).map_err(|e| {
-            let code = match e {
-                crate::schema::SchemaError::Tool(_) => exit::REFUSED,
-                _ => exit::FAILURE,
-            };
-            Failure::new(code, format!("source: {e}"))
-        })?;
+        let archive = SchemaArchive::dump(self.source, &leader.snapshot, server, comments)
+            .map_err(|e| {
+                let code = match e {
+                    crate::schema::SchemaError::Tool(_) => exit::REFUSED,
+                    _ => exit::FAILURE,
+                };
+                Failure::new(code, format!("source: {e}"))
+            })?;
         let restore = RestoreOptions {
             no_owner: self.options.no_owner,
             no_acl: self.options.no_acl,

@@ -11,6 +11,7 @@ mod rules_check;
 mod rules_init;
 mod rules_list;
 mod sanitizing;
+mod schema_text;
 mod snapshot;
 mod verify;
 

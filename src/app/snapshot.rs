@@ -54,6 +54,7 @@ pub fn run(args: &SnapshotArgs) -> Result<(), Failure> {
         jobs,
         progress,
         (&args.selection.tables, &args.selection.exclude_tables),
+        args.keep_comments,
     )?;
     let removed = fixture::collect_garbage(out, &manifest);
     let seconds = started.elapsed().as_secs_f64();
@@ -135,6 +136,7 @@ fn write(
     jobs: usize,
     progress: bool,
     (include, exclude): (&[String], &[String]),
+    keep_comments: bool,
 ) -> Result<(Manifest, usize, usize), Failure> {
     let rt = runtime()?;
     let client = rt
@@ -151,7 +153,9 @@ fn write(
     for c in &rules.let_through {
         tracing::warn!("--allow-undecided: {c} written unchanged without a rule");
     }
-    let archive = SchemaArchive::dump(source, &leader.snapshot, server).map_err(|e| {
+    let comments = keep_comments || sanitizing.verbatim;
+    super::schema_text::guard(&rt, &leader.client, sanitizing, &rules, &tables, comments)?;
+    let archive = SchemaArchive::dump(source, &leader.snapshot, server, comments).map_err(|e| {
         let code = match e {
             crate::schema::SchemaError::Tool(_) => exit::REFUSED,
             _ => exit::FAILURE,

@@ -3,6 +3,7 @@
 //! objects, foreign tables). Read from `pg_catalog` inside the source snapshot.
 
 mod queries;
+pub mod schema_text;
 pub mod select;
 mod types;
 

@@ -130,6 +130,10 @@ pub struct SnapshotArgs {
     pub jobs: Option<usize>,
     #[command(flatten)]
     pub selection: TableSelection,
+    /// Keep the source's COMMENT ON texts in the schema archive (with --rules they are left out
+    /// by default; kept ones are scanned for personal data like the rest of the schema).
+    #[arg(long)]
+    pub keep_comments: bool,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -595,6 +599,11 @@ pub struct CloneOptions {
     /// Do not replay GRANT/REVOKE.
     #[arg(long)]
     pub no_acl: bool,
+    /// Copy the source's COMMENT ON texts too (with --rules they are left out by default:
+    /// comments are free text; kept ones are scanned for personal data like the rest of the
+    /// schema).
+    #[arg(long)]
+    pub keep_comments: bool,
 }
 
 /// Which tables' rows a command works on (shared by clone, snapshot, verify, rules).

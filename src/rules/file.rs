@@ -74,6 +74,9 @@ pub struct RuleFile {
     pub text: String,
     pub defaults: Vec<Pattern>,
     pub tables: Vec<TableSection>,
+    /// `[schema] acknowledge = ["view public.v", …]`: schema objects whose text may hold
+    /// personal data and is copied anyway, by a person's decision.
+    pub acknowledged: Vec<String>,
 }
 
 /// Parses `text` read from `path`. Returns the file (if its TOML syntax is valid) and every
@@ -101,6 +104,7 @@ pub fn parse(path: &Path, text: String) -> (Option<RuleFile>, Vec<Diagnostic>) {
         text: String::new(),
         defaults: Vec::new(),
         tables: Vec::new(),
+        acknowledged: Vec::new(),
     };
     let mut p = Parser {
         path,
@@ -182,9 +186,22 @@ pub fn parse(path: &Path, text: String) -> (Option<RuleFile>, Vec<Diagnostic>) {
                     file.tables.push(table);
                 }
             }
+            "schema" => {
+                let Some(section) = p.table(key, value, "[schema]") else {
+                    continue;
+                };
+                for (k, v) in section {
+                    if k.get_ref().as_ref() != "acknowledge" {
+                        p.unknown_key(k, "[schema] takes only `acknowledge`");
+                        continue;
+                    }
+                    file.acknowledged.extend(p.strings(v, "`acknowledge`"));
+                }
+            }
             _ => p.unknown_key(
                 key,
-                "a rules file has `[defaults.columns]` and `[tables.\"schema.table\".columns]`",
+                "a rules file has `[defaults.columns]`, `[tables.\"schema.table\".columns]` \
+                 and `[schema]`",
             ),
         }
     }
@@ -231,6 +248,25 @@ impl Parser<'_> {
                 None
             }
         }
+    }
+
+    /// An array of strings, each problem reported where it is.
+    fn strings(&mut self, value: &Spanned<DeValue<'_>>, what: &str) -> Vec<String> {
+        let DeValue::Array(items) = value.get_ref() else {
+            self.at(
+                value.span().start,
+                format!("{what} must be an array of strings"),
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for item in items {
+            match item.get_ref() {
+                DeValue::String(s) => out.push(s.to_string()),
+                _ => self.at(item.span().start, format!("{what} takes strings only")),
+            }
+        }
+        out
     }
 
     /// A column entry: `"keep"` (or any rule name) or `{ rule = "…", … }`.

@@ -9,6 +9,7 @@
 pub mod diagnostic;
 pub mod file;
 pub mod resolve;
+pub mod schema_text;
 pub mod suggest;
 
 use std::collections::HashMap;

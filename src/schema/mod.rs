@@ -55,11 +55,13 @@ pub struct SchemaArchive {
 
 impl SchemaArchive {
     /// Runs `pg_dump --schema-only -Fc` inside `snapshot` (exported by the clone's leader, which
-    /// must keep its transaction open meanwhile).
+    /// must keep its transaction open meanwhile). Without `comments`, `COMMENT ON` statements
+    /// are left out of the archive: comments are free text nobody sanitizes.
     pub fn dump(
         source: &ConnSpec,
         snapshot: &str,
         server: Version,
+        comments: bool,
     ) -> Result<SchemaArchive, SchemaError> {
         let pg_dump = pgbin::find_for_server("pg_dump", server)?;
         // pg_restore must read what this pg_dump writes: take it from the same installation.
@@ -79,8 +81,11 @@ impl SchemaArchive {
         let mut cmd = libpq_command(&pg_dump.path, source);
         cmd.args(["--schema-only", "--format=custom", "--no-sync"])
             .arg(format!("--snapshot={snapshot}"))
-            .arg(format!("--file={}", path.display()))
-            .arg(conninfo_dbname(source));
+            .arg(format!("--file={}", path.display()));
+        if !comments {
+            cmd.arg("--no-comments");
+        }
+        cmd.arg(conninfo_dbname(source));
         run(cmd, "pg_dump --schema-only (source)")?;
         let mut list = Command::new(&pg_restore.path);
         list.arg("--list").arg(&path);
