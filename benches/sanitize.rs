@@ -103,6 +103,34 @@ fn cases() -> Vec<(&'static str, &'static str, ColumnInfo, Vec<Vec<u8>>)> {
             b
         })
         .collect();
+    // Audit-log documents of about 1 KB: a copy of a customer row with a few personal tokens
+    // among ids, amounts and timestamps, as `scrub` meets them.
+    let audit_docs: Vec<Vec<u8>> = (0..N)
+        .map(|i| {
+            let mut b = vec![1u8];
+            let items: String = (0..8)
+                .map(|k| {
+                    format!(
+                        r#"{{"sku":"SKU-{k:05}","qty":{},"price":"{}.99","added":"2024-03-{:02}T10:{:02}:00Z"}},"#,
+                        1 + k % 3,
+                        10 + k,
+                        1 + k % 28,
+                        k % 60
+                    )
+                })
+                .collect();
+            b.extend_from_slice(
+                format!(
+                    r#"{{"event":"order.updated","actor":"user{i}@mail.example.org","at":"2024-03-01T12:00:00Z","before":{{"id":{i},"email":"person{i}@mail.example.org","phone":"+44 20 7946 {:04}","items":[{}{{}}]}},"ip":"203.0.113.{}","note":"customer asked to ship to the office, ref {i}"}}"#,
+                    i % 10_000,
+                    items,
+                    i % 250
+                )
+                .as_bytes(),
+            );
+            b
+        })
+        .collect();
     let int8s: Vec<Vec<u8>> = (0..N as i64)
         .map(|i| (i * 7919).to_be_bytes().to_vec())
         .collect();
@@ -222,6 +250,12 @@ fn cases() -> Vec<(&'static str, &'static str, ColumnInfo, Vec<Vec<u8>>)> {
 paths = { "$.name" = "person_name", "$.address.street" = "street", "$.phones[*]" = "phone" }"#,
             column("profile", TypeClass::Json, oids::JSONB),
             jsons,
+        ),
+        (
+            "scrub (1 KB json)",
+            r#"rule = "scrub""#,
+            column("audit", TypeClass::Json, oids::JSONB),
+            audit_docs,
         ),
         (
             "template",

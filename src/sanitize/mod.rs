@@ -8,6 +8,7 @@
 pub mod array;
 pub mod builtin;
 pub mod compose;
+pub mod detect;
 pub mod json_scan;
 pub mod key;
 pub mod registry;

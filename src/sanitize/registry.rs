@@ -21,6 +21,7 @@ static RULES: &[&dyn Rule] = &[
     &builtin::uuid::Uuid,
     &builtin::ip::Ip,
     &builtin::json::Json,
+    &builtin::scrub::Scrub,
     &builtin::template::Template,
     &builtin::choice::Choice,
     &builtin::regex_replace::RegexReplace,

@@ -100,6 +100,7 @@ pub mod oids {
     pub const INT4: u32 = 23;
     pub const TEXT: u32 = 25;
     pub const JSON: u32 = 114;
+    pub const XML: u32 = 142;
     pub const CIDR: u32 = 650;
     pub const FLOAT4: u32 = 700;
     pub const FLOAT8: u32 = 701;

@@ -19,6 +19,7 @@ pub mod null;
 pub mod number_noise;
 pub mod phone;
 pub mod regex_replace;
+pub mod scrub;
 pub mod template;
 pub mod util;
 pub mod uuid;
