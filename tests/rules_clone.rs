@@ -559,3 +559,71 @@ page = { rule = "scrub", domains = { email = "person_email" } }
                   AND (a.doc->>'amount')::int = a.id * 10";
     assert_eq!(sql(pg, &dst, joined).trim(), "40");
 }
+
+#[test]
+fn rule_outputs_that_break_a_check_or_domain_constraint_stop_the_clone_before_copying() {
+    let pg = cluster();
+    let src = fresh_db(pg, "preflight_src");
+    sql(
+        pg,
+        &src,
+        "CREATE DOMAIN public.us_zip AS text CHECK (VALUE ~ '^[0-9]{5}$');
+         CREATE TABLE public.citizens (
+             id int PRIMARY KEY,
+             national_id char(11) NOT NULL CHECK (national_id ~ '^[0-9]{3}-[0-9]{2}-[0-9]{4}$'),
+             zip public.us_zip,
+             email text NOT NULL);
+         INSERT INTO public.citizens SELECT g,
+             lpad(g::text, 3, '0') || '-12-' || lpad(g::text, 4, '0'), lpad(g::text, 5, '0'),
+             'c' || g || '@privatebox.org'
+           FROM generate_series(1, 300) g;",
+    );
+    let dst = fresh_db(pg, "preflight_dst");
+    let (_dir, rules) = write_rules(
+        "citizens.toml",
+        r#"
+[tables."public.citizens".columns]
+id = "keep"
+national_id = { rule = "hash", length = 11 }
+zip = { rule = "city" }
+email = { rule = "email" }
+"#,
+    );
+    let run = clone_with(&src, &dst, &rules, &[]);
+    assert_eq!(run.code, EXIT_REFUSED, "{}", run.stderr);
+    for expected in [
+        "public.citizens.national_id (rule hash)",
+        "citizens_national_id_check",
+        "public.citizens.zip (rule city)",
+        "us_zip",
+        "sanitized example",
+    ] {
+        assert!(
+            run.stderr.contains(expected),
+            "missing {expected:?}:\n{}",
+            run.stderr
+        );
+    }
+    assert!(!run.stderr.contains("privatebox"), "{}", run.stderr);
+    assert_eq!(
+        sql(pg, &dst, "SELECT count(*) FROM public.citizens").trim(),
+        "0",
+        "rows were copied"
+    );
+    // With rules whose outputs fit, the same clone completes.
+    let (_dir, rules) = write_rules(
+        "citizens.toml",
+        r#"
+[tables."public.citizens".columns]
+id = "keep"
+national_id = { rule = "regex_replace", pattern = '[0-9]', replacement = '7' }
+zip = { rule = "constant", value = "99999" }
+email = { rule = "email" }
+"#,
+    );
+    clone_with(&src, &dst, &rules, &["--clean"]).assert_ok();
+    assert_eq!(
+        sql(pg, &dst, "SELECT count(*) FROM public.citizens").trim(),
+        "300"
+    );
+}

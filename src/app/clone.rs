@@ -210,6 +210,7 @@ impl CloneRun<'_> {
         let step = Instant::now();
         let post_plan = schema::plan_post_data(archive.entries(), &catalog, &tables);
         let plans = self.plan_tables(&target_client, &catalog, tables, &rules)?;
+        super::preflight::check(self.rt, &leader.client, &target_client, &plans, &rules)?;
         let outcome = self.copy_data(&leader.snapshot, &plans, &archive, &post_plan, restore)?;
         let stats = outcome.tables;
         self.report.step("data", outcome.copy_seconds);

@@ -3,6 +3,7 @@
 
 mod clone;
 mod demo;
+mod preflight;
 mod preview;
 mod provision;
 mod reset;

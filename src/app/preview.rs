@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use futures_util::StreamExt;
 use serde::Serialize;
 use tokio_postgres::types::{IsNull, ToSql, Type};
 use tokio_postgres::Client;
@@ -12,9 +11,9 @@ use tokio_postgres::Client;
 use super::clone::parse_conn;
 use super::sanitizing::Sanitizing;
 use super::{pg_failure, Failure};
-use crate::catalog::{self, quote_ident, Table};
+use crate::catalog::{self, Table};
 use crate::cli::PreviewArgs;
-use crate::codec::decode::{CopyDecoder, RowBatch};
+use crate::codec::decode::RowBatch;
 use crate::exit;
 use crate::pipeline::{ColumnTransform, RowRules, Sanitize};
 use crate::rules::{self, diagnostic};
@@ -158,27 +157,9 @@ fn shown(v: &Option<String>) -> String {
 
 /// The first `rows` rows of the table, decoded as the clone decodes them.
 async fn sample(client: &Client, table: &Table, rows: u32) -> Result<RowBatch, Failure> {
-    let cols: Vec<String> = table.columns.iter().map(|c| quote_ident(&c.name)).collect();
-    let sql = format!(
-        "COPY (SELECT {} FROM ONLY {} LIMIT {rows}) TO STDOUT (FORMAT binary)",
-        cols.join(", "),
-        table.qualified()
-    );
-    let stream = client
-        .copy_out(&sql)
+    crate::source::sample(client, table, rows)
         .await
-        .map_err(|e| pg_failure(exit::FAILURE, "source: sampling", &e))?;
-    futures_util::pin_mut!(stream);
-    let mut decoder = CopyDecoder::new(table.columns.len());
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| pg_failure(exit::FAILURE, "source: sampling", &e))?;
-        decoder.feed(&chunk);
-    }
-    let bad = |e: crate::codec::CodecError| Failure::new(exit::FAILURE, format!("sample: {e}"));
-    // A handful of rows: one batch holds them all.
-    decoder
-        .finish()
-        .map_err(bad)?
+        .map_err(|e| Failure::new(exit::FAILURE, format!("source: sampling: {e}")))?
         .ok_or_else(|| Failure::new(exit::USAGE, format!("{} has no rows", table.display_name())))
 }
 

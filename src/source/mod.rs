@@ -2,9 +2,11 @@
 //! (or a ctid range of it) in binary, and splitting large tables into ranges.
 
 mod copy_out;
+mod sample;
 mod snapshot;
 mod split;
 
 pub use copy_out::{copy_out, CopyOutError};
+pub use sample::sample;
 pub use snapshot::{join_snapshot, Leader};
 pub use split::{plan_parts, Part};
