@@ -3,8 +3,8 @@
 //! exactly one database state even while production keeps writing.
 //!
 //! Every reading session turns `row_security` off (as pg_dump does): a row-level security
-//! policy that would filter what it reads then fails the read instead of silently dropping
-//! rows that the row-count check, reading through the same filter, could never miss.
+//! policy that would filter what it reads then fails the read instead of dropping rows, a loss
+//! the row-count check could never notice since it counts what the same session read.
 
 use tokio_postgres::Client;
 
