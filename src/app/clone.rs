@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use tokio_postgres::Client;
 
+use super::guards;
 use super::sanitizing::{self, Sanitizing};
 use super::{pg_failure, runtime, Failure};
 use crate::catalog::{self, select, SourceCatalog, Table, TypeCatalog};
@@ -138,6 +139,7 @@ impl CloneRun<'_> {
             &self.options.selection.exclude_tables,
         )
         .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
+        guards::check_source_access(self.rt, &leader.client, &tables, catalog.server_version_num)?;
         // Every column decided (or the clone refused) before the target is touched.
         let rules = self.sanitizing.plan(&catalog, &tables)?;
         if !rules.let_through.is_empty() {
@@ -316,6 +318,10 @@ impl CloneRun<'_> {
                 ),
             ));
         }
+        let extensions =
+            guards::check_target_extensions(self.rt, source, target_client, self.options.clean)?;
+        self.report.kept = extensions.kept;
+        self.report.warnings.extend(extensions.warnings);
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 
 mod clone;
 mod demo;
+mod guards;
 mod preflight;
 mod preview;
 mod provision;

@@ -148,6 +148,7 @@ fn write(
     let (catalog, server) = super::load_source_catalog(&rt, &leader.client)?;
     let tables = select::select(&catalog.tables, include, exclude)
         .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
+    super::guards::check_source_access(&rt, &leader.client, &tables, catalog.server_version_num)?;
     // Every column decided (or the snapshot refused) before anything is written.
     let rules = sanitizing.plan(&catalog, &tables)?;
     for c in &rules.let_through {

@@ -2,11 +2,17 @@
 //! keys, sequences, type OIDs embedded in binary values, and what cannot be copied (large
 //! objects, foreign tables). Read from `pg_catalog` inside the source snapshot.
 
+mod access;
+mod extensions;
 mod queries;
 pub mod schema_text;
 pub mod select;
 mod types;
 
+pub use access::{check as check_access, AccessProblems};
+pub use extensions::{
+    compare as compare_extensions, list as list_extensions, Extension, ExtensionCheck,
+};
 pub use queries::{load, target_state, TargetState};
 pub use types::{Shape, TypeCatalog, TypeInfo};
 
@@ -154,7 +160,8 @@ pub struct SourceCatalog {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
-    #[error("reading the catalog: {0}")]
+    /// With the server's message and SQLSTATE (the driver's own text is only "db error").
+    #[error("reading the catalog: {}", crate::pgerr::describe(.0))]
     Query(#[from] tokio_postgres::Error),
     #[error("unexpected catalog value: {0}")]
     Unexpected(String),

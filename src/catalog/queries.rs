@@ -11,11 +11,11 @@ use super::{
 };
 
 /// Schemas that are never user data.
-const USER_NAMESPACE: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
+pub(super) const USER_NAMESPACE: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
      AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'";
 
 /// Objects that belong to an extension are recreated by `CREATE EXTENSION`, not copied.
-fn not_extension_member(catalog: &str, oid_expr: &str) -> String {
+pub(super) fn not_extension_member(catalog: &str, oid_expr: &str) -> String {
     format!(
         "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = \
          'pg_catalog.{catalog}'::pg_catalog.regclass AND d.objid = {oid_expr} AND d.deptype = 'e')"
@@ -123,11 +123,16 @@ async fn load_tables(client: &Client, types: &TypeCatalog) -> Result<Vec<Table>,
     Ok(tables)
 }
 
+/// The sequences the role can read. Those it cannot are left out here, so that commands that
+/// never set sequences work without the grant; `clone` and `snapshot` refuse such a role up
+/// front (see [`super::access`]), naming each one.
 async fn load_sequences(client: &Client) -> Result<Vec<Sequence>, CatalogError> {
     let sql = format!(
         "SELECT n.nspname::text, c.relname::text \
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
          WHERE c.relkind = 'S' AND c.relpersistence <> 't' AND {USER_NAMESPACE} AND {} \
+           AND pg_catalog.has_schema_privilege(n.oid, 'USAGE') \
+           AND pg_catalog.has_table_privilege(c.oid, 'SELECT') \
          ORDER BY 1, 2",
         not_extension_member("pg_class", "c.oid")
     );

@@ -41,6 +41,8 @@ pub struct CloneReport {
     pub tables: Vec<TableRow>,
     pub totals: Totals,
     pub warnings: Vec<String>,
+    /// What the target held before the clone and still holds (preinstalled extensions).
+    pub kept: Vec<String>,
     /// Sanitized columns: `schema.table.column: rule` (and why, when not its own entry).
     pub sanitized: Vec<String>,
     pub error: Option<String>,
@@ -60,6 +62,7 @@ impl CloneReport {
             tables: Vec::new(),
             totals: Totals::default(),
             warnings: Vec::new(),
+            kept: Vec::new(),
             sanitized: Vec::new(),
             error: None,
             target_state: "untouched".into(),
@@ -126,6 +129,9 @@ impl CloneReport {
                 if self.sanitized.len() == 1 { "" } else { "s" },
                 self.sanitized.join(", ")
             ));
+        }
+        if !self.kept.is_empty() {
+            out.push_str(&format!("kept in the target: {}\n", self.kept.join(", ")));
         }
         for w in &self.warnings {
             out.push_str(&format!("warning: {w}\n"));

@@ -248,11 +248,15 @@ fn follow_foreign_keys(
             .map(Table::display_name)
             .or_else(|| catalog.partitioned.get(&oid).cloned())
     };
+    // The column of the table `oid`, or of any partition when `oid` is a partitioned table.
+    // A plain table has no partitions: matching the partition root of every table would then
+    // match all tables without one, and take the first same-named column of any of them.
     let type_of = |oid: u32, column: &str| -> Option<(u32, i32)> {
+        let root = catalog.partitioned.get(&oid);
         catalog
             .tables
             .iter()
-            .filter(|t| t.oid == oid || catalog.partitioned.get(&oid) == t.partition_root.as_ref())
+            .filter(|t| t.oid == oid || root.is_some_and(|r| t.partition_root.as_ref() == Some(r)))
             .flat_map(|t| &t.columns)
             .find(|c| c.name == column)
             .map(|c| (c.type_oid, c.typmod))

@@ -1,6 +1,10 @@
 //! The leader exports a snapshot from a REPEATABLE READ, READ ONLY transaction and keeps that
 //! transaction open for the whole run; readers import it, so parallel readers (and pg_dump) see
 //! exactly one database state even while production keeps writing.
+//!
+//! Every reading session turns `row_security` off (as pg_dump does): a row-level security
+//! policy that would filter what it reads then fails the read instead of dropping rows, a loss
+//! the row-count check could never notice since it counts what the same session read.
 
 use tokio_postgres::Client;
 
@@ -12,7 +16,9 @@ pub struct Leader {
 impl Leader {
     pub async fn begin(client: Client) -> Result<Leader, tokio_postgres::Error> {
         client
-            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .batch_execute(
+                "SET row_security = off; BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+            )
             .await?;
         // Catalog functions (pg_get_indexdef…) then qualify every name, as pg_dump does.
         client
@@ -37,7 +43,8 @@ pub async fn join_snapshot(client: &Client, snapshot: &str) -> Result<(), tokio_
     let quoted = snapshot.replace('\'', "''");
     client
         .batch_execute(&format!(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT '{quoted}'"
+            "SET row_security = off; BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
+             SET TRANSACTION SNAPSHOT '{quoted}'"
         ))
         .await
 }
