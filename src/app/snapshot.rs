@@ -53,8 +53,7 @@ pub fn run(args: &SnapshotArgs) -> Result<(), Failure> {
         rules_digest,
         jobs,
         progress,
-        (&args.selection.tables, &args.selection.exclude_tables),
-        args.keep_comments,
+        args,
     )?;
     let removed = fixture::collect_garbage(out, &manifest);
     let seconds = started.elapsed().as_secs_f64();
@@ -135,9 +134,9 @@ fn write(
     rules_digest: String,
     jobs: usize,
     progress: bool,
-    (include, exclude): (&[String], &[String]),
-    keep_comments: bool,
+    args: &SnapshotArgs,
 ) -> Result<(Manifest, usize, usize), Failure> {
+    let (include, exclude) = (&args.selection.tables, &args.selection.exclude_tables);
     let rt = runtime()?;
     let client = rt
         .block_on(source.connect(APPLICATION_NAME))
@@ -154,7 +153,7 @@ fn write(
     for c in &rules.let_through {
         tracing::warn!("--allow-undecided: {c} written unchanged without a rule");
     }
-    let comments = keep_comments || sanitizing.verbatim;
+    let comments = args.keep_comments || sanitizing.verbatim;
     super::schema_text::guard(&rt, &leader.client, sanitizing, &rules, &tables, comments)?;
     let archive = SchemaArchive::dump(source, &leader.snapshot, server, comments).map_err(|e| {
         let code = match e {
