@@ -21,8 +21,11 @@ pub struct SampleProfile {
     pub sampled: usize,
     /// Per kind of [`CONTENT_KINDS`], values that are wholly one of those.
     whole: [usize; 6],
-    /// Values with an email address somewhere inside (free text, JSON).
-    pub containing_email: usize,
+    /// Per kind of [`CONTENT_KINDS`], values with one somewhere inside (free text, or the text
+    /// form of a composite, array, json, xml or tsvector value).
+    inside: [usize; 6],
+    /// Values that could not be read as text (binary `bytea`): nothing is known about them.
+    pub unreadable: usize,
 }
 
 impl SampleProfile {
@@ -33,9 +36,15 @@ impl SampleProfile {
                 self.whole[i] += 1;
             }
         }
-        if contains_email(value) {
-            self.containing_email += 1;
+        for (count, found) in self.inside.iter_mut().zip(kinds_inside(value)) {
+            *count += usize::from(found);
         }
+    }
+
+    /// A value that is not text (bytes that are not UTF-8).
+    pub fn add_unreadable(&mut self) {
+        self.sampled += 1;
+        self.unreadable += 1;
     }
 
     /// Adds another sample of the same column (another partition's).
@@ -44,7 +53,10 @@ impl SampleProfile {
         for (mine, theirs) in self.whole.iter_mut().zip(other.whole) {
             *mine += theirs;
         }
-        self.containing_email += other.containing_email;
+        for (mine, theirs) in self.inside.iter_mut().zip(other.inside) {
+            *mine += theirs;
+        }
+        self.unreadable += other.unreadable;
     }
 
     /// How many sampled values are wholly of `kind`.
@@ -53,6 +65,14 @@ impl SampleProfile {
             .iter()
             .position(|k| *k == kind)
             .map_or(0, |i| self.whole[i])
+    }
+
+    /// How many sampled values have a `kind` somewhere inside (wholly-`kind` values included).
+    pub fn inside(&self, kind: Pii) -> usize {
+        CONTENT_KINDS
+            .iter()
+            .position(|k| *k == kind)
+            .map_or(0, |i| self.inside[i])
     }
 
     /// The kind at least half of the sampled values are, with its count.
@@ -64,10 +84,162 @@ impl SampleProfile {
             .max_by_key(|(_, n)| *n)
     }
 
-    /// Free text with email addresses in at least one value in ten.
-    pub fn embeds_emails(&self) -> bool {
-        self.containing_email > 0 && self.containing_email * 10 >= self.sampled
+    /// Whether any sampled value holds something personal inside, however few.
+    pub fn holds_personal_data(&self) -> bool {
+        self.inside.iter().any(|n| *n > 0)
     }
+
+    /// What was found, as counts: "60/60 sampled values contain email addresses", one per
+    /// kind found (except `skip`, reported wholly elsewhere), and the unreadable values.
+    pub fn findings(&self, skip: Option<Pii>) -> Vec<String> {
+        let mut out: Vec<String> = CONTENT_KINDS
+            .iter()
+            .filter(|k| Some(**k) != skip)
+            .map(|k| (*k, self.inside(*k)))
+            .filter(|(_, n)| *n > 0)
+            .map(|(k, n)| {
+                format!(
+                    "{n}/{} sampled values contain {}",
+                    self.sampled,
+                    k.plural()
+                )
+            })
+            .collect();
+        if self.unreadable > 0 {
+            out.push(format!(
+                "{}/{} sampled values are binary, not text",
+                self.unreadable, self.sampled
+            ));
+        }
+        out
+    }
+}
+
+/// Separators around tokens in free text and in the text forms PostgreSQL gives composites
+/// (`(a,"b c")`), arrays (`{a,"b"}`), json, xml and tsvector (`'word':1`).
+const TOKEN_SEPARATORS: &str = "<>()[]{},;:\"'\\`|";
+
+/// Per kind of [`CONTENT_KINDS`], whether one occurs somewhere inside `v`.
+pub fn kinds_inside(v: &str) -> [bool; 6] {
+    let mut found = [false; 6];
+    let mut mark = |kind: Pii| {
+        if let Some(i) = CONTENT_KINDS.iter().position(|k| *k == kind) {
+            found[i] = true;
+        }
+    };
+    for token in v.split(|c: char| c.is_whitespace() || TOKEN_SEPARATORS.contains(c)) {
+        let t = token.trim_matches(['.', '!', '?', '=']);
+        if t.is_empty() {
+            continue;
+        }
+        if t.contains('@') && is_email(t) {
+            mark(Pii::Email);
+        } else if t.starts_with("eyJ") && is_jwt(t) {
+            mark(Pii::Secret);
+        } else if t.len() >= 15 && is_iban(t) {
+            mark(Pii::BankAccount);
+        }
+    }
+    // IPv6 addresses hold colons: tokens split without them.
+    let ip_separators = TOKEN_SEPARATORS.replace(':', "");
+    for token in v.split(|c: char| c.is_whitespace() || ip_separators.contains(c)) {
+        let t = token.trim_matches(['.', ':', '!', '?', '=']);
+        if t.len() >= 7 && is_ip(t) {
+            mark(Pii::IpAddress);
+        }
+    }
+    if spaced_iban_inside(v) {
+        mark(Pii::BankAccount);
+    }
+    for run in number_runs(v) {
+        if is_card_number(run) {
+            mark(Pii::CardNumber);
+        } else if is_phone(run) && (run.starts_with('+') || digit_count(run) >= 9) {
+            mark(Pii::Phone);
+        }
+    }
+    found
+}
+
+/// An email address somewhere in free text.
+#[cfg(test)]
+fn contains_email(v: &str) -> bool {
+    let at = CONTENT_KINDS.iter().position(|k| *k == Pii::Email);
+    at.is_some_and(|i| kinds_inside(v)[i])
+}
+
+fn digit_count(s: &str) -> usize {
+    s.chars().filter(char::is_ascii_digit).count()
+}
+
+/// Maximal runs of phone and card characters with at least seven digits, trimmed, that are not
+/// glued to letters (`A-1234567`, hex digests) nor followed by a colon (a time of day).
+fn number_runs(v: &str) -> Vec<&str> {
+    let in_run = |c: char| c.is_ascii_digit() || " -().+/\u{a0}".contains(c);
+    let mut out = Vec::new();
+    let mut start: Option<usize> = None;
+    for (i, c) in v.char_indices().chain(std::iter::once((v.len(), '\0'))) {
+        let inside = i < v.len() && in_run(c);
+        match (start, inside) {
+            (None, true) => start = Some(i),
+            (Some(s), false) => {
+                start = None;
+                let raw = &v[s..i];
+                let run = raw.trim_matches(|x: char| x.is_whitespace() || ".-/".contains(x));
+                let run = match (run.strip_prefix('('), run.contains(')')) {
+                    (Some(r), false) => r,
+                    _ => run,
+                };
+                let run = match (run.strip_suffix(')'), run.contains('(')) {
+                    (Some(r), false) => r,
+                    _ => run,
+                };
+                let run = run.trim();
+                // Neighbours of the trimmed run in `v`.
+                let at = s + raw.find(run).unwrap_or(0);
+                let before = v[..at].chars().next_back();
+                let after = v[at + run.len()..].chars().next();
+                let glued = before.is_some_and(char::is_alphanumeric)
+                    || after.is_some_and(|c| c.is_alphanumeric() || c == ':');
+                if !glued && digit_count(run) >= 7 {
+                    out.push(run);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// An IBAN written in groups (`GB82 WEST 1234 5698 7654 32`) somewhere in free text.
+fn spaced_iban_inside(v: &str) -> bool {
+    let b = v.as_bytes();
+    for i in 0..b.len().saturating_sub(15) {
+        let starts = b[i].is_ascii_uppercase()
+            && b[i + 1].is_ascii_uppercase()
+            && b[i + 2].is_ascii_digit()
+            && b[i + 3].is_ascii_digit()
+            && (i == 0 || !b[i - 1].is_ascii_alphanumeric());
+        if !starts {
+            continue;
+        }
+        let mut compact = Vec::with_capacity(34);
+        let mut j = i;
+        while j < b.len() && compact.len() < 34 {
+            match b[j] {
+                c if c.is_ascii_uppercase() || c.is_ascii_digit() => compact.push(c),
+                b' ' if b.get(j + 1).is_some_and(u8::is_ascii_alphanumeric) => {}
+                _ => break,
+            }
+            j += 1;
+        }
+        for len in (15..=compact.len()).rev() {
+            if std::str::from_utf8(&compact[..len]).is_ok_and(is_iban) {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// What one value wholly is, if it is one of the recognised kinds.
@@ -117,13 +289,6 @@ pub fn is_email(v: &str) -> bool {
     local_ok && domain_ok
 }
 
-/// An email address somewhere in free text.
-pub fn contains_email(v: &str) -> bool {
-    v.contains('@')
-        && v.split(|c: char| c.is_whitespace() || "<>()[],;:\"'".contains(c))
-            .map(|t| t.trim_end_matches(['.', '!', '?']))
-            .any(is_email)
-}
 
 /// 13–19 digits, optionally grouped with spaces or dashes, passing Luhn, not one repeated digit.
 pub fn is_card_number(v: &str) -> bool {
@@ -280,10 +445,68 @@ mod tests {
         merged.merge(&profile(&["d@example.com", "x"]));
         assert_eq!(merged.sampled, 7);
         assert_eq!(merged.count(Pii::Email), 4);
-        assert_eq!(merged.containing_email, 4);
+        assert_eq!(merged.inside(Pii::Email), 4);
         let words = profile(&["hello", "world"]);
         assert_eq!(words.dominant(), None);
-        assert!(!words.embeds_emails());
+        assert!(!words.holds_personal_data());
+        assert!(words.findings(None).is_empty());
     }
 
+
+    #[test]
+    fn personal_tokens_inside_structured_text_forms() {
+        let kinds = |v: &str| -> Vec<Pii> {
+            CONTENT_KINDS
+                .iter()
+                .zip(kinds_inside(v))
+                .filter(|(_, f)| *f)
+                .map(|(k, _)| *k)
+                .collect()
+        };
+        // A composite, an array of composites, nested json, xml and a tsvector.
+        assert_eq!(kinds("(1 Harbour Road,Porthaven,owner1@example.net)"), [Pii::Email]);
+        assert_eq!(
+            kinds(r#"{"(1 Mill Lane,Eastwick,old1@example.com)","(8 Quay St,Westby,\"+44 7700 900001\")"}"#),
+            [Pii::Email, Pii::Phone]
+        );
+        assert_eq!(
+            kinds(r#"{"history": [[{"email": "h@example.org"}], {"ip": "10.1.2.3"}]}"#),
+            [Pii::Email, Pii::IpAddress]
+        );
+        assert_eq!(kinds("<card><mail>c@example.net</mail></card>"), [Pii::Email]);
+        assert_eq!(kinds("'about':6 'reader1@example.org':4"), [Pii::Email]);
+        assert_eq!(kinds("called on +44 7700 900123 today"), [Pii::Phone]);
+        assert_eq!(kinds("card 4111 1111 1111 1111, thanks"), [Pii::CardNumber]);
+        // (Its digit groups read as a phone number too; either way it is personal.)
+        assert!(kinds("pay to GB82 WEST 1234 5698 7654 32 now").contains(&Pii::BankAccount));
+        assert_eq!(kinds("from 2001:db8::1 at noon"), [Pii::IpAddress]);
+        // Not personal: times, dates, numbers, ranges, digests, uuids, years.
+        for v in [
+            r#"{"at": "2024-01-01 10:00:00+00", "amount": 12345678.90, "n": 1234567}"#,
+            r#"["2024-01-01 00:00:00+00","2024-01-02 00:00:00+00")"#,
+            "{1,2,3,4,5,6,7,8,9}",
+            "0123456789abcdef0123456789abcdef",
+            "550e8400-e29b-41d4-a716-446655440000",
+            "Symphony No. 3 (1950-1952)",
+            "(1.5,2.5)",
+        ] {
+            assert_eq!(kinds(v), [], "{v}");
+        }
+    }
+
+    #[test]
+    fn findings_are_counts_only() {
+        let mut p = profile(&["x a@example.com y", "+44 7700 900123", "plain"]);
+        p.add_unreadable();
+        assert_eq!(
+            p.findings(None),
+            [
+                "1/4 sampled values contain email addresses",
+                "1/4 sampled values contain phone numbers",
+                "1/4 sampled values are binary, not text",
+            ]
+        );
+        assert_eq!(p.findings(Some(Pii::Email)).len(), 2);
+        assert!(p.holds_personal_data());
+    }
 }

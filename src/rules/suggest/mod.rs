@@ -7,16 +7,23 @@
 //! A suggestion is only made for a rule the running build has and whose declaration fits the
 //! column (`compose::check_params` and `compose::check_fit`: type class, NOT NULL, UNIQUE,
 //! `varchar(n)`); otherwise it falls back to `hash` (with a `length` when the column is
-//! bounded), and failing that to `keep` marked `REVIEW`.
+//! bounded). Fail closed: where no rule fits a column that looks personal, where personal data
+//! sits inside structured values, or where values could not be looked at, the entry is
+//! `{ undecided = "reason" }`, which `rules check` and `clone` refuse until a person decides;
+//! never `keep`. `follow` leaves columns whose foreign key carries a rule without an entry.
 
+mod agree;
 mod detect;
+mod follow;
 mod kinds;
 mod names;
 mod render;
 
 use std::fmt::Write as _;
 
-pub use detect::{classify_value, SampleProfile};
+pub use agree::settle;
+pub use detect::{classify_value, kinds_inside, SampleProfile};
+pub use follow::{follow_keys, KeyLink};
 pub use kinds::Pii;
 pub use names::{by_name, words, TableContext};
 pub use render::{render, toml_key, toml_string, TableSection};
@@ -55,10 +62,17 @@ pub enum Entry {
         domain: Option<String>,
         params: toml::Table,
     },
+    /// `{ undecided = "reason" }`: `rules check` and `clone` refuse it until a person decides.
+    Undecided(String),
+    /// No entry of its own: the column references `references` (`schema.table.column`), whose
+    /// rule `rule` changes its values, and that mapping follows the foreign key automatically
+    /// (an entry of its own would conflict with it).
+    Follows { references: String, rule: String },
 }
 
 impl Entry {
-    /// The TOML value: `"keep"` or `{ rule = "email", domain = "email" }`.
+    /// The TOML value: `"keep"`, `{ rule = "email", domain = "email" }` or
+    /// `{ undecided = "…" }`; empty for a column that follows a key (it has no entry).
     pub fn to_toml(&self) -> String {
         match self {
             Entry::Keep => "\"keep\"".to_string(),
@@ -81,6 +95,17 @@ impl Entry {
                 s.push_str(" }");
                 s
             }
+            Entry::Undecided(reason) => format!("{{ undecided = {} }}", toml_string(reason)),
+            Entry::Follows { .. } => String::new(),
+        }
+    }
+
+    /// A rule that changes values (so columns referencing this one follow it).
+    pub fn changes_values(&self) -> bool {
+        match self {
+            Entry::Rule { rule, .. } => rule != "keep",
+            Entry::Follows { .. } => true,
+            Entry::Keep | Entry::Undecided(_) => false,
         }
     }
 }
@@ -92,8 +117,8 @@ pub struct Suggestion {
     pub reason: String,
     /// The personal data detected, if any.
     pub pii: Option<Pii>,
-    /// Needs a decision: the comment starts with `REVIEW:`.
-    pub review: bool,
+    /// What sampling found, as counts ("3/60 sampled values contain email addresses").
+    pub findings: Vec<String>,
 }
 
 impl Suggestion {
@@ -102,80 +127,118 @@ impl Suggestion {
             entry: Entry::Keep,
             reason: reason.into(),
             pii: None,
-            review: false,
+            findings: Vec::new(),
         }
+    }
+
+    /// Left for a person: the entry carries the reason, the comment what sampling found.
+    pub fn undecided(reason: String, pii: Option<Pii>, findings: Vec<String>) -> Suggestion {
+        let comment = if findings.is_empty() {
+            UNDECIDED_COMMENT.to_string()
+        } else {
+            format!("UNDECIDED: {}", findings.join("; "))
+        };
+        Suggestion {
+            entry: Entry::Undecided(reason),
+            reason: comment,
+            pii,
+            findings,
+        }
+    }
+
+    pub fn is_undecided(&self) -> bool {
+        matches!(self.entry, Entry::Undecided(_))
     }
 }
 
+/// The comment beside every undecided entry.
+pub const UNDECIDED_COMMENT: &str =
+    "UNDECIDED: replace with a rule, or \"keep\" once you know it holds nothing personal";
+
 /// The suggestion for one column. `rules` are the declarations of the rules this build has
-/// (`registry::all()`), so only rules that exist and fit are ever suggested.
+/// (`registry::all()`), so only rules that exist and fit are ever suggested. Fail closed: a
+/// column is only kept when nothing personal was seen or suspected in it and its values could
+/// be looked at (or its type cannot hold text).
 pub fn suggest(col: &ColumnFacts, table: &TableContext, rules: &[&RuleSpec]) -> Suggestion {
     let info = &col.info;
     let named = by_name(&info.name, table).filter(|k| k.classes().contains(&info.class));
     let by_type = (info.class == TypeClass::Inet).then_some(Pii::IpAddress);
     let name_kind = named.or(by_type);
     let samples = col.samples.as_ref();
-    let content = samples.and_then(SampleProfile::dominant);
-    let embeds = samples.is_some_and(SampleProfile::embeds_emails);
+    let plain_text = is_plain_text(info);
+    // Whole-value kinds speak for plain text only: the text form of a composite or an array
+    // is never "an email", though it may hold one.
+    let content = samples
+        .and_then(SampleProfile::dominant)
+        .filter(|_| plain_text);
+    let inside = samples.is_some_and(SampleProfile::holds_personal_data);
 
-    let mut evidence = Vec::new();
     let kind = match (name_kind, content) {
-        (Some(n), Some((c, _))) if n == c || n == Pii::FreeText => c,
-        (Some(n), _) => n,
-        (None, Some((c, _))) => c,
-        (None, None) if embeds => Pii::FreeText,
-        (None, None) => {
-            return plain(col, samples);
-        }
+        (Some(n), Some((c, _))) if n == c || n == Pii::FreeText => Some(c),
+        (Some(n), _) => Some(n),
+        (None, Some((c, _))) => Some(c),
+        (None, None) if inside => Some(Pii::FreeText),
+        (None, None) => None,
     };
+    let cited = content.map(|(c, _)| c).filter(|c| Some(*c) == kind);
+    let findings = samples.map_or_else(Vec::new, |p| p.findings(cited));
+    let Some(kind) = kind else {
+        return plain(col, samples, findings);
+    };
+    let mut evidence = Vec::new();
     if named == Some(kind) {
         evidence.push(format!("column name `{}`", info.name));
     } else if by_type == Some(kind) {
         evidence.push(format!("type {}", info.type_name));
     }
-    // Only content that backs the chosen kind is cited (postal codes can look like short
-    // phone numbers; the name decides then).
-    if let (Some(p), Some((c, count))) = (samples, content.filter(|(c, _)| *c == kind)) {
+    // Only whole-value content that backs the chosen kind is cited as such (postal codes can
+    // look like short phone numbers; the name decides then); what was found inside always is.
+    if let (Some(p), Some(c)) = (samples, cited) {
         evidence.push(format!(
-            "{count}/{} sampled values look like {}",
+            "{}/{} sampled values look like {}",
+            p.count(c),
             p.sampled,
             c.plural()
         ));
     }
-    if let Some(p) = samples.filter(|_| embeds && kind == Pii::FreeText) {
-        evidence.push(format!(
-            "{}/{} sampled values contain email addresses",
-            p.containing_email, p.sampled
-        ));
-    }
+    evidence.extend(findings.iter().cloned());
     let evidence = evidence.join("; ");
 
     match &col.key {
         KeyRole::Primary | KeyRole::PrimaryForeign(_) => {
-            return Suggestion {
-                entry: Entry::Keep,
-                reason: format!(
-                    "REVIEW: primary key that looks like {} ({evidence}); a rule here must be \
-                     unique-preserving and shared (same domain) with every foreign key to it",
+            return Suggestion::undecided(
+                format!(
+                    "primary key that looks like {} ({evidence}): choose a unique-preserving \
+                     rule; foreign keys to it follow its mapping automatically",
                     kind.what()
                 ),
-                pii: Some(kind),
-                review: true,
-            };
+                Some(kind),
+                findings,
+            );
         }
         KeyRole::Foreign(to) => {
-            return Suggestion {
-                entry: Entry::Keep,
-                reason: format!(
-                    "REVIEW: foreign key → {to} that looks like {} ({evidence}); sanitize it \
-                     with the same rule and domain as the referenced column",
+            return Suggestion::undecided(
+                format!(
+                    "foreign key → {to} that looks like {} ({evidence}): decide the referenced \
+                     column; a rule there follows the key here (then remove this entry)",
                     kind.what()
                 ),
-                pii: Some(kind),
-                review: true,
-            };
+                Some(kind),
+                findings,
+            );
         }
         KeyRole::None => {}
+    }
+    if !plain_text && named.is_none() && by_type.is_none() {
+        return Suggestion::undecided(
+            format!(
+                "personal data inside {} values ({evidence}): choose a rule that rewrites those \
+                 parts, or one that replaces the whole value",
+                info.type_name
+            ),
+            Some(kind),
+            findings,
+        );
     }
 
     for name in kind.candidates() {
@@ -184,7 +247,7 @@ pub fn suggest(col: &ColumnFacts, table: &TableContext, rules: &[&RuleSpec]) -> 
                 entry,
                 reason: format!("personal data, {}: {evidence}", kind.what()),
                 pii: Some(kind),
-                review: false,
+                findings,
             };
         }
     }
@@ -197,23 +260,38 @@ pub fn suggest(col: &ColumnFacts, table: &TableContext, rules: &[&RuleSpec]) -> 
                     kind.what()
                 ),
                 pii: Some(kind),
-                review: false,
+                findings,
             };
         }
     }
-    Suggestion {
-        entry: Entry::Keep,
-        reason: format!(
-            "REVIEW: looks like {}, no fitting rule in this build ({evidence})",
+    Suggestion::undecided(
+        format!(
+            "looks like {}, no fitting rule in this build ({evidence})",
             kind.what()
         ),
-        pii: Some(kind),
-        review: true,
-    }
+        Some(kind),
+        findings,
+    )
 }
 
-/// `keep` for a column nothing personal was found in, with what it is.
-fn plain(col: &ColumnFacts, samples: Option<&SampleProfile>) -> Suggestion {
+/// A scalar text column: the only kind whose whole values detectors classify.
+fn is_plain_text(info: &ColumnInfo) -> bool {
+    !info.array && info.class == TypeClass::Text
+}
+
+/// Whether values of this type can hold text, and so personal data a name does not show:
+/// text, json, bytea and every other type (composites, xml, tsvector…), and arrays of them.
+/// Numbers, dates, booleans, uuids, enums and inet cannot.
+pub fn carries_text(info: &ColumnInfo) -> bool {
+    matches!(
+        info.class,
+        TypeClass::Text | TypeClass::Json | TypeClass::Bytea | TypeClass::Other
+    )
+}
+
+/// `keep` for a column nothing personal was found in, with what it is; undecided when its
+/// values could hold text but were not looked at, or could not be read.
+fn plain(col: &ColumnFacts, samples: Option<&SampleProfile>, findings: Vec<String>) -> Suggestion {
     let info = &col.info;
     match &col.key {
         KeyRole::Primary => return Suggestion::keep("primary key"),
@@ -223,11 +301,47 @@ fn plain(col: &ColumnFacts, samples: Option<&SampleProfile>) -> Suggestion {
         KeyRole::Foreign(to) => return Suggestion::keep(format!("foreign key → {to}")),
         KeyRole::None => {}
     }
+    if carries_text(info) {
+        match samples {
+            None => {
+                return Suggestion::undecided(
+                    format!(
+                        "{}: its values were not sampled, so nothing is known about what they \
+                         hold; decide after looking at them",
+                        info.type_name
+                    ),
+                    None,
+                    findings,
+                )
+            }
+            Some(p) if p.unreadable > 0 => {
+                return Suggestion::undecided(
+                    format!(
+                        "{}: {}/{} sampled values are binary, not text, so restage cannot tell \
+                         what they hold",
+                        info.type_name, p.unreadable, p.sampled
+                    ),
+                    None,
+                    findings,
+                )
+            }
+            Some(_) => {}
+        }
+    }
     let w = words(&info.name);
     let id_like = w
         .last()
         .is_some_and(|l| matches!(l.as_str(), "id" | "uuid" | "key" | "ref" | "code" | "no"));
+    let sampled = |base: String, what: &str| match samples {
+        Some(p) if p.sampled > 0 => format!(
+            "{base}; nothing personal in the column name or in {} sampled {what}",
+            p.sampled
+        ),
+        Some(_) => format!("{base}; nothing personal in the column name, no values to sample"),
+        None => format!("{base}; nothing personal in the column name"),
+    };
     let what = match info.class {
+        _ if info.array && carries_text(info) => sampled(info.type_name.clone(), "values"),
         TypeClass::Bool => "boolean".to_string(),
         TypeClass::Timestamp | TypeClass::Date => info.type_name.clone(),
         TypeClass::Enum => format!("enum {} (a fixed set of labels)", info.type_name),
@@ -236,14 +350,8 @@ fn plain(col: &ColumnFacts, samples: Option<&SampleProfile>) -> Suggestion {
             "identifier".to_string()
         }
         TypeClass::Integer | TypeClass::Numeric => format!("number ({})", info.type_name),
-        TypeClass::Bytea => "binary data".to_string(),
-        TypeClass::Json => match samples {
-            Some(p) if p.sampled > 0 => format!(
-                "JSON; no email addresses in {} sampled documents",
-                p.sampled
-            ),
-            _ => "JSON (not sampled)".to_string(),
-        },
+        TypeClass::Bytea => sampled("binary data, read as text".to_string(), "values"),
+        TypeClass::Json => sampled("JSON".to_string(), "documents"),
         TypeClass::Text | TypeClass::Other | TypeClass::Inet => {
             let base = if info.unique {
                 "unique text".to_string()
@@ -252,16 +360,7 @@ fn plain(col: &ColumnFacts, samples: Option<&SampleProfile>) -> Suggestion {
             } else {
                 info.type_name.clone()
             };
-            match samples {
-                Some(p) if p.sampled > 0 => format!(
-                    "{base}; nothing personal in the column name or in {} sampled values",
-                    p.sampled
-                ),
-                Some(_) => {
-                    format!("{base}; nothing personal in the column name, no values to sample")
-                }
-                None => format!("{base}; nothing personal in the column name"),
-            }
+            sampled(base, "values")
         }
     };
     let unique = if info.unique && !matches!(info.class, TypeClass::Text | TypeClass::Other) {
@@ -305,10 +404,9 @@ fn fitting(
     })
 }
 
-/// Whether values of this column are sampled: text-like scalars (and JSON, for addresses
-/// inside documents). `col::text` of anything else says nothing about people.
+/// Whether values of this column are sampled: every type that can hold text.
 pub fn samples_column(info: &ColumnInfo) -> bool {
-    !info.array && matches!(info.class, TypeClass::Text | TypeClass::Json)
+    carries_text(info)
 }
 
 #[cfg(test)]
@@ -412,7 +510,7 @@ mod tests {
             "personal data, an email address: column name `email`; 2/3 sampled values look \
              like email addresses"
         );
-        assert!(!s.review);
+        assert!(!s.is_undecided());
     }
 
     #[test]
@@ -435,15 +533,20 @@ mod tests {
     }
 
     #[test]
-    fn without_a_fitting_rule_it_keeps_and_asks_for_review() {
+    fn without_a_fitting_rule_it_is_left_undecided_never_kept() {
         let col = text("Phone");
         let s = suggest(&col, &people(), &[&KEEP, &NULL]);
-        assert_eq!(s.entry, Entry::Keep);
-        assert!(s.review);
         assert_eq!(
-            s.reason,
-            "REVIEW: looks like a phone number, no fitting rule in this build (column name \
-             `Phone`)"
+            s.entry,
+            Entry::Undecided(
+                "looks like a phone number, no fitting rule in this build (column name `Phone`)"
+                    .into()
+            )
+        );
+        assert_eq!(s.reason, UNDECIDED_COMMENT);
+        assert_eq!(
+            s.entry.to_toml(),
+            r#"{ undecided = "looks like a phone number, no fitting rule in this build (column name `Phone`)" }"#
         );
     }
 
@@ -460,11 +563,11 @@ mod tests {
         assert!(s
             .reason
             .contains("1/2 sampled values contain email addresses"));
-        // NOT NULL: null does not fit, hash is absent, so it is left for review.
+        // NOT NULL: null does not fit, hash is absent, so a person decides.
         col.info.not_null = true;
         let s = suggest(&col, &people(), &[&KEEP, &NULL]);
-        assert_eq!(s.entry, Entry::Keep);
-        assert!(s.review);
+        assert!(s.is_undecided(), "{s:?}");
+        assert_eq!(s.findings, ["1/2 sampled values contain email addresses"]);
     }
 
     #[test]
@@ -503,14 +606,15 @@ mod tests {
     }
 
     #[test]
-    fn a_key_that_looks_personal_is_kept_for_review() {
+    fn a_key_that_looks_personal_is_left_undecided() {
         let mut col = text("email");
         col.key = KeyRole::Primary;
         col.info.unique = true;
         let s = suggest(&col, &people(), &[&KEEP, &EMAIL]);
-        assert_eq!(s.entry, Entry::Keep);
-        assert!(s.review);
-        assert!(s.reason.starts_with("REVIEW: primary key"));
+        assert!(
+            matches!(&s.entry, Entry::Undecided(r) if r.starts_with("primary key that looks like an email address")),
+            "{s:?}"
+        );
     }
 
     #[test]
@@ -518,8 +622,7 @@ mod tests {
         let mut col = text("notes");
         col.info.unique = true;
         let s = suggest(&col, &people(), &[&KEEP, &NULL]);
-        assert_eq!(s.entry, Entry::Keep);
-        assert!(s.review);
+        assert!(s.is_undecided(), "{s:?}");
     }
 
     #[test]
@@ -527,19 +630,77 @@ mod tests {
         let col = of(TypeClass::Inet, oids::INET, "origin");
         let s = suggest(&col, &people(), &[&KEEP]);
         assert_eq!(s.pii, Some(Pii::IpAddress));
-        assert!(s.reason.contains("type inet"), "{}", s.reason);
+        assert!(
+            matches!(&s.entry, Entry::Undecided(r) if r.contains("type inet")),
+            "{s:?}"
+        );
     }
 
     #[test]
-    fn only_text_and_json_scalars_are_sampled() {
+    fn every_type_that_can_hold_text_is_sampled() {
         let mut c = text("notes").info;
         assert!(samples_column(&c));
         c.array = true;
-        assert!(!samples_column(&c), "arrays are not sampled");
-        let c = of(TypeClass::Json, oids::JSONB, "doc").info;
-        assert!(samples_column(&c));
-        let c = of(TypeClass::Integer, oids::INT4, "n").info;
+        assert!(samples_column(&c), "arrays of text");
+        for (class, oid) in [
+            (TypeClass::Json, oids::JSONB),
+            (TypeClass::Bytea, oids::BYTEA),
+            (TypeClass::Other, 16_400),
+        ] {
+            assert!(samples_column(&of(class, oid, "doc").info), "{class}");
+        }
+        let mut c = of(TypeClass::Integer, oids::INT4, "n").info;
         assert!(!samples_column(&c));
+        c.array = true;
+        assert!(!samples_column(&c));
+    }
+
+    #[test]
+    fn values_not_looked_at_or_unreadable_are_never_kept() {
+        let t = people();
+        // --sample 0, or sampling failed: a text column says nothing by its name alone.
+        let s = suggest(&text("title"), &t, &[&KEEP, &NULL]);
+        assert!(s.is_undecided(), "{s:?}");
+        let mut blob = of(TypeClass::Bytea, oids::BYTEA, "payload");
+        let mut p = profile(&["plain words"]);
+        p.add_unreadable();
+        blob.samples = Some(p);
+        let s = suggest(&blob, &t, &[&KEEP, &NULL]);
+        assert!(
+            matches!(&s.entry, Entry::Undecided(r) if r.contains("1/2 sampled values are binary")),
+            "{s:?}"
+        );
+        // An empty table: nothing to leak, kept.
+        let mut empty = text("title");
+        empty.samples = Some(SampleProfile::default());
+        assert_eq!(suggest(&empty, &t, &[&KEEP]).entry, Entry::Keep);
+    }
+
+    #[test]
+    fn personal_data_inside_structured_values_is_left_undecided_with_counts() {
+        let mut col = of(TypeClass::Other, 16_400, "location");
+        col.info.type_name = "public.postal".into();
+        col.samples = Some(profile(&[
+            "(1 Harbour Road,Porthaven,owner1@example.net)",
+            "(2 Harbour Road,Porthaven,\"+44 7700 900002\")",
+        ]));
+        let s = suggest(&col, &people(), &[&KEEP, &NULL, &EMAIL]);
+        let Entry::Undecided(reason) = &s.entry else {
+            panic!("{s:?}");
+        };
+        assert!(
+            reason.starts_with("personal data inside public.postal values (1/2 sampled values \
+                 contain email addresses; 1/2 sampled values contain phone numbers)"),
+            "{reason}"
+        );
+        // Plain text with an email in one value of many: free text, replaced.
+        let mut notes = text("remarks");
+        let mut values = vec!["nothing"; 99];
+        values.push("wrote from x@example.com");
+        notes.samples = Some(profile(&values));
+        let s = suggest(&notes, &people(), &[&KEEP, &NULL]);
+        assert_eq!(s.entry.to_toml(), r#"{ rule = "null" }"#);
+        assert!(s.reason.contains("1/100 sampled values contain email addresses"));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::Suggestion;
+use super::{Entry, Suggestion};
 
 /// A TOML basic string.
 pub fn toml_string(s: &str) -> String {
@@ -61,15 +61,14 @@ pub fn render(database: &str, date: &str, tables: &[TableSection]) -> String {
         .flat_map(|t| &t.columns)
         .filter(|(_, s)| s.pii.is_some())
         .count();
-    let review: usize = tables
+    let undecided: usize = tables
         .iter()
         .flat_map(|t| &t.columns)
-        .filter(|(_, s)| s.review)
+        .filter(|(_, s)| s.is_undecided())
         .count();
     let _ = writeln!(
         out,
-        "# {} tables, {columns} columns; {flagged} look personal, {review} marked REVIEW need a \
-         decision.",
+        "# {} tables, {columns} columns; {flagged} look personal, {undecided} left undecided.",
         tables.len()
     );
     out.push_str(
@@ -78,6 +77,8 @@ pub fn render(database: &str, date: &str, tables: &[TableSection]) -> String {
          # the column's name, type, keys and a sample of its values (only counted, never written\n\
          # here). \"keep\" copies a value unchanged; { rule = \"…\" } replaces it. Columns sharing\n\
          # a `domain` map equal values alike, so joins on them still match.\n\
+         # { undecided = \"…\" } marks a column restage would not guess about: `rules check` and\n\
+         # `clone` refuse the file until each one is replaced by a rule or \"keep\".\n\
          # `restage rules list` shows the rules of this build, `restage rules explain NAME` one.\n\
          \n\
          # Glob over column names → entry, for columns a table below does not list:\n\
@@ -90,23 +91,41 @@ pub fn render(database: &str, date: &str, tables: &[TableSection]) -> String {
             let _ = writeln!(out, "# {}", one_line(note));
         }
         let _ = writeln!(out, "[tables.{}.columns]", toml_string(&table.name));
-        let keys: Vec<String> = table.columns.iter().map(|(n, _)| toml_key(n)).collect();
-        let key_width = keys.iter().map(|k| k.chars().count()).max().unwrap_or(0);
-        let lines: Vec<String> = keys
+        let entries: Vec<(&String, &Suggestion)> = table
+            .columns
             .iter()
-            .zip(&table.columns)
-            .map(|(key, (_, s))| {
-                let pad = key_width.saturating_sub(key.chars().count());
-                format!("{key}{} = {}", " ".repeat(pad), s.entry.to_toml())
-            })
+            .filter(|(_, s)| !matches!(s.entry, Entry::Follows { .. }))
+            .map(|(n, s)| (n, s))
             .collect();
-        let width = lines
+        let key_width = entries
             .iter()
-            .map(|l| l.chars().count())
+            .map(|(n, _)| toml_key(n).chars().count())
+            .max()
+            .unwrap_or(0);
+        let line_of = |name: &str, s: &Suggestion| {
+            let key = toml_key(name);
+            let pad = key_width.saturating_sub(key.chars().count());
+            format!("{key}{} = {}", " ".repeat(pad), s.entry.to_toml())
+        };
+        let width = entries
+            .iter()
+            .map(|(n, s)| line_of(n, s).chars().count())
             .max()
             .unwrap_or(0)
             .min(72);
-        for (line, (_, s)) in lines.iter().zip(&table.columns) {
+        for (name, s) in &table.columns {
+            if let Entry::Follows { references, rule } = &s.entry {
+                let _ = writeln!(
+                    out,
+                    "# {}: follows {} through its foreign key (rule `{}`): the same mapping \
+                     applies automatically, so it has no entry",
+                    one_line(name),
+                    one_line(references),
+                    one_line(rule)
+                );
+                continue;
+            }
+            let line = line_of(name, s);
             let gap = width.saturating_sub(line.chars().count()) + 2;
             let _ = writeln!(out, "{line}{}# {}", " ".repeat(gap), one_line(&s.reason));
         }
