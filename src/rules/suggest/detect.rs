@@ -154,7 +154,7 @@ pub fn kinds_inside(v: &str) -> [bool; 6] {
     for run in number_runs(v) {
         if is_card_number(run) {
             mark(Pii::CardNumber);
-        } else if is_phone(run) && (run.starts_with('+') || digit_count(run) >= 9) {
+        } else if is_phone(run) && (run.starts_with('+') || national_phone_shape(run)) {
             mark(Pii::Phone);
         }
     }
@@ -166,6 +166,20 @@ pub fn kinds_inside(v: &str) -> [bool; 6] {
 fn contains_email(v: &str) -> bool {
     let at = CONTENT_KINDS.iter().position(|k| *k == Pii::Email);
     at.is_some_and(|i| kinds_inside(v)[i])
+}
+
+/// Inside free text, a number without `+` reads as a phone number only when it is grouped
+/// (a bare run of digits is as likely an order number or a bit string), with nine digits or
+/// more, the first group at least two long: `No. 3 (1950-1952)` is not one.
+fn national_phone_shape(run: &str) -> bool {
+    if !run.chars().any(|c| " -().\u{a0}/".contains(c)) {
+        return false;
+    }
+    let first = run
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|g| !g.is_empty())
+        .map_or(0, str::len);
+    digit_count(run) >= 9 && first >= 2
 }
 
 fn digit_count(s: &str) -> usize {
@@ -327,7 +341,9 @@ pub fn is_ip(v: &str) -> bool {
     if addr.parse::<std::net::Ipv4Addr>().is_ok() {
         return addr.split('.').count() == 4;
     }
-    addr.contains(':') && addr.parse::<std::net::Ipv6Addr>().is_ok()
+    // Eight two-digit groups are an EUI-64 hardware address (macaddr8), not IPv6.
+    let hardware = addr.split(':').count() == 8 && addr.split(':').all(|g| g.len() == 2);
+    addr.contains(':') && !hardware && addr.parse::<std::net::Ipv6Addr>().is_ok()
 }
 
 /// `header.payload.signature` in base64url, header starting `eyJ` (`{"`).
@@ -411,6 +427,7 @@ mod tests {
         assert!(!is_iban("DE89370400440532013001"), "checksum fails");
         assert!(is_ip("192.168.10.1"));
         assert!(is_ip("2001:db8::1"));
+        assert!(!is_ip("08:00:2b:01:02:03:04:05"), "a macaddr8");
         assert!(!is_ip("1.2.3"));
         assert!(is_jwt(
             "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
@@ -489,6 +506,8 @@ mod tests {
             "550e8400-e29b-41d4-a716-446655440000",
             "Symphony No. 3 (1950-1952)",
             "(1.5,2.5)",
+            "08:00:2b:01:02:03:04:05",
+            "01011010101101011010110101101011",
         ] {
             assert_eq!(kinds(v), [], "{v}");
         }
