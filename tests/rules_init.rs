@@ -124,7 +124,9 @@ fn followers(text: &str) -> BTreeMap<(String, String), String> {
     let mut current: Option<String> = None;
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("[tables.") {
-            let quoted = rest.strip_suffix(".columns]").expect("section header shape");
+            let quoted = rest
+                .strip_suffix(".columns]")
+                .expect("section header shape");
             let key: toml::Table = format!("k = {quoted}").parse().expect("quoted table key");
             current = key["k"].as_str().map(str::to_string);
             continue;
@@ -175,7 +177,12 @@ fn assert_check_agrees(db: &str, path: &std::path::Path) -> Run {
         .collect();
     left.sort();
     assert_eq!(refused, left, "{}", check.stderr);
-    assert_eq!(check.code, if left.is_empty() { 0 } else { 4 }, "{}", check.stderr);
+    assert_eq!(
+        check.code,
+        if left.is_empty() { 0 } else { 4 },
+        "{}",
+        check.stderr
+    );
     check
 }
 
@@ -478,17 +485,61 @@ fn personal_data_inside_structured_values_is_never_kept_and_stops_check_and_clon
     let accounts = "public.accounts";
     // Column → what its sampled values hold, as counted in the file and on stderr.
     let found = [
-        (accounts, "location", "60/60 sampled values contain email addresses"),
-        (accounts, "previous", "60/60 sampled values contain email addresses"),
-        (accounts, "shipments", "60/60 sampled values contain email addresses"),
-        (accounts, "tags", "60/60 sampled values contain email addresses"),
-        (accounts, "search", "60/60 sampled values contain email addresses"),
-        (accounts, "profile", "60/60 sampled values contain email addresses"),
-        (accounts, "legacy", "60/60 sampled values contain email addresses"),
-        (accounts, "card", "60/60 sampled values contain email addresses"),
-        (accounts, "payload", "60/60 sampled values contain email addresses"),
-        (accounts, "details", "60/60 sampled values contain phone numbers"),
-        ("public.audit", "snapshot", "60/60 sampled values contain email addresses"),
+        (
+            accounts,
+            "location",
+            "60/60 sampled values contain email addresses",
+        ),
+        (
+            accounts,
+            "previous",
+            "60/60 sampled values contain email addresses",
+        ),
+        (
+            accounts,
+            "shipments",
+            "60/60 sampled values contain email addresses",
+        ),
+        (
+            accounts,
+            "tags",
+            "60/60 sampled values contain email addresses",
+        ),
+        (
+            accounts,
+            "search",
+            "60/60 sampled values contain email addresses",
+        ),
+        (
+            accounts,
+            "profile",
+            "60/60 sampled values contain email addresses",
+        ),
+        (
+            accounts,
+            "legacy",
+            "60/60 sampled values contain email addresses",
+        ),
+        (
+            accounts,
+            "card",
+            "60/60 sampled values contain email addresses",
+        ),
+        (
+            accounts,
+            "payload",
+            "60/60 sampled values contain email addresses",
+        ),
+        (
+            accounts,
+            "details",
+            "60/60 sampled values contain phone numbers",
+        ),
+        (
+            "public.audit",
+            "snapshot",
+            "60/60 sampled values contain email addresses",
+        ),
     ];
     for (table, column, counts) in found {
         let l = line(&rules, table, column);
@@ -505,14 +556,20 @@ fn personal_data_inside_structured_values_is_never_kept_and_stops_check_and_clon
     }
     let details = line(&rules, accounts, "details");
     assert!(
-        details.comment.contains("3/60 sampled values contain email addresses")
+        details
+            .comment
+            .contains("3/60 sampled values contain email addresses")
             || details.undecided().is_some_and(|r| r.contains("3/60")),
         "{details:?}"
     );
     let phones = line(&rules, accounts, "previous");
     assert!(
-        phones.comment.contains("60/60 sampled values contain phone numbers")
-            || phones.undecided().is_some_and(|r| r.contains("60/60 sampled values contain phone")),
+        phones
+            .comment
+            .contains("60/60 sampled values contain phone numbers")
+            || phones
+                .undecided()
+                .is_some_and(|r| r.contains("60/60 sampled values contain phone")),
         "{phones:?}"
     );
     let email = line(&rules, accounts, "login_email");
@@ -544,8 +601,10 @@ fn personal_data_inside_structured_values_is_never_kept_and_stops_check_and_clon
     // Unedited, the file stops `rules check` and `clone` naming every undecided column, with
     // its reason and place, before any data moves.
     let check = assert_check_agrees(&db, &path);
-    let undecided: Vec<(&(String, String), &Line)> =
-        rules.iter().filter(|(_, l)| l.undecided().is_some()).collect();
+    let undecided: Vec<(&(String, String), &Line)> = rules
+        .iter()
+        .filter(|(_, l)| l.undecided().is_some())
+        .collect();
     assert!(undecided.len() >= 5, "{text}");
     for ((table, column), l) in &undecided {
         let at = text
@@ -556,7 +615,8 @@ fn personal_data_inside_structured_values_is_never_kept_and_stops_check_and_clon
         let named = format!("{table}.{column} (");
         let place = format!("pii.toml:{at}:");
         assert!(
-            check.stderr.lines().any(|x| x.contains(&named) && x.contains(&place)
+            check.stderr.lines().any(|x| x.contains(&named)
+                && x.contains(&place)
                 && x.contains(l.undecided().unwrap_or_default())),
             "{named} at {place} not refused with its reason:\n{}",
             check.stderr
@@ -587,6 +647,60 @@ fn personal_data_inside_structured_values_is_never_kept_and_stops_check_and_clon
     );
     assert_eq!(created.trim(), "0", "the clone wrote to the target");
 
+    // A mark and an entry for the same column (here from a second file) are one too many.
+    let extra = dir.path().join("extra.toml");
+    std::fs::write(
+        &extra,
+        "[tables.\"public.accounts\".columns]\nlocation = \"keep\"\n",
+    )
+    .expect("second rules file");
+    let both = run_cmd(
+        restage()
+            .args(["rules", "check", "--source"])
+            .arg(cluster().url(&db))
+            .arg("--rules")
+            .arg(&path)
+            .arg("--rules")
+            .arg(&extra),
+    );
+    assert_eq!(both.code, 2, "{}", both.stderr);
+    assert!(
+        both.stderr
+            .contains("public.accounts.location: marked undecided, but also entered at")
+            && both.stderr.contains("extra.toml:2:12"),
+        "{}",
+        both.stderr
+    );
+
+    // --allow-undecided keeps its meaning: the undecided columns travel unchanged, and the
+    // audit log's key follows the email rule, so its foreign key still holds.
+    let allowed = run_cmd(
+        restage()
+            .args([
+                "clone",
+                "--quiet",
+                "--ephemeral-key",
+                "--allow-undecided",
+                "--source",
+            ])
+            .arg(cluster().url(&db))
+            .arg("--target")
+            .arg(cluster().url(&target))
+            .arg("--rules")
+            .arg(&path),
+    );
+    allowed.assert_ok();
+    let joined = sql(
+        cluster(),
+        &target,
+        "SELECT count(*) FROM audit JOIN accounts ON accounts.login_email = audit.account_email \
+         WHERE audit.account_email NOT LIKE 'member%'",
+    );
+    assert_eq!(
+        joined.trim(),
+        "60",
+        "sanitized emails join as in production"
+    );
 }
 
 /// Section → copied columns: generated columns never travel, and partitions are written once

@@ -463,9 +463,21 @@ mod tests {
              c = { undecided = 3 }\n",
         );
         assert_eq!(p.len(), 4, "{p:#?}");
-        assert!(p[0].contains("app.toml:2:7") && p[0].contains("needs a rule"), "{}", p[0]);
-        assert!(p[1].contains("users.a: `undecided` must be a non-empty string"), "{}", p[1]);
-        assert!(p[2].contains("users.b: an undecided entry takes only"), "{}", p[2]);
+        assert!(
+            p[0].contains("app.toml:2:7") && p[0].contains("needs a rule"),
+            "{}",
+            p[0]
+        );
+        assert!(
+            p[1].contains("users.a: `undecided` must be a non-empty string"),
+            "{}",
+            p[1]
+        );
+        assert!(
+            p[2].contains("users.b: an undecided entry takes only"),
+            "{}",
+            p[2]
+        );
         assert!(p[3].contains("users.c:"), "{}", p[3]);
     }
 

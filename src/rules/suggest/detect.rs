@@ -97,13 +97,7 @@ impl SampleProfile {
             .filter(|k| Some(**k) != skip)
             .map(|k| (*k, self.inside(*k)))
             .filter(|(_, n)| *n > 0)
-            .map(|(k, n)| {
-                format!(
-                    "{n}/{} sampled values contain {}",
-                    self.sampled,
-                    k.plural()
-                )
-            })
+            .map(|(k, n)| format!("{n}/{} sampled values contain {}", self.sampled, k.plural()))
             .collect();
         if self.unreadable > 0 {
             out.push(format!(
@@ -303,7 +297,6 @@ pub fn is_email(v: &str) -> bool {
     local_ok && domain_ok
 }
 
-
 /// 13–19 digits, optionally grouped with spaces or dashes, passing Luhn, not one repeated digit.
 pub fn is_card_number(v: &str) -> bool {
     if !v
@@ -469,7 +462,6 @@ mod tests {
         assert!(words.findings(None).is_empty());
     }
 
-
     #[test]
     fn personal_tokens_inside_structured_text_forms() {
         let kinds = |v: &str| -> Vec<Pii> {
@@ -481,16 +473,24 @@ mod tests {
                 .collect()
         };
         // A composite, an array of composites, nested json, xml and a tsvector.
-        assert_eq!(kinds("(1 Harbour Road,Porthaven,owner1@example.net)"), [Pii::Email]);
         assert_eq!(
-            kinds(r#"{"(1 Mill Lane,Eastwick,old1@example.com)","(8 Quay St,Westby,\"+44 7700 900001\")"}"#),
+            kinds("(1 Harbour Road,Porthaven,owner1@example.net)"),
+            [Pii::Email]
+        );
+        assert_eq!(
+            kinds(
+                r#"{"(1 Mill Lane,Eastwick,old1@example.com)","(8 Quay St,Westby,\"+44 7700 900001\")"}"#
+            ),
             [Pii::Email, Pii::Phone]
         );
         assert_eq!(
             kinds(r#"{"history": [[{"email": "h@example.org"}], {"ip": "10.1.2.3"}]}"#),
             [Pii::Email, Pii::IpAddress]
         );
-        assert_eq!(kinds("<card><mail>c@example.net</mail></card>"), [Pii::Email]);
+        assert_eq!(
+            kinds("<card><mail>c@example.net</mail></card>"),
+            [Pii::Email]
+        );
         assert_eq!(kinds("'about':6 'reader1@example.org':4"), [Pii::Email]);
         assert_eq!(kinds("called on +44 7700 900123 today"), [Pii::Phone]);
         assert_eq!(kinds("card 4111 1111 1111 1111, thanks"), [Pii::CardNumber]);

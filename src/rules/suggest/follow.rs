@@ -132,9 +132,18 @@ mod tests {
     #[test]
     fn referencing_columns_follow_rules_through_chains_and_wait_for_undecided_keys() {
         let mut sections = vec![
-            section("public.a", &[("email", email()), ("code", Entry::Undecided("x".into()))]),
-            section("public.b", &[("a_email", Entry::Keep), ("a_code", Entry::Keep)]),
-            section("public.c", &[("b_email", Entry::Keep), ("other", Entry::Keep)]),
+            section(
+                "public.a",
+                &[("email", email()), ("code", Entry::Undecided("x".into()))],
+            ),
+            section(
+                "public.b",
+                &[("a_email", Entry::Keep), ("a_code", Entry::Keep)],
+            ),
+            section(
+                "public.c",
+                &[("b_email", Entry::Keep), ("other", Entry::Keep)],
+            ),
         ];
         let links = [
             link(("public.c", "b_email"), ("public.b", "a_email"), true),
@@ -158,7 +167,9 @@ mod tests {
                 rule: "email".into()
             }
         );
-        assert!(matches!(entry(1, 1), Entry::Undecided(r) if r.contains("public.a.code, which is undecided")));
+        assert!(
+            matches!(entry(1, 1), Entry::Undecided(r) if r.contains("public.a.code, which is undecided"))
+        );
         assert!(matches!(entry(2, 1), Entry::Undecided(r) if r.contains("types differ")));
     }
 }

@@ -67,7 +67,10 @@ pub enum Entry {
     /// No entry of its own: the column references `references` (`schema.table.column`), whose
     /// rule `rule` changes its values, and that mapping follows the foreign key automatically
     /// (an entry of its own would conflict with it).
-    Follows { references: String, rule: String },
+    Follows {
+        references: String,
+        rule: String,
+    },
 }
 
 impl Entry {
@@ -689,8 +692,10 @@ mod tests {
             panic!("{s:?}");
         };
         assert!(
-            reason.starts_with("personal data inside public.postal values (1/2 sampled values \
-                 contain email addresses; 1/2 sampled values contain phone numbers)"),
+            reason.starts_with(
+                "personal data inside public.postal values (1/2 sampled values \
+                 contain email addresses; 1/2 sampled values contain phone numbers)"
+            ),
             "{reason}"
         );
         // Plain text with an email in one value of many: free text, replaced.
@@ -700,7 +705,9 @@ mod tests {
         notes.samples = Some(profile(&values));
         let s = suggest(&notes, &people(), &[&KEEP, &NULL]);
         assert_eq!(s.entry.to_toml(), r#"{ rule = "null" }"#);
-        assert!(s.reason.contains("1/100 sampled values contain email addresses"));
+        assert!(s
+            .reason
+            .contains("1/100 sampled values contain email addresses"));
     }
 
     #[test]

@@ -477,5 +477,4 @@ mod tests {
         let customers = TableContext::new("customers", &["address", "region"]);
         assert_eq!(by_name("region", &customers), Some(Pii::Region));
     }
-
 }

@@ -1,8 +1,8 @@
 //! `credit_card` and `iban`: fake, checksum-valid payment identifiers in the original's format.
 
 use super::util::*;
-use crate::sanitize::spec::*;
 use crate::sanitize::checksum::{iban_check_digits, luhn_check_digit};
+use crate::sanitize::spec::*;
 
 pub struct CreditCard;
 pub struct Iban;
