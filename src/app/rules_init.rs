@@ -101,6 +101,8 @@ fn print_findings(sections: &[TableSection]) {
                 continue;
             }
             let decision = match &s.entry {
+                // The reason repeats the counts; it is in the file.
+                Entry::Undecided(_) if !s.findings.is_empty() => "undecided".to_string(),
                 Entry::Undecided(reason) => format!("undecided: {reason}"),
                 Entry::Rule { rule, .. } => format!("rule {rule}"),
                 Entry::Follows { references, .. } => format!("follows {references}"),

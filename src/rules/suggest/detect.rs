@@ -192,8 +192,7 @@ fn number_runs(v: &str) -> Vec<&str> {
             (None, true) => start = Some(i),
             (Some(s), false) => {
                 start = None;
-                let raw = &v[s..i];
-                let run = raw.trim_matches(|x: char| x.is_whitespace() || ".-/".contains(x));
+                let run = v[s..i].trim_matches(|x: char| x.is_whitespace() || ".-/".contains(x));
                 let run = match (run.strip_prefix('('), run.contains(')')) {
                     (Some(r), false) => r,
                     _ => run,
@@ -203,8 +202,8 @@ fn number_runs(v: &str) -> Vec<&str> {
                     _ => run,
                 };
                 let run = run.trim();
-                // Neighbours of the trimmed run in `v`.
-                let at = s + raw.find(run).unwrap_or(0);
+                // Neighbours of the trimmed run in `v` (a subslice of it).
+                let at = (run.as_ptr() as usize).saturating_sub(v.as_ptr() as usize);
                 let before = v[..at].chars().next_back();
                 let after = v[at + run.len()..].chars().next();
                 let glued = before.is_some_and(char::is_alphanumeric)
