@@ -252,10 +252,11 @@ async fn inspect(
                 .as_ref()
                 .and_then(|p| sampled.iter().position(|&s| s == i).map(|at| p[at].clone()));
             match group.columns.iter_mut().find(|c| c.info.name == info.name) {
+                // A partition whose values were not looked at leaves the whole column
+                // uninspected: the others say nothing about it.
                 Some(known) => match (&mut known.samples, samples) {
                     (Some(mine), Some(more)) => mine.merge(&more),
-                    (mine @ None, more) => *mine = more,
-                    _ => {}
+                    (mine, _) => *mine = None,
                 },
                 None => {
                     let key = keys
