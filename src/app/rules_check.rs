@@ -98,8 +98,8 @@ fn finish(report: &CheckReport, json: bool) -> Result<(), Failure> {
             message.push('\n');
         }
         message.push_str(&format!(
-            "{} undecided column{} (decide each with a rule or \"keep\", replacing its \
-             `undecided` mark, or add a [defaults.columns] pattern):\n  {}",
+            "{} undecided column{} (decide each with a rule or \"keep\" in place of its \
+             `undecided` mark, or, for unmarked ones, a [defaults.columns] pattern):\n  {}",
             report.undecided.len(),
             if report.undecided.len() == 1 { "" } else { "s" },
             report.undecided.join("\n  ")
