@@ -15,13 +15,23 @@ struct Line {
 }
 
 impl Line {
-    /// Flagged as personal data: a rule other than keep, or kept for review.
+    /// Flagged as personal data: a rule other than keep, or left undecided.
     fn flagged(&self) -> bool {
-        self.entry.as_str() != Some("keep") || self.comment.starts_with("REVIEW: looks like")
+        self.entry.as_str() != Some("keep")
+    }
+
+    /// Whether the comment or the undecided reason says `what`.
+    fn says(&self, what: &str) -> bool {
+        self.comment.contains(what) || self.undecided().is_some_and(|r| r.contains(what))
     }
 
     fn is_plain_keep(&self) -> bool {
         self.entry.as_str() == Some("keep") && !self.comment.contains("REVIEW")
+    }
+
+    /// `{ undecided = "reason" }`: left for a person, refused by `rules check` and `clone`.
+    fn undecided(&self) -> Option<&str> {
+        self.entry.get("undecided").and_then(toml::Value::as_str)
     }
 }
 
@@ -105,6 +115,75 @@ fn listed_counts(rules: &BTreeMap<(String, String), Line>) -> BTreeMap<String, u
         *counts.entry(table.clone()).or_insert(0) += 1;
     }
     counts
+}
+
+/// `(table, column)` of the columns the file leaves to a foreign key: a comment line
+/// `# column: follows schema.table.column …` instead of an entry.
+fn followers(text: &str) -> BTreeMap<(String, String), String> {
+    let mut out = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("[tables.") {
+            let quoted = rest
+                .strip_suffix(".columns]")
+                .expect("section header shape");
+            let key: toml::Table = format!("k = {quoted}").parse().expect("quoted table key");
+            current = key["k"].as_str().map(str::to_string);
+            continue;
+        }
+        let (Some(table), Some(rest)) = (&current, line.strip_prefix("# ")) else {
+            continue;
+        };
+        if let Some((column, follows)) = rest.split_once(": follows ") {
+            out.insert((table.clone(), column.to_string()), follows.to_string());
+        }
+    }
+    out
+}
+
+/// `rules check` on an unedited `rules init` file agrees with it: no problem with any entry,
+/// and exactly the columns the file leaves undecided are refused (exit 4), or none (exit 0).
+#[track_caller]
+fn assert_check_agrees(db: &str, path: &std::path::Path) -> Run {
+    let text = std::fs::read_to_string(path).expect("rules file");
+    let rules = parse_rules(&text);
+    let check = run_cmd(
+        restage()
+            .args(["rules", "check", "--json", "--source"])
+            .arg(cluster().url(db))
+            .arg("--rules")
+            .arg(path),
+    );
+    let report: serde_json::Value = serde_json::from_str(&check.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", check.stdout, check.stderr));
+    assert_eq!(
+        report["problems"],
+        serde_json::json!([]),
+        "rules check rejects entries rules init wrote:\n{}\n{text}",
+        check.stderr
+    );
+    let mut refused: Vec<String> = report["undecided"]
+        .as_array()
+        .expect("undecided list")
+        .iter()
+        .filter_map(|u| u.as_str())
+        .filter_map(|u| u.split_once(" (").map(|(c, _)| c.to_string()))
+        .collect();
+    refused.sort();
+    let mut left: Vec<String> = rules
+        .iter()
+        .filter(|(_, l)| l.undecided().is_some())
+        .map(|((t, c), _)| format!("{t}.{c}"))
+        .collect();
+    left.sort();
+    assert_eq!(refused, left, "{}", check.stderr);
+    assert_eq!(
+        check.code,
+        if left.is_empty() { 0 } else { 4 },
+        "{}",
+        check.stderr
+    );
+    check
 }
 
 fn init(db: &str, extra: &[&str]) -> Run {
@@ -221,6 +300,11 @@ fn chinook_skeleton_lists_every_column_flags_personal_data_and_keeps_keys() {
     );
     secrets.retain(|s| s.len() > 6);
     assert_not_printed(&run, &secrets);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("chinook.toml");
+    std::fs::write(&path, &run.stdout).expect("rules file");
+    assert_check_agrees(&db, &path);
 }
 
 #[test]
@@ -289,6 +373,11 @@ fn northwind_contacts_phones_and_addresses_are_flagged() {
          SELECT address FROM employees WHERE address IS NOT NULL",
     );
     assert_not_printed(&run, &secrets);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("northwind.toml");
+    std::fs::write(&path, &run.stdout).expect("rules file");
+    assert_check_agrees(&db, &path);
 }
 
 #[test]
@@ -356,15 +445,262 @@ fn personal_data_in_innocently_named_columns_is_found_by_content() {
     );
     assert_not_printed(&run, &secrets);
 
-    // Without samples, only names and types speak: the innocent names pass.
+    // Without samples, nothing is known about what text columns hold: whatever their names,
+    // they are left undecided, never kept.
     let blind = init(&db, &["--sample", "0"]);
     blind.assert_ok();
     let rules = parse_rules(&blind.stdout);
     let notes = line(&rules, t, "notes");
     // `notes` is free text by name; without samples nothing says it holds emails.
     assert!(!notes.comment.contains("sampled"), "{notes:?}");
-    assert!(line(&rules, t, "ref").is_plain_keep());
-    assert!(line(&rules, t, "payee").is_plain_keep());
+    for column in ["ref", "payee", "origin", "body", "status"] {
+        let l = line(&rules, t, column);
+        assert!(
+            l.undecided().is_some_and(|r| r.contains("not sampled")),
+            "{column}: {l:?}"
+        );
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("blind.toml");
+    std::fs::write(&path, &blind.stdout).expect("rules file");
+    assert_check_agrees(&db, &path);
+}
+
+#[test]
+fn personal_data_inside_structured_values_is_never_kept_and_stops_check_and_clone() {
+    let db = loaded_db(cluster(), "ri_pii", "pii/schema.sql");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("pii.toml");
+    let run = init(&db, &["--out", &path.to_string_lossy()]);
+    run.assert_ok();
+    let text = std::fs::read_to_string(&path).expect("rules file");
+    let rules = parse_rules(&text);
+    let follow = followers(&text);
+    let mut listed = listed_counts(&rules);
+    for (t, _) in follow.keys() {
+        *listed.entry(t.clone()).or_insert(0) += 1;
+    }
+    assert_eq!(listed, copied_column_counts(&db), "{text}");
+
+    let accounts = "public.accounts";
+    // Column → what its sampled values hold, as counted in the file and on stderr.
+    let found = [
+        (
+            accounts,
+            "location",
+            "60/60 sampled values contain email addresses",
+        ),
+        (
+            accounts,
+            "previous",
+            "60/60 sampled values contain email addresses",
+        ),
+        (
+            accounts,
+            "shipments",
+            "60/60 sampled values contain email addresses",
+        ),
+        (
+            accounts,
+            "tags",
+            "60/60 sampled values contain email addresses",
+        ),
+        (
+            accounts,
+            "search",
+            "60/60 sampled values contain email addresses",
+        ),
+        (
+            accounts,
+            "profile",
+            "60/60 sampled values contain email addresses",
+        ),
+        (
+            accounts,
+            "legacy",
+            "60/60 sampled values contain email addresses",
+        ),
+        (
+            accounts,
+            "card",
+            "60/60 sampled values contain email addresses",
+        ),
+        (
+            accounts,
+            "payload",
+            "60/60 sampled values contain email addresses",
+        ),
+        (
+            accounts,
+            "details",
+            "60/60 sampled values contain phone numbers",
+        ),
+        (
+            "public.audit",
+            "snapshot",
+            "60/60 sampled values contain email addresses",
+        ),
+    ];
+    for (table, column, counts) in found {
+        let l = line(&rules, table, column);
+        assert_ne!(l.entry.as_str(), Some("keep"), "{table}.{column}: {l:?}");
+        assert!(
+            l.comment.contains(counts) || l.undecided().is_some_and(|r| r.contains(counts)),
+            "{table}.{column} should report {counts:?}: {l:?}"
+        );
+        assert!(
+            run.stderr.contains(&format!("{table}.{column}: ")) && run.stderr.contains(counts),
+            "{table}.{column} missing from the summary:\n{}",
+            run.stderr
+        );
+    }
+    let details = line(&rules, accounts, "details");
+    assert!(
+        details
+            .comment
+            .contains("3/60 sampled values contain email addresses")
+            || details.undecided().is_some_and(|r| r.contains("3/60")),
+        "{details:?}"
+    );
+    let phones = line(&rules, accounts, "previous");
+    assert!(
+        phones
+            .comment
+            .contains("60/60 sampled values contain phone numbers")
+            || phones
+                .undecided()
+                .is_some_and(|r| r.contains("60/60 sampled values contain phone")),
+        "{phones:?}"
+    );
+    let email = line(&rules, accounts, "login_email");
+    assert_eq!(email.entry["rule"].as_str(), Some("email"), "{email:?}");
+    assert!(line(&rules, accounts, "plan").is_plain_keep());
+    assert!(
+        !rules.contains_key(&(accounts.to_string(), "login_lower".to_string())),
+        "a generated column is computed by the target, not copied"
+    );
+    // The audit log's key references the email column: the email rule follows it there, so
+    // the file has no entry of its own for it (one would conflict with the key's mapping).
+    assert_eq!(
+        follow
+            .get(&("public.audit".to_string(), "account_email".to_string()))
+            .map(String::as_str)
+            .and_then(|f| f.split_once(' ').map(|(c, _)| c)),
+        Some("public.accounts.login_email"),
+        "{text}"
+    );
+
+    let secrets = values(
+        &db,
+        "SELECT login_email FROM accounts UNION SELECT (location).contact FROM accounts \
+         UNION SELECT details FROM accounts UNION SELECT (previous[2]).contact FROM accounts",
+    );
+    assert_not_printed(&run, &secrets);
+    assert!(!secrets.iter().any(|s| text.contains(s.as_str())));
+
+    // Unedited, the file stops `rules check` and `clone` naming every undecided column, with
+    // its reason and place, before any data moves.
+    let check = assert_check_agrees(&db, &path);
+    let undecided: Vec<(&(String, String), &Line)> = rules
+        .iter()
+        .filter(|(_, l)| l.undecided().is_some())
+        .collect();
+    assert!(undecided.len() >= 5, "{text}");
+    for ((table, column), l) in &undecided {
+        let at = text
+            .lines()
+            .position(|x| x.starts_with(&format!("{column} ")) && x.contains("undecided"))
+            .map(|i| i + 1)
+            .expect("entry line");
+        let named = format!("{table}.{column} (");
+        let place = format!("pii.toml:{at}:");
+        assert!(
+            check.stderr.lines().any(|x| x.contains(&named)
+                && x.contains(&place)
+                && x.contains(l.undecided().unwrap_or_default())),
+            "{named} at {place} not refused with its reason:\n{}",
+            check.stderr
+        );
+    }
+    let target = fresh_db(cluster(), "ri_pii_dst");
+    let cloned = run_cmd(
+        restage()
+            .args(["clone", "--quiet", "--ephemeral-key", "--source"])
+            .arg(cluster().url(&db))
+            .arg("--target")
+            .arg(cluster().url(&target))
+            .arg("--rules")
+            .arg(&path),
+    );
+    assert_eq!(cloned.code, 4, "{}", cloned.stderr);
+    for ((table, column), _) in &undecided {
+        assert!(
+            cloned.stderr.contains(&format!("{table}.{column} (")),
+            "{table}.{column} not named:\n{}",
+            cloned.stderr
+        );
+    }
+    let created = sql(
+        cluster(),
+        &target,
+        "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace",
+    );
+    assert_eq!(created.trim(), "0", "the clone wrote to the target");
+
+    // A mark and an entry for the same column (here from a second file) are one too many.
+    let extra = dir.path().join("extra.toml");
+    std::fs::write(
+        &extra,
+        "[tables.\"public.accounts\".columns]\nlocation = \"keep\"\n",
+    )
+    .expect("second rules file");
+    let both = run_cmd(
+        restage()
+            .args(["rules", "check", "--source"])
+            .arg(cluster().url(&db))
+            .arg("--rules")
+            .arg(&path)
+            .arg("--rules")
+            .arg(&extra),
+    );
+    assert_eq!(both.code, 2, "{}", both.stderr);
+    assert!(
+        both.stderr
+            .contains("public.accounts.location: marked undecided, but also entered at")
+            && both.stderr.contains("extra.toml:2:12"),
+        "{}",
+        both.stderr
+    );
+
+    // --allow-undecided keeps its meaning: the undecided columns travel unchanged, and the
+    // audit log's key follows the email rule, so its foreign key still holds.
+    let allowed = run_cmd(
+        restage()
+            .args([
+                "clone",
+                "--quiet",
+                "--ephemeral-key",
+                "--allow-undecided",
+                "--source",
+            ])
+            .arg(cluster().url(&db))
+            .arg("--target")
+            .arg(cluster().url(&target))
+            .arg("--rules")
+            .arg(&path),
+    );
+    allowed.assert_ok();
+    let joined = sql(
+        cluster(),
+        &target,
+        "SELECT count(*) FROM audit JOIN accounts ON accounts.login_email = audit.account_email \
+         WHERE audit.account_email NOT LIKE 'member%'",
+    );
+    assert_eq!(
+        joined.trim(),
+        "60",
+        "sanitized emails join as in production"
+    );
 }
 
 /// Section → copied columns: generated columns never travel, and partitions are written once
@@ -410,8 +746,23 @@ fn types_and_demo_schemas_domains_partitions_and_json_are_covered() {
         .keys()
         .any(|(t, _)| t.starts_with("sales.measurements_")));
 
-    // The skeleton as written is a complete, valid rules file for the clone: every column
-    // decided (fail closed), every suggested rule fits its column.
+    // As written, the skeleton stops the clone at the columns it left undecided: binary
+    // bytea, composite addresses no rule fits.
+    assert_check_agrees(&db, &path);
+    for column in ["c_bytea", "c_address", "c_address_arr"] {
+        let l = line(&rules, "public.all_types", column);
+        assert!(l.undecided().is_some(), "{column}: {l:?}");
+    }
+    // Once a person has decided those, it is a complete, valid rules file for the clone:
+    // every suggested rule fits its column.
+    let decided: String = text
+        .lines()
+        .map(|l| match l.split_once(" = { undecided = ") {
+            Some((key, _)) => format!("{key} = \"keep\"  # decided by hand\n"),
+            None => format!("{l}\n"),
+        })
+        .collect();
+    std::fs::write(&path, decided).expect("decided rules file");
     let target = fresh_db(cluster(), "ri_types_dst");
     let cloned = run_cmd(
         restage()
@@ -478,7 +829,7 @@ fn types_and_demo_schemas_domains_partitions_and_json_are_covered() {
     assert!(line(&rules, "public.tenants", "billing_email").flagged());
     let address = line(&rules, "public.orders", "shipping_address");
     assert!(
-        address.flagged() && address.comment.contains("a street address"),
+        address.flagged() && address.says("a street address"),
         "{address:?}"
     );
     assert!(line(&rules, "public.tenants", "name").is_plain_keep());

@@ -18,7 +18,7 @@ struct CheckReport {
     sanitized: usize,
     kept: usize,
     problems: Vec<Diagnostic>,
-    /// `table.column (type)`.
+    /// `table.column (type)`, with the place and reason of its `undecided` mark if any.
     undecided: Vec<String>,
 }
 
@@ -58,11 +58,7 @@ pub fn run(args: &RulesCheckArgs) -> Result<(), Failure> {
         problems.extend(more);
     }
     report.problems = problems;
-    report.undecided = resolution
-        .undecided()
-        .into_iter()
-        .map(|(t, c, ty)| format!("{t}.{c} ({ty})"))
-        .collect();
+    report.undecided = resolution.undecided_described();
     report.tables = resolution.tables.len();
     for t in &resolution.tables {
         report.columns += t.columns.len();
@@ -102,7 +98,8 @@ fn finish(report: &CheckReport, json: bool) -> Result<(), Failure> {
             message.push('\n');
         }
         message.push_str(&format!(
-            "{} undecided column{} (decide each, or add a [defaults.columns] pattern):\n  {}",
+            "{} undecided column{} (decide each with a rule or \"keep\" in place of its \
+             `undecided` mark, or, for unmarked ones, a [defaults.columns] pattern):\n  {}",
             report.undecided.len(),
             if report.undecided.len() == 1 { "" } else { "s" },
             report.undecided.join("\n  ")

@@ -1,9 +1,12 @@
 //! `restage rules init`: a rules-file skeleton from a live database.
 //!
 //! One READ ONLY transaction: the catalog, the key columns, then per table one sampling query
-//! over its text-like columns (`TABLESAMPLE SYSTEM` on large tables, `LIMIT --sample`). Sampled
-//! values go straight into counters (`suggest::SampleProfile`) and are dropped; only counts
-//! reach the output. The suggestions themselves come from `rules::suggest`.
+//! over every column whose type can hold text (`TABLESAMPLE SYSTEM` on large tables, `LIMIT
+//! --sample`): the server's text form of composites, arrays, json, xml and tsvector, the bytes
+//! of `bytea` read as UTF-8 where they are. Sampled values go straight into counters
+//! (`suggest::SampleProfile`) and are dropped; only counts reach the output. The suggestions
+//! come from `rules::suggest`, checked the way `rules check` checks them before anything is
+//! written.
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -18,10 +21,12 @@ use crate::cli::RulesInitArgs;
 use crate::conn::ConnSpec;
 use crate::exit;
 use crate::pgerr;
-use crate::rules::suggest::{ColumnFacts, KeyRole, SampleProfile, TableContext, TableSection};
-use crate::rules::{self, suggest};
+use crate::rules::suggest::{
+    ColumnFacts, Entry, KeyLink, KeyRole, SampleProfile, TableContext, TableSection,
+};
+use crate::rules::{self, diagnostic, suggest};
 use crate::sanitize::registry;
-use crate::sanitize::spec::RuleSpec;
+use crate::sanitize::spec::{ColumnInfo, RuleSpec, TypeClass};
 
 const APPLICATION_NAME: &str = "restage rules init";
 
@@ -45,11 +50,24 @@ pub fn run(args: &RulesInitArgs) -> Result<(), Failure> {
         .enable_all()
         .build()
         .map_err(|e| Failure::new(exit::FAILURE, format!("cannot start a runtime: {e}")))?;
-    let sections = rt.block_on(inspect(&source, args))?;
+    let (mut sections, catalog, tables) = rt.block_on(inspect(&source, args))?;
 
     let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let date = now.get(..10).unwrap_or(&now);
-    let text = suggest::render(source.dbname(), date, &sections);
+    let links = key_links(&catalog, &tables);
+    let text = suggest::settle(&mut sections, &links, &catalog, &tables, |s| {
+        suggest::render(source.dbname(), date, s)
+    })
+    .map_err(|problems| {
+        Failure::new(
+            exit::FAILURE,
+            format!(
+                "the generated rules do not pass `rules check`:\n{}",
+                diagnostic::render(&problems)
+            ),
+        )
+    })?;
+    print_findings(&sections);
     match &args.out {
         None => {
             let mut stdout = std::io::stdout().lock();
@@ -62,20 +80,88 @@ pub fn run(args: &RulesInitArgs) -> Result<(), Failure> {
             write_atomically(path, &text, args.force)?;
             let columns: Vec<_> = sections.iter().flat_map(|t| &t.columns).collect();
             eprintln!(
-                "wrote {}: {} tables, {} columns, {} look personal, {} marked REVIEW",
+                "wrote {}: {} tables, {} columns, {} look personal, {} left undecided",
                 path.display(),
                 sections.len(),
                 columns.len(),
                 columns.iter().filter(|(_, s)| s.pii.is_some()).count(),
-                columns.iter().filter(|(_, s)| s.review).count()
+                columns.iter().filter(|(_, s)| s.is_undecided()).count()
             );
         }
     }
     Ok(())
 }
 
-/// Reads the source and builds one section per selected table, in `schema.table` order.
-async fn inspect(source: &ConnSpec, args: &RulesInitArgs) -> Result<Vec<TableSection>, Failure> {
+/// One stderr line per column where sampling found something or that is left undecided:
+/// counts and the decision, never a value.
+fn print_findings(sections: &[TableSection]) {
+    for table in sections {
+        for (column, s) in &table.columns {
+            if s.findings.is_empty() && !s.is_undecided() {
+                continue;
+            }
+            let decision = match &s.entry {
+                // The reason repeats the counts; it is in the file.
+                Entry::Undecided(_) if !s.findings.is_empty() => "undecided".to_string(),
+                Entry::Undecided(reason) => format!("undecided: {reason}"),
+                Entry::Rule { rule, .. } => format!("rule {rule}"),
+                Entry::Follows { references, .. } => format!("follows {references}"),
+                Entry::Keep => "keep".to_string(),
+            };
+            let found = if s.findings.is_empty() {
+                String::new()
+            } else {
+                format!("{} → ", s.findings.join("; "))
+            };
+            eprintln!("  {}.{column}: {found}{decision}", table.name);
+        }
+    }
+}
+
+/// Column pairs of every foreign key between chosen tables, by the section each side is
+/// written under, with whether their types match (a rule can follow the key only then).
+fn key_links(catalog: &SourceCatalog, tables: &[Table]) -> Vec<KeyLink> {
+    let section = |oid: u32| -> Option<String> {
+        tables
+            .iter()
+            .find(|t| t.oid == oid)
+            .map(|t| t.partition_root.clone().unwrap_or_else(|| t.display_name()))
+            .or_else(|| catalog.partitioned.get(&oid).cloned())
+    };
+    let column_type = |oid: u32, name: &str| -> Option<(u32, i32)> {
+        catalog
+            .tables
+            .iter()
+            .filter(|t| t.oid == oid || catalog.partitioned.get(&oid) == t.partition_root.as_ref())
+            .flat_map(|t| &t.columns)
+            .find(|c| c.name == name)
+            .map(|c| (c.type_oid, c.typmod))
+    };
+    let mut links = Vec::new();
+    for fk in &catalog.foreign_keys {
+        let (Some(from), Some(to)) = (section(fk.table), section(fk.referenced_table)) else {
+            continue;
+        };
+        for (col, ref_col) in fk.columns.iter().zip(&fk.referenced_columns) {
+            let link = KeyLink {
+                from: (from.clone(), col.clone()),
+                to: (to.clone(), ref_col.clone()),
+                same_type: column_type(fk.table, col) == column_type(fk.referenced_table, ref_col),
+            };
+            if !links.contains(&link) {
+                links.push(link);
+            }
+        }
+    }
+    links
+}
+
+/// Reads the source and builds one section per selected table, in `schema.table` order, with
+/// the catalog and the tables they came from.
+async fn inspect(
+    source: &ConnSpec,
+    args: &RulesInitArgs,
+) -> Result<(Vec<TableSection>, SourceCatalog, Vec<Table>), Failure> {
     let client = source
         .connect(APPLICATION_NAME)
         .await
@@ -147,12 +233,13 @@ async fn inspect(source: &ConnSpec, args: &RulesInitArgs) -> Result<Vec<TableSec
         if table.partition_root.is_some() {
             group.partitions.push(table_name.clone());
         }
-        let profiles = match sample(&client, table, &sampled, args.sample).await {
+        let reads: Vec<Read> = sampled.iter().map(|&i| Read::of(&infos[i])).collect();
+        let profiles = match sample(&client, table, &sampled, &reads, args.sample).await {
             Ok(p) => Some(p),
             Err(e) => {
                 let note = format!(
-                    "sampling {table_name} failed ({}); its columns are judged by names and \
-                     types only",
+                    "sampling {table_name} failed ({}); columns whose values were not looked at \
+                     are left undecided",
                     pgerr::describe(&e)
                 );
                 tracing::warn!("{note}");
@@ -165,10 +252,11 @@ async fn inspect(source: &ConnSpec, args: &RulesInitArgs) -> Result<Vec<TableSec
                 .as_ref()
                 .and_then(|p| sampled.iter().position(|&s| s == i).map(|at| p[at].clone()));
             match group.columns.iter_mut().find(|c| c.info.name == info.name) {
+                // A partition whose values were not looked at leaves the whole column
+                // uninspected: the others say nothing about it.
                 Some(known) => match (&mut known.samples, samples) {
                     (Some(mine), Some(more)) => mine.merge(&more),
-                    (mine @ None, more) => *mine = more,
-                    _ => {}
+                    (mine, _) => *mine = None,
                 },
                 None => {
                     let key = keys
@@ -217,7 +305,7 @@ async fn inspect(source: &ConnSpec, args: &RulesInitArgs) -> Result<Vec<TableSec
         .batch_execute("COMMIT")
         .await
         .map_err(|e| pg("ending the transaction", e))?;
-    Ok(sections)
+    Ok((sections, catalog, tables))
 }
 
 /// One section of the file: a table, or a partitioned table with its partitions.
@@ -307,13 +395,48 @@ async fn key_roles(
     Ok(keys)
 }
 
-/// Profiles of the `columns` (indexes into `table.columns`) from one query, in that order.
-/// Runs under a savepoint so a failure (a lock or statement timeout) only loses this table's
-/// samples.
+/// How one column's sampled values are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// The server's text form, first [`SAMPLE_CHARS`] characters: text, json, xml, tsvector,
+    /// composites and arrays (whose text form nests their fields' and elements').
+    Text,
+    /// The first bytes of a `bytea`, looked at where they are UTF-8 text.
+    Bytes,
+    /// Arrays of `bytea`: their text form is hex, so nothing can be told about them.
+    Opaque,
+}
+
+impl Read {
+    fn of(info: &ColumnInfo) -> Read {
+        match (info.class, info.array) {
+            (TypeClass::Bytea, false) => Read::Bytes,
+            (TypeClass::Bytea, true) => Read::Opaque,
+            _ => Read::Text,
+        }
+    }
+}
+
+/// Adds the first bytes of a `bytea` value: as text when they are UTF-8 (a value cut short in
+/// the middle of a character still is), else as a value that could not be read.
+fn add_bytes(profile: &mut SampleProfile, bytes: &[u8]) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => profile.add(text),
+        Err(e) if e.error_len().is_none() && e.valid_up_to() > 0 => {
+            profile.add(String::from_utf8_lossy(&bytes[..e.valid_up_to()]).as_ref());
+        }
+        Err(_) => profile.add_unreadable(),
+    }
+}
+
+/// Profiles of the `columns` (indexes into `table.columns`, read as `reads` says) from one
+/// query, in that order. Runs under a savepoint so a failure (a lock or statement timeout)
+/// only loses this table's samples.
 async fn sample(
     client: &Client,
     table: &Table,
     columns: &[usize],
+    reads: &[Read],
     limit: u32,
 ) -> Result<Vec<SampleProfile>, tokio_postgres::Error> {
     let mut profiles = vec![SampleProfile::default(); columns.len()];
@@ -326,7 +449,13 @@ async fn sample(
         .collect();
     let select_list = names
         .iter()
-        .map(|c| format!("pg_catalog.left({c}::pg_catalog.text, {SAMPLE_CHARS})"))
+        .zip(reads)
+        .map(|(c, read)| match read {
+            Read::Bytes => format!("pg_catalog.substring({c}, 1, {})", SAMPLE_CHARS * 4),
+            Read::Text | Read::Opaque => {
+                format!("pg_catalog.left({c}::pg_catalog.text, {SAMPLE_CHARS})")
+            }
+        })
         .collect::<Vec<_>>()
         .join(", ");
     let any_value = names
@@ -353,9 +482,23 @@ async fn sample(
         .batch_execute("RELEASE SAVEPOINT restage_sample")
         .await?;
     for row in &rows {
-        for (i, profile) in profiles.iter_mut().enumerate() {
-            if let Ok(Some(value)) = row.try_get::<_, Option<&str>>(i) {
-                profile.add(value);
+        for (i, (profile, read)) in profiles.iter_mut().zip(reads).enumerate() {
+            match read {
+                Read::Text => {
+                    if let Ok(Some(value)) = row.try_get::<_, Option<&str>>(i) {
+                        profile.add(value);
+                    }
+                }
+                Read::Bytes => {
+                    if let Ok(Some(value)) = row.try_get::<_, Option<&[u8]>>(i) {
+                        add_bytes(profile, value);
+                    }
+                }
+                Read::Opaque => {
+                    if let Ok(Some(_)) = row.try_get::<_, Option<&str>>(i) {
+                        profile.add_unreadable();
+                    }
+                }
             }
         }
     }

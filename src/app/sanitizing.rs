@@ -71,11 +71,7 @@ impl Sanitizing {
             Ok(s) if problems.is_empty() => s,
             _ => return Err(Failure::new(exit::USAGE, diagnostic::render(&problems))),
         };
-        let undecided: Vec<String> = resolution
-            .undecided()
-            .into_iter()
-            .map(|(t, c, ty)| format!("{t}.{c} ({ty})"))
-            .collect();
+        let undecided = resolution.undecided_described();
         if !undecided.is_empty() && !self.allow_undecided {
             return Err(Failure::new(
                 exit::REFUSED,

@@ -8,6 +8,7 @@
 //! [tables."public.users".columns]
 //! email = { rule = "email", domain = "email" }
 //! id = "keep"
+//! notes = { undecided = "free text with email addresses in it" }   # stops check and clone
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -54,6 +55,30 @@ impl Entry {
     }
 }
 
+/// A column left for a person to decide, `col = { undecided = "why" }`: written by
+/// `restage rules init` where it would not guess, and refused like a column without an entry
+/// (reported with its reason and place) until it is replaced by a rule or `"keep"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undecided {
+    pub reason: String,
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl Undecided {
+    /// `file:line:column` of the entry.
+    pub fn place(&self) -> String {
+        format!("{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+}
+
+/// What one column entry says.
+enum Parsed {
+    Rule(Entry),
+    Undecided(Undecided),
+}
+
 #[derive(Debug, Clone)]
 pub struct Pattern {
     pub glob: String,
@@ -66,6 +91,8 @@ pub struct TableSection {
     pub name: String,
     pub entry_offset: usize,
     pub columns: Vec<(String, Entry)>,
+    /// Columns marked `{ undecided = "…" }`.
+    pub undecided: Vec<(String, Undecided)>,
 }
 
 #[derive(Debug, Clone)]
@@ -131,11 +158,18 @@ pub fn parse(path: &Path, text: String) -> (Option<RuleFile>, Vec<Diagnostic>) {
                         .and_then(toml::Value::as_table);
                     for (glob, entry) in cols {
                         let value = cvals.and_then(|t| t.get(glob.get_ref().as_ref()));
-                        if let Some(entry) = p.entry(entry, value, None) {
-                            file.defaults.push(Pattern {
+                        match p.entry(entry, value, None) {
+                            Some(Parsed::Rule(entry)) => file.defaults.push(Pattern {
                                 glob: glob.get_ref().to_string(),
                                 entry,
-                            });
+                            }),
+                            Some(Parsed::Undecided(_)) => p.at(
+                                entry.span().start,
+                                "`undecided` marks one column of one table; a \
+                                 [defaults.columns] pattern needs a rule"
+                                    .into(),
+                            ),
+                            None => {}
                         }
                     }
                 }
@@ -163,6 +197,7 @@ pub fn parse(path: &Path, text: String) -> (Option<RuleFile>, Vec<Diagnostic>) {
                         name: name.clone(),
                         entry_offset: tkey.span().start,
                         columns: Vec::new(),
+                        undecided: Vec::new(),
                     };
                     for (k, v) in tsection {
                         if k.get_ref().as_ref() != "columns" {
@@ -178,8 +213,12 @@ pub fn parse(path: &Path, text: String) -> (Option<RuleFile>, Vec<Diagnostic>) {
                         for (col, entry) in cols {
                             let col_name = col.get_ref().to_string();
                             let value = cvals.and_then(|t| t.get(&col_name));
-                            if let Some(entry) = p.entry(entry, value, Some((&name, &col_name))) {
-                                table.columns.push((col_name, entry));
+                            match p.entry(entry, value, Some((&name, &col_name))) {
+                                Some(Parsed::Rule(entry)) => table.columns.push((col_name, entry)),
+                                Some(Parsed::Undecided(mark)) => {
+                                    table.undecided.push((col_name, mark));
+                                }
+                                None => {}
                             }
                         }
                     }
@@ -269,13 +308,14 @@ impl Parser<'_> {
         out
     }
 
-    /// A column entry: `"keep"` (or any rule name) or `{ rule = "…", … }`.
+    /// A column entry: `"keep"` (or any rule name), `{ rule = "…", … }` or
+    /// `{ undecided = "reason" }`.
     fn entry(
         &mut self,
         value: &Spanned<DeValue<'_>>,
         plain: Option<&toml::Value>,
         target: Option<(&str, &str)>,
-    ) -> Option<Entry> {
+    ) -> Option<Parsed> {
         let offset = value.span().start;
         let (line, column) = super::diagnostic::line_col(self.text, offset);
         let with_target = |p: &mut Self, message: String| {
@@ -300,6 +340,46 @@ impl Parser<'_> {
                 return None;
             }
         };
+        if let Some(reason) = spec.get("undecided") {
+            let mut ok = true;
+            let others: Vec<&str> = spec
+                .keys()
+                .map(String::as_str)
+                .filter(|k| *k != "undecided")
+                .collect();
+            if !others.is_empty() {
+                with_target(
+                    self,
+                    format!(
+                        "an undecided entry takes only `undecided = \"reason\"`; remove it to \
+                         decide the column with `{}`",
+                        others.join("`, `")
+                    ),
+                );
+                ok = false;
+            }
+            let reason = match reason.as_str().map(str::trim) {
+                Some(r) if !r.is_empty() => r.to_string(),
+                _ => {
+                    with_target(
+                        self,
+                        "`undecided` must be a non-empty string saying why the column is not \
+                         decided yet"
+                            .into(),
+                    );
+                    ok = false;
+                    String::new()
+                }
+            };
+            return ok.then(|| {
+                Parsed::Undecided(Undecided {
+                    reason,
+                    file: self.path.to_path_buf(),
+                    line,
+                    column,
+                })
+            });
+        }
         let mut ok = true;
         match spec.get("rule") {
             Some(toml::Value::String(name)) => match registry::lookup(name) {
@@ -335,12 +415,14 @@ impl Parser<'_> {
                 ok = false;
             }
         }
-        ok.then(|| Entry {
-            spec,
-            file: self.path.to_path_buf(),
-            offset,
-            line,
-            column,
+        ok.then(|| {
+            Parsed::Rule(Entry {
+                spec,
+                file: self.path.to_path_buf(),
+                offset,
+                line,
+                column,
+            })
         })
     }
 }
@@ -396,6 +478,43 @@ mod tests {
             p[2]
         );
         assert!(p.iter().any(|x| x.contains("unknown key `extra`")), "{p:?}");
+    }
+
+    #[test]
+    fn undecided_entries_are_marks_with_a_reason_and_strict() {
+        let (f, p) = parse_str(
+            "[tables.users.columns]\nbio = { undecided = \"free text with emails\" }\nid = \"keep\"\n",
+        );
+        assert!(p.is_empty(), "{p:?}");
+        let f = f.expect("parsed");
+        assert_eq!(f.tables[0].columns.len(), 1);
+        let (col, mark) = &f.tables[0].undecided[0];
+        assert_eq!(col, "bio");
+        assert_eq!(mark.reason, "free text with emails");
+        assert_eq!(mark.place(), "app.toml:2:7");
+
+        let (_, p) = parse_str(
+            "[defaults.columns]\n\"*\" = { undecided = \"x\" }\n[tables.users.columns]\n\
+             a = { undecided = \"\" }\nb = { undecided = \"why\", rule = \"keep\" }\n\
+             c = { undecided = 3 }\n",
+        );
+        assert_eq!(p.len(), 4, "{p:#?}");
+        assert!(
+            p[0].contains("app.toml:2:7") && p[0].contains("needs a rule"),
+            "{}",
+            p[0]
+        );
+        assert!(
+            p[1].contains("users.a: `undecided` must be a non-empty string"),
+            "{}",
+            p[1]
+        );
+        assert!(
+            p[2].contains("users.b: an undecided entry takes only"),
+            "{}",
+            p[2]
+        );
+        assert!(p[3].contains("users.c:"), "{}", p[3]);
     }
 
     #[test]

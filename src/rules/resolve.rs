@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::diagnostic::Diagnostic;
-use super::file::{Entry, RuleFile};
+use super::file::{Entry, RuleFile, Undecided};
 use crate::catalog::{select::glob_match, SourceCatalog, Table};
 use crate::sanitize::compose::edit_distance;
 
@@ -35,6 +35,8 @@ pub struct ColumnDecision {
     pub type_name: String,
     /// None: undecided.
     pub decided: Option<Decided>,
+    /// Marked `{ undecided = "…" }` in a rules file (then `decided` is None).
+    pub marked: Option<Undecided>,
 }
 
 impl ColumnDecision {
@@ -73,6 +75,30 @@ impl Resolution {
             .collect()
     }
 
+    /// `table.column (type)` of every column no rule decides, with the place and reason of
+    /// its `undecided` mark when it has one.
+    pub fn undecided_described(&self) -> Vec<String> {
+        self.tables
+            .iter()
+            .flat_map(|t| {
+                t.columns
+                    .iter()
+                    .filter(|c| c.decided.is_none())
+                    .map(|c| match &c.marked {
+                        Some(m) => format!(
+                            "{}.{} ({}): marked undecided at {}: {}",
+                            t.name,
+                            c.column,
+                            c.type_name,
+                            m.place(),
+                            m.reason
+                        ),
+                        None => format!("{}.{} ({})", t.name, c.column, c.type_name),
+                    })
+            })
+            .collect()
+    }
+
     pub fn table(&self, oid: u32) -> Option<&TableDecisions> {
         self.tables.iter().find(|t| t.oid == oid)
     }
@@ -96,16 +122,32 @@ pub fn resolve(
 ) -> (Resolution, Vec<Diagnostic>) {
     let mut problems = Vec::new();
     let explicit = explicit_entries(files, catalog, &mut problems);
+    let marks = undecided_marks(files, catalog, &explicit, &mut problems);
 
     let mut resolution = Resolution::default();
     for table in tables {
         let name = table.display_name();
         let own = explicit.get(&name);
         let root = table.partition_root.as_ref().and_then(|r| explicit.get(r));
+        let own_marks = marks.get(&name);
+        let root_marks = table.partition_root.as_ref().and_then(|r| marks.get(r));
         let columns = table
             .columns
             .iter()
             .map(|col| {
+                let marked = own_marks
+                    .and_then(|m| m.get(&col.name))
+                    .or_else(|| root_marks.and_then(|m| m.get(&col.name)))
+                    .cloned();
+                if marked.is_some() {
+                    // A mark is a person's "not yet": no pattern default decides for them.
+                    return ColumnDecision {
+                        column: col.name.clone(),
+                        type_name: col.type_name.clone(),
+                        decided: None,
+                        marked,
+                    };
+                }
                 let decided = own
                     .and_then(|m| m.get(&col.name))
                     .or_else(|| root.and_then(|m| m.get(&col.name)))
@@ -119,6 +161,7 @@ pub fn resolve(
                     column: col.name.clone(),
                     type_name: col.type_name.clone(),
                     decided,
+                    marked: None,
                 }
             })
             .collect();
@@ -132,14 +175,9 @@ pub fn resolve(
     (resolution, problems)
 }
 
-/// Explicit entries by `schema.table` → column, checked against the catalog.
-fn explicit_entries(
-    files: &[RuleFile],
-    catalog: &SourceCatalog,
-    problems: &mut Vec<Diagnostic>,
-) -> HashMap<String, HashMap<String, Entry>> {
-    // Columns of every table a rules file may name: plain tables and partitioned tables
-    // (whose columns are their partitions').
+/// Each table's columns by `schema.table`: plain tables and partitioned tables (whose
+/// columns are their partitions').
+fn known_columns(catalog: &SourceCatalog) -> HashMap<String, Vec<&str>> {
     let mut known: HashMap<String, Vec<&str>> = HashMap::new();
     for t in &catalog.tables {
         known
@@ -155,6 +193,63 @@ fn explicit_entries(
             }
         }
     }
+    known
+}
+
+/// `{ undecided = "…" }` marks by `schema.table` → column, checked against the catalog and
+/// against entries deciding the same column (unknown tables are reported with the entries).
+fn undecided_marks(
+    files: &[RuleFile],
+    catalog: &SourceCatalog,
+    explicit: &HashMap<String, HashMap<String, Entry>>,
+    problems: &mut Vec<Diagnostic>,
+) -> HashMap<String, HashMap<String, Undecided>> {
+    let known = known_columns(catalog);
+    let mut out: HashMap<String, HashMap<String, Undecided>> = HashMap::new();
+    for file in files {
+        for section in &file.tables {
+            let Some(columns) = known.get(&section.name) else {
+                continue;
+            };
+            for (col, mark) in &section.undecided {
+                let at = |message: String| Diagnostic {
+                    file: mark.file.clone(),
+                    line: mark.line,
+                    column: mark.column,
+                    table: Some(section.name.clone()),
+                    column_name: Some(col.clone()),
+                    message,
+                };
+                if !columns.contains(&col.as_str()) {
+                    let hint = closest(columns.iter().copied(), col);
+                    problems.push(at(format!("no column {col:?} in this table{hint}")));
+                    continue;
+                }
+                let decided = explicit.get(&section.name).and_then(|m| m.get(col));
+                let slot = out.entry(section.name.clone()).or_default();
+                let first = decided
+                    .map(|e| format!("{}:{}:{}", e.file.display(), e.line, e.column))
+                    .or_else(|| slot.get(col).map(Undecided::place));
+                if let Some(first) = first {
+                    problems.push(at(format!(
+                        "marked undecided, but also entered at {first}; keep one entry"
+                    )));
+                    continue;
+                }
+                slot.insert(col.clone(), mark.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Explicit entries by `schema.table` → column, checked against the catalog.
+fn explicit_entries(
+    files: &[RuleFile],
+    catalog: &SourceCatalog,
+    problems: &mut Vec<Diagnostic>,
+) -> HashMap<String, HashMap<String, Entry>> {
+    let known = known_columns(catalog);
     let mut out: HashMap<String, HashMap<String, Entry>> = HashMap::new();
     for file in files {
         for section in &file.tables {
@@ -288,6 +383,10 @@ fn follow_foreign_keys(
                     continue;
                 };
                 let here = &table.columns[ci];
+                if here.marked.is_some() {
+                    // Left for a person to decide; it stays undecided (and listed) until then.
+                    continue;
+                }
                 let same = here.decided.as_ref().is_some_and(|d| {
                     d.entry.spec == referenced.entry.spec && d.domain == referenced.domain
                 });

@@ -5,6 +5,8 @@
 
 use std::ops::Range;
 
+use super::checksum::{iban_valid, luhn_valid};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TokenKind {
     Email,
@@ -86,49 +88,6 @@ fn email_at(text: &[u8], at: usize) -> Option<Range<usize>> {
             .last()
             .is_some_and(|tld| tld.len() >= 2 && tld.iter().all(u8::is_ascii_alphabetic));
     ok.then_some(start..end)
-}
-
-/// Luhn checksum over ASCII digits.
-pub fn luhn(digits: &[u8]) -> bool {
-    let mut sum = 0u32;
-    for (i, d) in digits.iter().rev().enumerate() {
-        let mut v = u32::from(d - b'0');
-        if i % 2 == 1 {
-            v *= 2;
-            if v > 9 {
-                v -= 9;
-            }
-        }
-        sum += v;
-    }
-    sum % 10 == 0
-}
-
-/// ISO 13616 mod-97 check of an IBAN without spaces.
-pub fn iban_valid(b: &[u8]) -> bool {
-    if !(15..=34).contains(&b.len())
-        || !b[..2].iter().all(u8::is_ascii_uppercase)
-        || !b[2..4].iter().all(u8::is_ascii_digit)
-        || !b[4..]
-            .iter()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-    {
-        return false;
-    }
-    let mut rem: u32 = 0;
-    for &c in b[4..].iter().chain(&b[..4]) {
-        let n = if c.is_ascii_digit() {
-            u32::from(c - b'0')
-        } else {
-            u32::from(c - b'A') + 10
-        };
-        rem = if n >= 10 {
-            (rem * 100 + n) % 97
-        } else {
-            (rem * 10 + n) % 97
-        };
-    }
-    rem == 1
 }
 
 fn boundary_before(text: &[u8], i: usize) -> bool {
@@ -231,7 +190,7 @@ fn classify_run(run: &[u8], digits: usize, international: bool) -> Option<TokenK
         && seps.iter().all(|b| *b == b' ' || *b == b'-')
         && first != Some(b'0')
         && !only_digits.iter().all(|d| Some(*d) == first)
-        && luhn(&only_digits)
+        && luhn_valid(&only_digits)
     {
         return Some(TokenKind::Card);
     }

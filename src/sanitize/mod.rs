@@ -7,6 +7,7 @@
 
 pub mod array;
 pub mod builtin;
+pub mod checksum;
 pub mod compose;
 pub mod detect;
 pub mod json_scan;

@@ -1,6 +1,7 @@
 //! `credit_card` and `iban`: fake, checksum-valid payment identifiers in the original's format.
 
 use super::util::*;
+use crate::sanitize::checksum::{iban_check_digits, luhn_check_digit};
 use crate::sanitize::spec::*;
 
 pub struct CreditCard;
@@ -29,22 +30,6 @@ static IBAN: RuleSpec = RuleSpec {
     max_len: MaxLen::Chars(34),
     example: r#"iban = { rule = "iban" }"#,
 };
-
-/// Luhn check digit for `digits` (ASCII) followed by the check digit.
-fn luhn_check(digits: &[u8]) -> u8 {
-    let mut sum = 0u32;
-    for (i, d) in digits.iter().rev().enumerate() {
-        let mut v = u32::from(d - b'0');
-        if i % 2 == 0 {
-            v *= 2;
-            if v > 9 {
-                v -= 9;
-            }
-        }
-        sum += v;
-    }
-    b'0' + ((10 - sum % 10) % 10) as u8
-}
 
 struct CardValue {
     domain: String,
@@ -80,7 +65,7 @@ impl ColumnSanitizer for CardValue {
         while digits.len() < n - 1 {
             digits.push(s.digit());
         }
-        digits.push(luhn_check(&digits));
+        digits.push(luhn_check_digit(&digits));
         let start = out.len();
         if count >= 12 {
             let mut it = digits.into_iter();
@@ -132,26 +117,6 @@ const IBAN_FORMATS: &[(&str, usize, usize)] = &[
     ("SE", 24, 0),
 ];
 
-/// ISO 13616 check digits for country `cc` and `bban`.
-fn iban_check(cc: &[u8], bban: &[u8]) -> [u8; 2] {
-    let mut rem: u32 = 0;
-    let mut feed = |c: u8| {
-        let v = if c.is_ascii_digit() {
-            u32::from(c - b'0')
-        } else {
-            u32::from(c.to_ascii_uppercase() - b'A') + 10
-        };
-        rem = if v >= 10 {
-            (rem * 100 + v) % 97
-        } else {
-            (rem * 10 + v) % 97
-        };
-    };
-    bban.iter().chain(cc).chain(b"00").for_each(|c| feed(*c));
-    let check = 98 - rem;
-    [b'0' + (check / 10) as u8, b'0' + (check % 10) as u8]
-}
-
 struct IbanValue {
     domain: String,
 }
@@ -182,7 +147,7 @@ impl ColumnSanitizer for IbanValue {
             });
         }
         let mut iban = cc.as_bytes().to_vec();
-        iban.extend_from_slice(&iban_check(cc.as_bytes(), &bban));
+        iban.extend_from_slice(&iban_check_digits(cc.as_bytes(), &bban));
         iban.extend_from_slice(&bban);
         if text.contains(' ') {
             for (i, chunk) in iban.chunks(4).enumerate() {
@@ -213,31 +178,18 @@ impl Rule for Iban {
 mod tests {
     use super::super::util::tests::*;
     use super::*;
+    use crate::sanitize::checksum::{iban_valid, luhn_valid};
     use crate::sanitize::oids;
     use crate::sanitize::testing::column;
 
     fn luhn_ok(s: &str) -> bool {
         let d: Vec<u8> = s.bytes().filter(u8::is_ascii_digit).collect();
-        d.split_last()
-            .is_some_and(|(c, body)| luhn_check(body) == *c)
+        luhn_valid(&d)
     }
 
     fn iban_ok(s: &str) -> bool {
         let c: Vec<u8> = s.bytes().filter(|b| *b != b' ').collect();
-        let mut rem = 0u32;
-        for b in c[4..].iter().chain(&c[..4]) {
-            let v = if b.is_ascii_digit() {
-                u32::from(b - b'0')
-            } else {
-                u32::from(b - b'A') + 10
-            };
-            rem = if v >= 10 {
-                (rem * 100 + v) % 97
-            } else {
-                (rem * 10 + v) % 97
-            };
-        }
-        rem == 1
+        iban_valid(&c)
     }
 
     #[test]
