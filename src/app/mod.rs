@@ -3,6 +3,7 @@
 
 mod clone;
 mod demo;
+mod owned;
 mod preview;
 mod provision;
 mod reset;
@@ -49,6 +50,7 @@ pub fn main() -> i32 {
             };
         }
     };
+    crate::interrupt::install();
     init_logging(&cli.log);
     let result = match &cli.command {
         Command::Clone(args) => clone::run(args),
