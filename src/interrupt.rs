@@ -53,14 +53,23 @@ pub fn install() {
     }
 }
 
+/// SIGINT and SIGTERM, except one the parent set to be ignored (a shell starts background jobs
+/// of a script with SIGINT ignored; a blocked signal would be queued for `sigwait` instead).
 #[cfg(unix)]
 fn signal_set() -> libc::sigset_t {
-    // SAFETY: sigemptyset initializes the set before sigaddset reads it.
+    // SAFETY: sigemptyset initializes the set before sigaddset reads it; sigaction with a null
+    // new action only reads the current disposition into `old`.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGTERM);
+        for sig in [libc::SIGINT, libc::SIGTERM] {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            let ignored = libc::sigaction(sig, std::ptr::null(), &mut old) == 0
+                && old.sa_sigaction == libc::SIG_IGN;
+            if !ignored {
+                libc::sigaddset(&mut set, sig);
+            }
+        }
         set
     }
 }
