@@ -1,11 +1,11 @@
 //! SIGINT and SIGTERM: stop the children, remove the private work directories, say in one line
 //! what state the run left behind, and exit with the shell's code for the signal (130, 143).
 //!
-//! The signals are blocked in every thread (they inherit the mask of the thread that starts
-//! them) and taken by one dedicated thread with `sigwait`, so the cleanup runs as ordinary code
-//! rather than inside an async-signal handler: it may lock, allocate and remove directories.
-//! Children get an empty signal mask from `std::process::Command`, so pg_dump and pg_restore
-//! still answer SIGTERM.
+//! The signal handler only writes the signal's number into a pipe (all it may safely do); one
+//! dedicated thread reads it and does the cleanup as ordinary code: it may lock, allocate and
+//! remove directories. The signal mask stays as it was, so children (pg_dump, pg_restore, which
+//! cancel their statement on SIGTERM) receive signals as usual, and exec gives them back the
+//! default handlers.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -23,55 +23,66 @@ static STATE: Mutex<Option<String>> = Mutex::new(None);
 /// How long children get to stop (pg_restore cancels its statement on SIGTERM first).
 const CHILD_GRACE: Duration = Duration::from_secs(10);
 
-/// Takes over SIGINT and SIGTERM for the whole process. Call before any other thread starts.
+/// Write end of the pipe the handler writes to (-1 until installed).
+#[cfg(unix)]
+static PIPE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// Takes over SIGINT and SIGTERM for the whole process, except a signal the parent set to be
+/// ignored (a shell starts a script's background jobs with SIGINT ignored).
 pub fn install() {
     #[cfg(unix)]
     {
-        let set = signal_set();
-        // SAFETY: `set` is a valid, initialized signal set; blocking signals in the calling
-        // thread has no other effect on memory.
-        let blocked =
-            unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) } == 0;
-        if !blocked {
+        use std::sync::atomic::Ordering;
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
             return;
         }
+        let [read_fd, write_fd] = fds;
         let spawned = std::thread::Builder::new()
             .name("signals".into())
             .spawn(move || loop {
-                let mut sig: libc::c_int = 0;
-                // SAFETY: both pointers are valid for the duration of the call.
-                if unsafe { libc::sigwait(&set, &mut sig) } == 0 {
-                    interrupted(sig);
+                let mut byte = 0u8;
+                // SAFETY: reads one byte into a valid local buffer.
+                let n = unsafe { libc::read(read_fd, (&mut byte as *mut u8).cast(), 1) };
+                if n == 1 {
+                    interrupted(libc::c_int::from(byte));
+                }
+                if n == 0 {
+                    return;
                 }
             });
         if spawned.is_err() {
-            // Nobody would take the signals: give them back their default action.
-            let set = signal_set();
-            // SAFETY: as above.
-            unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) };
+            return;
+        }
+        PIPE.store(write_fd, Ordering::SeqCst);
+        for sig in [libc::SIGINT, libc::SIGTERM] {
+            // SAFETY: sigaction is given a zeroed (valid) struct to fill and a handler that
+            // only makes async-signal-safe calls.
+            unsafe {
+                let mut old: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(sig, std::ptr::null(), &mut old) != 0
+                    || old.sa_sigaction == libc::SIG_IGN
+                {
+                    continue;
+                }
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
+                action.sa_flags = libc::SA_RESTART;
+                libc::sigemptyset(&mut action.sa_mask);
+                libc::sigaction(sig, &action, std::ptr::null_mut());
+            }
         }
     }
 }
 
-/// SIGINT and SIGTERM, except one the parent set to be ignored (a shell starts background jobs
-/// of a script with SIGINT ignored; a blocked signal would be queued for `sigwait` instead).
+/// The handler: hands the signal to the signal thread. Only async-signal-safe calls (write).
 #[cfg(unix)]
-fn signal_set() -> libc::sigset_t {
-    // SAFETY: sigemptyset initializes the set before sigaddset reads it; sigaction with a null
-    // new action only reads the current disposition into `old`.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for sig in [libc::SIGINT, libc::SIGTERM] {
-            let mut old: libc::sigaction = std::mem::zeroed();
-            let ignored = libc::sigaction(sig, std::ptr::null(), &mut old) == 0
-                && old.sa_sigaction == libc::SIG_IGN;
-            if !ignored {
-                libc::sigaddset(&mut set, sig);
-            }
-        }
-        set
-    }
+extern "C" fn on_signal(sig: libc::c_int) {
+    let fd = PIPE.load(std::sync::atomic::Ordering::SeqCst);
+    let byte = sig as u8;
+    // SAFETY: write(2) is async-signal-safe; the buffer is a valid local byte.
+    let _ = unsafe { libc::write(fd, (&byte as *const u8).cast(), 1) };
 }
 
 /// Records what an interruption from now on leaves behind, e.g. "the target is incomplete and

@@ -5,6 +5,7 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -64,7 +65,17 @@ fn interrupt_a_clone(src: &str, signal: i32, name: &str, code: i32) {
     let pg = cluster();
     let dst = fresh_db(pg, "slow_dst");
     let tmp = tempfile::tempdir().expect("temp dir");
-    let child = restage()
+    let mut cmd = restage();
+    // As from a terminal: a test run started in the background has SIGINT ignored, and
+    // restage, like any program, leaves an ignored signal ignored.
+    // SAFETY: signal(2) is async-signal-safe and the closure allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let child = cmd
         .env("TMPDIR", tmp.path())
         .args(["clone", "--no-rules", "--quiet", "--source", &pg.url(src)])
         .args(["--target", &pg.url(&dst)])
