@@ -204,5 +204,5 @@ fn interrupted(sig: libc::c_int) -> ! {
     for dir in lock(&WORK_DIRS).iter() {
         let _ = std::fs::remove_dir_all(dir);
     }
-    std::process::exit(128 + sig)
+    std::process::exit(crate::exit::SIGNALED + sig)
 }

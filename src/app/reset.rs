@@ -33,6 +33,10 @@ pub fn run(args: &ResetArgs) -> Result<(), Failure> {
     check_template(&rt, &client, &server, args)?;
     check_target(&rt, &client, &server, args)?;
     terminate(&rt, &client, &args.template)?;
+    crate::interrupt::set_state(Some(format!(
+        "database {} may be missing or empty: run the reset again",
+        args.target_db
+    )));
     drop_database(&rt, &client, &args.target_db)?;
     // PostgreSQL 15 copies a template block by block through the WAL by default; copying its
     // files after one checkpoint is several times faster for a database of any real size.
@@ -74,6 +78,7 @@ pub fn run(args: &ResetArgs) -> Result<(), Failure> {
     );
     rt.block_on(target::mark_database(&client, &args.target_db, &mark))
         .map_err(|e| pg_failure(exit::FAILURE, "target: marking the new database", &e))?;
+    crate::interrupt::set_state(None);
     eprintln!(
         "reset {} from template {} in {:.2} s",
         args.target_db,

@@ -14,7 +14,8 @@ Exit codes:
   5  the copy failed midway: the target is incomplete and marked so
   6  verification found a mismatch
   7  not a restage snapshot, or one written by a newer restage
-  8  a snapshot file is missing or damaged (nothing was loaded)";
+  8  a snapshot file is missing or damaged (nothing was loaded)
+  130, 143  interrupted by SIGINT, SIGTERM (children stopped, work files removed)";
 
 /// Build and refresh staging environments from production PostgreSQL.
 #[derive(Debug, Parser)]
