@@ -22,3 +22,5 @@ pub const VERIFY_FAILED: i32 = 6;
 pub const NOT_A_SNAPSHOT: i32 = 7;
 /// `restore`: a snapshot file is missing, truncated or fails its digest; nothing was loaded.
 pub const SNAPSHOT_DAMAGED: i32 = 8;
+/// Interrupted by a signal: 128 + its number (130 for SIGINT, 143 for SIGTERM), as shells report.
+pub const SIGNALED: i32 = 128;

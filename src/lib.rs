@@ -11,6 +11,7 @@ pub mod codec;
 pub mod conn;
 pub mod exit;
 pub mod fixture;
+pub mod interrupt;
 pub mod localpg;
 pub mod pgbin;
 pub mod pgerr;

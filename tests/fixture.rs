@@ -290,7 +290,8 @@ fn foreign_directories_and_newer_formats_are_refused() {
             .arg("--out")
             .arg(dir.path()),
     );
-    assert_eq!(run.code, EXIT_NOT_A_SNAPSHOT, "{}", run.stderr);
+    assert_eq!(run.code, EXIT_REFUSED, "{}", run.stderr);
+    assert!(run.stderr.contains("dump.sql"), "{}", run.stderr);
 }
 
 #[test]

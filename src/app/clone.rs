@@ -15,6 +15,7 @@ use crate::cli::{CloneArgs, CloneOptions, OutputArgs};
 use crate::codec::typeoids::{SimpleTypeMap, TypeKind};
 use crate::conn::ConnSpec;
 use crate::exit;
+use crate::interrupt;
 use crate::pgerr;
 use crate::pipeline::{
     self, ColumnTransform, OidRemap, PostJob, PostRun, RowRules, Sanitize, TablePlan, TableStats,
@@ -124,6 +125,7 @@ struct CloneRun<'a> {
 impl CloneRun<'_> {
     fn execute(&mut self) -> Result<(), Failure> {
         let step = Instant::now();
+        interrupt::target::untouched();
         let source_client = self.connect("source", self.source)?;
         let target_client = self.connect_target()?;
         self.guard_target(&source_client, &target_client)?;
@@ -181,6 +183,7 @@ impl CloneRun<'_> {
 
         // From here on the target changes: mark it incomplete first, so a failure at any later
         // point leaves it visibly unusable.
+        interrupt::target::incomplete(false);
         if self.options.clean {
             let version = self
                 .rt
@@ -197,11 +200,12 @@ impl CloneRun<'_> {
             self.source.masked(),
             self.report.started_at
         );
-        if let Err(e) = self.rt.block_on(target::mark(&target_client, &mark)) {
-            self.report.warnings.push(format!(
+        match self.rt.block_on(target::mark(&target_client, &mark)) {
+            Ok(()) => interrupt::target::incomplete(true),
+            Err(e) => self.report.warnings.push(format!(
                 "cannot mark the target database as incomplete while copying: {}",
                 pgerr::describe(&e)
-            ));
+            )),
         }
         self.report.target_state = "incomplete".into();
         archive
@@ -254,6 +258,7 @@ impl CloneRun<'_> {
             humantime::format_rfc3339_seconds(std::time::SystemTime::now())
         );
         let _ = self.rt.block_on(target::mark(&target_client, &mark));
+        interrupt::target::complete();
         self.report.target_state = "complete".into();
         let _ = self.rt.block_on(leader.finish());
         Ok(())

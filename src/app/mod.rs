@@ -4,6 +4,7 @@
 mod clone;
 mod demo;
 mod guards;
+mod owned;
 mod preflight;
 mod preview;
 mod provision;
@@ -52,6 +53,7 @@ pub fn main() -> i32 {
             };
         }
     };
+    crate::interrupt::install();
     init_logging(&cli.log);
     let result = match &cli.command {
         Command::Clone(args) => clone::run(args),

@@ -1,16 +1,18 @@
 //! `restage reset NAME --target-db DB`: DROP DATABASE DB, CREATE DATABASE DB TEMPLATE NAME,
-//! after terminating the sessions that would block either.
+//! after terminating the sessions that would block either. Only restage's databases (or empty
+//! ones) are dropped, and only restage's templates copied, unless `--force` says otherwise.
 
 use std::time::Instant;
 
 use tokio_postgres::Client;
 
 use super::clone::parse_conn;
-use super::{pg_failure, runtime, Failure};
+use super::{owned, pg_failure, runtime, Failure};
 use crate::catalog::quote_ident;
 use crate::cli::ResetArgs;
 use crate::conn::ConnSpec;
 use crate::exit;
+use crate::sink::target;
 
 const APPLICATION_NAME: &str = "restage";
 
@@ -28,39 +30,13 @@ pub fn run(args: &ResetArgs) -> Result<(), Failure> {
     let client = rt
         .block_on(admin.connect(APPLICATION_NAME))
         .map_err(|e| Failure::new(exit::CONNECTION, format!("target: {e}")))?;
-    let is_template: Option<bool> = rt
-        .block_on(client.query_opt(
-            "SELECT datistemplate FROM pg_catalog.pg_database WHERE datname = $1",
-            &[&args.template],
-        ))
-        .map_err(|e| pg_failure(exit::FAILURE, "target", &e))?
-        .map(|r| r.get(0));
-    match is_template {
-        None => {
-            return Err(Failure::new(
-                exit::REFUSED,
-                format!(
-                    "there is no database {} on {}; create the template with `restage restore \
-                     DIR --as-template {}`",
-                    args.template,
-                    server.masked(),
-                    args.template
-                ),
-            ))
-        }
-        Some(false) => {
-            return Err(Failure::new(
-                exit::REFUSED,
-                format!(
-                    "database {} is not a template (restore it with --as-template); refusing \
-                     to copy a live database",
-                    args.template
-                ),
-            ))
-        }
-        Some(true) => {}
-    }
+    check_template(&rt, &client, &server, args)?;
+    check_target(&rt, &client, &server, args)?;
     terminate(&rt, &client, &args.template)?;
+    crate::interrupt::set_state(Some(format!(
+        "database {} may be missing or empty: run the reset again",
+        args.target_db
+    )));
     drop_database(&rt, &client, &args.target_db)?;
     // PostgreSQL 15 copies a template block by block through the WAL by default; copying its
     // files after one checkpoint is several times faster for a database of any real size.
@@ -92,6 +68,17 @@ pub fn run(args: &ResetArgs) -> Result<(), Failure> {
             )
         })?;
     }
+    // CREATE DATABASE does not copy the template's comment: mark the copy as restage's, so the
+    // next reset may replace it.
+    let mark = format!(
+        "{} from template {} at {}",
+        target::COMPLETE_MARK,
+        args.template,
+        humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+    );
+    rt.block_on(target::mark_database(&client, &args.target_db, &mark))
+        .map_err(|e| pg_failure(exit::FAILURE, "target: marking the new database", &e))?;
+    crate::interrupt::set_state(None);
     eprintln!(
         "reset {} from template {} in {:.2} s",
         args.target_db,
@@ -99,6 +86,75 @@ pub fn run(args: &ResetArgs) -> Result<(), Failure> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// The template must exist, be a template, and (unless forced) be one restage restored.
+fn check_template(
+    rt: &tokio::runtime::Runtime,
+    client: &Client,
+    server: &ConnSpec,
+    args: &ResetArgs,
+) -> Result<(), Failure> {
+    let refuse = |why: String| Failure::new(exit::REFUSED, why);
+    let Some(info) = owned::database_info(rt, client, &args.template)? else {
+        return Err(refuse(format!(
+            "there is no database {} on {}; create the template with `restage restore DIR \
+             --as-template {}`",
+            args.template,
+            server.masked(),
+            args.template
+        )));
+    };
+    if !info.is_template {
+        return Err(refuse(format!(
+            "database {} is not a template (restore it with --as-template); refusing to copy a \
+             live database",
+            args.template
+        )));
+    }
+    if !info.complete_restage_template() && !args.force {
+        return Err(refuse(format!(
+            "database {} is a template restage did not make (made by `restage restore DIR \
+             --as-template NAME`, it carries restage's mark in its comment); use --force to \
+             copy it anyway",
+            args.template
+        )));
+    }
+    Ok(())
+}
+
+/// The database to replace must be absent, restage's, or empty, unless forced; never a template.
+fn check_target(
+    rt: &tokio::runtime::Runtime,
+    client: &Client,
+    server: &ConnSpec,
+    args: &ResetArgs,
+) -> Result<(), Failure> {
+    let Some(info) = owned::database_info(rt, client, &args.target_db)? else {
+        return Ok(());
+    };
+    if info.is_template {
+        return Err(Failure::new(
+            exit::REFUSED,
+            format!(
+                "database {} is a template; refusing to replace it",
+                args.target_db
+            ),
+        ));
+    }
+    if args.force {
+        return Ok(());
+    }
+    match owned::not_ours(rt, server, &args.target_db, &info) {
+        None => Ok(()),
+        Some(why) => Err(Failure::new(
+            exit::REFUSED,
+            format!(
+                "refusing to drop database {}: {why}; use --force to replace it anyway",
+                args.target_db
+            ),
+        )),
+    }
 }
 
 /// A connection to the server through a database other than `avoid` (which is about to be

@@ -16,6 +16,7 @@ use crate::cli::RestoreArgs;
 use crate::conn::ConnSpec;
 use crate::exit;
 use crate::fixture::{self, DataFiles, Manifest};
+use crate::interrupt;
 use crate::pgbin::Version;
 use crate::pgerr;
 use crate::pipeline::{self, ColumnTransform, Ends, Input, OidRemap, Output, TablePlan};
@@ -116,6 +117,7 @@ struct Restore<'a> {
 
 impl Restore<'_> {
     fn execute(&self, clean: bool, progress: bool) -> Result<(), Failure> {
+        interrupt::target::untouched();
         let client = self.connect()?;
         let state = self
             .rt
@@ -138,6 +140,7 @@ impl Restore<'_> {
                     ),
                 ));
             }
+            interrupt::target::incomplete(false);
             self.rt
                 .block_on(target::clean(&client, state.server_version_num))
                 .map_err(|e| pg_failure(exit::FAILURE, "target: --clean failed", &e))?;
@@ -150,11 +153,15 @@ impl Restore<'_> {
             self.manifest.created_at,
             humantime::format_rfc3339_seconds(std::time::SystemTime::now())
         );
-        if let Err(e) = self.rt.block_on(target::mark(&client, &mark)) {
-            tracing::warn!(
-                "cannot mark the target database as incomplete while loading: {}",
-                pgerr::describe(&e)
-            );
+        match self.rt.block_on(target::mark(&client, &mark)) {
+            Ok(()) => interrupt::target::incomplete(true),
+            Err(e) => {
+                interrupt::target::incomplete(false);
+                tracing::warn!(
+                    "cannot mark the target database as incomplete while loading: {}",
+                    pgerr::describe(&e)
+                );
+            }
         }
         let failed = |step: &str, e: String| {
             Failure::new(
@@ -257,6 +264,7 @@ impl Restore<'_> {
             humantime::format_rfc3339_seconds(std::time::SystemTime::now())
         );
         let _ = self.rt.block_on(target::mark(&client, &mark));
+        interrupt::target::complete();
         Ok(())
     }
 
@@ -378,6 +386,20 @@ fn create_template_db(
                 format!(
                     "database {name} already exists; use --clean to drop it and restore the \
                      template again"
+                ),
+            ));
+        }
+        // --clean replaces an earlier template of restage's, not someone else's database.
+        let info = super::owned::database_info(rt, &client, name)?;
+        if let Some(why) = info
+            .as_ref()
+            .and_then(|info| super::owned::not_ours(rt, server, name, info))
+        {
+            return Err(Failure::new(
+                exit::REFUSED,
+                format!(
+                    "refusing to drop database {name}: {why}; drop it yourself if it should be \
+                     replaced"
                 ),
             ));
         }

@@ -39,7 +39,13 @@ pub fn run(args: &SnapshotArgs) -> Result<(), Failure> {
     let source = parse_conn("--source", source)?;
     let sanitizing = Sanitizing::prepare(&args.rules)?;
     fixture::check_output_dir(out).map_err(fixture_failure)?;
+    // What the directory held before: the only files of it this run may remove.
+    let previous = fixture::read_manifest(out).ok();
     let rules_digest = rules_digest(&args.rules.files, sanitizing.verbatim)?;
+    crate::interrupt::set_state(Some(format!(
+        "no snapshot was written ({} holds what it held before)",
+        out.display()
+    )));
     let started = Instant::now();
     let jobs = args
         .jobs
@@ -55,7 +61,8 @@ pub fn run(args: &SnapshotArgs) -> Result<(), Failure> {
         progress,
         args,
     )?;
-    let removed = fixture::collect_garbage(out, &manifest);
+    crate::interrupt::set_state(None);
+    let removed = fixture::collect_garbage(out, previous.as_ref(), &manifest);
     let seconds = started.elapsed().as_secs_f64();
     let rows: u64 = manifest.tables.iter().map(|t| t.rows).sum();
     let size: u64 = fixture::files_of(&manifest).iter().map(|f| f.size).sum();
@@ -91,6 +98,7 @@ pub(super) fn fixture_failure(e: FixtureError) -> Failure {
             exit::NOT_A_SNAPSHOT
         }
         FixtureError::Damaged { .. } => exit::SNAPSHOT_DAMAGED,
+        FixtureError::Occupied { .. } => exit::REFUSED,
         FixtureError::Io { .. } => exit::FAILURE,
     };
     Failure::new(code, e.to_string())

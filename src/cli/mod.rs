@@ -14,7 +14,8 @@ Exit codes:
   5  the copy failed midway: the target is incomplete and marked so
   6  verification found a mismatch
   7  not a restage snapshot, or one written by a newer restage
-  8  a snapshot file is missing or damaged (nothing was loaded)";
+  8  a snapshot file is missing or damaged (nothing was loaded)
+  130, 143  interrupted by SIGINT, SIGTERM (children stopped, work files removed)";
 
 /// Build and refresh staging environments from production PostgreSQL.
 #[derive(Debug, Parser)]
@@ -75,6 +76,9 @@ exactly what a clone with the same key gives) and writes DIR:
 Files are named by their digest: snapshotting again into the same directory leaves the files of
 unchanged tables as they are. The manifest is written last (temp name, fsync, rename): an
 interrupted snapshot leaves the previous one intact, or, in a new directory, no manifest.
+Only files a previous manifest listed (and leftovers of interrupted snapshots) are ever removed;
+a non-empty DIR without a manifest is refused (exit 4). A DIR restage creates is private (0700,
+files 0600); in an existing DIR files get the read access the directory grants.
 
 Examples:
   restage snapshot --source \"$PROD_URL\" --rules rules/app.toml --out fixtures/app
@@ -102,6 +106,9 @@ const RESET_HELP: &str = "\
 Drops DB and creates it again as a copy of the template (CREATE DATABASE … TEMPLATE). Sessions
 still connected to DB or to the template are terminated first, and each is reported on stderr.
 --target names the server (any database on it other than DB; `postgres` is used when it is DB).
+Only a database restage made (its comment carries restage's mark; reset marks the copies it
+makes) or an empty one is replaced, and only from a template made by `restore --as-template`;
+anything else is refused (exit 4) unless --force is given.
 
 Example:
   restage reset app_fixture --target-db app_test --target postgresql://postgres@localhost/postgres";
@@ -198,6 +205,10 @@ pub struct ResetArgs {
     /// The database to recreate from the template.
     #[arg(long, value_name = "DB")]
     pub target_db: String,
+    /// Replace DB even if restage did not make it and it is not empty, and copy a template
+    /// restage did not make.
+    #[arg(long)]
+    pub force: bool,
     /// The server: a connection to any database on it other than DB.
     #[arg(
         long,

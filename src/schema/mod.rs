@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::conn::ConnSpec;
+use crate::interrupt::{ChildGuard, WorkDir};
 use crate::pgbin::{self, Tool, Version};
 
 pub use postdata::{plan as plan_post_data, ItemKind, PostAction, PostDataPlan, PostItem};
@@ -45,7 +46,9 @@ pub struct RestoreOptions {
 
 /// A schema-only custom-format archive of the source, with its table of contents.
 pub struct SchemaArchive {
-    _dir: tempfile::TempDir,
+    /// Private (0700) work directory: the dumped archive and restore lists hold production's
+    /// schema.
+    dir: WorkDir,
     path: PathBuf,
     pg_restore: Tool,
     pub pg_dump: Tool,
@@ -70,13 +73,7 @@ impl SchemaArchive {
             version: pgbin::tool_version(&pg_restore_path)?,
             path: pg_restore_path,
         };
-        let dir = tempfile::Builder::new()
-            .prefix("restage-schema-")
-            .tempdir()
-            .map_err(|source| SchemaError::Io {
-                step: "creating the schema work directory".into(),
-                source,
-            })?;
+        let dir = work_dir()?;
         let path = dir.path().join("schema.dump");
         let mut cmd = libpq_command(&pg_dump.path, source);
         cmd.args(["--schema-only", "--format=custom", "--no-sync"])
@@ -92,7 +89,7 @@ impl SchemaArchive {
         let toc_text = run(list, "pg_restore --list")?;
         let toc = toc::parse(&toc_text);
         Ok(SchemaArchive {
-            _dir: dir,
+            dir,
             path,
             pg_restore,
             pg_dump,
@@ -106,19 +103,13 @@ impl SchemaArchive {
     pub fn open(path: &Path, dumped_by: Version) -> Result<SchemaArchive, SchemaError> {
         let pg_dump = pgbin::find_for_server("pg_dump", dumped_by)?;
         let pg_restore = pgbin::find_for_server("pg_restore", dumped_by)?;
-        let dir = tempfile::Builder::new()
-            .prefix("restage-schema-")
-            .tempdir()
-            .map_err(|source| SchemaError::Io {
-                step: "creating the schema work directory".into(),
-                source,
-            })?;
+        let dir = work_dir()?;
         let mut list = Command::new(&pg_restore.path);
         list.arg("--list").arg(path);
         let toc_text = run(list, "pg_restore --list")?;
         let toc = toc::parse(&toc_text);
         Ok(SchemaArchive {
-            _dir: dir,
+            dir,
             path: path.to_path_buf(),
             pg_restore,
             pg_dump,
@@ -221,7 +212,7 @@ impl SchemaArchive {
             step: format!("writing the restore list for {what}"),
             source,
         };
-        let mut file = tempfile::NamedTempFile::new().map_err(io_err)?;
+        let mut file = tempfile::NamedTempFile::new_in(self.dir.path()).map_err(io_err)?;
         for line in self.toc_text.lines() {
             let keep = match toc::dump_id(line) {
                 Some(id) => ids.contains(&id) == include,
@@ -251,6 +242,13 @@ impl SchemaArchive {
     }
 }
 
+fn work_dir() -> Result<WorkDir, SchemaError> {
+    WorkDir::new("restage-schema-").map_err(|source| SchemaError::Io {
+        step: "creating the schema work directory".into(),
+        source,
+    })
+}
+
 /// A PostgreSQL client program set up to reach `conn` through libpq environment variables,
 /// so no password ever appears on a command line (where `ps` shows it).
 fn libpq_command(program: &Path, conn: &ConnSpec) -> Command {
@@ -272,16 +270,18 @@ fn libpq_command(program: &Path, conn: &ConnSpec) -> Command {
 /// a script) reaches it: both programs answer SIGTERM by cancelling their running statement on
 /// the server, so an index build or foreign key check for a clone nobody waits for stops at
 /// once instead of running to its end. Every caller waits for the child on the thread that
-/// started it, so a normal run never triggers the signal.
+/// started it, so a normal run never triggers the signal. The child's umask keeps what it
+/// writes (pg_dump's archive of production's schema) readable by its owner only.
 fn end_with_restage(cmd: &mut Command) {
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::process::CommandExt;
         let parent = std::process::id();
         // SAFETY: the closure runs in the forked child before exec and only makes
-        // async-signal-safe system calls (prctl, getppid); it allocates nothing.
+        // async-signal-safe system calls (umask, prctl, getppid); it allocates nothing.
         unsafe {
             cmd.pre_exec(move || {
+                libc::umask(0o077);
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
@@ -304,14 +304,21 @@ fn conninfo_dbname(conn: &ConnSpec) -> String {
     format!("--dbname=dbname='{db}'")
 }
 
+/// Runs a child to its end, registered so that an interrupted run stops it first.
 fn run(mut cmd: Command, step: &str) -> Result<String, SchemaError> {
-    let out = cmd
+    let failed = |e: std::io::Error| SchemaError::Failed {
+        step: step.to_string(),
+        detail: e.to_string(),
+    };
+    let child = cmd
         .stdin(Stdio::null())
-        .output()
-        .map_err(|e| SchemaError::Failed {
-            step: step.to_string(),
-            detail: e.to_string(),
-        })?;
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(failed)?;
+    let registered = ChildGuard::new(child.id());
+    let out = child.wait_with_output().map_err(failed)?;
+    drop(registered);
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {

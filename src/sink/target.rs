@@ -88,16 +88,30 @@ pub async fn connect(conn: &ConnSpec, application_name: &str) -> Result<Client, 
     Ok(client)
 }
 
+/// Whether a database comment is one restage wrote (the database is restage's to replace).
+pub fn is_restage_mark(comment: &str) -> bool {
+    comment.starts_with(INCOMPLETE_MARK) || comment.starts_with(COMPLETE_MARK)
+}
+
 /// Sets the database comment (visible in `\l+`) to record the clone's state.
 pub async fn mark(client: &Client, text: &str) -> Result<(), tokio_postgres::Error> {
     let db: String = client
         .query_one("SELECT current_database()::text", &[])
         .await?
         .get(0);
+    mark_database(client, &db, text).await
+}
+
+/// Sets the comment of database `db` (any database of the server).
+pub async fn mark_database(
+    client: &Client,
+    db: &str,
+    text: &str,
+) -> Result<(), tokio_postgres::Error> {
     client
         .batch_execute(&format!(
             "COMMENT ON DATABASE {} IS '{}'",
-            quote_ident(&db),
+            quote_ident(db),
             text.replace('\'', "''")
         ))
         .await
