@@ -8,12 +8,12 @@ use std::time::{Instant, SystemTime};
 use super::clone::parse_conn;
 use super::sanitizing::{self, Sanitizing};
 use super::{pg_failure, runtime, Failure};
-use crate::catalog::{select, SourceCatalog, Table};
+use crate::catalog::{select, CopyFormat, SourceCatalog, Table};
 use crate::cli::{SnapshotArgs, SnapshotCommand, SnapshotDirArgs};
 use crate::conn::ConnSpec;
 use crate::exit;
 use crate::fixture::{
-    self, ColumnEntry, FixtureError, Manifest, MatViewEntry, PartEntry, SequenceEntry,
+    self, ColumnEntry, DataFormat, FixtureError, Manifest, MatViewEntry, PartEntry, SequenceEntry,
     SnapshotFiles, SourceInfo, TableEntry, TypeEntry,
 };
 use crate::pgbin::Version;
@@ -249,10 +249,14 @@ fn write(
                 .collect(),
             rows: parts.iter().map(|p| p.rows).sum(),
             parts,
+            format: match plan.table.copy_format() {
+                CopyFormat::Binary => DataFormat::Binary,
+                CopyFormat::Text => DataFormat::Text,
+            },
         });
     }
     let manifest = Manifest {
-        format: fixture::FORMAT,
+        format: Manifest::needed_format(&entries),
         restage_version: env!("CARGO_PKG_VERSION").into(),
         created_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         source: SourceInfo {
