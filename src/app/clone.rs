@@ -140,6 +140,7 @@ impl CloneRun<'_> {
         .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
         // Every column decided (or the clone refused) before the target is touched.
         let rules = self.sanitizing.plan(&catalog, &tables)?;
+        super::refuse_unloadable(self.rt, &leader.client, &catalog, &tables)?;
         if !rules.let_through.is_empty() {
             self.report.warnings.push(format!(
                 "--allow-undecided: {} column{} copied unchanged without a rule: {}",

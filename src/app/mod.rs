@@ -116,6 +116,35 @@ pub(crate) fn load_source_catalog(
     Ok((catalog, server))
 }
 
+/// Refuses, before anything is written, when a copied column holds values of a type that no
+/// database accepts back (`pg_node_tree`, `pg_ndistinct`…): the copy could only fail midway.
+pub(crate) fn refuse_unloadable(
+    rt: &tokio::runtime::Runtime,
+    client: &tokio_postgres::Client,
+    catalog: &crate::catalog::SourceCatalog,
+    tables: &[crate::catalog::Table],
+) -> Result<(), Failure> {
+    let found = rt
+        .block_on(crate::catalog::unloadable_values(
+            client,
+            tables,
+            &catalog.unloadable_types,
+        ))
+        .map_err(|e| pg_failure(exit::FAILURE, "source: reading values", &e))?;
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::new(
+        exit::REFUSED,
+        format!(
+            "these columns hold values that no PostgreSQL database accepts as input (only the \
+             server itself produces them), so they cannot be copied: {}; leave the tables out \
+             with --exclude-table, or set the columns to NULL on the source",
+            found.join(", ")
+        ),
+    ))
+}
+
 /// A PostgreSQL error with what was being done, keeping its SQLSTATE.
 pub(crate) fn pg_failure(code: i32, what: &str, e: &tokio_postgres::Error) -> Failure {
     Failure::new(code, format!("{what}: {}", pgerr::describe(e)))

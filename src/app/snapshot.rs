@@ -148,6 +148,7 @@ fn write(
         .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
     // Every column decided (or the snapshot refused) before anything is written.
     let rules = sanitizing.plan(&catalog, &tables)?;
+    super::refuse_unloadable(&rt, &leader.client, &catalog, &tables)?;
     for c in &rules.let_through {
         tracing::warn!("--allow-undecided: {c} written unchanged without a rule");
     }

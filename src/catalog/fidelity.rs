@@ -6,6 +6,8 @@ use std::collections::HashSet;
 
 use tokio_postgres::Client;
 
+use super::{quote_ident, Table};
+
 /// Built-in types whose binary form is wrong on another database although it loads:
 /// the object-identifier aliases travel as bare OIDs (a table named `misc` would arrive as
 /// the number `17597`, pointing at nothing or at something else), while their text form is
@@ -25,6 +27,19 @@ const NOT_PORTABLE: &[&str] = &[
     "tsquery",
 ];
 
+/// Built-in types whose input and receive functions accept no value at all: only the server
+/// makes them (planner statistics, stored expressions, index internals). A column of such a
+/// type can be copied while it holds only NULLs; a value in it cannot be loaded anywhere.
+const UNLOADABLE: &[&str] = &[
+    "gtsvector",
+    "pg_brin_bloom_summary",
+    "pg_brin_minmax_multi_summary",
+    "pg_dependencies",
+    "pg_mcv_list",
+    "pg_ndistinct",
+    "pg_node_tree",
+];
+
 /// OIDs of every type, built-in or user-defined, whose values must travel as text: the base
 /// types above, base types without binary send or receive functions (`aclitem`), and every type
 /// built on one of them.
@@ -32,17 +47,43 @@ pub async fn text_only_types(
     client: &Client,
     server_version_num: u32,
 ) -> Result<HashSet<u32>, tokio_postgres::Error> {
+    let bases = format!(
+        "t.typsend::pg_catalog.oid = 0 OR t.typreceive::pg_catalog.oid = 0 OR {}",
+        builtin_named(NOT_PORTABLE)
+    );
+    types_built_on(client, server_version_num, &bases).await
+}
+
+/// OIDs of every type whose non-NULL values cannot be loaded into any database.
+pub async fn unloadable_types(
+    client: &Client,
+    server_version_num: u32,
+) -> Result<HashSet<u32>, tokio_postgres::Error> {
+    types_built_on(client, server_version_num, &builtin_named(UNLOADABLE)).await
+}
+
+fn builtin_named(names: &[&str]) -> String {
+    let names = names
+        .iter()
+        .map(|n| format!("'{n}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("(t.typnamespace = 'pg_catalog'::pg_catalog.regnamespace AND t.typname IN ({names}))")
+}
+
+/// The base types matching `base_condition` (over `pg_type t`) and every type that holds
+/// values of one of them.
+async fn types_built_on(
+    client: &Client,
+    server_version_num: u32,
+    base_condition: &str,
+) -> Result<HashSet<u32>, tokio_postgres::Error> {
     // pg_range.rngmultitypid exists from PostgreSQL 14 on (multiranges).
     let multiranges = if server_version_num >= 140000 {
         "UNION ALL SELECT r.rngmultitypid, r.rngtypid FROM pg_catalog.pg_range r"
     } else {
         ""
     };
-    let names = NOT_PORTABLE
-        .iter()
-        .map(|n| format!("'{n}'"))
-        .collect::<Vec<_>>()
-        .join(", ");
     // `contains(outer, inner)`: a value of `outer` holds values of `inner` (array elements,
     // a domain's base, composite fields, a range's subtype, a multirange's range).
     let sql = format!(
@@ -54,14 +95,11 @@ pub async fn text_only_types(
              WHERE t.typtype = 'c' AND a.attnum > 0 AND NOT a.attisdropped \
            UNION ALL SELECT r.rngtypid, r.rngsubtype FROM pg_catalog.pg_range r \
            {multiranges} \
-         ), textual(oid) AS ( \
-           SELECT t.oid FROM pg_catalog.pg_type t \
-           WHERE t.typtype = 'b' AND (t.typsend::pg_catalog.oid = 0 OR t.typreceive::pg_catalog.oid = 0 \
-                 OR (t.typnamespace = 'pg_catalog'::pg_catalog.regnamespace \
-                     AND t.typname IN ({names}))) \
+         ), found(oid) AS ( \
+           SELECT t.oid FROM pg_catalog.pg_type t WHERE t.typtype = 'b' AND ({base_condition}) \
            UNION \
-           SELECT c.outer_type FROM contains c JOIN textual x ON x.oid = c.inner_type \
-         ) SELECT oid FROM textual"
+           SELECT c.outer_type FROM contains c JOIN found x ON x.oid = c.inner_type \
+         ) SELECT oid FROM found"
     );
     Ok(client
         .query(&sql, &[])
@@ -69,4 +107,37 @@ pub async fn text_only_types(
         .iter()
         .map(|r| r.get(0))
         .collect())
+}
+
+/// `schema.table.column (type)` of every column of `tables` whose type is in `unloadable` and
+/// that holds a value (read in the caller's snapshot).
+pub async fn unloadable_values(
+    client: &Client,
+    tables: &[Table],
+    unloadable: &HashSet<u32>,
+) -> Result<Vec<String>, tokio_postgres::Error> {
+    let mut found = Vec::new();
+    for table in tables {
+        for column in table
+            .columns
+            .iter()
+            .filter(|c| unloadable.contains(&c.type_oid))
+        {
+            let sql = format!(
+                "SELECT EXISTS (SELECT 1 FROM ONLY {} WHERE {} IS NOT NULL)",
+                table.qualified(),
+                quote_ident(&column.name)
+            );
+            let has_value: bool = client.query_one(&sql, &[]).await?.get(0);
+            if has_value {
+                found.push(format!(
+                    "{}.{} ({})",
+                    table.display_name(),
+                    column.name,
+                    column.type_name
+                ));
+            }
+        }
+    }
+    Ok(found)
 }

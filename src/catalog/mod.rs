@@ -7,6 +7,7 @@ mod queries;
 pub mod select;
 mod types;
 
+pub use fidelity::unloadable_values;
 pub use queries::{load, target_state, TargetState};
 pub use types::{Shape, TypeCatalog, TypeInfo};
 
@@ -209,6 +210,8 @@ pub struct SourceCatalog {
     pub foreign_keys: Vec<ForeignKey>,
     /// Partitioned tables' oid → `schema.table` (they hold no rows themselves).
     pub partitioned: std::collections::HashMap<u32, String>,
+    /// Types whose values no database accepts (see `unloadable_values`).
+    pub unloadable_types: std::collections::HashSet<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
