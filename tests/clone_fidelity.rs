@@ -46,7 +46,7 @@ fn restore(dir: &Path, dst: &str) -> Run {
 }
 
 /// `clone --no-rules` and `snapshot` → `restore` of `src` both equal the source; returns the
-/// snapshot's manifest.
+/// snapshot's manifest, with what `snapshot inspect` printed under `inspect`.
 #[track_caller]
 fn assert_both_round_trips(src: &str, prefix: &str) -> serde_json::Value {
     let pg = cluster();
@@ -60,8 +60,12 @@ fn assert_both_round_trips(src: &str, prefix: &str) -> serde_json::Value {
     let restored = fresh_db(pg, &format!("{prefix}_restored"));
     restore(&snap, &restored).assert_ok();
     assert_same_database(pg, src, &restored);
-    let manifest = std::fs::read_to_string(snap.join("manifest.json")).expect("manifest");
-    serde_json::from_str(&manifest).expect("manifest JSON")
+    let text = std::fs::read_to_string(snap.join("manifest.json")).expect("manifest");
+    let mut manifest: serde_json::Value = serde_json::from_str(&text).expect("manifest JSON");
+    let inspect = run_cmd(restage().args(["snapshot", "inspect"]).arg(&snap));
+    inspect.assert_ok();
+    manifest["inspect"] = serde_json::Value::String(inspect.stdout);
+    manifest
 }
 
 /// The format the manifest records for `schema.name` (absent means binary).
@@ -108,12 +112,47 @@ fn reg_types_keep_the_names_they_refer_to() {
         "#,
     );
     let manifest = assert_both_round_trips(&src, "reg");
+    // A text-form table split into block ranges copied concurrently, each range in its own
+    // transaction on the target.
+    sql(
+        pg,
+        &src,
+        "CREATE TABLE public.many_refs (id int, rel regclass, pad text);
+         INSERT INTO public.many_refs
+           SELECT g, CASE WHEN g % 2 = 0 THEN 'public.misc' END, repeat('p', 200)
+           FROM generate_series(1, 2000) g;",
+    );
+    let split = fresh_db(pg, "reg_split");
+    let run = clone(
+        pg,
+        &src,
+        &split,
+        &["--split-larger-than", "64KiB", "--jobs", "3", "--json"],
+    );
+    run.assert_ok();
+    assert_same_database(pg, &src, &split);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON report");
+    let parts = report["tables"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["table"] == "public.many_refs"))
+        .map(|t| t["parts"].as_u64().unwrap_or(0));
+    assert!(parts > Some(1), "many_refs was not split: {parts:?}");
     // Only the table that needs it leaves the binary path.
     assert_eq!(table_format(&manifest, "public.refs"), "text");
     assert_eq!(table_format(&manifest, "public.plain"), "binary");
     assert_eq!(
         manifest["format"], 2,
         "an older restage must not read text data"
+    );
+    let inspect = manifest["inspect"].as_str().unwrap_or_default();
+    assert!(
+        inspect.contains("public.refs: 3 rows") && inspect.contains("(text COPY)"),
+        "{inspect}"
+    );
+    assert_eq!(
+        inspect.matches("(text COPY)").count(),
+        1,
+        "only refs: {inspect}"
     );
 }
 

@@ -440,10 +440,15 @@ fn inspect(args: &SnapshotDirArgs) -> Result<(), Failure> {
     println!("materialized views: {}", m.matviews.len());
     for t in &m.tables {
         println!(
-            "\n{}: {} rows, {}, {} columns: {}",
+            "\n{}: {} rows, {}{}, {} columns: {}",
             t.display_name(),
             t.rows,
             human_bytes(t.size()),
+            if t.format.is_binary() {
+                ""
+            } else {
+                " (text COPY)"
+            },
             t.columns.len(),
             t.columns
                 .iter()
