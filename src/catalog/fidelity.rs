@@ -2,7 +2,7 @@
 //! source's catalog. A table with a column of such a type (directly or inside an array, domain,
 //! composite, range or multirange) is copied in text form instead.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use tokio_postgres::Client;
 
@@ -54,12 +54,30 @@ pub async fn text_only_types(
     types_built_on(client, server_version_num, &bases).await
 }
 
-/// OIDs of every type whose non-NULL values cannot be loaded into any database.
+/// Types whose values cannot be loaded into any database: the base types above and domains
+/// over them (`false`), and arrays of either (`true`: only a non-NULL element counts, an empty
+/// array or one of NULLs loads fine).
 pub async fn unloadable_types(
     client: &Client,
-    server_version_num: u32,
-) -> Result<HashSet<u32>, tokio_postgres::Error> {
-    types_built_on(client, server_version_num, &builtin_named(UNLOADABLE)).await
+) -> Result<HashMap<u32, bool>, tokio_postgres::Error> {
+    let sql = format!(
+        "WITH scalar AS ( \
+           SELECT t.oid, t.typarray FROM pg_catalog.pg_type t \
+           WHERE t.typtype = 'b' AND {} \
+           UNION SELECT d.oid, d.typarray FROM pg_catalog.pg_type d \
+           JOIN pg_catalog.pg_type t ON t.oid = d.typbasetype \
+           WHERE d.typtype = 'd' AND t.typtype = 'b' AND {} \
+         ) SELECT oid, false FROM scalar \
+           UNION ALL SELECT typarray, true FROM scalar WHERE typarray <> 0",
+        builtin_named(UNLOADABLE),
+        builtin_named(UNLOADABLE)
+    );
+    Ok(client
+        .query(&sql, &[])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect())
 }
 
 fn builtin_named(names: &[&str]) -> String {
@@ -114,19 +132,23 @@ async fn types_built_on(
 pub async fn unloadable_values(
     client: &Client,
     tables: &[Table],
-    unloadable: &HashSet<u32>,
+    unloadable: &HashMap<u32, bool>,
 ) -> Result<Vec<String>, tokio_postgres::Error> {
     let mut found = Vec::new();
     for table in tables {
-        for column in table
-            .columns
-            .iter()
-            .filter(|c| unloadable.contains(&c.type_oid))
-        {
+        for column in &table.columns {
+            let Some(&is_array) = unloadable.get(&column.type_oid) else {
+                continue;
+            };
+            let col = quote_ident(&column.name);
+            let holds_value = if is_array {
+                format!("EXISTS (SELECT 1 FROM pg_catalog.unnest({col}) e WHERE e IS NOT NULL)")
+            } else {
+                format!("{col} IS NOT NULL")
+            };
             let sql = format!(
-                "SELECT EXISTS (SELECT 1 FROM ONLY {} WHERE {} IS NOT NULL)",
-                table.qualified(),
-                quote_ident(&column.name)
+                "SELECT EXISTS (SELECT 1 FROM ONLY {} WHERE {holds_value})",
+                table.qualified()
             );
             let has_value: bool = client.query_one(&sql, &[]).await?.get(0);
             if has_value {

@@ -210,8 +210,9 @@ pub struct SourceCatalog {
     pub foreign_keys: Vec<ForeignKey>,
     /// Partitioned tables' oid → `schema.table` (they hold no rows themselves).
     pub partitioned: std::collections::HashMap<u32, String>,
-    /// Types whose values no database accepts (see `unloadable_values`).
-    pub unloadable_types: std::collections::HashSet<u32>,
+    /// Types whose values no database accepts, and whether each is an array (see
+    /// `unloadable_values`).
+    pub unloadable_types: std::collections::HashMap<u32, bool>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -40,8 +40,7 @@ pub async fn load(client: &Client) -> Result<SourceCatalog, CatalogError> {
     };
     let text_only = super::fidelity::text_only_types(client, server_version_num).await?;
     catalog.tables = load_tables(client, &catalog.types, &text_only).await?;
-    catalog.unloadable_types =
-        super::fidelity::unloadable_types(client, server_version_num).await?;
+    catalog.unloadable_types = super::fidelity::unloadable_types(client).await?;
     catalog.sequences = load_sequences(client).await?;
     catalog.matviews = load_matviews(client).await?;
     load_index_owners_and_constraints(client, &mut catalog).await?;
