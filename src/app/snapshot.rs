@@ -144,11 +144,11 @@ fn write(
         .block_on(Leader::begin(client))
         .map_err(|e| pg_failure(exit::FAILURE, "source: cannot export a snapshot", &e))?;
     let (catalog, server) = super::load_source_catalog(&rt, &leader.client)?;
-    let tables = select::select(&catalog.tables, include, exclude)
+    let mut tables = select::select(&catalog.tables, include, exclude)
         .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
+    super::settle_values(&rt, &leader.client, &catalog, &mut tables)?;
     // Every column decided (or the snapshot refused) before anything is written.
     let rules = sanitizing.plan(&catalog, &tables)?;
-    super::refuse_unloadable(&rt, &leader.client, &catalog, &tables)?;
     for c in &rules.let_through {
         tracing::warn!("--allow-undecided: {c} written unchanged without a rule");
     }

@@ -1,17 +1,19 @@
 //! Types whose binary COPY form does not survive a copy into another database, found in the
 //! source's catalog. A table with a column of such a type (directly or inside an array, domain,
-//! composite, range or multirange) is copied in text form instead.
+//! composite, range or multirange) is copied in text form instead; for tsquery, whose binary
+//! form fails only for the empty query, only a table that holds one. Values that no database
+//! accepts back at all are found here too, so that they are refused before anything is written.
 
 use std::collections::{HashMap, HashSet};
 
 use tokio_postgres::Client;
 
-use super::{quote_ident, Table};
+use super::{quote_ident, CopyFormat, Table};
 
 /// Built-in types whose binary form is wrong on another database although it loads:
 /// the object-identifier aliases travel as bare OIDs (a table named `misc` would arrive as
 /// the number `17597`, pointing at nothing or at something else), while their text form is
-/// the object's name. `tsquery`'s binary receive rejects the empty query that its send writes.
+/// the object's name.
 const NOT_PORTABLE: &[&str] = &[
     "regclass",
     "regcollation",
@@ -24,8 +26,13 @@ const NOT_PORTABLE: &[&str] = &[
     "regprocedure",
     "regrole",
     "regtype",
-    "tsquery",
 ];
+
+/// `tsquery`'s binary receive rejects the empty query that its send writes; every other
+/// tsquery survives. A column of it (or of a domain over it, or an array of either) is
+/// therefore checked for empty queries in the snapshot and copied as text only if it holds
+/// one; other types containing it (composites, ranges) always travel as text.
+const EMPTY_TSQUERY: &[&str] = &["tsquery"];
 
 /// Built-in types whose input and receive functions accept no value at all: only the server
 /// makes them (planner statistics, stored expressions, index internals). A column of such a
@@ -40,37 +47,60 @@ const UNLOADABLE: &[&str] = &[
     "pg_node_tree",
 ];
 
-/// OIDs of every type, built-in or user-defined, whose values must travel as text: the base
-/// types above, base types without binary send or receive functions (`aclitem`), and every type
-/// built on one of them.
-pub async fn text_only_types(
-    client: &Client,
-    server_version_num: u32,
-) -> Result<HashSet<u32>, tokio_postgres::Error> {
-    let bases = format!(
-        "t.typsend::pg_catalog.oid = 0 OR t.typreceive::pg_catalog.oid = 0 OR {}",
-        builtin_named(NOT_PORTABLE)
-    );
-    types_built_on(client, server_version_num, &bases).await
+/// What the source's catalog says about values that the binary form does not carry.
+#[derive(Debug, Clone, Default)]
+pub struct Fidelity {
+    /// Types whose values always travel as text: the `reg*` types, base types without binary
+    /// send or receive functions (`aclitem`), and every type built on one of them.
+    pub text_only: HashSet<u32>,
+    /// Types that travel as text only when a value is an empty tsquery, and whether each is an
+    /// array.
+    pub tsquery: HashMap<u32, bool>,
+    /// Types whose values cannot be loaded into any database, and whether each is an array.
+    pub unloadable: HashMap<u32, bool>,
 }
 
-/// Types whose values cannot be loaded into any database: the base types above and domains
-/// over them (`false`), and arrays of either (`true`: only a non-NULL element counts, an empty
-/// array or one of NULLs loads fine).
-pub async fn unloadable_types(
+impl Fidelity {
+    pub async fn load(
+        client: &Client,
+        server_version_num: u32,
+    ) -> Result<Fidelity, tokio_postgres::Error> {
+        let bases = format!(
+            "t.typsend::pg_catalog.oid = 0 OR t.typreceive::pg_catalog.oid = 0 OR {}",
+            builtin_named(NOT_PORTABLE)
+        );
+        let mut text_only = types_built_on(client, server_version_num, &bases).await?;
+        let tsquery = scalars_and_arrays(client, EMPTY_TSQUERY).await?;
+        let tsquery_deep =
+            types_built_on(client, server_version_num, &builtin_named(EMPTY_TSQUERY)).await?;
+        text_only.extend(
+            tsquery_deep
+                .into_iter()
+                .filter(|oid| !tsquery.contains_key(oid)),
+        );
+        Ok(Fidelity {
+            text_only,
+            tsquery,
+            unloadable: scalars_and_arrays(client, UNLOADABLE).await?,
+        })
+    }
+}
+
+/// The built-in base types `names`, domains over them (`false`) and arrays of either (`true`).
+async fn scalars_and_arrays(
     client: &Client,
+    names: &[&str],
 ) -> Result<HashMap<u32, bool>, tokio_postgres::Error> {
+    let named = builtin_named(names);
     let sql = format!(
         "WITH scalar AS ( \
            SELECT t.oid, t.typarray FROM pg_catalog.pg_type t \
-           WHERE t.typtype = 'b' AND {} \
+           WHERE t.typtype = 'b' AND {named} \
            UNION SELECT d.oid, d.typarray FROM pg_catalog.pg_type d \
            JOIN pg_catalog.pg_type t ON t.oid = d.typbasetype \
-           WHERE d.typtype = 'd' AND t.typtype = 'b' AND {} \
+           WHERE d.typtype = 'd' AND t.typtype = 'b' AND {named} \
          ) SELECT oid, false FROM scalar \
-           UNION ALL SELECT typarray, true FROM scalar WHERE typarray <> 0",
-        builtin_named(UNLOADABLE),
-        builtin_named(UNLOADABLE)
+           UNION ALL SELECT typarray, true FROM scalar WHERE typarray <> 0"
     );
     Ok(client
         .query(&sql, &[])
@@ -127,37 +157,84 @@ async fn types_built_on(
         .collect())
 }
 
-/// `schema.table.column (type)` of every column of `tables` whose type is in `unloadable` and
-/// that holds a value (read in the caller's snapshot).
+/// `schema.table.column (type)` of every column of `tables` that holds a value no database
+/// accepts back (read in the caller's snapshot).
 pub async fn unloadable_values(
     client: &Client,
     tables: &[Table],
-    unloadable: &HashMap<u32, bool>,
+    fidelity: &Fidelity,
 ) -> Result<Vec<String>, tokio_postgres::Error> {
+    let found = columns_holding(client, tables, &fidelity.unloadable, |v| {
+        format!("{v} IS NOT NULL")
+    })
+    .await?;
+    Ok(found
+        .into_iter()
+        .map(|(t, c)| {
+            let (table, column) = (&tables[t], &tables[t].columns[c]);
+            format!(
+                "{}.{} ({})",
+                table.display_name(),
+                column.name,
+                column.type_name
+            )
+        })
+        .collect())
+}
+
+/// Decides the copy format of `tables` from their values: a column holding an empty tsquery
+/// travels as text. A table in text form embeds no type OIDs to rewrite.
+pub async fn settle_copy_formats(
+    client: &Client,
+    tables: &mut [Table],
+    fidelity: &Fidelity,
+) -> Result<(), tokio_postgres::Error> {
+    let empty = columns_holding(client, tables, &fidelity.tsquery, |v| {
+        format!("pg_catalog.numnode({v}) = 0")
+    })
+    .await?;
+    for (t, c) in empty {
+        tables[t].columns[c].needs_text = true;
+    }
+    for table in tables.iter_mut() {
+        if table.copy_format() == CopyFormat::Text {
+            for c in &mut table.columns {
+                c.embeds_user_oids = false;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// (table, column) indexes of the columns whose type is in `types` and where some row's
+/// value (or, for arrays, some element) satisfies `holds(value)`.
+async fn columns_holding(
+    client: &Client,
+    tables: &[Table],
+    types: &HashMap<u32, bool>,
+    holds: impl Fn(&str) -> String,
+) -> Result<Vec<(usize, usize)>, tokio_postgres::Error> {
     let mut found = Vec::new();
-    for table in tables {
-        for column in &table.columns {
-            let Some(&is_array) = unloadable.get(&column.type_oid) else {
+    for (t, table) in tables.iter().enumerate() {
+        for (c, column) in table.columns.iter().enumerate() {
+            let Some(&is_array) = types.get(&column.type_oid) else {
                 continue;
             };
             let col = quote_ident(&column.name);
-            let holds_value = if is_array {
-                format!("EXISTS (SELECT 1 FROM pg_catalog.unnest({col}) e WHERE e IS NOT NULL)")
+            let condition = if is_array {
+                format!(
+                    "EXISTS (SELECT 1 FROM pg_catalog.unnest({col}) e WHERE {})",
+                    holds("e")
+                )
             } else {
-                format!("{col} IS NOT NULL")
+                holds(&col)
             };
             let sql = format!(
-                "SELECT EXISTS (SELECT 1 FROM ONLY {} WHERE {holds_value})",
+                "SELECT EXISTS (SELECT 1 FROM ONLY {} WHERE {condition})",
                 table.qualified()
             );
-            let has_value: bool = client.query_one(&sql, &[]).await?.get(0);
-            if has_value {
-                found.push(format!(
-                    "{}.{} ({})",
-                    table.display_name(),
-                    column.name,
-                    column.type_name
-                ));
+            if client.query_one(&sql, &[]).await?.get(0) {
+                found.push((t, c));
             }
         }
     }

@@ -7,7 +7,7 @@ mod queries;
 pub mod select;
 mod types;
 
-pub use fidelity::unloadable_values;
+pub use fidelity::{settle_copy_formats, unloadable_values, Fidelity};
 pub use queries::{load, target_state, TargetState};
 pub use types::{Shape, TypeCatalog, TypeInfo};
 
@@ -126,9 +126,9 @@ pub struct Column {
     /// Binary values of this column embed user-defined type OIDs that must be rewritten to the
     /// target's OIDs (arrays or composites of enums, domains, composite types).
     pub embeds_user_oids: bool,
-    /// Binary COPY does not carry values of this type faithfully (the `reg*` types travel as
-    /// bare OIDs, `aclitem` has no binary form, the empty `tsquery` is not received back), so
-    /// the whole table is copied in text form.
+    /// Binary COPY does not carry this column's values faithfully (the `reg*` types travel as
+    /// bare OIDs, `aclitem` has no binary form, the column holds an empty `tsquery`, which is
+    /// not received back), so the whole table is copied in text form.
     pub needs_text: bool,
     /// `atttypmod` (e.g. n + 4 for varchar(n)); -1 when none.
     pub typmod: i32,
@@ -210,9 +210,8 @@ pub struct SourceCatalog {
     pub foreign_keys: Vec<ForeignKey>,
     /// Partitioned tables' oid → `schema.table` (they hold no rows themselves).
     pub partitioned: std::collections::HashMap<u32, String>,
-    /// Types whose values no database accepts, and whether each is an array (see
-    /// `unloadable_values`).
-    pub unloadable_types: std::collections::HashMap<u32, bool>,
+    /// Types whose values the binary form does not carry, or no database accepts.
+    pub fidelity: Fidelity,
 }
 
 #[derive(Debug, thiserror::Error)]

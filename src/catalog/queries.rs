@@ -5,10 +5,10 @@ use std::collections::{HashMap, HashSet};
 
 use tokio_postgres::Client;
 
+use super::fidelity::Fidelity;
 use super::types::{TypeCatalog, TypeInfo};
 use super::{
-    CatalogError, Column, Constraint, CopyFormat, ForeignKey, MatView, Sequence, SourceCatalog,
-    Table,
+    CatalogError, Column, Constraint, ForeignKey, MatView, Sequence, SourceCatalog, Table,
 };
 
 /// Schemas that are never user data.
@@ -38,9 +38,8 @@ pub async fn load(client: &Client) -> Result<SourceCatalog, CatalogError> {
         types: load_types(client).await?,
         ..SourceCatalog::default()
     };
-    let text_only = super::fidelity::text_only_types(client, server_version_num).await?;
-    catalog.tables = load_tables(client, &catalog.types, &text_only).await?;
-    catalog.unloadable_types = super::fidelity::unloadable_types(client).await?;
+    catalog.fidelity = Fidelity::load(client, server_version_num).await?;
+    catalog.tables = load_tables(client, &catalog.types, &catalog.fidelity.text_only).await?;
     catalog.sequences = load_sequences(client).await?;
     catalog.matviews = load_matviews(client).await?;
     load_index_owners_and_constraints(client, &mut catalog).await?;
@@ -111,15 +110,6 @@ async fn load_tables(
                 typmod: r.get(5),
                 unique: r.get(6),
             });
-        }
-    }
-
-    // The text form names types instead of embedding their OIDs: nothing to rewrite.
-    for table in &mut tables {
-        if table.copy_format() == CopyFormat::Text {
-            for c in &mut table.columns {
-                c.embeds_user_oids = false;
-            }
         }
     }
 
