@@ -135,13 +135,14 @@ impl CloneRun<'_> {
             .block_on(Leader::begin(source_client))
             .map_err(|e| pg_failure(exit::FAILURE, "source: cannot export a snapshot", &e))?;
         let (catalog, server) = super::load_source_catalog(self.rt, &leader.client)?;
-        let tables = select::select(
+        let mut tables = select::select(
             &catalog.tables,
             &self.options.selection.tables,
             &self.options.selection.exclude_tables,
         )
         .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
         guards::check_source_access(self.rt, &leader.client, &tables, catalog.server_version_num)?;
+        super::settle_values(self.rt, &leader.client, &catalog, &mut tables)?;
         // Every column decided (or the clone refused) before the target is touched.
         let rules = self.sanitizing.plan(&catalog, &tables)?;
         if !rules.let_through.is_empty() {

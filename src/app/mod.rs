@@ -121,6 +121,43 @@ pub(crate) fn load_source_catalog(
     Ok((catalog, server))
 }
 
+/// Looks at the values of the tables to copy, in the source's snapshot and before anything is
+/// written: refuses columns holding values that no database accepts back (`pg_node_tree`,
+/// `pg_ndistinct`…; the copy could only fail midway), and moves tables holding an empty
+/// tsquery to the text form.
+pub(crate) fn settle_values(
+    rt: &tokio::runtime::Runtime,
+    client: &tokio_postgres::Client,
+    catalog: &crate::catalog::SourceCatalog,
+    tables: &mut [crate::catalog::Table],
+) -> Result<(), Failure> {
+    let failed = |e: tokio_postgres::Error| pg_failure(exit::FAILURE, "source: reading values", &e);
+    let found = rt
+        .block_on(crate::catalog::unloadable_values(
+            client,
+            tables,
+            &catalog.fidelity,
+        ))
+        .map_err(failed)?;
+    if !found.is_empty() {
+        return Err(Failure::new(
+            exit::REFUSED,
+            format!(
+                "these columns hold values that no PostgreSQL database accepts as input (only \
+                 the server itself produces them), so they cannot be copied: {}; leave the \
+                 tables out with --exclude-table, or set the columns to NULL on the source",
+                found.join(", ")
+            ),
+        ));
+    }
+    rt.block_on(crate::catalog::settle_copy_formats(
+        client,
+        tables,
+        &catalog.fidelity,
+    ))
+    .map_err(failed)
+}
+
 /// A PostgreSQL error with what was being done, keeping its SQLSTATE.
 pub(crate) fn pg_failure(code: i32, what: &str, e: &tokio_postgres::Error) -> Failure {
     Failure::new(code, format!("{what}: {}", pgerr::describe(e)))

@@ -15,7 +15,7 @@ use crate::catalog::{self, quote_ident, Column, MatView, Sequence, Table, TypeCa
 use crate::cli::RestoreArgs;
 use crate::conn::ConnSpec;
 use crate::exit;
-use crate::fixture::{self, DataFiles, Manifest};
+use crate::fixture::{self, DataFiles, DataFormat, Manifest};
 use crate::interrupt;
 use crate::pgbin::Version;
 use crate::pgerr;
@@ -313,6 +313,8 @@ impl Restore<'_> {
                         type_name: c.type_name.clone(),
                         not_null: false,
                         embeds_user_oids: c.embeds_user_oids,
+                        // The files of a text-format table are loaded in text form.
+                        needs_text: t.format == DataFormat::Text,
                         typmod: -1,
                         unique: false,
                     })

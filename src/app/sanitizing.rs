@@ -5,7 +5,7 @@ use std::io::Read;
 use std::sync::Arc;
 
 use super::Failure;
-use crate::catalog::{SourceCatalog, Table};
+use crate::catalog::{CopyFormat, SourceCatalog, Table};
 use crate::cli::RulesArgs;
 use crate::exit;
 use crate::rules::{self, diagnostic, Resolution, RuleFile, Sanitizers};
@@ -85,6 +85,7 @@ impl Sanitizing {
                 ),
             ));
         }
+        refuse_rules_on_text_tables(tables, &sanitizers)?;
         let sanitizing = sanitizers.values().flatten().any(Option::is_some);
         if sanitizing && self.key.is_none() {
             return Err(Failure::new(
@@ -110,6 +111,47 @@ impl Sanitizing {
             .clone()
             .unwrap_or_else(|| Arc::new(Key::from_bytes([0; 32])))
     }
+}
+
+/// Rules work on binary values; a table copied in text form (a column whose binary form would
+/// not survive) is never decoded, so a rule on any of its columns is refused before anything is
+/// written rather than skipped.
+fn refuse_rules_on_text_tables(tables: &[Table], sanitizers: &Sanitizers) -> Result<(), Failure> {
+    let mut problems = Vec::new();
+    for table in tables
+        .iter()
+        .filter(|t| t.copy_format() == CopyFormat::Text)
+    {
+        let Some(ruled) = sanitizers.get(&table.oid) else {
+            continue;
+        };
+        let why: Vec<String> = table
+            .columns
+            .iter()
+            .filter(|c| c.needs_text)
+            .map(|c| format!("{} ({})", c.name, c.type_name))
+            .collect();
+        for (column, _) in table.columns.iter().zip(ruled).filter(|(_, s)| s.is_some()) {
+            problems.push(format!(
+                "{}.{}: a rule cannot apply here: {} is copied in text form because the binary \
+                 form of {} does not survive a copy",
+                table.display_name(),
+                column.name,
+                table.display_name(),
+                why.join(", ")
+            ));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::new(
+        exit::REFUSED,
+        format!(
+            "{}\n(keep these columns, or leave the table out with --exclude-table)",
+            problems.join("\n")
+        ),
+    ))
 }
 
 /// A key for this run only, from the OS random source.

@@ -8,12 +8,12 @@ use std::time::{Instant, SystemTime};
 use super::clone::parse_conn;
 use super::sanitizing::{self, Sanitizing};
 use super::{pg_failure, runtime, Failure};
-use crate::catalog::{select, SourceCatalog, Table};
+use crate::catalog::{select, CopyFormat, SourceCatalog, Table};
 use crate::cli::{SnapshotArgs, SnapshotCommand, SnapshotDirArgs};
 use crate::conn::ConnSpec;
 use crate::exit;
 use crate::fixture::{
-    self, ColumnEntry, FixtureError, Manifest, MatViewEntry, PartEntry, SequenceEntry,
+    self, ColumnEntry, DataFormat, FixtureError, Manifest, MatViewEntry, PartEntry, SequenceEntry,
     SnapshotFiles, SourceInfo, TableEntry, TypeEntry,
 };
 use crate::pgbin::Version;
@@ -153,9 +153,10 @@ fn write(
         .block_on(Leader::begin(client))
         .map_err(|e| pg_failure(exit::FAILURE, "source: cannot export a snapshot", &e))?;
     let (catalog, server) = super::load_source_catalog(&rt, &leader.client)?;
-    let tables = select::select(&catalog.tables, include, exclude)
+    let mut tables = select::select(&catalog.tables, include, exclude)
         .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
     super::guards::check_source_access(&rt, &leader.client, &tables, catalog.server_version_num)?;
+    super::settle_values(&rt, &leader.client, &catalog, &mut tables)?;
     // Every column decided (or the snapshot refused) before anything is written.
     let rules = sanitizing.plan(&catalog, &tables)?;
     for c in &rules.let_through {
@@ -261,10 +262,14 @@ fn write(
                 .collect(),
             rows: parts.iter().map(|p| p.rows).sum(),
             parts,
+            format: match plan.table.copy_format() {
+                CopyFormat::Binary => DataFormat::Binary,
+                CopyFormat::Text => DataFormat::Text,
+            },
         });
     }
     let manifest = Manifest {
-        format: fixture::FORMAT,
+        format: Manifest::needed_format(&entries),
         restage_version: env!("CARGO_PKG_VERSION").into(),
         created_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         source: SourceInfo {
@@ -447,10 +452,15 @@ fn inspect(args: &SnapshotDirArgs) -> Result<(), Failure> {
     println!("materialized views: {}", m.matviews.len());
     for t in &m.tables {
         println!(
-            "\n{}: {} rows, {}, {} columns: {}",
+            "\n{}: {} rows, {}{}, {} columns: {}",
             t.display_name(),
             t.rows,
             human_bytes(t.size()),
+            if t.format.is_binary() {
+                ""
+            } else {
+                " (text COPY)"
+            },
             t.columns.len(),
             t.columns
                 .iter()

@@ -4,6 +4,7 @@
 
 mod access;
 mod extensions;
+mod fidelity;
 mod queries;
 pub mod schema_text;
 pub mod select;
@@ -13,6 +14,7 @@ pub use access::{check as check_access, AccessProblems};
 pub use extensions::{
     compare as compare_extensions, list as list_extensions, Extension, ExtensionCheck,
 };
+pub use fidelity::{settle_copy_formats, unloadable_values, Fidelity};
 pub use queries::{load, target_state, TargetState};
 pub use types::{Shape, TypeCatalog, TypeInfo};
 
@@ -56,6 +58,26 @@ impl Table {
         format!("{}.{}", self.schema, self.name)
     }
 
+    /// How the table's rows travel: text when a column's binary form would not survive.
+    pub fn copy_format(&self) -> CopyFormat {
+        if self.columns.iter().any(|c| c.needs_text) {
+            CopyFormat::Text
+        } else {
+            CopyFormat::Binary
+        }
+    }
+
+    /// ` (cols)` for `COPY t (cols)`, or nothing for a table without copyable columns: an
+    /// empty list is a syntax error, and without one COPY takes exactly the columns that are
+    /// not generated, which are none.
+    pub fn copy_column_list(&self) -> String {
+        if self.columns.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", self.column_list())
+        }
+    }
+
     /// The quoted column list for COPY.
     pub fn column_list(&self) -> String {
         self.columns
@@ -64,6 +86,41 @@ impl Table {
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+/// The COPY format a table's rows travel in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyFormat {
+    /// PGCOPY: the fast path, values are never parsed or printed.
+    Binary,
+    /// COPY's text format, with session settings that make every value's text form exact and
+    /// portable (see `TEXT_SESSION`).
+    Text,
+}
+
+/// Settings under which a value's text form reads back as the same value on another database:
+/// object names schema-qualified (`search_path` empty: `reg*` types print and parse
+/// `schema.name`), dates, intervals and floats exact and unambiguous, money independent of the
+/// server's locale, XML fragments accepted. Set on both ends of a text-format copy.
+pub const TEXT_SESSION: &[(&str, &str)] = &[
+    ("search_path", ""),
+    ("DateStyle", "ISO, YMD"),
+    ("IntervalStyle", "postgres"),
+    ("extra_float_digits", "3"),
+    ("bytea_output", "hex"),
+    ("lc_monetary", "C"),
+    ("xmloption", "content"),
+    ("TimeZone", "UTC"),
+];
+
+/// `SELECT set_config(…, true)` for every [`TEXT_SESSION`] setting: transaction-local.
+pub fn text_session_sql() -> String {
+    let sets = TEXT_SESSION
+        .iter()
+        .map(|(k, v)| format!("pg_catalog.set_config('{k}', '{v}', true)"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("SELECT {sets}")
 }
 
 #[derive(Debug, Clone)]
@@ -76,6 +133,10 @@ pub struct Column {
     /// Binary values of this column embed user-defined type OIDs that must be rewritten to the
     /// target's OIDs (arrays or composites of enums, domains, composite types).
     pub embeds_user_oids: bool,
+    /// Binary COPY does not carry this column's values faithfully (the `reg*` types travel as
+    /// bare OIDs, `aclitem` has no binary form, the column holds an empty `tsquery`, which is
+    /// not received back), so the whole table is copied in text form.
+    pub needs_text: bool,
     /// `atttypmod` (e.g. n + 4 for varchar(n)); -1 when none.
     pub typmod: i32,
     /// Member of a primary key, UNIQUE constraint or unique index.
@@ -156,6 +217,8 @@ pub struct SourceCatalog {
     pub foreign_keys: Vec<ForeignKey>,
     /// Partitioned tables' oid → `schema.table` (they hold no rows themselves).
     pub partitioned: std::collections::HashMap<u32, String>,
+    /// Types whose values the binary form does not carry, or no database accepts.
+    pub fidelity: Fidelity,
 }
 
 #[derive(Debug, thiserror::Error)]

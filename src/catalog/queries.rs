@@ -1,10 +1,11 @@
 //! The `pg_catalog` queries. They run inside the source's snapshot transaction, so the model
 //! matches the data and the schema dump exactly.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use tokio_postgres::Client;
 
+use super::fidelity::Fidelity;
 use super::types::{TypeCatalog, TypeInfo};
 use super::{
     CatalogError, Column, Constraint, ForeignKey, MatView, Sequence, SourceCatalog, Table,
@@ -37,7 +38,8 @@ pub async fn load(client: &Client) -> Result<SourceCatalog, CatalogError> {
         types: load_types(client).await?,
         ..SourceCatalog::default()
     };
-    catalog.tables = load_tables(client, &catalog.types).await?;
+    catalog.fidelity = Fidelity::load(client, server_version_num).await?;
+    catalog.tables = load_tables(client, &catalog.types, &catalog.fidelity.text_only).await?;
     catalog.sequences = load_sequences(client).await?;
     catalog.matviews = load_matviews(client).await?;
     load_index_owners_and_constraints(client, &mut catalog).await?;
@@ -46,7 +48,11 @@ pub async fn load(client: &Client) -> Result<SourceCatalog, CatalogError> {
     Ok(catalog)
 }
 
-async fn load_tables(client: &Client, types: &TypeCatalog) -> Result<Vec<Table>, CatalogError> {
+async fn load_tables(
+    client: &Client,
+    types: &TypeCatalog,
+    text_only: &HashSet<u32>,
+) -> Result<Vec<Table>, CatalogError> {
     let sql = format!(
         "SELECT c.oid, n.nspname::text, c.relname::text, c.relpersistence = 'u', \
                 pg_catalog.pg_relation_size(c.oid), c.relpages::int8, \
@@ -100,6 +106,7 @@ async fn load_tables(client: &Client, types: &TypeCatalog) -> Result<Vec<Table>,
                 type_name: r.get(3),
                 not_null: r.get(4),
                 embeds_user_oids: types.embeds_user_oids(type_oid),
+                needs_text: text_only.contains(&type_oid),
                 typmod: r.get(5),
                 unique: r.get(6),
             });

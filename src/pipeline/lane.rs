@@ -10,6 +10,7 @@ use rayon::prelude::*;
 use super::files::{FileDestination, FileSource, Input, Output, PartFile};
 use super::transform::TransformError;
 use super::{Event, Job, PipelineError, Shared, TablePlan};
+use crate::catalog::CopyFormat;
 use crate::codec::decode::{CopyDecoder, RowBatch};
 use crate::codec::encode;
 use crate::pgerr;
@@ -126,14 +127,27 @@ fn reader(shared: &Shared<'_>, jobs: Receiver<Job>, out: Sender<ToTransform>) {
             if out.send(ToTransform::Start(job)).is_err() {
                 break;
             }
-            let result =
-                source::copy_out(&client, &plan.table, &part, config.batch_bytes, |batch| {
-                    if shared.cancel.is_cancelled() {
-                        return false;
-                    }
-                    out.send(ToTransform::Batch(batch)).is_ok()
-                })
-                .await;
+            let result = match plan.table.copy_format() {
+                CopyFormat::Binary => {
+                    source::copy_out(&client, &plan.table, &part, config.batch_bytes, |batch| {
+                        if shared.cancel.is_cancelled() {
+                            return false;
+                        }
+                        out.send(ToTransform::Batch(batch)).is_ok()
+                    })
+                    .await
+                }
+                // Text rows are never decoded: no rule may apply to such a table.
+                CopyFormat::Text => {
+                    source::copy_out_text(&client, &plan.table, &part, |chunk| {
+                        if shared.cancel.is_cancelled() {
+                            return false;
+                        }
+                        out.send(ToTransform::Raw(chunk)).is_ok()
+                    })
+                    .await
+                }
+            };
             match result {
                 Ok((rows, bytes)) => {
                     if out.send(ToTransform::End { rows, bytes }).is_err() {
@@ -158,7 +172,8 @@ fn reader(shared: &Shared<'_>, jobs: Receiver<Job>, out: Sender<ToTransform>) {
 }
 
 /// Reads each part from its file. A table without transforms streams its bytes unchanged
-/// (they already are PGCOPY); one with transforms (embedded type OIDs) is decoded into batches.
+/// (they already are PGCOPY, or text COPY data); one with transforms (embedded type OIDs) is
+/// decoded into batches.
 fn file_reader(
     shared: &Shared<'_>,
     files: &dyn FileSource,
@@ -298,7 +313,8 @@ fn transformer(shared: &Shared<'_>, input: Receiver<ToTransform>, out: Sender<To
             ToTransform::Start(job) => {
                 current = Some((job.table, part_label(&job), job.part.clone()));
                 header_sent = false;
-                raw = false;
+                // Text data is raw from its first byte, even when it has none (no rows).
+                raw = shared.tables[job.table].table.copy_format() == CopyFormat::Text;
                 ToWriter::Start(job, Instant::now())
             }
             ToTransform::Raw(data) => {

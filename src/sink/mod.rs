@@ -1,8 +1,11 @@
-//! The staging side: `COPY t (cols) FROM STDIN (FORMAT binary)`.
+//! The staging side: `COPY t (cols) FROM STDIN (FORMAT binary)` (or text, see below).
 //!
 //! A whole table is loaded as `BEGIN; TRUNCATE ONLY t; COPY … (FREEZE); COMMIT`: rows arrive
 //! already frozen, so the first reads and VACUUM on staging do not rewrite every page to set
 //! hint bits. Parts of a split table share the table and load without FREEZE.
+//!
+//! A table whose values travel in text form (see [`CopyFormat`]) is loaded in its own
+//! transaction too, with the portable text settings local to it.
 
 use std::pin::Pin;
 
@@ -10,7 +13,7 @@ use bytes::Bytes;
 use futures_util::SinkExt;
 use tokio_postgres::{Client, CopyInSink};
 
-use crate::catalog::Table;
+use crate::catalog::{text_session_sql, CopyFormat, Table};
 
 pub struct TableSink<'a> {
     client: &'a Client,
@@ -25,23 +28,34 @@ impl<'a> TableSink<'a> {
         table: &Table,
         whole_table: bool,
     ) -> Result<TableSink<'a>, tokio_postgres::Error> {
-        let options = if whole_table {
-            client
-                .batch_execute(&format!("BEGIN; TRUNCATE ONLY {}", table.qualified()))
-                .await?;
-            "FORMAT binary, FREEZE"
-        } else {
-            "FORMAT binary"
+        let text = table.copy_format() == CopyFormat::Text;
+        let in_transaction = whole_table || text;
+        if in_transaction {
+            let mut setup = String::from("BEGIN;");
+            if text {
+                setup.push_str(&text_session_sql());
+                setup.push(';');
+            }
+            if whole_table {
+                setup.push_str(&format!("TRUNCATE ONLY {};", table.qualified()));
+            }
+            client.batch_execute(&setup).await?;
+        }
+        let options = match (text, whole_table) {
+            (false, true) => "FORMAT binary, FREEZE",
+            (false, false) => "FORMAT binary",
+            (true, true) => "FORMAT text, FREEZE",
+            (true, false) => "FORMAT text",
         };
         let sql = format!(
-            "COPY {} ({}) FROM STDIN ({options})",
+            "COPY {}{} FROM STDIN ({options})",
             table.qualified(),
-            table.column_list()
+            table.copy_column_list()
         );
         let sink = match client.copy_in(sql.as_str()).await {
             Ok(sink) => sink,
             Err(e) => {
-                if whole_table {
+                if in_transaction {
                     let _ = client.batch_execute("ROLLBACK").await;
                 }
                 return Err(e);
@@ -50,7 +64,7 @@ impl<'a> TableSink<'a> {
         Ok(TableSink {
             client,
             sink: Box::pin(sink),
-            in_transaction: whole_table,
+            in_transaction,
         })
     }
 
