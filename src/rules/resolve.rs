@@ -252,7 +252,13 @@ fn follow_foreign_keys(
         catalog
             .tables
             .iter()
-            .filter(|t| t.oid == oid || catalog.partitioned.get(&oid) == t.partition_root.as_ref())
+            .filter(|t| {
+                // A partitioned table's columns are its partitions'; an unpartitioned table
+                // (no entry in `partitioned`) must not match every table that is no partition.
+                t.oid == oid
+                    || t.partition_root.is_some()
+                        && catalog.partitioned.get(&oid) == t.partition_root.as_ref()
+            })
             .flat_map(|t| &t.columns)
             .find(|c| c.name == column)
             .map(|c| (c.type_oid, c.typmod))

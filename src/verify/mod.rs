@@ -1,15 +1,29 @@
-//! `restage verify`: a leak scan of a sanitized target against its source. For every column
-//! whose rule changes values, no source value may appear in the target: row by row through a
-//! kept primary key when there is one, else anywhere in the column. Plus row counts per table.
+//! `restage verify`: a leak scan of a sanitized target against its source.
+//!
+//! - For every column whose rule changes values, no source value may remain: row by row
+//!   through a kept primary key when there is one, else anywhere in the column.
+//! - Every column of every table and materialized view of the target is swept for the
+//!   production values of the sanitized columns (whole, or as tokens inside json, xml,
+//!   composite, array and bytea text), and kept columns for personal data by shape.
+//! - Row counts per table, and the target's own record of the clone (its database comment).
+//!
+//! The target passes only when nothing is found and it is a complete clone.
 
 pub mod scan;
+pub mod sweep;
+pub mod tokens;
+
+use std::collections::HashSet;
 
 use serde::Serialize;
 use tokio_postgres::Client;
 
-use crate::catalog::{quote_ident, Table};
-use crate::rules::{Origin, Resolution};
+use crate::catalog::{quote_ident, SourceCatalog, Table};
+use crate::rules::{ColumnDecision, Origin, Resolution};
+use crate::sanitize::spec::TypeClass;
+use crate::sink::target::{COMPLETE_MARK, INCOMPLETE_MARK};
 pub use scan::Mode;
+use sweep::{Look, NeedleSource};
 
 /// Rules whose output shares the original's range by design (a shifted date may equal another
 /// row's date; a choice from a list may pick the original): value equality says nothing about
@@ -27,6 +41,44 @@ const SMALL_OUTPUT_DOMAIN: &[&str] = &[
     "postcode",
     "date_shift",
 ];
+
+/// Rules whose output is wholly generated (nothing of the original survives in it): their
+/// columns are not swept for other columns' production values (a fake name may equal a real
+/// one by chance), and their production values are what the sweep looks for elsewhere.
+const WHOLE_VALUE: &[&str] = &[
+    "null",
+    "constant",
+    "hash",
+    "email",
+    "person_name",
+    "first_name",
+    "last_name",
+    "phone",
+    "lorem",
+    "date_shift",
+    "number_noise",
+    "int_range",
+    "uuid",
+    "ip",
+    "choice",
+    "address",
+    "street",
+    "city",
+    "postcode",
+    "country",
+    "company",
+    "username",
+    "url",
+    "credit_card",
+    "iban",
+];
+
+/// A keyed permutation of the column's whole range (`hash` on integers, `ip`): the target
+/// holds the same set of values as the source, so a value found in both says nothing; only a
+/// row keeping its own value does.
+fn permutes(rule: &str, class: Option<TypeClass>) -> bool {
+    rule == "ip" || (rule == "hash" && class == Some(TypeClass::Integer))
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ColumnCheck {
@@ -49,17 +101,75 @@ pub struct TableCount {
     pub target_rows: i64,
 }
 
+/// One thing that fails verification, named without the value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub table: String,
+    /// None for a table-wide finding (`row_count`).
+    pub column: Option<String>,
+    /// `unchanged_value` (a sanitized column still holding production values),
+    /// `production_value` (a sanitized column's production value found in this column),
+    /// `email`, `phone`, `card_number`, `iban` (personal data by shape in a kept column),
+    /// `row_count` (source and target differ by `count` rows).
+    pub kind: &'static str,
+    /// Values (rows) concerned.
+    pub count: u64,
+}
+
+/// What the target's database comment says about the clone that made it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetState {
+    Complete,
+    Incomplete,
+    /// No restage clone record: not known to be complete.
+    #[default]
+    Unmarked,
+}
+
+impl TargetState {
+    pub fn from_comment(comment: Option<&str>) -> TargetState {
+        match comment {
+            Some(c) if c.starts_with(COMPLETE_MARK) => TargetState::Complete,
+            Some(c) if c.starts_with(INCOMPLETE_MARK) => TargetState::Incomplete,
+            _ => TargetState::Unmarked,
+        }
+    }
+}
+
+/// Size of the whole-target sweep.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SweepSummary {
+    pub relations: usize,
+    pub columns: usize,
+    /// Distinct production values of sanitized columns looked for.
+    pub production_values: usize,
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct VerifyReport {
+    pub target_state: TargetState,
+    /// Everything that fails verification; empty on a clean, complete target.
+    pub findings: Vec<Finding>,
     pub columns: Vec<ColumnCheck>,
     pub tables: Vec<TableCount>,
-    /// Columns no rule decides (listed, not scanned).
+    pub sweep: SweepSummary,
+    /// Columns no rule decides (listed, swept like kept columns).
     pub undecided: Vec<String>,
 }
 
 impl VerifyReport {
     pub fn leaks(&self) -> u64 {
         self.columns.iter().map(|c| c.leaks).sum()
+    }
+
+    /// Values found by the sweep (production values elsewhere, personal data by shape).
+    pub fn swept_values(&self) -> u64 {
+        self.findings
+            .iter()
+            .filter(|f| f.column.is_some() && f.kind != "unchanged_value")
+            .map(|f| f.count)
+            .sum()
     }
 
     pub fn count_mismatches(&self) -> usize {
@@ -69,10 +179,37 @@ impl VerifyReport {
             .count()
     }
 
-    /// Leaks fail; count differences are reported only (production keeps changing after the
-    /// clone's snapshot).
+    /// Nothing found, and the target is a complete clone with the source's row counts.
     pub fn passed(&self) -> bool {
-        self.leaks() == 0
+        self.findings.is_empty() && self.target_state == TargetState::Complete
+    }
+
+    /// The findings list from the column checks, the row counts and the sweep's hits.
+    fn collect_findings(&mut self, swept: Vec<Finding>) {
+        let mut findings: Vec<Finding> = self
+            .columns
+            .iter()
+            .filter(|c| c.leaks > 0)
+            .map(|c| Finding {
+                table: c.table.clone(),
+                column: Some(c.column.clone()),
+                kind: "unchanged_value",
+                count: c.leaks,
+            })
+            .collect();
+        findings.extend(
+            self.tables
+                .iter()
+                .filter(|t| t.source_rows != t.target_rows)
+                .map(|t| Finding {
+                    table: t.table.clone(),
+                    column: None,
+                    kind: "row_count",
+                    count: t.source_rows.abs_diff(t.target_rows),
+                }),
+        );
+        findings.extend(swept);
+        self.findings = findings;
     }
 
     pub fn render(&self) -> String {
@@ -118,7 +255,29 @@ impl VerifyReport {
             ));
         }
         for u in &self.undecided {
-            out.push_str(&format!("undecided, not scanned: {u}\n"));
+            out.push_str(&format!("undecided, swept as kept: {u}\n"));
+        }
+        let swept: Vec<&Finding> = self
+            .findings
+            .iter()
+            .filter(|f| f.column.is_some() && f.kind != "unchanged_value")
+            .collect();
+        if !swept.is_empty() {
+            out.push_str("found in the target (values counted, never shown):\n");
+            let width = swept
+                .iter()
+                .map(|f| f.table.len() + f.column.as_ref().map_or(0, String::len) + 1)
+                .max()
+                .unwrap_or(0);
+            for f in swept {
+                let column = format!("{}.{}", f.table, f.column.as_deref().unwrap_or(""));
+                out.push_str(&format!(
+                    "  {column:<width$}  {:<16}  {:>8} value{}\n",
+                    f.kind,
+                    f.count,
+                    if f.count == 1 { "" } else { "s" }
+                ));
+            }
         }
         let scanned = self.columns.iter().filter(|c| c.mode.is_some()).count();
         out.push_str(&format!(
@@ -135,6 +294,27 @@ impl VerifyReport {
                 "es"
             },
         ));
+        let found = self.swept_values();
+        out.push_str(&format!(
+            "{} finding{} in {} columns of {} tables and materialized views swept for {} \
+             production values and personal data\n",
+            self.findings.len(),
+            if self.findings.len() == 1 { "" } else { "s" },
+            self.sweep.columns,
+            self.sweep.relations,
+            self.sweep.production_values,
+        ));
+        if found > 0 {
+            out.push_str(&format!(
+                "{found} value{} in the target hold production or personal data\n",
+                if found == 1 { "" } else { "s" }
+            ));
+        }
+        out.push_str(match self.target_state {
+            TargetState::Complete => "target marked complete\n",
+            TargetState::Incomplete => "target marked INCOMPLETE: the clone did not finish\n",
+            TargetState::Unmarked => "target not marked as a complete restage clone\n",
+        });
         out
     }
 }
@@ -144,16 +324,20 @@ pub const SESSION_SETTINGS: &str =
     "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; \
      SET extra_float_digits = 3; SET bytea_output = 'hex'";
 
-/// Scans every sanitized column of `tables` and counts their rows on both sides.
+/// Scans every sanitized column of `tables`, counts their rows on both sides and sweeps the
+/// whole target. The target's state comes from its database comment (read by the caller).
 pub async fn run(
     source: &Client,
     target: &Client,
+    catalog: &SourceCatalog,
     tables: &[Table],
     resolution: &Resolution,
+    target_comment: Option<&str>,
 ) -> Result<VerifyReport, tokio_postgres::Error> {
     source.batch_execute(SESSION_SETTINGS).await?;
     target.batch_execute(SESSION_SETTINGS).await?;
     let mut report = VerifyReport {
+        target_state: TargetState::from_comment(target_comment),
         undecided: resolution
             .undecided()
             .into_iter()
@@ -206,6 +390,12 @@ pub async fn run(
                     "{rule} draws from a small set of real-looking values; without a kept \
                      primary key only a row-by-row comparison would mean anything"
                 ));
+            } else if key.is_none() && permutes(&rule, class_of(catalog, table, decision)) {
+                check.skipped = Some(format!(
+                    "{rule} is a keyed permutation of the column's range, so the target holds \
+                     the same set of values; without a kept primary key there is no row to \
+                     compare with"
+                ));
             } else {
                 let mode = if key.is_some() { Mode::Row } else { Mode::Set };
                 let sql = scan::query(&qualified, &quote_ident(&decision.column), key.as_deref());
@@ -221,5 +411,154 @@ pub async fn run(
             report.columns.push(check);
         }
     }
+    let swept = sweep_target(source, target, catalog, tables, resolution, &mut report).await?;
+    report.collect_findings(swept);
     Ok(report)
+}
+
+/// The rule class of a source column (None if the catalog does not have it).
+fn class_of(catalog: &SourceCatalog, table: &Table, decision: &ColumnDecision) -> Option<TypeClass> {
+    let col = table.columns.iter().find(|c| c.name == decision.column)?;
+    Some(crate::rules::column_info(table, col, &catalog.types).class)
+}
+
+/// The rule of a decided column, unless a `when` makes it keep some values.
+fn whole_value_rule(decision: &ColumnDecision) -> Option<&str> {
+    let decided = decision.decided.as_ref()?;
+    let rule = decided.entry.rule();
+    (WHOLE_VALUE.contains(&rule) && !decided.entry.spec.contains_key("when")).then_some(rule)
+}
+
+/// Sanitized columns whose production values must not turn up anywhere in the target: those
+/// whose rule rewrites the whole value into a space of its own. Values that another row's
+/// output may equal by design (ranges, small lists, permutations) are not looked for.
+fn needle_sources(
+    catalog: &SourceCatalog,
+    tables: &[Table],
+    resolution: &Resolution,
+) -> Vec<NeedleSource> {
+    let mut out = Vec::new();
+    for table in tables {
+        let Some(decisions) = resolution.table(table.oid) else {
+            continue;
+        };
+        for decision in &decisions.columns {
+            let Some(rule) = whole_value_rule(decision) else {
+                continue;
+            };
+            let Some(col) = table.columns.iter().find(|c| c.name == decision.column) else {
+                continue;
+            };
+            let info = crate::rules::column_info(table, col, &catalog.types);
+            if RANGE_PRESERVING.contains(&rule)
+                || SMALL_OUTPUT_DOMAIN.contains(&rule)
+                || permutes(rule, Some(info.class))
+            {
+                continue;
+            }
+            out.push(NeedleSource {
+                table: table.qualified(),
+                column: decision.column.clone(),
+                array: info.array,
+            });
+        }
+    }
+    out
+}
+
+/// How a target column is swept, from the decision for it (None: the rules do not know it).
+fn look(decision: Option<&ColumnDecision>, column: &sweep::TargetColumn, derived: bool) -> Look {
+    if derived || column.generated {
+        // Computed on the target from sanitized and kept columns: it can only repeat what
+        // those hold, but a production value copied into it is a leak all the same.
+        return Look {
+            needles: true,
+            shapes: false,
+        };
+    }
+    match decision {
+        None => Look {
+            needles: true,
+            shapes: column.textual,
+        },
+        Some(d) if d.passes_through() => Look {
+            needles: true,
+            shapes: column.textual,
+        },
+        Some(d) if whole_value_rule(d).is_some() => Look {
+            needles: false,
+            shapes: false,
+        },
+        // json paths, templates, masks, regex replacements, `when` branches: the rest of
+        // the value is the original's.
+        Some(_) => Look {
+            needles: true,
+            shapes: false,
+        },
+    }
+}
+
+/// Sweeps every table and materialized view of the target; returns what it found.
+async fn sweep_target(
+    source: &Client,
+    target: &Client,
+    catalog: &SourceCatalog,
+    tables: &[Table],
+    resolution: &Resolution,
+    report: &mut VerifyReport,
+) -> Result<Vec<Finding>, tokio_postgres::Error> {
+    let needles = sweep::needles(source, &needle_sources(catalog, tables, resolution)).await?;
+    report.sweep.production_values = needles.len();
+    let generated = tokens::Generated::new(mail_domains(resolution));
+    let selected: HashSet<String> = tables.iter().map(Table::display_name).collect();
+    let known: HashSet<String> = catalog.tables.iter().map(Table::display_name).collect();
+    let mut found = Vec::new();
+    for relation in sweep::relations(target).await? {
+        let name = relation.display_name();
+        // A source table left out by --table/--exclude-table is not the run's business.
+        if !relation.matview && known.contains(&name) && !selected.contains(&name) {
+            continue;
+        }
+        let decisions = resolution.tables.iter().find(|t| t.name == name);
+        let looks: Vec<Look> = relation
+            .columns
+            .iter()
+            .map(|c| {
+                let decision =
+                    decisions.and_then(|d| d.columns.iter().find(|x| x.column == c.name));
+                look(decision, c, relation.matview)
+            })
+            .collect();
+        report.sweep.relations += 1;
+        report.sweep.columns += looks.iter().filter(|l| l.needles || l.shapes).count();
+        let hits = sweep::sweep(target, &relation, &looks, &needles, &generated).await?;
+        for (column, hit) in relation.columns.iter().zip(hits) {
+            let finding = |kind: &'static str, count: u64| Finding {
+                table: name.clone(),
+                column: Some(column.name.clone()),
+                kind,
+                count,
+            };
+            if hit.production_values > 0 {
+                found.push(finding("production_value", hit.production_values));
+            }
+            for (shape, count) in hit.shapes {
+                found.push(finding(shape.name(), count));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Mail domains the rules files give the `email` rule: addresses there are generated.
+fn mail_domains(resolution: &Resolution) -> Vec<String> {
+    resolution
+        .tables
+        .iter()
+        .flat_map(|t| &t.columns)
+        .filter_map(|c| c.decided.as_ref())
+        .filter_map(|d| d.entry.spec.get("mail_domain"))
+        .filter_map(toml::Value::as_str)
+        .map(str::to_string)
+        .collect()
 }
