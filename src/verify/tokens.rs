@@ -150,12 +150,31 @@ fn is_date_group(g: &str) -> bool {
         && parts.iter().any(|p| p.len() == 4)
 }
 
-/// Runs of number characters, split where a space-separated group is a date.
+/// Digits a phone number found in a kept column must have: national numbers have 9 or more
+/// almost everywhere, while year ranges (`1980-1990`) and catalogue numbers have fewer.
+const MIN_PHONE_DIGITS: usize = 9;
+
+/// Runs of number characters, split where a space-separated group is a date; a group glued
+/// to letters (`HWV351`, `CD2`) belongs to a word, not to a number.
 fn number_runs(text: &str) -> Vec<String> {
     let mut out = Vec::new();
-    for run in text.split(|c: char| !in_number(c)) {
+    let mut rest = text;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_digit() || c == '+' || c == '(') {
+        let before = rest[..start].chars().next_back();
+        let tail = &rest[start..];
+        let len = tail.find(|c: char| !in_number(c)).unwrap_or(tail.len());
+        let run = &tail[..len];
+        let after = tail[len..].chars().next();
+        rest = &tail[len..];
+        let mut groups: Vec<&str> = run.split([' ', '\u{a0}']).collect();
+        if before.is_some_and(char::is_alphanumeric) && !groups.is_empty() {
+            groups.remove(0);
+        }
+        if after.is_some_and(char::is_alphanumeric) {
+            groups.pop();
+        }
         let mut current: Vec<&str> = Vec::new();
-        for group in run.split([' ', '\u{a0}']) {
+        for group in groups {
             if is_date_group(group) {
                 if !current.is_empty() {
                     out.push(current.join(" "));
@@ -170,7 +189,7 @@ fn number_runs(text: &str) -> Vec<String> {
         }
     }
     out.into_iter()
-        .map(|r| r.trim_matches(['.', '-', '/']).to_string())
+        .map(|r| r.trim_matches(['.', '-', '/', ' ']).to_string())
         .filter(|r| r.bytes().filter(u8::is_ascii_digit).count() >= 7)
         .collect()
 }
@@ -243,7 +262,12 @@ pub fn shapes(text: &str, generated: &Generated) -> Vec<Shape> {
     if runs.iter().any(|r| is_card_number(r)) {
         found.push(Shape::CardNumber);
     }
-    if runs.iter().any(|r| !is_card_number(r) && is_phone(r)) {
+    let phone = |r: &String| {
+        r.bytes().filter(u8::is_ascii_digit).count() >= MIN_PHONE_DIGITS
+            && is_phone(r)
+            && !is_card_number(r)
+    };
+    if runs.iter().any(phone) {
         found.push(Shape::Phone);
     }
     if !ibans.is_empty() {
@@ -354,6 +378,10 @@ mod tests {
             "order 1234 of 2024",
             "4111 1111 1111 1112",
             "GB82WEST12345698765433",
+            "Seek And Shall Find: More Of The Best (1963-1981)",
+            "Music for the Royal Fireworks, HWV351 (1749): La Réjouissance",
+            "K. 407/386c: III. Allegro",
+            "ref AB1234567 (CD2)",
         ] {
             assert_eq!(shapes(text, &g), [], "{text}");
         }
