@@ -41,13 +41,7 @@ fn verify(src: &str, dst: &str, rules: &str, extra: &[&str]) -> Run {
     let pg = cluster();
     run_cmd(
         restage()
-            .args([
-                "verify",
-                "--source",
-                &pg.url(src),
-                "--target",
-                &pg.url(dst),
-            ])
+            .args(["verify", "--source", &pg.url(src), "--target", &pg.url(dst)])
             .arg("--rules")
             .arg(fixture(rules))
             .args(extra),
@@ -121,11 +115,7 @@ fn kept_copies_of_personal_data_are_found_in_every_column_that_holds_them() {
         "{}",
         run.stdout
     );
-    assert!(
-        run.stderr.contains("found in the target"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("found in the target"), "{}", run.stderr);
     assert!(!run.stdout.contains("privatebox"), "{}", run.stdout);
     assert!(!run.stderr.contains("privatebox"), "{}", run.stderr);
 }
@@ -143,17 +133,23 @@ fn json_lists_every_finding_with_table_column_kind_and_count_but_no_value() {
     let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON report");
     let findings = report["findings"].as_array().expect("findings array");
     let find = |table: &str, column: &str, kind: &str| {
-        findings.iter().find(|f| {
-            f["table"] == table && f["column"] == column && f["kind"] == kind
-        })
+        findings
+            .iter()
+            .find(|f| f["table"] == table && f["column"] == column && f["kind"] == kind)
     };
     // Every audit document holds a production email and phone number of a sanitized column.
     let doc = find("public.audit_log", "doc", "production_value").expect("doc finding");
     assert_eq!(doc["count"], 300, "{doc}");
     let payload = find("public.audit_log", "payload", "production_value").expect("payload");
     assert_eq!(payload["count"], 300, "{payload}");
-    assert!(find("public.customers", "address", "phone").is_some(), "{findings:?}");
-    assert!(find("public.customers", "aliases", "email").is_some(), "{findings:?}");
+    assert!(
+        find("public.customers", "address", "phone").is_some(),
+        "{findings:?}"
+    );
+    assert!(
+        find("public.customers", "aliases", "email").is_some(),
+        "{findings:?}"
+    );
     for f in findings {
         let mut keys: Vec<&String> = f.as_object().expect("object").keys().collect();
         keys.sort();
@@ -197,7 +193,8 @@ fn a_row_count_mismatch_fails() {
         run.stdout, run.stderr
     );
     assert!(
-        run.stdout.contains("public.orders has 2000 rows in the source now, 1990"),
+        run.stdout
+            .contains("public.orders has 2000 rows in the source now, 1990"),
         "{}",
         run.stdout
     );

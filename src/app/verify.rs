@@ -49,9 +49,7 @@ pub(super) fn outcome(report: &VerifyReport) -> Result<(), Failure> {
     if report.passed() {
         return Ok(());
     }
-    let plural = |n: u64, one: &str, many: &str| {
-        format!("{n} {}", if n == 1 { one } else { many })
-    };
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let mut reasons = Vec::new();
     if report.leaks() > 0 {
         reasons.push(format!(

@@ -417,7 +417,11 @@ pub async fn run(
 }
 
 /// The rule class of a source column (None if the catalog does not have it).
-fn class_of(catalog: &SourceCatalog, table: &Table, decision: &ColumnDecision) -> Option<TypeClass> {
+fn class_of(
+    catalog: &SourceCatalog,
+    table: &Table,
+    decision: &ColumnDecision,
+) -> Option<TypeClass> {
     let col = table.columns.iter().find(|c| c.name == decision.column)?;
     Some(crate::rules::column_info(table, col, &catalog.types).class)
 }

@@ -114,18 +114,12 @@ pub struct Generated {
 impl Generated {
     pub fn new(mail_domains: impl IntoIterator<Item = String>) -> Generated {
         Generated {
-            mail_domains: mail_domains
-                .into_iter()
-                .map(|d| d.to_lowercase())
-                .collect(),
+            mail_domains: mail_domains.into_iter().map(|d| d.to_lowercase()).collect(),
         }
     }
 
     fn is_generated_email(&self, email: &str) -> bool {
-        let domain = email
-            .rsplit_once('@')
-            .map_or("", |(_, d)| d)
-            .to_lowercase();
+        let domain = email.rsplit_once('@').map_or("", |(_, d)| d).to_lowercase();
         let reserved = ["example.com", "example.net", "example.org"]
             .iter()
             .any(|d| domain == *d || domain.ends_with(&format!(".{d}")))
@@ -146,7 +140,9 @@ fn in_number(c: char) -> bool {
 fn is_date_group(g: &str) -> bool {
     let parts: Vec<&str> = g.split(['-', '/', '.']).collect();
     parts.len() == 3
-        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
         && parts.iter().any(|p| p.len() == 4)
 }
 
@@ -315,16 +311,29 @@ mod tests {
             ["12", "baker", "street", "london", "+44", "20", "7946", "0001"]
         );
         assert_eq!(tokens("{x@y.org,\"z w\"}"), ["x@y.org", "z", "w"]);
-        assert_eq!(tokens("mail me at a@b.org."), ["mail", "me", "at", "a@b.org"]);
+        assert_eq!(
+            tokens("mail me at a@b.org."),
+            ["mail", "me", "at", "a@b.org"]
+        );
     }
 
     #[test]
     fn production_values_are_found_whole_or_as_a_token_run() {
-        let s = set(&["client7@privatebox.org", "Ada Hopper 12", "+44 20 7946 0012"]);
+        let s = set(&[
+            "client7@privatebox.org",
+            "Ada Hopper 12",
+            "+44 20 7946 0012",
+        ]);
         assert!(holds_needle("client7@privatebox.org", &s));
         assert!(holds_needle(r#"{"row": {"name": "ADA HOPPER 12"}}"#, &s));
-        assert!(holds_needle(r#"("1 Baker St",London,"+44 20 7946 0012")"#, &s));
-        assert!(holds_needle("ticket from client7@privatebox.org: call me", &s));
+        assert!(holds_needle(
+            r#"("1 Baker St",London,"+44 20 7946 0012")"#,
+            &s
+        ));
+        assert!(holds_needle(
+            "ticket from client7@privatebox.org: call me",
+            &s
+        ));
         assert!(!holds_needle("client77@privatebox.org", &s));
         assert!(!holds_needle("Ada Hopper 123", &s));
         assert!(!holds_needle("", &s));
@@ -361,7 +370,10 @@ mod tests {
             shapes("paid with 4111 1111 1111 1111 today", &g),
             [Shape::CardNumber]
         );
-        assert_eq!(shapes("IBAN GB82 WEST 1234 5698 7654 32", &g), [Shape::Iban]);
+        assert_eq!(
+            shapes("IBAN GB82 WEST 1234 5698 7654 32", &g),
+            [Shape::Iban]
+        );
         assert_eq!(shapes("iban:GB82WEST12345698765432.", &g), [Shape::Iban]);
     }
 
@@ -390,6 +402,9 @@ mod tests {
     #[test]
     fn bytea_is_searched_as_text() {
         assert_eq!(searchable("\\x612040622e6f7267", true), "a @b.org");
-        assert_eq!(searchable("\\x612040622e6f7267", false), "\\x612040622e6f7267");
+        assert_eq!(
+            searchable("\\x612040622e6f7267", false),
+            "\\x612040622e6f7267"
+        );
     }
 }
