@@ -99,6 +99,7 @@ fn kept_copies_of_personal_data_are_found_in_every_column_that_holds_them() {
         "public.audit_log.payload",
         "public.customers.address",
         "public.customers.aliases",
+        "public.customers.profile",
         "public.audit_emails.email",
     ] {
         assert!(
@@ -150,6 +151,16 @@ fn json_lists_every_finding_with_table_column_kind_and_count_but_no_value() {
         find("public.customers", "aliases", "email").is_some(),
         "{findings:?}"
     );
+    assert!(
+        find("public.customers", "profile", "production_value").is_some(),
+        "{findings:?}"
+    );
+    // One customer in ten wrote card and account numbers into the notes; the other notes
+    // (a date and a time) are no phone numbers.
+    let notes = |kind: &str| find("public.customers", "notes", kind).map(|f| f["count"].clone());
+    assert_eq!(notes("card_number"), Some(30.into()), "{findings:?}");
+    assert_eq!(notes("iban"), Some(30.into()), "{findings:?}");
+    assert_eq!(notes("phone"), None, "{findings:?}");
     for f in findings {
         let mut keys: Vec<&String> = f.as_object().expect("object").keys().collect();
         keys.sort();

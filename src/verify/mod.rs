@@ -566,3 +566,99 @@ fn mail_domains(resolution: &Resolution) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::{Decided, Entry};
+    use sweep::TargetColumn;
+
+    fn decision(rule: &str, when: bool) -> ColumnDecision {
+        let mut spec = toml::Table::new();
+        spec.insert("rule".into(), rule.into());
+        if when {
+            spec.insert("when".into(), toml::Value::Array(Vec::new()));
+        }
+        ColumnDecision {
+            column: "c".into(),
+            type_name: "text".into(),
+            decided: Some(Decided {
+                entry: Entry {
+                    spec,
+                    file: "rules.toml".into(),
+                    offset: 0,
+                    line: 1,
+                    column: 1,
+                },
+                domain: rule.into(),
+                origin: Origin::Explicit,
+            }),
+        }
+    }
+
+    fn text_column(generated: bool) -> TargetColumn {
+        TargetColumn {
+            name: "c".into(),
+            textual: true,
+            bytea: false,
+            generated,
+        }
+    }
+
+    #[test]
+    fn the_database_comment_says_whether_the_clone_is_complete() {
+        let state = |c: Option<&str>| TargetState::from_comment(c);
+        assert_eq!(
+            state(Some("restage: complete clone from x at y")),
+            TargetState::Complete
+        );
+        assert_eq!(
+            state(Some(
+                "restage: INCOMPLETE clone from x started y; do not use"
+            )),
+            TargetState::Incomplete
+        );
+        assert_eq!(state(Some("staging")), TargetState::Unmarked);
+        assert_eq!(state(None), TargetState::Unmarked);
+    }
+
+    #[test]
+    fn kept_columns_are_searched_for_everything_rewritten_ones_for_nothing() {
+        let col = text_column(false);
+        let all = Look {
+            needles: true,
+            shapes: true,
+        };
+        let needles_only = Look {
+            needles: true,
+            shapes: false,
+        };
+        let nothing = Look {
+            needles: false,
+            shapes: false,
+        };
+        assert_eq!(look(None, &col, false), all);
+        assert_eq!(look(Some(&decision("keep", false)), &col, false), all);
+        assert_eq!(look(Some(&decision("email", false)), &col, false), nothing);
+        // The rest of the value is the original's, or some values are kept on purpose.
+        assert_eq!(
+            look(Some(&decision("json", false)), &col, false),
+            needles_only
+        );
+        assert_eq!(
+            look(Some(&decision("email", true)), &col, false),
+            needles_only
+        );
+        // Computed on the target from columns that are checked themselves.
+        assert_eq!(look(None, &col, true), needles_only);
+        assert_eq!(look(None, &text_column(true), false), needles_only);
+    }
+
+    #[test]
+    fn only_full_range_permutations_give_back_the_same_set() {
+        assert!(permutes("hash", Some(TypeClass::Integer)));
+        assert!(permutes("ip", Some(TypeClass::Inet)));
+        assert!(!permutes("hash", Some(TypeClass::Text)));
+        assert!(!permutes("email", Some(TypeClass::Text)));
+    }
+}
