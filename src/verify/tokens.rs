@@ -77,8 +77,18 @@ pub fn holds_needle(text: &str, set: &HashSet<u64>) -> bool {
     }
     let toks = tokens(text);
     (0..toks.len()).any(|start| {
-        let end = toks.len().min(start + MAX_WINDOW);
-        (start + 1..=end).any(|stop| set.contains(&hash_run(&toks[start..stop])))
+        // Extends one hasher token by token: the same sequence `hash_run` feeds.
+        let mut h = DefaultHasher::new();
+        toks[start..toks.len().min(start + MAX_WINDOW)]
+            .iter()
+            .enumerate()
+            .any(|(i, t)| {
+                if i > 0 {
+                    ' '.hash(&mut h);
+                }
+                t.hash(&mut h);
+                set.contains(&h.clone().finish())
+            })
     })
 }
 
