@@ -7,7 +7,7 @@ use crate::cli::VerifyArgs;
 use crate::conn::ConnSpec;
 use crate::exit;
 use crate::rules::{self, diagnostic, RuleFile};
-use crate::verify::{self, VerifyReport};
+use crate::verify::{self, TargetState, VerifyReport};
 
 const APPLICATION_NAME: &str = "restage verify";
 
@@ -44,19 +44,47 @@ fn to_json(report: &VerifyReport) -> Result<String, Failure> {
         .map_err(|e| Failure::new(exit::FAILURE, format!("report: {e}")))
 }
 
-/// Exit status of a scan: a failure naming the number of leaks.
+/// Exit status of a scan: a failure naming what was found.
 pub(super) fn outcome(report: &VerifyReport) -> Result<(), Failure> {
     if report.passed() {
         return Ok(());
     }
-    Err(Failure::new(
-        exit::VERIFY_FAILED,
-        format!(
-            "{} production value{} found in the target",
-            report.leaks(),
-            if report.leaks() == 1 { "" } else { "s" }
-        ),
-    ))
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut reasons = Vec::new();
+    if report.leaks() > 0 {
+        reasons.push(format!(
+            "{} found in the target",
+            plural(report.leaks(), "production value", "production values")
+        ));
+    }
+    let swept = report.swept_values();
+    if swept > 0 {
+        reasons.push(format!(
+            "{} holding production or personal data found in the target",
+            plural(swept, "value", "values")
+        ));
+    }
+    let mismatches = report.count_mismatches() as u64;
+    if mismatches > 0 {
+        reasons.push(format!(
+            "{} from the source",
+            plural(
+                mismatches,
+                "table's row count differs",
+                "tables' row counts differ"
+            )
+        ));
+    }
+    match report.target_state {
+        TargetState::Complete => {}
+        TargetState::Incomplete => {
+            reasons.push("the target is marked INCOMPLETE (its clone did not finish)".into())
+        }
+        TargetState::Unmarked => {
+            reasons.push("the target is not marked as a complete restage clone".into())
+        }
+    }
+    Err(Failure::new(exit::VERIFY_FAILED, reasons.join("; ")))
 }
 
 /// Scans `target` against `source` for the columns `files` sanitize (shared with `demo`).
@@ -89,8 +117,18 @@ pub(super) fn scan(
         if !problems.is_empty() {
             return Err(Failure::new(exit::USAGE, diagnostic::render(&problems)));
         }
-        verify::run(&src, &dst, &tables, &resolution)
+        let state = catalog::target_state(&dst)
             .await
-            .map_err(|e| super::pg_failure(exit::FAILURE, "scanning", &e))
+            .map_err(|e| Failure::new(exit::FAILURE, format!("target: {e}")))?;
+        verify::run(
+            &src,
+            &dst,
+            &catalog,
+            &tables,
+            &resolution,
+            state.comment.as_deref(),
+        )
+        .await
+        .map_err(|e| super::pg_failure(exit::FAILURE, "scanning", &e))
     })
 }

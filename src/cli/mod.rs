@@ -220,15 +220,26 @@ pub struct ResetArgs {
 }
 
 const VERIFY_HELP: &str = "\
-For every column whose rule changes values, no source value may appear in the target. When the
-table's primary key was kept, rows are compared one by one through it (a leak is a row that
-still holds its production value); otherwise any target value equal to any source value
-counts. Both servers hash and sort the values (hashtextextended), so the scan streams with flat
-memory and values never cross the wire in the clear. Rules that keep values in the original's
-range by design (choice, constant, int_range, number_noise) are listed but not scanned. Row
-counts of every table are compared too.
+For every column whose rule changes values, no source value may remain. When the table's
+primary key was kept, rows are compared one by one through it (a leak is a row that still holds
+its production value); otherwise any target value equal to any source value counts. Both
+servers hash and sort the values (hashtextextended), so this streams with flat memory. Rules
+that keep values in the original's range by design (choice, constant, int_range, number_noise)
+are listed but not scanned, and keyed permutations (hash on integer columns, ip) are compared
+only row by row: the target holds the same set of values.
 
-Exits 0 when nothing leaked and every count matches, 6 otherwise.
+Then every column of every table and materialized view of the target is swept as text (kept
+columns, json, xml, composite and array values, bytea that decodes as text): for the production
+values of the sanitized columns, whole or as a run of up to 8 tokens inside a value (values
+under 6 characters, or numbers under 7 digits, are not looked for), and in kept columns for
+emails, phone numbers, Luhn-valid card numbers and IBANs (addresses at reserved example domains
+and at the rules' mail_domain are generated, not personal). The production values are held as
+64-bit hashes, at most about 21 bytes per distinct value. Findings name the table, column, kind
+and count, never a value.
+
+Exits 0 when nothing was found, every table has the source's row count and the target's
+database comment says it is a complete restage clone; 6 otherwise (a leak, a count mismatch, or
+an INCOMPLETE or unmarked target).
 
 Examples:
   restage verify --source \"$PROD_URL\" --target \"$STAGING_URL\" --rules rules/app.toml

@@ -1,32 +1,31 @@
-//! `restage verify`: a leak scan of a sanitized target against its source. For every column
-//! whose rule changes values, no source value may appear in the target: row by row through a
-//! kept primary key when there is one, else anywhere in the column. Plus row counts per table.
+//! `restage verify`: a leak scan of a sanitized target against its source.
+//!
+//! - For every column whose rule changes values, no source value may remain: row by row
+//!   through a kept primary key when there is one, else anywhere in the column.
+//! - Every column of every table and materialized view of the target is swept for the
+//!   production values of the sanitized columns (whole, or as tokens inside json, xml,
+//!   composite, array and bytea text), and kept columns for personal data by shape.
+//! - Row counts per table, and the target's own record of the clone (its database comment).
+//!
+//! The target passes only when nothing is found and it is a complete clone.
 
+mod roles;
 pub mod scan;
+pub mod sweep;
+pub mod tokens;
+
+use std::collections::HashSet;
 
 use serde::Serialize;
 use tokio_postgres::Client;
 
-use crate::catalog::{quote_ident, Table};
+use crate::catalog::{quote_ident, SourceCatalog, Table};
 use crate::rules::{Origin, Resolution};
+use crate::sink::target::{COMPLETE_MARK, INCOMPLETE_MARK};
+use roles::{class_of, look, mail_domains, needle_sources, permutes};
+use roles::{RANGE_PRESERVING, SMALL_OUTPUT_DOMAIN};
 pub use scan::Mode;
-
-/// Rules whose output shares the original's range by design (a shifted date may equal another
-/// row's date; a choice from a list may pick the original): value equality says nothing about
-/// a leak there, so they are listed but not scanned.
-const RANGE_PRESERVING: &[&str] = &["choice", "constant", "int_range", "number_noise"];
-
-/// Rules drawing from small sets of realistic values (first names, cities): another row's real
-/// value turns up by chance, so without a kept primary key to compare row by row they are
-/// not scanned either.
-const SMALL_OUTPUT_DOMAIN: &[&str] = &[
-    "first_name",
-    "last_name",
-    "city",
-    "country",
-    "postcode",
-    "date_shift",
-];
+use sweep::Look;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ColumnCheck {
@@ -49,17 +48,75 @@ pub struct TableCount {
     pub target_rows: i64,
 }
 
+/// One thing that fails verification, named without the value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub table: String,
+    /// None for a table-wide finding (`row_count`).
+    pub column: Option<String>,
+    /// `unchanged_value` (a sanitized column still holding production values),
+    /// `production_value` (a sanitized column's production value found in this column),
+    /// `email`, `phone`, `card_number`, `iban` (personal data by shape in a kept column),
+    /// `row_count` (source and target differ by `count` rows).
+    pub kind: &'static str,
+    /// Values (rows) concerned.
+    pub count: u64,
+}
+
+/// What the target's database comment says about the clone that made it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetState {
+    Complete,
+    Incomplete,
+    /// No restage clone record: not known to be complete.
+    #[default]
+    Unmarked,
+}
+
+impl TargetState {
+    pub fn from_comment(comment: Option<&str>) -> TargetState {
+        match comment {
+            Some(c) if c.starts_with(COMPLETE_MARK) => TargetState::Complete,
+            Some(c) if c.starts_with(INCOMPLETE_MARK) => TargetState::Incomplete,
+            _ => TargetState::Unmarked,
+        }
+    }
+}
+
+/// Size of the whole-target sweep.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SweepSummary {
+    pub relations: usize,
+    pub columns: usize,
+    /// Distinct production values of sanitized columns looked for.
+    pub production_values: usize,
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct VerifyReport {
+    pub target_state: TargetState,
+    /// Everything that fails verification; empty on a clean, complete target.
+    pub findings: Vec<Finding>,
     pub columns: Vec<ColumnCheck>,
     pub tables: Vec<TableCount>,
-    /// Columns no rule decides (listed, not scanned).
+    pub sweep: SweepSummary,
+    /// Columns no rule decides (listed, swept like kept columns).
     pub undecided: Vec<String>,
 }
 
 impl VerifyReport {
     pub fn leaks(&self) -> u64 {
         self.columns.iter().map(|c| c.leaks).sum()
+    }
+
+    /// Values found by the sweep (production values elsewhere, personal data by shape).
+    pub fn swept_values(&self) -> u64 {
+        self.findings
+            .iter()
+            .filter(|f| f.column.is_some() && f.kind != "unchanged_value")
+            .map(|f| f.count)
+            .sum()
     }
 
     pub fn count_mismatches(&self) -> usize {
@@ -69,10 +126,37 @@ impl VerifyReport {
             .count()
     }
 
-    /// Leaks fail; count differences are reported only (production keeps changing after the
-    /// clone's snapshot).
+    /// Nothing found, and the target is a complete clone with the source's row counts.
     pub fn passed(&self) -> bool {
-        self.leaks() == 0
+        self.findings.is_empty() && self.target_state == TargetState::Complete
+    }
+
+    /// The findings list from the column checks, the row counts and the sweep's hits.
+    fn collect_findings(&mut self, swept: Vec<Finding>) {
+        let mut findings: Vec<Finding> = self
+            .columns
+            .iter()
+            .filter(|c| c.leaks > 0)
+            .map(|c| Finding {
+                table: c.table.clone(),
+                column: Some(c.column.clone()),
+                kind: "unchanged_value",
+                count: c.leaks,
+            })
+            .collect();
+        findings.extend(
+            self.tables
+                .iter()
+                .filter(|t| t.source_rows != t.target_rows)
+                .map(|t| Finding {
+                    table: t.table.clone(),
+                    column: None,
+                    kind: "row_count",
+                    count: t.source_rows.abs_diff(t.target_rows),
+                }),
+        );
+        findings.extend(swept);
+        self.findings = findings;
     }
 
     pub fn render(&self) -> String {
@@ -118,7 +202,29 @@ impl VerifyReport {
             ));
         }
         for u in &self.undecided {
-            out.push_str(&format!("undecided, not scanned: {u}\n"));
+            out.push_str(&format!("undecided, swept as kept: {u}\n"));
+        }
+        let swept: Vec<&Finding> = self
+            .findings
+            .iter()
+            .filter(|f| f.column.is_some() && f.kind != "unchanged_value")
+            .collect();
+        if !swept.is_empty() {
+            out.push_str("found in the target (values counted, never shown):\n");
+            let width = swept
+                .iter()
+                .map(|f| f.table.len() + f.column.as_ref().map_or(0, String::len) + 1)
+                .max()
+                .unwrap_or(0);
+            for f in swept {
+                let column = format!("{}.{}", f.table, f.column.as_deref().unwrap_or(""));
+                out.push_str(&format!(
+                    "  {column:<width$}  {:<16}  {:>8} value{}\n",
+                    f.kind,
+                    f.count,
+                    if f.count == 1 { "" } else { "s" }
+                ));
+            }
         }
         let scanned = self.columns.iter().filter(|c| c.mode.is_some()).count();
         out.push_str(&format!(
@@ -135,6 +241,27 @@ impl VerifyReport {
                 "es"
             },
         ));
+        let found = self.swept_values();
+        out.push_str(&format!(
+            "{} finding{} in {} columns of {} tables and materialized views swept for {} \
+             production values and personal data\n",
+            self.findings.len(),
+            if self.findings.len() == 1 { "" } else { "s" },
+            self.sweep.columns,
+            self.sweep.relations,
+            self.sweep.production_values,
+        ));
+        if found > 0 {
+            out.push_str(&format!(
+                "{found} value{} in the target hold production or personal data\n",
+                if found == 1 { "" } else { "s" }
+            ));
+        }
+        out.push_str(match self.target_state {
+            TargetState::Complete => "target marked complete\n",
+            TargetState::Incomplete => "target marked INCOMPLETE: the clone did not finish\n",
+            TargetState::Unmarked => "target not marked as a complete restage clone\n",
+        });
         out
     }
 }
@@ -144,16 +271,20 @@ pub const SESSION_SETTINGS: &str =
     "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; \
      SET extra_float_digits = 3; SET bytea_output = 'hex'";
 
-/// Scans every sanitized column of `tables` and counts their rows on both sides.
+/// Scans every sanitized column of `tables`, counts their rows on both sides and sweeps the
+/// whole target. The target's state comes from its database comment (read by the caller).
 pub async fn run(
     source: &Client,
     target: &Client,
+    catalog: &SourceCatalog,
     tables: &[Table],
     resolution: &Resolution,
+    target_comment: Option<&str>,
 ) -> Result<VerifyReport, tokio_postgres::Error> {
     source.batch_execute(SESSION_SETTINGS).await?;
     target.batch_execute(SESSION_SETTINGS).await?;
     let mut report = VerifyReport {
+        target_state: TargetState::from_comment(target_comment),
         undecided: resolution
             .undecided()
             .into_iter()
@@ -206,6 +337,12 @@ pub async fn run(
                     "{rule} draws from a small set of real-looking values; without a kept \
                      primary key only a row-by-row comparison would mean anything"
                 ));
+            } else if key.is_none() && permutes(&rule, class_of(catalog, table, decision)) {
+                check.skipped = Some(format!(
+                    "{rule} is a keyed permutation of the column's range, so the target holds \
+                     the same set of values; without a kept primary key there is no row to \
+                     compare with"
+                ));
             } else {
                 let mode = if key.is_some() { Mode::Row } else { Mode::Set };
                 let sql = scan::query(&qualified, &quote_ident(&decision.column), key.as_deref());
@@ -221,5 +358,81 @@ pub async fn run(
             report.columns.push(check);
         }
     }
+    let swept = sweep_target(source, target, catalog, tables, resolution, &mut report).await?;
+    report.collect_findings(swept);
     Ok(report)
+}
+
+/// Sweeps every table and materialized view of the target; returns what it found.
+async fn sweep_target(
+    source: &Client,
+    target: &Client,
+    catalog: &SourceCatalog,
+    tables: &[Table],
+    resolution: &Resolution,
+    report: &mut VerifyReport,
+) -> Result<Vec<Finding>, tokio_postgres::Error> {
+    let needles = sweep::needles(source, &needle_sources(catalog, tables, resolution)).await?;
+    report.sweep.production_values = needles.len();
+    let generated = tokens::Generated::new(mail_domains(resolution));
+    let selected: HashSet<String> = tables.iter().map(Table::display_name).collect();
+    let known: HashSet<String> = catalog.tables.iter().map(Table::display_name).collect();
+    let mut found = Vec::new();
+    for relation in sweep::relations(target).await? {
+        let name = relation.display_name();
+        // A source table left out by --table/--exclude-table is not the run's business.
+        if !relation.matview && known.contains(&name) && !selected.contains(&name) {
+            continue;
+        }
+        let decisions = resolution.tables.iter().find(|t| t.name == name);
+        let looks: Vec<Look> = relation
+            .columns
+            .iter()
+            .map(|c| {
+                let decision =
+                    decisions.and_then(|d| d.columns.iter().find(|x| x.column == c.name));
+                look(decision, c, relation.matview)
+            })
+            .collect();
+        report.sweep.relations += 1;
+        report.sweep.columns += looks.iter().filter(|l| l.needles || l.shapes).count();
+        let hits = sweep::sweep(target, &relation, &looks, &needles, &generated).await?;
+        for (column, hit) in relation.columns.iter().zip(hits) {
+            let finding = |kind: &'static str, count: u64| Finding {
+                table: name.clone(),
+                column: Some(column.name.clone()),
+                kind,
+                count,
+            };
+            if hit.production_values > 0 {
+                found.push(finding("production_value", hit.production_values));
+            }
+            for (shape, count) in hit.shapes {
+                found.push(finding(shape.name(), count));
+            }
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_database_comment_says_whether_the_clone_is_complete() {
+        let state = |c: Option<&str>| TargetState::from_comment(c);
+        assert_eq!(
+            state(Some("restage: complete clone from x at y")),
+            TargetState::Complete
+        );
+        assert_eq!(
+            state(Some(
+                "restage: INCOMPLETE clone from x started y; do not use"
+            )),
+            TargetState::Incomplete
+        );
+        assert_eq!(state(Some("staging")), TargetState::Unmarked);
+        assert_eq!(state(None), TargetState::Unmarked);
+    }
 }

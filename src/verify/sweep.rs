@@ -1,0 +1,192 @@
+//! The whole-target sweep: every column of every table and materialized view of the target is
+//! read as text and searched for production values of the sanitized columns and, where the
+//! rules keep a column, for personal data by shape ([`super::tokens`]).
+//!
+//! Memory: the production values are streamed from the source and kept only as 64-bit hashes
+//! (one per distinct sanitized production value: 8 bytes and a control byte per slot of a
+//! table kept at least 7/16 full, so at most about 21 bytes each; ten million distinct values
+//! take some 200 MB); target rows are streamed one at a time.
+
+use std::collections::{BTreeMap, HashSet};
+
+use futures_util::StreamExt;
+use tokio_postgres::Client;
+
+use super::tokens::{self, Generated, Shape};
+use crate::catalog::quote_ident;
+
+/// A relation of the target and the columns it has.
+#[derive(Debug, Clone)]
+pub struct Relation {
+    pub schema: String,
+    pub name: String,
+    pub matview: bool,
+    pub columns: Vec<TargetColumn>,
+}
+
+impl Relation {
+    pub fn display_name(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TargetColumn {
+    pub name: String,
+    /// Its values can carry text (text types, json, xml, bytea, composites, user types and
+    /// arrays of them), so shapes are looked for; numbers, dates and flags only hold needles.
+    pub textual: bool,
+    pub bytea: bool,
+    /// A generated column (computed on the target from other columns).
+    pub generated: bool,
+}
+
+/// How one column is swept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Look {
+    pub needles: bool,
+    pub shapes: bool,
+}
+
+/// Tables (leaf partitions included) and populated materialized views of the target.
+pub async fn relations(target: &Client) -> Result<Vec<Relation>, tokio_postgres::Error> {
+    let rows = target
+        .query(
+            "SELECT n.nspname::text, c.relname::text, c.relkind = 'm', a.attname::text, \
+                    COALESCE(e.typcategory, t.typcategory)::text IN ('S', 'U', 'C', 'X', 'P'), \
+                    COALESCE(NULLIF(t.typbasetype, 0), t.oid) = 'pg_catalog.bytea'::regtype, \
+                    a.attgenerated <> '' \
+             FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid \
+                  AND a.attnum > 0 AND NOT a.attisdropped \
+             JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
+             LEFT JOIN pg_catalog.pg_type e ON t.typcategory = 'A' AND e.oid = t.typelem \
+             WHERE (c.relkind = 'r' OR (c.relkind = 'm' AND c.relispopulated)) \
+               AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+               AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%' \
+             ORDER BY 1, 2, a.attnum",
+            &[],
+        )
+        .await?;
+    let mut out: Vec<Relation> = Vec::new();
+    for row in rows {
+        let (schema, name): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+        let column = TargetColumn {
+            name: row.try_get(3)?,
+            textual: row.try_get(4)?,
+            bytea: row.try_get(5)?,
+            generated: row.try_get(6)?,
+        };
+        match out.last_mut() {
+            Some(r) if r.schema == schema && r.name == name => r.columns.push(column),
+            _ => out.push(Relation {
+                schema,
+                name,
+                matview: row.try_get(2)?,
+                columns: vec![column],
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// A sanitized column of the source whose production values are looked for.
+#[derive(Debug, Clone)]
+pub struct NeedleSource {
+    /// `"schema"."table"`.
+    pub table: String,
+    pub column: String,
+    /// Array column: its elements are the values.
+    pub array: bool,
+}
+
+/// Hashes of the distinct production values of `sources` (the server deduplicates).
+pub async fn needles(
+    source: &Client,
+    sources: &[NeedleSource],
+) -> Result<HashSet<u64>, tokio_postgres::Error> {
+    let mut set = HashSet::new();
+    for s in sources {
+        let col = quote_ident(&s.column);
+        let sql = if s.array {
+            format!(
+                "SELECT DISTINCT v::text FROM ONLY {} AS t, unnest(t.{col}) AS v \
+                 WHERE v IS NOT NULL",
+                s.table
+            )
+        } else {
+            format!(
+                "SELECT DISTINCT {col}::text FROM ONLY {} WHERE {col} IS NOT NULL",
+                s.table
+            )
+        };
+        let none: [&str; 0] = [];
+        let rows = source.query_raw(&sql, none).await?;
+        futures_util::pin_mut!(rows);
+        while let Some(row) = rows.next().await {
+            let value: String = row?.try_get(0)?;
+            if let Some(h) = tokens::needle(&value) {
+                set.insert(h);
+            }
+        }
+    }
+    Ok(set)
+}
+
+/// What was found in one column: values holding a needle, values of each shape.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ColumnHits {
+    pub production_values: u64,
+    pub shapes: BTreeMap<Shape, u64>,
+}
+
+/// Streams `relation` from the target and counts, per column looked at, the values holding a
+/// production value or a personal-data shape. `looks` is parallel to `relation.columns`.
+pub async fn sweep(
+    target: &Client,
+    relation: &Relation,
+    looks: &[Look],
+    needles: &HashSet<u64>,
+    generated: &Generated,
+) -> Result<Vec<ColumnHits>, tokio_postgres::Error> {
+    let mut hits = vec![ColumnHits::default(); looks.len()];
+    let wanted: Vec<usize> = (0..looks.len())
+        .filter(|&i| looks[i].shapes || (looks[i].needles && !needles.is_empty()))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(hits);
+    }
+    let select: Vec<String> = wanted
+        .iter()
+        .map(|&i| format!("{}::text", quote_ident(&relation.columns[i].name)))
+        .collect();
+    let only = if relation.matview { "" } else { "ONLY " };
+    let sql = format!(
+        "SELECT {} FROM {only}{}.{}",
+        select.join(", "),
+        quote_ident(&relation.schema),
+        quote_ident(&relation.name)
+    );
+    let none: [&str; 0] = [];
+    let rows = target.query_raw(&sql, none).await?;
+    futures_util::pin_mut!(rows);
+    while let Some(row) = rows.next().await {
+        let row = row?;
+        for (field, &i) in wanted.iter().enumerate() {
+            let Some(value) = row.try_get::<_, Option<&str>>(field)? else {
+                continue;
+            };
+            let text = tokens::searchable(value, relation.columns[i].bytea);
+            if looks[i].needles && tokens::holds_needle(&text, needles) {
+                hits[i].production_values += 1;
+            }
+            if looks[i].shapes {
+                for shape in tokens::shapes(&text, generated) {
+                    *hits[i].shapes.entry(shape).or_default() += 1;
+                }
+            }
+        }
+    }
+    Ok(hits)
+}
