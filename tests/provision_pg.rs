@@ -15,6 +15,7 @@ use restage::provision::deliver::dotenv;
 
 const EXIT_DRIFT: i32 = 2;
 const EXIT_REFUSED: i32 = 4;
+const EXIT_PRIVILEGES: i32 = 9;
 
 static LOGGED: OnceLock<Cluster> = OnceLock::new();
 
@@ -685,4 +686,181 @@ fn a_non_superuser_admin_provisions_and_converges() {
         login(&env.staging_db(), &env.app(), &password).as_deref(),
         Ok(env.app().as_str())
     );
+}
+
+/// Whether PUBLIC holds CONNECT on a database (`has_database_privilege` takes no PUBLIC).
+fn public_may_connect(db: &str) -> String {
+    sql(
+        pg(),
+        "postgres",
+        &format!(
+            "SELECT EXISTS (SELECT 1 FROM pg_database d, \
+               aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a \
+             WHERE d.datname = '{db}' AND a.grantee = 0 AND a.privilege_type = 'CONNECT')"
+        ),
+    )
+}
+
+#[test]
+fn an_admin_that_does_not_own_production_says_what_the_owner_must_run() {
+    // Managed services (RDS, Cloud SQL, Supabase): the admin has CREATEROLE and CREATEDB but
+    // does not own the production database, so `REVOKE CONNECT … FROM PUBLIC` there only
+    // draws a warning and changes nothing. Provisioning must not claim the change, must not
+    // leave a staging role able to connect to production, and must say what to run as owner.
+    let env = Env::new("notowner");
+    let admin = "notowner_admin";
+    let admin_password = "admin-pw-for-tests-only";
+    sql(
+        pg(),
+        "postgres",
+        &format!("CREATE ROLE {admin} LOGIN CREATEROLE CREATEDB PASSWORD '{admin_password}'"),
+    );
+    let spec = env.spec(&env.staging_db(), "");
+    let admin_url = format!(
+        "postgresql://{admin}:{admin_password}@127.0.0.1:{}/postgres",
+        pg().port()
+    );
+    let run = |extra: &[&str]| run_cmd(env.command(&spec, extra).env("TEST_ADMIN_URL", &admin_url));
+    let revoke = format!("REVOKE CONNECT ON DATABASE \"{}\" FROM PUBLIC;", env.prod_db);
+    let roles = format!(
+        "SELECT count(*) FROM pg_roles WHERE rolname IN ('{}', '{}')",
+        env.app(),
+        env.owner()
+    );
+
+    // The plan says the change cannot be made by this admin, in both planning modes.
+    for mode in ["--dry-run", "--check"] {
+        let planned = run(&[mode]);
+        assert_eq!(
+            planned.code, EXIT_PRIVILEGES,
+            "{mode}\n{}\n{}",
+            planned.stdout, planned.stderr
+        );
+        assert!(
+            planned.stdout.lines().any(|l| l.contains("(production)")
+                && l.contains("cannot be made by this admin")),
+            "{mode}: {}",
+            planned.stdout
+        );
+        assert!(planned.stderr.contains(&revoke), "{mode}: {}", planned.stderr);
+    }
+
+    // The run fails before changing anything, names what the admin lacks and the owner.
+    let first = run(&[]);
+    assert_eq!(
+        first.code, EXIT_PRIVILEGES,
+        "{}\n{}",
+        first.stdout, first.stderr
+    );
+    assert!(
+        !first
+            .stdout
+            .lines()
+            .any(|l| l.starts_with(['~', '+']) && l.contains("(production)")),
+        "a change that did not happen was reported: {}",
+        first.stdout
+    );
+    for needle in [
+        revoke.as_str(),
+        "GRANT CONNECT ON DATABASE",
+        admin,
+        "as postgres",
+        "does not own",
+    ] {
+        assert!(
+            first.stderr.contains(needle),
+            "missing {needle:?} in: {}",
+            first.stderr
+        );
+    }
+    assert_eq!(public_may_connect(&env.prod_db), "t");
+    assert_eq!(
+        sql(pg(), "postgres", &roles),
+        "0",
+        "a refused run created the staging roles"
+    );
+
+    // The owner runs exactly what the message says; then provisioning converges.
+    let fix: Vec<&str> = first
+        .stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| (l.starts_with("REVOKE ") || l.starts_with("GRANT ")) && l.ends_with(';'))
+        .collect();
+    assert!(!fix.is_empty(), "{}", first.stderr);
+    sql(pg(), &env.prod_db, &fix.join("\n"));
+    assert_eq!(public_may_connect(&env.prod_db), "f");
+
+    let second = run(&[]);
+    second.assert_ok();
+    assert!(
+        second.stdout.contains("closed to the staging roles"),
+        "{}",
+        second.stdout
+    );
+    let check = run(&["--check"]);
+    assert_eq!(check.code, 0, "{}\n{}", check.stdout, check.stderr);
+    let password = env.password();
+    assert!(
+        login(&env.prod_db, &env.app(), &password).is_err(),
+        "the staging role connects to production"
+    );
+    assert_eq!(
+        login(&env.staging_db(), &env.app(), &password).as_deref(),
+        Ok(env.app().as_str())
+    );
+    assert_eq!(public_may_connect(&env.staging_db()), "f");
+}
+
+#[test]
+fn a_connect_grant_on_staging_that_the_owner_cannot_revoke_is_reported() {
+    // Another role holding the grant option gave PUBLIC CONNECT on the staging database: a
+    // REVOKE by the owner (or a superuser) does not reach that grant, PostgreSQL only warns,
+    // and every role could connect to staging while the plan claimed otherwise.
+    let env = Env::new("foreign");
+    let spec = env.spec(&env.staging_db(), "");
+    env.run(&spec, &[]).assert_ok();
+    let staging = env.staging_db();
+    let granter = "foreign_granter";
+    sql(
+        pg(),
+        "postgres",
+        &format!(
+            "CREATE ROLE {granter}; \
+             GRANT CONNECT ON DATABASE {staging} TO {granter} WITH GRANT OPTION; \
+             SET ROLE {granter}; GRANT CONNECT ON DATABASE {staging} TO PUBLIC"
+        ),
+    );
+    assert_eq!(public_may_connect(&staging), "t");
+
+    let mut fix = Vec::new();
+    for extra in [&["--check"][..], &[]] {
+        let r = env.run(&spec, extra);
+        assert_eq!(
+            r.code, EXIT_PRIVILEGES,
+            "{extra:?}\n{}\n{}",
+            r.stdout, r.stderr
+        );
+        assert!(
+            r.stderr.contains(&format!("Run as {granter}")),
+            "{extra:?}: {}",
+            r.stderr
+        );
+        fix = r
+            .stderr
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("REVOKE ") && l.ends_with(';'))
+            .map(str::to_owned)
+            .collect();
+    }
+    assert!(!fix.is_empty());
+    sql(
+        pg(),
+        "postgres",
+        &format!("SET ROLE {granter}; {}", fix.join("\n")),
+    );
+    assert_eq!(public_may_connect(&staging), "f");
+    let check = env.run(&spec, &["--check"]);
+    assert_eq!(check.code, 0, "{}\n{}", check.stdout, check.stderr);
 }
