@@ -721,7 +721,10 @@ fn an_admin_that_does_not_own_production_says_what_the_owner_must_run() {
         pg().port()
     );
     let run = |extra: &[&str]| run_cmd(env.command(&spec, extra).env("TEST_ADMIN_URL", &admin_url));
-    let revoke = format!("REVOKE CONNECT ON DATABASE \"{}\" FROM PUBLIC;", env.prod_db);
+    let revoke = format!(
+        "REVOKE CONNECT ON DATABASE \"{}\" FROM PUBLIC;",
+        env.prod_db
+    );
     let roles = format!(
         "SELECT count(*) FROM pg_roles WHERE rolname IN ('{}', '{}')",
         env.app(),
@@ -737,12 +740,18 @@ fn an_admin_that_does_not_own_production_says_what_the_owner_must_run() {
             planned.stdout, planned.stderr
         );
         assert!(
-            planned.stdout.lines().any(|l| l.contains("(production)")
-                && l.contains("cannot be made by this admin")),
+            planned
+                .stdout
+                .lines()
+                .any(|l| l.contains("(production)") && l.contains("cannot be made by this admin")),
             "{mode}: {}",
             planned.stdout
         );
-        assert!(planned.stderr.contains(&revoke), "{mode}: {}", planned.stderr);
+        assert!(
+            planned.stderr.contains(&revoke),
+            "{mode}: {}",
+            planned.stderr
+        );
     }
 
     // The run fails before changing anything, names what the admin lacks and the owner.
@@ -862,5 +871,126 @@ fn a_connect_grant_on_staging_that_the_owner_cannot_revoke_is_reported() {
     );
     assert_eq!(public_may_connect(&staging), "f");
     let check = env.run(&spec, &["--check"]);
+    assert_eq!(check.code, 0, "{}\n{}", check.stdout, check.stderr);
+}
+
+/// A CREATEROLE CREATEDB login that is not a superuser (what managed services hand out);
+/// its connection URL.
+fn managed_admin(name: &str) -> String {
+    let password = "admin-pw-for-tests-only";
+    sql(
+        pg(),
+        "postgres",
+        &format!("CREATE ROLE {name} LOGIN CREATEROLE CREATEDB PASSWORD '{password}'"),
+    );
+    format!(
+        "postgresql://{name}:{password}@127.0.0.1:{}/postgres",
+        pg().port()
+    )
+}
+
+/// `env`'s spec without production (a separate instance), with `schemas`.
+fn spec_without_source(env: &Env, schemas: &str) -> PathBuf {
+    let spec = env.spec(&env.staging_db(), "");
+    let text = std::fs::read_to_string(&spec)
+        .expect("the spec")
+        .replace(
+            "[source]\nurl_env = \"TEST_PROD_URL\"\nkeep_connect = [\"postgres\"]\n",
+            "",
+        )
+        .replace(
+            "connection_limit = 10\n",
+            &format!("connection_limit = 10\nschemas = {schemas}\n"),
+        );
+    std::fs::write(&spec, text).expect("writing the spec");
+    spec
+}
+
+#[test]
+fn tables_the_admin_cannot_grant_on_are_named_before_anything_changes() {
+    // A table in the staging schema owned by a role the managed-service admin does not act
+    // for: `GRANT … ON ALL TABLES` would only warn for it, so the plan says so up front and
+    // gives the grant to run as its owner.
+    let env = Env::new("legacy");
+    let admin_url = managed_admin("legacy_admin");
+    let spec = spec_without_source(&env, "[\"public\"]");
+    let run = |extra: &[&str]| run_cmd(env.command(&spec, extra).env("TEST_ADMIN_URL", &admin_url));
+    run(&[]).assert_ok();
+    let staging = env.staging_db();
+    sql(
+        pg(),
+        &staging,
+        "CREATE ROLE legacy_loader; CREATE TABLE legacy (id int); \
+         ALTER TABLE legacy OWNER TO legacy_loader; GRANT SELECT ON legacy TO PUBLIC",
+    );
+    let grant = format!(
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE public.legacy TO \"{}\";",
+        env.app()
+    );
+    for mode in [&["--dry-run"][..], &["--check"], &[]] {
+        let r = run(mode);
+        assert_eq!(
+            r.code, EXIT_PRIVILEGES,
+            "{mode:?}\n{}\n{}",
+            r.stdout, r.stderr
+        );
+        assert!(
+            r.stderr.contains(&format!(
+                "Run as legacy_loader connected to the database {staging}"
+            )),
+            "{mode:?}: {}",
+            r.stderr
+        );
+        assert!(r.stderr.contains(&grant), "{mode:?}: {}", r.stderr);
+    }
+    let insert = format!(
+        "SELECT has_table_privilege('{}', 'legacy', 'INSERT')",
+        env.app()
+    );
+    assert_eq!(sql(pg(), &staging, &insert), "f");
+    sql(pg(), &staging, &format!("SET ROLE legacy_loader; {grant}"));
+    assert_eq!(sql(pg(), &staging, &insert), "t");
+    let check = run(&["--check"]);
+    assert_eq!(check.code, 0, "{}\n{}", check.stdout, check.stderr);
+}
+
+#[test]
+fn a_grant_that_only_warned_is_read_back_and_stops_the_run() {
+    // A schema someone else created and lets the admin use (without the grant option): the
+    // admin's `GRANT USAGE` draws only a warning. The read-back catches it: the run stops
+    // there and says what is still missing and what to run as the schema's owner, instead of
+    // reporting a grant that did not happen.
+    let env = Env::new("preset");
+    let admin_url = managed_admin("preset_admin");
+    let spec = spec_without_source(&env, "[\"public\"]");
+    let run = |spec: &Path, extra: &[&str]| {
+        run_cmd(env.command(spec, extra).env("TEST_ADMIN_URL", &admin_url))
+    };
+    run(&spec, &[]).assert_ok();
+    let staging = env.staging_db();
+    sql(
+        pg(),
+        &staging,
+        "CREATE ROLE preset_dba; CREATE SCHEMA app AUTHORIZATION preset_dba; \
+         GRANT USAGE ON SCHEMA app TO preset_admin",
+    );
+    let spec = spec_without_source(&env, "[\"public\", \"app\"]");
+    let r = run(&spec, &[]);
+    assert_eq!(r.code, EXIT_PRIVILEGES, "{}\n{}", r.stdout, r.stderr);
+    let usage = format!("GRANT USAGE ON SCHEMA \"app\" TO \"{}\";", env.app());
+    for needle in [
+        format!("{} has no USAGE on schema app", env.app()),
+        format!("Run as preset_dba connected to the database {staging}"),
+        usage.clone(),
+    ] {
+        assert!(
+            r.stderr.contains(&needle),
+            "missing {needle:?}: {}",
+            r.stderr
+        );
+    }
+    sql(pg(), &staging, &format!("SET ROLE preset_dba; {usage}"));
+    run(&spec, &[]).assert_ok();
+    let check = run(&spec, &["--check"]);
     assert_eq!(check.code, 0, "{}\n{}", check.stdout, check.stderr);
 }

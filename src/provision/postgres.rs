@@ -68,6 +68,8 @@ struct Step {
     owner: Option<String>,
     /// What the admin role lacks to make this change (known before anything runs).
     lacks: Option<String>,
+    /// What `owner` would run instead of `sql`, when only part of it is beyond the admin.
+    fix: Vec<(Db, String)>,
 }
 
 impl Step {
@@ -78,6 +80,7 @@ impl Step {
             effects: Vec::new(),
             owner: None,
             lacks: None,
+            fix: Vec::new(),
         }
     }
 
@@ -88,6 +91,11 @@ impl Step {
 
     fn owned_by(mut self, owner: &str) -> Step {
         self.owner = Some(owner.to_owned());
+        self
+    }
+
+    fn fixed_by(mut self, fix: Vec<(Db, String)>) -> Step {
+        self.fix = fix;
         self
     }
 
@@ -197,7 +205,7 @@ pub async fn converge(
     };
     steps.extend(inside::steps(staging.as_ref(), task).await?);
 
-    let cannot = apply::cannot(&who.name, &steps);
+    let cannot = apply::cannot(&who.name, name, &steps);
     if !dry_run {
         if let Some(message) = &cannot {
             return Err(PgError::Privileges(message.clone()));

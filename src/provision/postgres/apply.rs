@@ -9,7 +9,7 @@ use super::{connect_to, Db, PgError, PgTask, Step};
 use crate::pgerr;
 
 /// Why the planned changes cannot all be made by this admin role, or `None`.
-pub(super) fn cannot(admin_role: &str, steps: &[Step]) -> Option<String> {
+pub(super) fn cannot(admin_role: &str, dbname: &str, steps: &[Step]) -> Option<String> {
     let blocked: Vec<&Step> = steps.iter().filter(|s| s.lacks.is_some()).collect();
     if blocked.is_empty() {
         return None;
@@ -23,22 +23,31 @@ pub(super) fn cannot(admin_role: &str, steps: &[Step]) -> Option<String> {
         out.push_str(&format!(
             "\n- {}: {admin_role} {lacks}; PostgreSQL would only warn and change nothing. {}",
             step.line.object,
-            fix(step, None)
+            fix(
+                step.owner.as_deref(),
+                if step.fix.is_empty() {
+                    &step.sql
+                } else {
+                    &step.fix
+                },
+                dbname
+            )
         ));
     }
     Some(out)
 }
 
-/// "Run as OWNER, then provision again:" and the step's statements, one a line.
-fn fix(step: &Step, dbname: Option<&str>) -> String {
-    let owner = step.owner.as_deref().unwrap_or("the object's owner");
-    let mut out = format!("Run as {owner}, then provision again:");
-    for (where_, sql) in &step.sql {
-        let place = match (where_, dbname) {
-            (Db::Staging, Some(db)) => format!("   -- in database {db}"),
-            _ => String::new(),
-        };
-        out.push_str(&format!("\n    {sql};{place}"));
+/// "Run as OWNER, then provision again:" and the statements, one a line.
+fn fix(owner: Option<&str>, statements: &[(Db, String)], dbname: &str) -> String {
+    let owner = owner.unwrap_or("the object's owner");
+    let place = if statements.iter().any(|(w, _)| *w == Db::Staging) {
+        format!(" connected to the database {dbname}")
+    } else {
+        String::new()
+    };
+    let mut out = format!("Run as {owner}{place}, then provision again:");
+    for (_, sql) in statements {
+        out.push_str(&format!("\n    {sql};"));
     }
     out
 }
@@ -54,7 +63,12 @@ pub(super) async fn run(
     let name = task.db.name.get_ref().as_str();
     let mut applied: Vec<&str> = Vec::new();
     for step in steps {
-        for (where_, sql) in &step.sql {
+        let statements = if step.fix.is_empty() {
+            &step.sql
+        } else {
+            &step.fix
+        };
+        for (where_, sql) in statements {
             let client = pick(admin, &mut staging, task, *where_).await?;
             client
                 .batch_execute(sql)
@@ -68,8 +82,9 @@ pub(super) async fn run(
             let client = pick(admin, &mut staging, task, effect.db()).await?;
             if let Some(unmet) = effect.unmet(client).await? {
                 let mut message = format!(
-                    "{}: {unmet}{}",
+                    "{}: {}{}",
                     step.line.object,
+                    unmet.what,
                     if step.sql.is_empty() {
                         String::new()
                     } else {
@@ -77,7 +92,11 @@ pub(super) async fn run(
                             ", although its statements ran: PostgreSQL only warns when a GRANT or REVOKE \
                              comes from a role that neither owns the object nor holds the grant option, \
                              and the admin role {admin_role} does not. {}",
-                            fix(step, Some(name))
+                            fix(
+                                unmet.owner.as_deref().or(step.owner.as_deref()),
+                                &[(effect.db(), effect.statement())],
+                                name
+                            )
                         )
                     }
                 );

@@ -6,13 +6,16 @@
 
 use tokio_postgres::Client;
 
-use super::{q, Db, PgError};
+use super::{ident, q, Db, PgError};
 
 /// One promised state of the catalogs.
 #[derive(Debug, Clone)]
 pub(super) enum Effect {
     /// Whether PUBLIC holds CONNECT on `db`.
-    PublicConnect { db: String, allowed: bool },
+    PublicConnect {
+        db: String,
+        allowed: bool,
+    },
     /// Whether `role` may connect to `db` (directly, through PUBLIC or an inherited role).
     Connect {
         role: String,
@@ -20,8 +23,14 @@ pub(super) enum Effect {
         allowed: bool,
     },
     /// The admin role acts for `role` (`check`: the `pg_has_role` privilege, MEMBER or SET).
-    ActsFor { role: String, check: &'static str },
-    SchemaUsage { schema: String, role: String },
+    ActsFor {
+        role: String,
+        check: &'static str,
+    },
+    SchemaUsage {
+        schema: String,
+        role: String,
+    },
     /// `privileges` on every existing relation of `kind` in `schema`.
     Relations {
         kind: Relkind,
@@ -75,33 +84,93 @@ impl Effect {
         }
     }
 
+    /// The statement that brings this effect about, for the role that can run it.
+    pub(super) fn statement(&self) -> String {
+        match self {
+            Effect::PublicConnect { db, allowed } => format!(
+                "{} CONNECT ON DATABASE {} {} PUBLIC",
+                if *allowed { "GRANT" } else { "REVOKE" },
+                ident(db),
+                if *allowed { "TO" } else { "FROM" }
+            ),
+            Effect::Connect { role, db, allowed } => format!(
+                "{} CONNECT ON DATABASE {} {} {}",
+                if *allowed { "GRANT" } else { "REVOKE" },
+                ident(db),
+                if *allowed { "TO" } else { "FROM" },
+                ident(role)
+            ),
+            Effect::ActsFor { role, .. } => format!("GRANT {} TO CURRENT_USER", ident(role)),
+            Effect::SchemaUsage { schema, role } => {
+                format!("GRANT USAGE ON SCHEMA {} TO {}", ident(schema), ident(role))
+            }
+            Effect::Relations {
+                kind,
+                schema,
+                role,
+                privileges,
+            } => format!(
+                "GRANT {} ON ALL {} IN SCHEMA {} TO {}",
+                privileges.join(", "),
+                kind.keyword(),
+                ident(schema),
+                ident(role)
+            ),
+            Effect::DefaultPrivileges {
+                kind,
+                schema,
+                owner,
+                role,
+                privileges,
+            } => format!(
+                "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} GRANT {} ON {} TO {}",
+                ident(owner),
+                ident(schema),
+                privileges.join(", "),
+                kind.keyword(),
+                ident(role)
+            ),
+        }
+    }
+
     /// `None` when the effect holds, otherwise what is still the case instead.
-    pub(super) async fn unmet(&self, c: &Client) -> Result<Option<String>, PgError> {
+    pub(super) async fn unmet(&self, c: &Client) -> Result<Option<Unmet>, PgError> {
+        let plain = |what: String| Unmet { what, owner: None };
         Ok(match self {
             Effect::PublicConnect { db, allowed } => {
-                let grantors = public_connect_grantors(c, db).await?;
-                match (grantors, allowed) {
-                    (Some(by), false) => Some(format!(
-                        "PUBLIC (every role) may still connect to {db} (granted by {by})"
-                    )),
-                    (None, true) => Some(format!("PUBLIC may not connect to {db}")),
+                match (public_connect_grantors(c, db).await?, allowed) {
+                    (Some(by), false) => Some(Unmet {
+                        what: format!(
+                            "PUBLIC (every role) may still connect to {db} (granted by {by})"
+                        ),
+                        owner: Some(by),
+                    }),
+                    (None, true) => Some(plain(format!("PUBLIC may not connect to {db}"))),
                     _ => None,
                 }
             }
             Effect::Connect { role, db, allowed } => {
                 let has = may_connect(c, role, db).await?;
                 (has != *allowed).then(|| {
-                    if has {
+                    plain(if has {
                         format!("{role} may still connect to {db}")
                     } else {
                         format!("{role} may not connect to {db}")
-                    }
+                    })
                 })
             }
             Effect::ActsFor { role, check } => (!acts_for(c, role, check).await?)
-                .then(|| format!("the admin role is not a member of {role}")),
-            Effect::SchemaUsage { schema, role } => (!schema_usage(c, schema, role).await?)
-                .then(|| format!("{role} has no USAGE on schema {schema}")),
+                .then(|| plain(format!("the admin role is not a member of {role}"))),
+            Effect::SchemaUsage { schema, role } => {
+                if schema_usage(c, schema, role).await? {
+                    None
+                } else {
+                    Some(Unmet {
+                        what: format!("{role} has no USAGE on schema {schema}"),
+                        owner: schema_owner(c, schema).await?,
+                    })
+                }
+            }
             Effect::Relations {
                 kind,
                 schema,
@@ -109,12 +178,13 @@ impl Effect {
                 privileges,
             } => {
                 let (missing, owners) = missing_on(c, *kind, schema, role, privileges).await?;
-                (missing > 0).then(|| {
-                    format!(
+                (missing > 0).then(|| Unmet {
+                    what: format!(
                         "{missing} {} in {schema} (owned by {owners}) still lack {} for {role}",
                         kind.noun(),
                         privileges.join(", ")
-                    )
+                    ),
+                    owner: Some(owners),
                 })
             }
             Effect::DefaultPrivileges {
@@ -123,17 +193,71 @@ impl Effect {
                 owner,
                 role,
                 privileges,
-            } => (!default_privileges(c, *kind, schema, owner, role, privileges).await?).then(
-                || {
-                    format!(
+            } => {
+                (!default_privileges(c, *kind, schema, owner, role, privileges).await?).then(|| {
+                    plain(format!(
                         "new {} {owner} creates in {schema} would not give {role} {}",
                         kind.keyword().to_lowercase(),
                         privileges.join(", ")
-                    )
-                },
-            ),
+                    ))
+                })
+            }
         })
     }
+}
+
+/// An effect that does not hold: what is the case instead, and who could change it when
+/// that is not the step's owner.
+pub(super) struct Unmet {
+    pub(super) what: String,
+    pub(super) owner: Option<String>,
+}
+
+async fn schema_owner(c: &Client, schema: &str) -> Result<Option<String>, PgError> {
+    Ok(c.query_opt(
+        "SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace WHERE nspname = $1",
+        &[&schema],
+    )
+    .await
+    .map_err(q("reading schemas"))?
+    .map(|r| r.get(0)))
+}
+
+/// Relations of `kind` in `schema` that lack one of `privileges` for `role` and that the
+/// admin role can grant nothing on: it neither acts for their owner (`owner`, the staging
+/// owner, counts as acted for: the membership step sees to it) nor holds the grant option.
+/// Each as (owner, quoted qualified name).
+pub(super) async fn beyond_admin(
+    c: &Client,
+    kind: Relkind,
+    schema: &str,
+    role: &str,
+    owner: &str,
+    privileges: &[&str],
+) -> Result<Vec<(String, String)>, PgError> {
+    let (relkinds, check): (&[&str], &str) = match kind {
+        Relkind::Tables => (&["r", "p", "v", "m", "f"], "has_table_privilege"),
+        Relkind::Sequences => (&["S"], "has_sequence_privilege"),
+    };
+    let sql = format!(
+        "SELECT pg_get_userbyid(c.relowner)::text, format('%I.%I', n.nspname, c.relname) \
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, pg_roles r \
+         WHERE n.nspname = $1 AND r.rolname = $2 AND c.relkind::text = ANY($4::text[]) \
+           AND NOT (SELECT bool_and({check}(r.oid, c.oid, p)) FROM unnest($3::text[]) p) \
+           AND pg_get_userbyid(c.relowner) <> $5 \
+           AND NOT pg_has_role(current_user, c.relowner, 'USAGE') \
+           AND NOT (SELECT bool_and({check}(current_user, c.oid, p || ' WITH GRANT OPTION')) \
+                    FROM unnest($3::text[]) p) \
+         ORDER BY 1, 2"
+    );
+    let rows = c
+        .query(
+            sql.as_str(),
+            &[&schema, &role, &privileges, &relkinds, &owner],
+        )
+        .await
+        .map_err(q("reading relation owners"))?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
 /// Whether PUBLIC holds CONNECT on `db` in its ACL (`has_database_privilege` takes no

@@ -64,6 +64,10 @@ async fn schema_grants(
     let s = ident(schema);
     let mut missing: Vec<String> = Vec::new();
     let mut sql = Vec::new();
+    // Existing relations the admin role can grant nothing on: their owners, and the grants
+    // those owners would run.
+    let mut owners: Vec<String> = Vec::new();
+    let mut by_owner = Vec::new();
     let mut effects = vec![Effect::SchemaUsage {
         schema: schema.clone(),
         role: app.to_owned(),
@@ -111,6 +115,20 @@ async fn schema_grants(
             Some(c) => effect::missing_on(c, kind, schema, app, privs).await?.0,
             None => 0,
         };
+        if let (Some(c), true) = (staging, count > 0) {
+            for (rel_owner, rel) in effect::beyond_admin(c, kind, schema, app, owner, privs).await?
+            {
+                let object = match kind {
+                    Relkind::Tables => "TABLE",
+                    Relkind::Sequences => "SEQUENCE",
+                };
+                owners.push(rel_owner);
+                by_owner.push((
+                    Db::Staging,
+                    format!("GRANT {listed} ON {object} {rel} TO {}", ident(app)),
+                ));
+            }
+        }
         if count > 0 {
             missing.push(format!("{listed} on {count} existing {}", kind.noun()));
             sql.push((
@@ -140,7 +158,10 @@ async fn schema_grants(
         };
         if !present {
             let keyword = kind.keyword();
-            missing.push(format!("default {listed} on new {}", keyword.to_lowercase()));
+            missing.push(format!(
+                "default {listed} on new {}",
+                keyword.to_lowercase()
+            ));
             sql.push((
                 Db::Staging,
                 format!(
@@ -163,6 +184,16 @@ async fn schema_grants(
     } else {
         missing.join(", ")
     };
-    let step = Step::new(Line::pg(op, format!("grants {schema}"), detail), sql);
-    Ok(step.owned_by(owner).promising(effects))
+    let step = Step::new(Line::pg(op, format!("grants {schema}"), detail), sql).promising(effects);
+    owners.dedup();
+    Ok(if owners.is_empty() {
+        step.owned_by(owner)
+    } else {
+        let owners = owners.join(", ");
+        let lacks = format!(
+            "does not own {} existing table(s) or sequence(s) in schema {schema} (owned by {owners}), is not a member of their owner and holds no grant option on them",
+            by_owner.len()
+        );
+        step.blocked(&owners, lacks).fixed_by(by_owner)
+    })
 }

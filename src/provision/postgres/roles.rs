@@ -139,10 +139,7 @@ async fn login_works(
 
 /// A non-superuser admin (managed services) must act for the owner to create the database
 /// with that owner and to set the owner's default privileges.
-pub(super) async fn membership(
-    admin: &Client,
-    task: &PgTask<'_>,
-) -> Result<Step, PgError> {
+pub(super) async fn membership(admin: &Client, task: &PgTask<'_>) -> Result<Step, PgError> {
     let owner = task.db.owner.get_ref().as_str();
     let version: i32 = admin
         .query_one("SELECT current_setting('server_version_num')::int", &[])
@@ -163,7 +160,14 @@ pub(super) async fn membership(
         format!("membership {owner}"),
         "the admin role acts for the owner",
     );
-    let step = Step::new(line, if acts_for { vec![] } else { vec![(Db::Admin, grant)] });
+    let step = Step::new(
+        line,
+        if acts_for {
+            vec![]
+        } else {
+            vec![(Db::Admin, grant)]
+        },
+    );
     Ok(step.promising(vec![Effect::ActsFor {
         role: owner.to_owned(),
         check,
