@@ -955,11 +955,9 @@ fn tables_the_admin_cannot_grant_on_are_named_before_anything_changes() {
 }
 
 #[test]
-fn a_grant_that_only_warned_is_read_back_and_stops_the_run() {
-    // A schema someone else created and lets the admin use (without the grant option): the
-    // admin's `GRANT USAGE` draws only a warning. The read-back catches it: the run stops
-    // there and says what is still missing and what to run as the schema's owner, instead of
-    // reporting a grant that did not happen.
+fn a_schema_the_admin_cannot_grant_on_is_named_before_anything_changes() {
+    // A schema someone else created and lets the admin use without the grant option: the
+    // admin's `GRANT USAGE` would only draw a warning, so the plan says so up front.
     let env = Env::new("preset");
     let admin_url = managed_admin("preset_admin");
     let spec = spec_without_source(&env, "[\"public\"]");
@@ -975,13 +973,52 @@ fn a_grant_that_only_warned_is_read_back_and_stops_the_run() {
          GRANT USAGE ON SCHEMA app TO preset_admin",
     );
     let spec = spec_without_source(&env, "[\"public\", \"app\"]");
-    let r = run(&spec, &[]);
-    assert_eq!(r.code, EXIT_PRIVILEGES, "{}\n{}", r.stdout, r.stderr);
     let usage = format!("GRANT USAGE ON SCHEMA \"app\" TO \"{}\";", env.app());
+    for mode in [&["--dry-run"][..], &[]] {
+        let r = run(&spec, mode);
+        assert_eq!(
+            r.code, EXIT_PRIVILEGES,
+            "{mode:?}\n{}\n{}",
+            r.stdout, r.stderr
+        );
+        for needle in [
+            format!("Run as preset_dba connected to the database {staging}"),
+            usage.clone(),
+        ] {
+            assert!(
+                r.stderr.contains(&needle),
+                "missing {needle:?}: {}",
+                r.stderr
+            );
+        }
+    }
+    sql(pg(), &staging, &format!("SET ROLE preset_dba; {usage}"));
+    run(&spec, &[]).assert_ok();
+    let check = run(&spec, &["--check"]);
+    assert_eq!(check.code, 0, "{}\n{}", check.stdout, check.stderr);
+}
+
+#[test]
+fn a_revoke_that_only_warned_is_read_back_and_stops_the_run() {
+    // A NOINHERIT admin is a member of the owner (enough to create the database for it) but
+    // does not use the owner's privileges, so its `REVOKE CONNECT … FROM PUBLIC` on the new
+    // staging database only draws a warning. The read-back catches it: the run stops there,
+    // saying what is still the case, what to run and what it had already changed, instead
+    // of reporting a staging database closed to PUBLIC.
+    let env = Env::new("noinherit");
+    let admin = "noinherit_admin";
+    let admin_url = managed_admin(admin);
+    sql(pg(), "postgres", &format!("ALTER ROLE {admin} NOINHERIT"));
+    let spec = spec_without_source(&env, "[\"public\"]");
+    let run = |extra: &[&str]| run_cmd(env.command(&spec, extra).env("TEST_ADMIN_URL", &admin_url));
+    let r = run(&[]);
+    assert_eq!(r.code, EXIT_PRIVILEGES, "{}\n{}", r.stdout, r.stderr);
+    let staging = env.staging_db();
     for needle in [
-        format!("{} has no USAGE on schema app", env.app()),
-        format!("Run as preset_dba connected to the database {staging}"),
-        usage.clone(),
+        format!("PUBLIC (every role) may still connect to {staging}"),
+        "although its statements ran".to_owned(),
+        format!("REVOKE CONNECT ON DATABASE \"{staging}\" FROM PUBLIC;"),
+        format!("Already changed in this run: role {}", env.owner()),
     ] {
         assert!(
             r.stderr.contains(&needle),
@@ -989,8 +1026,12 @@ fn a_grant_that_only_warned_is_read_back_and_stops_the_run() {
             r.stderr
         );
     }
-    sql(pg(), &staging, &format!("SET ROLE preset_dba; {usage}"));
-    run(&spec, &[]).assert_ok();
-    let check = run(&spec, &["--check"]);
+    assert_eq!(public_may_connect(&staging), "t");
+
+    // An admin that uses the owner's privileges converges.
+    sql(pg(), "postgres", &format!("ALTER ROLE {admin} INHERIT"));
+    run(&[]).assert_ok();
+    assert_eq!(public_may_connect(&staging), "f");
+    let check = run(&["--check"]);
     assert_eq!(check.code, 0, "{}\n{}", check.stdout, check.stderr);
 }

@@ -223,6 +223,27 @@ async fn schema_owner(c: &Client, schema: &str) -> Result<Option<String>, PgErro
     .map(|r| r.get(0)))
 }
 
+/// The owner of `schema` when the admin role cannot grant on it: it neither acts for the
+/// owner (the staging owner and `pg_database_owner` count as acted for once the membership
+/// and database steps ran) nor holds the grant option.
+pub(super) async fn schema_beyond_admin(
+    c: &Client,
+    schema: &str,
+    owner: &str,
+) -> Result<Option<String>, PgError> {
+    Ok(c.query_opt(
+        "SELECT pg_get_userbyid(n.nspowner)::text FROM pg_namespace n \
+             WHERE n.nspname = $1 \
+               AND pg_get_userbyid(n.nspowner)::text NOT IN ($2::text, 'pg_database_owner') \
+               AND NOT pg_has_role(current_user, n.nspowner, 'USAGE') \
+               AND NOT has_schema_privilege(current_user, n.oid, 'USAGE WITH GRANT OPTION')",
+        &[&schema, &owner],
+    )
+    .await
+    .map_err(q("reading schema owners"))?
+    .map(|r| r.get(0)))
+}
+
 /// Relations of `kind` in `schema` that lack one of `privileges` for `role` and that the
 /// admin role can grant nothing on: it neither acts for their owner (`owner`, the staging
 /// owner, counts as acted for: the membership step sees to it) nor holds the grant option.

@@ -64,8 +64,8 @@ async fn schema_grants(
     let s = ident(schema);
     let mut missing: Vec<String> = Vec::new();
     let mut sql = Vec::new();
-    // Existing relations the admin role can grant nothing on: their owners, and the grants
-    // those owners would run.
+    // The schema and existing relations the admin role can grant nothing on: their owners,
+    // and the grants those owners would run.
     let mut owners: Vec<String> = Vec::new();
     let mut by_owner = Vec::new();
     let mut effects = vec![Effect::SchemaUsage {
@@ -96,10 +96,17 @@ async fn schema_grants(
     }
     if !usage {
         missing.push("USAGE".into());
-        sql.push((
+        let grant = (
             Db::Staging,
             format!("GRANT USAGE ON SCHEMA {s} TO {}", ident(app)),
-        ));
+        );
+        if let (Some(c), true) = (staging, exists) {
+            if let Some(schema_owner) = effect::schema_beyond_admin(c, schema, owner).await? {
+                owners.push(schema_owner);
+                by_owner.push(grant.clone());
+            }
+        }
+        sql.push(grant);
     }
     // Existing tables and sequences (a clone or restore ran before).
     for kind in [Relkind::Tables, Relkind::Sequences] {
@@ -185,13 +192,14 @@ async fn schema_grants(
         missing.join(", ")
     };
     let step = Step::new(Line::pg(op, format!("grants {schema}"), detail), sql).promising(effects);
+    owners.sort();
     owners.dedup();
     Ok(if owners.is_empty() {
         step.owned_by(owner)
     } else {
         let owners = owners.join(", ");
         let lacks = format!(
-            "does not own {} existing table(s) or sequence(s) in schema {schema} (owned by {owners}), is not a member of their owner and holds no grant option on them",
+            "does not own {} object(s) in schema {schema} it must grant on (owned by {owners}), is not a member of their owner and holds no grant option on them",
             by_owner.len()
         );
         step.blocked(&owners, lacks).fixed_by(by_owner)
