@@ -94,6 +94,15 @@ impl Step {
         self
     }
 
+    /// What the owner would run to make this change.
+    fn fix_statements(&self) -> &[(Db, String)] {
+        if self.fix.is_empty() {
+            &self.sql
+        } else {
+            &self.fix
+        }
+    }
+
     fn fixed_by(mut self, fix: Vec<(Db, String)>) -> Step {
         self.fix = fix;
         self

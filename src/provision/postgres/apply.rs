@@ -15,23 +15,17 @@ pub(super) fn cannot(admin_role: &str, dbname: &str, steps: &[Step]) -> Option<S
         return None;
     }
     let mut out = format!(
-        "{} planned change(s) cannot be made by the admin role {admin_role}, so provisioning changes nothing:",
+        "{} planned change(s) cannot be made by the admin role {admin_role} (PostgreSQL answers a \
+         GRANT or REVOKE the role is not entitled to with a warning and changes nothing), so \
+         provisioning changes nothing:",
         blocked.len()
     );
     for step in blocked {
         let lacks = step.lacks.as_deref().unwrap_or_default();
         out.push_str(&format!(
-            "\n- {}: {admin_role} {lacks}; PostgreSQL would only warn and change nothing. {}",
+            "\n- {}: {admin_role} {lacks}. {}",
             step.line.object,
-            fix(
-                step.owner.as_deref(),
-                if step.fix.is_empty() {
-                    &step.sql
-                } else {
-                    &step.fix
-                },
-                dbname
-            )
+            fix(step.owner.as_deref(), step.fix_statements(), dbname)
         ));
     }
     Some(out)
