@@ -1035,3 +1035,38 @@ fn a_revoke_that_only_warned_is_read_back_and_stops_the_run() {
     let check = run(&["--check"]);
     assert_eq!(check.code, 0, "{}\n{}", check.stdout, check.stderr);
 }
+
+#[test]
+fn a_staging_role_inheriting_connect_to_production_is_refused() {
+    // Closing production to PUBLIC is not enough when a staging role inherits CONNECT from a
+    // production role it was made a member of.
+    let env = Env::new("inherit");
+    let spec = env.spec(&env.staging_db(), "");
+    env.run(&spec, &[]).assert_ok();
+    let password = env.password();
+    assert!(login(&env.prod_db, &env.app(), &password).is_err());
+    sql(
+        pg(),
+        &env.prod_db,
+        &format!(
+            "CREATE ROLE inherit_reader; GRANT CONNECT ON DATABASE {p} TO inherit_reader; \
+             GRANT inherit_reader TO {a}",
+            p = env.prod_db,
+            a = env.app()
+        ),
+    );
+    assert!(login(&env.prod_db, &env.app(), &password).is_ok());
+    for mode in [&["--check"][..], &[]] {
+        let r = env.run(&spec, mode);
+        assert_eq!(r.code, EXIT_REFUSED, "{mode:?}\n{}\n{}", r.stdout, r.stderr);
+        assert!(
+            r.stderr.contains(&format!(
+                "the staging role {} holds CONNECT on the production database {} (granted to inherit_reader)",
+                env.app(),
+                env.prod_db
+            )),
+            "{mode:?}: {}",
+            r.stderr
+        );
+    }
+}
