@@ -22,5 +22,9 @@ pub const VERIFY_FAILED: i32 = 6;
 pub const NOT_A_SNAPSHOT: i32 = 7;
 /// `restore`: a snapshot file is missing, truncated or fails its digest; nothing was loaded.
 pub const SNAPSHOT_DAMAGED: i32 = 8;
+/// `provision`: the admin role cannot make a planned privilege change (it neither owns the
+/// object nor acts for its owner), or a GRANT/REVOKE ran without effect; the message names the
+/// statements to run as the owner.
+pub const PRIVILEGES: i32 = 9;
 /// Interrupted by a signal: 128 + its number (130 for SIGINT, 143 for SIGTERM), as shells report.
 pub const SIGNALED: i32 = 128;

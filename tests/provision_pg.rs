@@ -15,6 +15,7 @@ use restage::provision::deliver::dotenv;
 
 const EXIT_DRIFT: i32 = 2;
 const EXIT_REFUSED: i32 = 4;
+const EXIT_PRIVILEGES: i32 = 9;
 
 static LOGGED: OnceLock<Cluster> = OnceLock::new();
 
@@ -685,4 +686,387 @@ fn a_non_superuser_admin_provisions_and_converges() {
         login(&env.staging_db(), &env.app(), &password).as_deref(),
         Ok(env.app().as_str())
     );
+}
+
+/// Whether PUBLIC holds CONNECT on a database (`has_database_privilege` takes no PUBLIC).
+fn public_may_connect(db: &str) -> String {
+    sql(
+        pg(),
+        "postgres",
+        &format!(
+            "SELECT EXISTS (SELECT 1 FROM pg_database d, \
+               aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a \
+             WHERE d.datname = '{db}' AND a.grantee = 0 AND a.privilege_type = 'CONNECT')"
+        ),
+    )
+}
+
+#[test]
+fn an_admin_that_does_not_own_production_says_what_the_owner_must_run() {
+    // Managed services (RDS, Cloud SQL, Supabase): the admin has CREATEROLE and CREATEDB but
+    // does not own the production database, so `REVOKE CONNECT … FROM PUBLIC` there only
+    // draws a warning and changes nothing. Provisioning must not claim the change, must not
+    // leave a staging role able to connect to production, and must say what to run as owner.
+    let env = Env::new("notowner");
+    let admin = "notowner_admin";
+    let admin_password = "admin-pw-for-tests-only";
+    sql(
+        pg(),
+        "postgres",
+        &format!("CREATE ROLE {admin} LOGIN CREATEROLE CREATEDB PASSWORD '{admin_password}'"),
+    );
+    let spec = env.spec(&env.staging_db(), "");
+    let admin_url = format!(
+        "postgresql://{admin}:{admin_password}@127.0.0.1:{}/postgres",
+        pg().port()
+    );
+    let run = |extra: &[&str]| run_cmd(env.command(&spec, extra).env("TEST_ADMIN_URL", &admin_url));
+    let revoke = format!(
+        "REVOKE CONNECT ON DATABASE \"{}\" FROM PUBLIC;",
+        env.prod_db
+    );
+    let roles = format!(
+        "SELECT count(*) FROM pg_roles WHERE rolname IN ('{}', '{}')",
+        env.app(),
+        env.owner()
+    );
+
+    // The plan says the change cannot be made by this admin, in both planning modes.
+    for mode in ["--dry-run", "--check"] {
+        let planned = run(&[mode]);
+        assert_eq!(
+            planned.code, EXIT_PRIVILEGES,
+            "{mode}\n{}\n{}",
+            planned.stdout, planned.stderr
+        );
+        assert!(
+            planned
+                .stdout
+                .lines()
+                .any(|l| l.contains("(production)") && l.contains("cannot be made by this admin")),
+            "{mode}: {}",
+            planned.stdout
+        );
+        assert!(
+            planned.stderr.contains(&revoke),
+            "{mode}: {}",
+            planned.stderr
+        );
+    }
+
+    // The run fails before changing anything, names what the admin lacks and the owner.
+    let first = run(&[]);
+    assert_eq!(
+        first.code, EXIT_PRIVILEGES,
+        "{}\n{}",
+        first.stdout, first.stderr
+    );
+    assert!(
+        !first
+            .stdout
+            .lines()
+            .any(|l| l.starts_with(['~', '+']) && l.contains("(production)")),
+        "a change that did not happen was reported: {}",
+        first.stdout
+    );
+    for needle in [
+        revoke.as_str(),
+        "GRANT CONNECT ON DATABASE",
+        admin,
+        "as postgres",
+        "does not own",
+    ] {
+        assert!(
+            first.stderr.contains(needle),
+            "missing {needle:?} in: {}",
+            first.stderr
+        );
+    }
+    assert_eq!(public_may_connect(&env.prod_db), "t");
+    assert_eq!(
+        sql(pg(), "postgres", &roles),
+        "0",
+        "a refused run created the staging roles"
+    );
+
+    // The owner runs exactly what the message says; then provisioning converges.
+    let fix: Vec<&str> = first
+        .stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| (l.starts_with("REVOKE ") || l.starts_with("GRANT ")) && l.ends_with(';'))
+        .collect();
+    assert!(!fix.is_empty(), "{}", first.stderr);
+    sql(pg(), &env.prod_db, &fix.join("\n"));
+    assert_eq!(public_may_connect(&env.prod_db), "f");
+
+    let second = run(&[]);
+    second.assert_ok();
+    assert!(
+        second.stdout.contains("closed to the staging roles"),
+        "{}",
+        second.stdout
+    );
+    let check = run(&["--check"]);
+    assert_eq!(check.code, 0, "{}\n{}", check.stdout, check.stderr);
+    let password = env.password();
+    assert!(
+        login(&env.prod_db, &env.app(), &password).is_err(),
+        "the staging role connects to production"
+    );
+    assert_eq!(
+        login(&env.staging_db(), &env.app(), &password).as_deref(),
+        Ok(env.app().as_str())
+    );
+    assert_eq!(public_may_connect(&env.staging_db()), "f");
+}
+
+#[test]
+fn a_connect_grant_on_staging_that_the_owner_cannot_revoke_is_reported() {
+    // Another role holding the grant option gave PUBLIC CONNECT on the staging database: a
+    // REVOKE by the owner (or a superuser) does not reach that grant, PostgreSQL only warns,
+    // and every role could connect to staging while the plan claimed otherwise.
+    let env = Env::new("foreign");
+    let spec = env.spec(&env.staging_db(), "");
+    env.run(&spec, &[]).assert_ok();
+    let staging = env.staging_db();
+    let granter = "foreign_granter";
+    sql(
+        pg(),
+        "postgres",
+        &format!(
+            "CREATE ROLE {granter}; \
+             GRANT CONNECT ON DATABASE {staging} TO {granter} WITH GRANT OPTION; \
+             SET ROLE {granter}; GRANT CONNECT ON DATABASE {staging} TO PUBLIC"
+        ),
+    );
+    assert_eq!(public_may_connect(&staging), "t");
+
+    let mut fix = Vec::new();
+    for extra in [&["--check"][..], &[]] {
+        let r = env.run(&spec, extra);
+        assert_eq!(
+            r.code, EXIT_PRIVILEGES,
+            "{extra:?}\n{}\n{}",
+            r.stdout, r.stderr
+        );
+        assert!(
+            r.stderr.contains(&format!("Run as {granter}")),
+            "{extra:?}: {}",
+            r.stderr
+        );
+        fix = r
+            .stderr
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("REVOKE ") && l.ends_with(';'))
+            .map(str::to_owned)
+            .collect();
+    }
+    assert!(!fix.is_empty());
+    sql(
+        pg(),
+        "postgres",
+        &format!("SET ROLE {granter}; {}", fix.join("\n")),
+    );
+    assert_eq!(public_may_connect(&staging), "f");
+    let check = env.run(&spec, &["--check"]);
+    assert_eq!(check.code, 0, "{}\n{}", check.stdout, check.stderr);
+}
+
+/// A CREATEROLE CREATEDB login that is not a superuser (what managed services hand out);
+/// its connection URL.
+fn managed_admin(name: &str) -> String {
+    let password = "admin-pw-for-tests-only";
+    sql(
+        pg(),
+        "postgres",
+        &format!("CREATE ROLE {name} LOGIN CREATEROLE CREATEDB PASSWORD '{password}'"),
+    );
+    format!(
+        "postgresql://{name}:{password}@127.0.0.1:{}/postgres",
+        pg().port()
+    )
+}
+
+/// `env`'s spec without production (a separate instance), with `schemas`.
+fn spec_without_source(env: &Env, schemas: &str) -> PathBuf {
+    let spec = env.spec(&env.staging_db(), "");
+    let text = std::fs::read_to_string(&spec)
+        .expect("the spec")
+        .replace(
+            "[source]\nurl_env = \"TEST_PROD_URL\"\nkeep_connect = [\"postgres\"]\n",
+            "",
+        )
+        .replace(
+            "connection_limit = 10\n",
+            &format!("connection_limit = 10\nschemas = {schemas}\n"),
+        );
+    std::fs::write(&spec, text).expect("writing the spec");
+    spec
+}
+
+#[test]
+fn tables_the_admin_cannot_grant_on_are_named_before_anything_changes() {
+    // A table in the staging schema owned by a role the managed-service admin does not act
+    // for: `GRANT … ON ALL TABLES` would only warn for it, so the plan says so up front and
+    // gives the grant to run as its owner.
+    let env = Env::new("legacy");
+    let admin_url = managed_admin("legacy_admin");
+    let spec = spec_without_source(&env, "[\"public\"]");
+    let run = |extra: &[&str]| run_cmd(env.command(&spec, extra).env("TEST_ADMIN_URL", &admin_url));
+    run(&[]).assert_ok();
+    let staging = env.staging_db();
+    sql(
+        pg(),
+        &staging,
+        "CREATE ROLE legacy_loader; CREATE TABLE legacy (id int); \
+         ALTER TABLE legacy OWNER TO legacy_loader; GRANT SELECT ON legacy TO PUBLIC",
+    );
+    let grant = format!(
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE public.legacy TO \"{}\";",
+        env.app()
+    );
+    for mode in [&["--dry-run"][..], &["--check"], &[]] {
+        let r = run(mode);
+        assert_eq!(
+            r.code, EXIT_PRIVILEGES,
+            "{mode:?}\n{}\n{}",
+            r.stdout, r.stderr
+        );
+        assert!(
+            r.stderr.contains(&format!(
+                "Run as legacy_loader connected to the database {staging}"
+            )),
+            "{mode:?}: {}",
+            r.stderr
+        );
+        assert!(r.stderr.contains(&grant), "{mode:?}: {}", r.stderr);
+    }
+    let insert = format!(
+        "SELECT has_table_privilege('{}', 'legacy', 'INSERT')",
+        env.app()
+    );
+    assert_eq!(sql(pg(), &staging, &insert), "f");
+    sql(pg(), &staging, &format!("SET ROLE legacy_loader; {grant}"));
+    assert_eq!(sql(pg(), &staging, &insert), "t");
+    let check = run(&["--check"]);
+    assert_eq!(check.code, 0, "{}\n{}", check.stdout, check.stderr);
+}
+
+#[test]
+fn a_schema_the_admin_cannot_grant_on_is_named_before_anything_changes() {
+    // A schema someone else created and lets the admin use without the grant option: the
+    // admin's `GRANT USAGE` would only draw a warning, so the plan says so up front.
+    let env = Env::new("preset");
+    let admin_url = managed_admin("preset_admin");
+    let spec = spec_without_source(&env, "[\"public\"]");
+    let run = |spec: &Path, extra: &[&str]| {
+        run_cmd(env.command(spec, extra).env("TEST_ADMIN_URL", &admin_url))
+    };
+    run(&spec, &[]).assert_ok();
+    let staging = env.staging_db();
+    sql(
+        pg(),
+        &staging,
+        "CREATE ROLE preset_dba; CREATE SCHEMA app AUTHORIZATION preset_dba; \
+         GRANT USAGE ON SCHEMA app TO preset_admin",
+    );
+    let spec = spec_without_source(&env, "[\"public\", \"app\"]");
+    let usage = format!("GRANT USAGE ON SCHEMA \"app\" TO \"{}\";", env.app());
+    for mode in [&["--dry-run"][..], &[]] {
+        let r = run(&spec, mode);
+        assert_eq!(
+            r.code, EXIT_PRIVILEGES,
+            "{mode:?}\n{}\n{}",
+            r.stdout, r.stderr
+        );
+        for needle in [
+            format!("Run as preset_dba connected to the database {staging}"),
+            usage.clone(),
+        ] {
+            assert!(
+                r.stderr.contains(&needle),
+                "missing {needle:?}: {}",
+                r.stderr
+            );
+        }
+    }
+    sql(pg(), &staging, &format!("SET ROLE preset_dba; {usage}"));
+    run(&spec, &[]).assert_ok();
+    let check = run(&spec, &["--check"]);
+    assert_eq!(check.code, 0, "{}\n{}", check.stdout, check.stderr);
+}
+
+#[test]
+fn a_revoke_that_only_warned_is_read_back_and_stops_the_run() {
+    // A NOINHERIT admin is a member of the owner (enough to create the database for it) but
+    // does not use the owner's privileges, so its `REVOKE CONNECT … FROM PUBLIC` on the new
+    // staging database only draws a warning. The read-back catches it: the run stops there,
+    // saying what is still the case, what to run and what it had already changed, instead
+    // of reporting a staging database closed to PUBLIC.
+    let env = Env::new("noinherit");
+    let admin = "noinherit_admin";
+    let admin_url = managed_admin(admin);
+    sql(pg(), "postgres", &format!("ALTER ROLE {admin} NOINHERIT"));
+    let spec = spec_without_source(&env, "[\"public\"]");
+    let run = |extra: &[&str]| run_cmd(env.command(&spec, extra).env("TEST_ADMIN_URL", &admin_url));
+    let r = run(&[]);
+    assert_eq!(r.code, EXIT_PRIVILEGES, "{}\n{}", r.stdout, r.stderr);
+    let staging = env.staging_db();
+    for needle in [
+        format!("PUBLIC (every role) may still connect to {staging}"),
+        "although its statements ran".to_owned(),
+        format!("REVOKE CONNECT ON DATABASE \"{staging}\" FROM PUBLIC;"),
+        format!("Already changed in this run: role {}", env.owner()),
+    ] {
+        assert!(
+            r.stderr.contains(&needle),
+            "missing {needle:?}: {}",
+            r.stderr
+        );
+    }
+    assert_eq!(public_may_connect(&staging), "t");
+
+    // An admin that uses the owner's privileges converges.
+    sql(pg(), "postgres", &format!("ALTER ROLE {admin} INHERIT"));
+    run(&[]).assert_ok();
+    assert_eq!(public_may_connect(&staging), "f");
+    let check = run(&["--check"]);
+    assert_eq!(check.code, 0, "{}\n{}", check.stdout, check.stderr);
+}
+
+#[test]
+fn a_staging_role_inheriting_connect_to_production_is_refused() {
+    // Closing production to PUBLIC is not enough when a staging role inherits CONNECT from a
+    // production role it was made a member of.
+    let env = Env::new("inherit");
+    let spec = env.spec(&env.staging_db(), "");
+    env.run(&spec, &[]).assert_ok();
+    let password = env.password();
+    assert!(login(&env.prod_db, &env.app(), &password).is_err());
+    sql(
+        pg(),
+        &env.prod_db,
+        &format!(
+            "CREATE ROLE inherit_reader; GRANT CONNECT ON DATABASE {p} TO inherit_reader; \
+             GRANT inherit_reader TO {a}",
+            p = env.prod_db,
+            a = env.app()
+        ),
+    );
+    assert!(login(&env.prod_db, &env.app(), &password).is_ok());
+    for mode in [&["--check"][..], &[]] {
+        let r = env.run(&spec, mode);
+        assert_eq!(r.code, EXIT_REFUSED, "{mode:?}\n{}\n{}", r.stdout, r.stderr);
+        assert!(
+            r.stderr.contains(&format!(
+                "the staging role {} holds CONNECT on the production database {} (granted to inherit_reader)",
+                env.app(),
+                env.prod_db
+            )),
+            "{mode:?}: {}",
+            r.stderr
+        );
+    }
 }

@@ -89,6 +89,10 @@ pub fn run(args: &ProvisionArgs) -> Result<(), Failure> {
     for doc in stdout_docs {
         print!("{doc}");
     }
+    // A dry run planned a change this admin cannot make: not drift that a run would fix.
+    if let Some(message) = &plan.cannot {
+        return Err(Failure::new(exit::PRIVILEGES, message.clone()));
+    }
     if args.check && plan.pending() > 0 {
         return Err(Failure::new(
             exit::DRIFT,
@@ -125,6 +129,7 @@ fn pg_failure(e: PgError) -> Failure {
         PgError::Refused(m) => Failure::new(exit::REFUSED, m),
         PgError::Connect { .. } => Failure::new(exit::CONNECTION, e.to_string()),
         PgError::Query { .. } => Failure::new(exit::FAILURE, e.to_string()),
+        PgError::Privileges(m) => Failure::new(exit::PRIVILEGES, m),
     }
 }
 
@@ -234,9 +239,11 @@ async fn execute(
             .await
             .map_err(deliver_failure)?;
     }
-    plan.lines = postgres::converge(&client, &task, dry_run)
+    let converged = postgres::converge(&client, &task, dry_run)
         .await
         .map_err(pg_failure)?;
+    plan.lines = converged.lines;
+    plan.cannot = converged.cannot;
     let pg_changed = plan
         .lines
         .iter()

@@ -15,6 +15,7 @@ Exit codes:
   6  verification found a mismatch
   7  not a restage snapshot, or one written by a newer restage
   8  a snapshot file is missing or damaged (nothing was loaded)
+  9  provision: the admin role lacks a privilege a planned change needs
   130, 143  interrupted by SIGINT, SIGTERM (children stopped, work files removed)";
 
 /// Build and refresh staging environments from production PostgreSQL.
@@ -365,6 +366,9 @@ equals the production value, and when staging shares an instance with production
 database PUBLIC may connect to (unless [source] keep_connect says how to close it).
 
 --check exits 2 when changes are pending (a CI drift check), 0 when everything is in place.
+Every privilege change is read back; a change the admin role cannot make (it does not own
+the database, e.g. production on a managed service) exits 9, also with --dry-run and
+--check, and says what to run as the owner.
 
 Examples:
   restage provision --env envs/staging.toml --dry-run

@@ -60,6 +60,10 @@ pub struct Plan {
     pub generated: Vec<String>,
     /// `--rotate`: which deliveries changed because of it.
     pub rotated: Vec<Rotation>,
+    /// Why the admin role cannot make some planned PostgreSQL changes (dry runs; a real run
+    /// stops before changing anything).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cannot: Option<String>,
 }
 
 #[derive(Debug, Serialize)]

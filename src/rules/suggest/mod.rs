@@ -22,7 +22,9 @@ mod render;
 use std::fmt::Write as _;
 
 pub use agree::settle;
-pub use detect::{classify_value, is_email, kinds_inside, SampleProfile};
+pub use detect::{
+    classify_value, is_card_number, is_email, is_iban, is_phone, kinds_inside, SampleProfile,
+};
 pub use follow::{follow_keys, KeyLink};
 pub use kinds::Pii;
 pub use names::{by_name, words, TableContext};
