@@ -193,6 +193,7 @@ mod tests {
                 domain: rule.into(),
                 origin: Origin::Explicit,
             }),
+            marked: None,
         }
     }
 
