@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 
 use super::suggest::{classify_value, is_email, Pii};
 pub use crate::catalog::schema_text::{SchemaText, TextKind};
+use crate::sanitize::detect::{self, TokenKind};
 
 /// Shortest candidate looked up among production values: shorter literals ('US', 'F', 'y')
 /// are codes, not personal values, and would match by coincidence.
@@ -71,59 +72,50 @@ pub fn literals(sql: &str) -> Vec<String> {
     out
 }
 
-/// Whitespace- and punctuation-separated tokens of prose, and the phone-like runs of digits
-/// with separators that a split would cut apart (`+44 7700 900123`).
+/// Whitespace- and punctuation-separated words of prose.
 fn prose_tokens(text: &str) -> Vec<&str> {
-    let mut out: Vec<&str> = text
-        .split(|c: char| c.is_whitespace() || "<>()[]{},;\"'`".contains(c))
+    text.split(|c: char| c.is_whitespace() || "<>()[]{},;\"'`".contains(c))
         .map(|t| t.trim_matches(|c: char| ".:!?".contains(c)))
         .filter(|t| !t.is_empty())
-        .collect();
-    let b = text.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        let starts = b[i] == b'+' || b[i].is_ascii_digit() || b[i] == b'(';
-        if !starts {
-            i += 1;
-            continue;
-        }
-        let mut j = i;
-        while j < b.len() && (b[j].is_ascii_digit() || b" -().+/".contains(&b[j])) {
-            j += 1;
-        }
-        let run = text[i..j].trim_end_matches([' ', '-', '(', '/', '.']);
-        if run.bytes().filter(u8::is_ascii_digit).count() >= 7 {
-            out.push(run);
-        }
-        i = j.max(i + 1);
-    }
-    out
+        .collect()
+}
+
+/// What the token detectors (the `scrub` rule's) find inside `text`, as kinds of personal data.
+fn tokens_in(text: &str) -> impl Iterator<Item = Pii> + '_ {
+    detect::find(text.as_bytes())
+        .into_iter()
+        .map(|t| match t.kind {
+            TokenKind::Email => Pii::Email,
+            TokenKind::Phone => Pii::Phone,
+            TokenKind::Card => Pii::CardNumber,
+            TokenKind::Iban => Pii::BankAccount,
+            TokenKind::Ip => Pii::IpAddress,
+            TokenKind::NationalId => Pii::NationalId,
+        })
 }
 
 /// The kinds of personal token the detectors find in one object's text (a JWT-like token is
 /// a credential, reported as `Secret`).
 pub fn detect(text: &SchemaText) -> Vec<Pii> {
     let mut kinds = Vec::new();
-    let mut classify = |candidate: &str| {
-        if let Some(kind) = classify_value(candidate) {
-            if !kinds.contains(&kind) {
-                kinds.push(kind);
-            }
+    let mut add = |kind: Pii| {
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
         }
     };
     match text.kind {
         TextKind::Comment => {
-            classify(&text.text);
-            for token in prose_tokens(&text.text) {
-                classify(token);
-            }
+            classify_value(text.text.trim())
+                .into_iter()
+                .for_each(&mut add);
+            tokens_in(&text.text).for_each(&mut add);
         }
         TextKind::Sql => {
             for literal in literals(&text.text) {
-                classify(&literal);
-                for token in prose_tokens(&literal) {
-                    classify(token);
-                }
+                classify_value(literal.trim())
+                    .into_iter()
+                    .for_each(&mut add);
+                tokens_in(&literal).for_each(&mut add);
             }
             // Code comments and identifiers are not literals, but an email address in them is
             // unambiguous (operators like `@>` never form one).
@@ -132,8 +124,8 @@ pub fn detect(text: &SchemaText) -> Vec<Pii> {
                 .split(|c: char| c.is_whitespace() || "<>()[]{},;\"'`=".contains(c))
                 .map(|t| t.trim_end_matches(['.', ':', '!', '?']))
                 .any(is_email);
-            if email && !kinds.contains(&Pii::Email) {
-                kinds.push(Pii::Email);
+            if email {
+                add(Pii::Email);
             }
         }
     }
@@ -225,6 +217,7 @@ mod tests {
             "SELECT c.id, c.created_at FROM customers c WHERE c.created_at > '2024-01-31'::date",
             "CREATE INDEX i ON t USING gin (doc jsonb_path_ops) WHERE (doc @> '{\"a\": 1}')",
             "'1.5'::numeric",
+            "'2024-01-01 00:00:00+00'::timestamp with time zone",
         ] {
             assert!(detect(&sql(text)).is_empty(), "{text}");
         }

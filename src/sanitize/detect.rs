@@ -165,6 +165,16 @@ fn is_ipv4(s: &[u8]) -> bool {
         })
 }
 
+/// `2024-01-31…`, `2024/01/31…`: a run that starts as a date (a four-digit year, a separator,
+/// a one- or two-digit month) is a date or a timestamp, not a number.
+fn date_prefixed(run: &[u8]) -> bool {
+    run.len() >= 7
+        && run[..4].iter().all(u8::is_ascii_digit)
+        && matches!(run[4], b'-' | b'/' | b'.')
+        && run[5].is_ascii_digit()
+        && (!run[6].is_ascii_digit() || run.get(7).is_some_and(|c| !c.is_ascii_digit()))
+}
+
 /// What a run of digits and separators is, if anything personal.
 fn classify_run(run: &[u8], digits: usize, international: bool) -> Option<TokenKind> {
     let only_digits: Vec<u8> = run.iter().copied().filter(u8::is_ascii_digit).collect();
@@ -259,7 +269,10 @@ pub fn find(text: &[u8]) -> Vec<Token> {
             let (run, digits) = digit_run(text, start);
             let end = run.end;
             let token_start = if open { i } else { start };
-            let kind = (boundary_after(text, end) && text.get(end).is_none_or(|c| *c != b'@'))
+            // A run that goes on as a time (`2024-01-31 10:00`, `10:00`) or an email is not a
+            // number of its own.
+            let ends = boundary_after(text, end) && !matches!(text.get(end), Some(b'@' | b':'));
+            let kind = (ends && !date_prefixed(&text[token_start..end]))
                 .then(|| classify_run(&text[token_start..end], digits, plus))
                 .flatten();
             if let Some(kind) = kind {
@@ -320,6 +333,7 @@ mod tests {
     fn ordinary_numbers_dates_and_identifiers_are_not_tokens() {
         for text in [
             "order 12345 shipped 2024-01-31 at 12:30, total 1234.56",
+            "'2024-01-01 00:00:00+00'::timestamp with time zone, 2024-01-01 00, 2024/1/5 10",
             "version 1.2.3, id abc1234567890, uuid 0b1e2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d",
             "{\"qty\": 3, \"price\": 19.99, \"ts\": \"2024-01-31T10:00:00Z\"}",
             "a@b, @handle, x@localhost, 1 - 2 - 3",
