@@ -8,6 +8,8 @@
 pub mod array;
 pub mod builtin;
 pub mod compose;
+#[cfg(test)]
+mod echo_properties;
 pub mod json_scan;
 pub mod key;
 pub mod registry;
@@ -22,6 +24,6 @@ pub use compose::build_column;
 pub use key::Key;
 pub use spec::oids;
 pub use spec::{
-    ColumnInfo, ColumnRead, ColumnSanitizer, Ctx, MaxLen, Outcome, ParamKind, ParamSpec, RowAccess,
-    Rule, RuleArgs, RuleSpec, SanitizeError, TypeClass,
+    ColumnInfo, ColumnRead, ColumnSanitizer, Ctx, MaxLen, Outcome, OutputSource, ParamKind,
+    ParamSpec, RowAccess, Rule, RuleArgs, RuleSpec, SanitizeError, TypeClass,
 };

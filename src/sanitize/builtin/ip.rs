@@ -27,6 +27,7 @@ static SPEC: RuleSpec = RuleSpec {
 struct IpValue {
     keep_prefix: u32,
     text: bool,
+    unique: bool,
     domain: String,
 }
 
@@ -54,16 +55,12 @@ impl IpValue {
         } else {
             1u128 << width
         };
-        let y = if width == 128 {
-            // The 2^128 space: permute both halves' domain minus one value; u128::MAX maps to
-            // itself (a bijection all the same).
-            if middle == u128::MAX {
-                middle
-            } else {
-                p.apply(n, middle)
-            }
+        // A derangement, so no address keeps its production value; the all-ones address,
+        // outside the 2^128 - 1 values a u128 range covers, is the one that stays.
+        let y = if width == 128 && middle == u128::MAX {
+            middle
         } else {
-            p.apply(n, middle)
+            p.derange(n, middle)
         };
         x = (x & !mask) | (y << shift);
         for (i, b) in addr.iter_mut().enumerate() {
@@ -99,10 +96,17 @@ impl ColumnSanitizer for IpValue {
                     self.permute(ctx, &mut a, 128);
                     std::net::IpAddr::from(a)
                 }
+                // Not an address: a keyed one all the same, IPv6 on a unique column so that
+                // distinct values stay distinct (32 bits collide among 10^5 values).
                 Err(_) => {
-                    // Not an address: a keyed IPv4 address all the same.
                     let h = ctx.key.hash("ip", &self.domain, input);
-                    std::net::IpAddr::from([h[0], h[1], h[2], h[3]])
+                    if self.unique {
+                        let mut a = [0u8; 16];
+                        a.copy_from_slice(&h[..16]);
+                        std::net::IpAddr::from(a)
+                    } else {
+                        std::net::IpAddr::from([h[0], h[1], h[2], h[3]])
+                    }
                 }
             };
             out.extend_from_slice(ip.to_string().as_bytes());
@@ -132,6 +136,7 @@ impl Rule for Ip {
         Ok(Box::new(IpValue {
             keep_prefix: keep as u32,
             text: args.column.class == TypeClass::Text,
+            unique: args.column.unique,
             domain: args.domain.to_string(),
         }))
     }
