@@ -11,7 +11,7 @@ pub struct Hash;
 static SPEC: RuleSpec = RuleSpec {
     name: "hash",
     summary: "Keyed hash of the value (joins still match); integers via a keyed permutation of \
-              the type's range.",
+              the type's range in which no value maps to itself.",
     params: &[
         ParamSpec {
             name: "output",
