@@ -104,7 +104,11 @@ fn a_domain_maps_alike_in_unique_and_non_unique_columns() {
             .arg(&rules),
     );
     run.assert_ok();
-    let cloned = sql(pg, &dst, "SELECT string_agg(user_email, ' ') FROM public.events");
+    let cloned = sql(
+        pg,
+        &dst,
+        "SELECT string_agg(user_email, ' ') FROM public.events",
+    );
     let shown: Vec<&str> = cloned
         .split_whitespace()
         .filter(|e| run.stdout.contains(e))
