@@ -78,6 +78,10 @@ fn text_inputs(max: usize) -> Vec<String> {
     v.push("0".repeat(max));
     v.push("x".repeat(max));
     let mut rng = Rng(0x5DEE_CE66_D1CE_5EED);
+    for _ in 0..100 {
+        v.push(std::net::Ipv4Addr::from(rng.next() as u32).to_string());
+        v.push(std::net::Ipv6Addr::from(u128::from(rng.next()) << 64).to_string());
+    }
     for i in 0..400 {
         let len = 1 + rng.below(max.min(40));
         let s: String = match i % 5 {
