@@ -8,7 +8,7 @@ use crate::cli::{RulesExplainArgs, RulesListArgs};
 use crate::exit;
 use crate::sanitize::compose::{edit_distance, RESERVED_KEYS};
 use crate::sanitize::registry;
-use crate::sanitize::spec::{MaxLen, ParamKind, RuleSpec, TypeClass};
+use crate::sanitize::spec::{MaxLen, OutputSource, ParamKind, RuleSpec, TypeClass};
 
 pub fn list(args: &RulesListArgs) -> Result<(), Failure> {
     let specs: Vec<&RuleSpec> = registry::all().iter().map(|r| r.spec()).collect();
@@ -29,7 +29,7 @@ pub fn explain(args: &RulesExplainArgs) -> Result<(), Failure> {
     if args.json {
         println!("{}", pretty(&spec_json(spec))?);
     } else {
-        print!("{}", explain_text(spec));
+        print!("{}", explain_text(spec, rule.output_source()));
     }
     Ok(())
 }
@@ -148,7 +148,7 @@ fn kind_name(kind: ParamKind) -> &'static str {
     }
 }
 
-fn explain_text(spec: &RuleSpec) -> String {
+fn explain_text(spec: &RuleSpec, source: OutputSource) -> String {
     let mut out = format!("{}: {}\n\n", spec.name, spec.summary);
     if spec.params.is_empty() {
         out.push_str("Parameters: none\n");
@@ -165,8 +165,9 @@ fn explain_text(spec: &RuleSpec) -> String {
         ));
     }
     out.push_str(&format!(
-        "Any entry may also set `domain = \"NAME\"`: columns sharing a domain map equal values\n\
-         alike, so joins on them still match. Reserved keys: {}.\n",
+        "Any entry may also set `domain = \"NAME\"` (default: the rule's name): columns sharing a\n\
+         rule and domain map equal values alike, UNIQUE or not, so joins on them still match.\n\
+         Reserved keys: {}.\n",
         RESERVED_KEYS.join(", ")
     ));
     out.push_str(&format!(
@@ -193,8 +194,28 @@ fn explain_text(spec: &RuleSpec) -> String {
         MaxLen::Param(p) => format!("at most `{p}` characters (set it to fit varchar(n))"),
     };
     out.push_str(&format!("  length: {length}\n"));
+    out.push_str(&format!("  output: {}\n", output_text(source)));
     out.push_str(&format!("\nExample:\n  {}\n", spec.example));
     out
+}
+
+/// What a rule's output is made of, as `rules explain` states it.
+fn output_text(source: OutputSource) -> &'static str {
+    match source {
+        OutputSource::KeyedHash => {
+            "derived from the keyed hash of the value: never the original, and no run of 4 of \
+             its digits or 6 of its characters in place beyond what the parameters keep"
+        }
+        OutputSource::Perturbed => "near the original on purpose, never equal to it",
+        OutputSource::Masked => {
+            "the original's characters, masked except those the parameters keep"
+        }
+        OutputSource::Parameters => {
+            "built from the parameters or other columns, not from the value"
+        }
+        OutputSource::Nested => "other rules applied to parts of the value",
+        OutputSource::Input => "the original value",
+    }
 }
 
 fn spec_json(spec: &RuleSpec) -> Value {
@@ -249,11 +270,17 @@ mod tests {
         let Some(keep) = registry::lookup("keep") else {
             panic!("keep is built in");
         };
-        let text = explain_text(keep.spec());
+        let text = explain_text(keep.spec(), keep.output_source());
         assert!(text.starts_with("keep: "));
         assert!(text.contains("Parameters: none\n"));
         assert!(text.contains("Accepts: any"));
         assert!(text.contains(keep.spec().example));
+        assert!(text.contains("  output: the original value\n"));
+        let Some(phone) = registry::lookup("phone") else {
+            panic!("phone is built in");
+        };
+        let text = explain_text(phone.spec(), phone.output_source());
+        assert!(text.contains("never the original"), "{text}");
         let v = spec_json(keep.spec());
         assert_eq!(v["name"], "keep");
         assert_eq!(v["unique_preserving"], true);

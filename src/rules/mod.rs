@@ -99,17 +99,24 @@ pub fn build(
             }
             let Some(info) = infos.get(i) else { continue };
             // A column following a key maps exactly as the key does: as a unique column (with
-            // the same type and length, checked when the rule was propagated).
+            // the same type and length, checked when the rule was propagated). A column whose
+            // rule + domain also rules a unique column maps as that one does, so equal values
+            // stay equal across the domain.
+            let shared_unique = resolution
+                .unique_domains
+                .get(&decided.mapping())
+                .filter(|_| !info.unique);
             let following;
-            let info = if matches!(decided.origin, Origin::ForeignKey { .. }) {
-                following = ColumnInfo {
-                    unique: true,
-                    ..info.clone()
+            let info =
+                if matches!(decided.origin, Origin::ForeignKey { .. }) || shared_unique.is_some() {
+                    following = ColumnInfo {
+                        unique: true,
+                        ..info.clone()
+                    };
+                    &following
+                } else {
+                    info
                 };
-                &following
-            } else {
-                info
-            };
             let place = |message: String| {
                 let mut d = decided
                     .entry
@@ -122,6 +129,13 @@ pub fn build(
                 } else if let Origin::Pattern { glob } = &decided.origin {
                     d.message
                         .push_str(&format!(" (from the default for {glob:?})"));
+                }
+                if let Some(unique) = shared_unique {
+                    d.message.push_str(&format!(
+                        " (the column takes the unique form because its domain {:?} also maps \
+                         the unique column {unique})",
+                        decided.domain
+                    ));
                 }
                 d
             };

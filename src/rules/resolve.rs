@@ -29,6 +29,13 @@ pub struct Decided {
     pub origin: Origin,
 }
 
+impl Decided {
+    /// What makes one mapping: the rule and the domain (equal inputs, equal outputs).
+    pub fn mapping(&self) -> (String, String) {
+        (self.entry.rule().to_string(), self.domain.clone())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ColumnDecision {
     pub column: String,
@@ -59,6 +66,9 @@ pub struct TableDecisions {
 #[derive(Debug, Clone, Default)]
 pub struct Resolution {
     pub tables: Vec<TableDecisions>,
+    /// Rule + domain pairs that also rule a unique column (named here): every column mapping
+    /// in them takes the unique-preserving form, so equal values stay equal across the domain.
+    pub unique_domains: HashMap<(String, String), String>,
 }
 
 impl Resolution {
@@ -167,12 +177,71 @@ pub fn resolve(
             .collect();
         resolution.tables.push(TableDecisions {
             oid: table.oid,
-            name,
+            name: table.display_name(),
             columns,
         });
     }
     follow_foreign_keys(&mut resolution, catalog, &explicit, files, &mut problems);
+    resolution.unique_domains = unique_domains(files, &explicit, catalog, &resolution);
     (resolution, problems)
+}
+
+/// A column's own entry (or its partition root's), else the first matching pattern default.
+fn decide(
+    files: &[RuleFile],
+    explicit: &HashMap<String, HashMap<String, Entry>>,
+    table: &Table,
+    column: &str,
+) -> Option<Decided> {
+    let name = table.display_name();
+    let root = table.partition_root.as_ref().and_then(|r| explicit.get(r));
+    explicit
+        .get(&name)
+        .and_then(|m| m.get(column))
+        .or_else(|| root.and_then(|m| m.get(column)))
+        .map(|entry| Decided {
+            domain: domain_of(entry),
+            entry: entry.clone(),
+            origin: Origin::Explicit,
+        })
+        .or_else(|| pattern_for(files, &name, column))
+}
+
+/// Rule + domain pairs that change the values of a unique column anywhere in the source (not
+/// only in the tables of this run, so a subset maps as a full clone does), or of a column
+/// following a key, with the first such column.
+fn unique_domains(
+    files: &[RuleFile],
+    explicit: &HashMap<String, HashMap<String, Entry>>,
+    catalog: &SourceCatalog,
+    resolution: &Resolution,
+) -> HashMap<(String, String), String> {
+    let mut out = HashMap::new();
+    for table in &catalog.tables {
+        for col in table.columns.iter().filter(|c| c.unique) {
+            if let Some(d) = decide(files, explicit, table, &col.name) {
+                // A rule that cannot keep values distinct is refused on the unique column
+                // itself; it says nothing about the other columns of its domain.
+                let preserving = crate::sanitize::registry::lookup(d.entry.rule())
+                    .is_some_and(|r| r.spec().unique_preserving);
+                if preserving && !d.entry.is_plain_keep() {
+                    out.entry(d.mapping())
+                        .or_insert_with(|| format!("{}.{}", table.display_name(), col.name));
+                }
+            }
+        }
+    }
+    for table in &resolution.tables {
+        for c in &table.columns {
+            if let Some(d) = &c.decided {
+                if matches!(d.origin, Origin::ForeignKey { .. }) {
+                    out.entry(d.mapping())
+                        .or_insert_with(|| format!("{}.{}", table.name, c.column));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Each table's columns by `schema.table`: plain tables and partitioned tables (whose

@@ -10,6 +10,8 @@ pub mod builtin;
 pub mod checksum;
 pub mod compose;
 pub mod detect;
+#[cfg(test)]
+mod echo_properties;
 pub mod json_scan;
 pub mod key;
 pub mod registry;
@@ -24,6 +26,6 @@ pub use compose::build_column;
 pub use key::Key;
 pub use spec::oids;
 pub use spec::{
-    ColumnInfo, ColumnRead, ColumnSanitizer, Ctx, MaxLen, Outcome, ParamKind, ParamSpec, RowAccess,
-    Rule, RuleArgs, RuleSpec, SanitizeError, TypeClass,
+    ColumnInfo, ColumnRead, ColumnSanitizer, Ctx, MaxLen, Outcome, OutputSource, ParamKind,
+    ParamSpec, RowAccess, Rule, RuleArgs, RuleSpec, SanitizeError, TypeClass,
 };

@@ -196,9 +196,35 @@ pub struct RuleArgs<'a> {
     pub row: &'a [ColumnInfo],
 }
 
+/// Where a rule's output characters come from. The property tests over the registry hold every
+/// rule to its answer: a rule that derives its output from the keyed hash never echoes its input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputSource {
+    /// Every output character comes from the keyed hash of the value, apart from what the
+    /// rule's parameters or format keep (separators, a country code, a fixed prefix): the output
+    /// never equals the input and no run of 4+ input digits or 6+ input characters survives in
+    /// place.
+    KeyedHash,
+    /// Near the input on purpose (a shifted date, a noised amount), never equal to it.
+    Perturbed,
+    /// The input's own characters, hidden or kept as the parameters say (`mask`).
+    Masked,
+    /// Built from the parameters or from other columns, not from this value (`constant`,
+    /// `choice`, `int_range`, `null`, `template`, `regex_replace`).
+    Parameters,
+    /// Other rules applied to parts of the value (`json`, `scrub`, `composite`).
+    Nested,
+    /// The input itself (`keep`).
+    Input,
+}
+
 /// A rule: its declaration and a constructor for one column.
 pub trait Rule: Send + Sync {
     fn spec(&self) -> &'static RuleSpec;
+    /// Where the output comes from. The default holds a new rule to the strictest promise.
+    fn output_source(&self) -> OutputSource {
+        OutputSource::KeyedHash
+    }
     /// Validates parameters for `args.column` and builds the sanitizer. Errors are one
     /// sentence naming the parameter (the caller adds file, line, table and column).
     fn build(&self, args: &RuleArgs<'_>) -> Result<Box<dyn ColumnSanitizer>, String>;

@@ -85,14 +85,15 @@ fn push_postcode(s: &mut Stream, original: &[u8], out: &mut Vec<u8>) {
         }
         return;
     }
+    // Every digit and letter becomes another one, so none of the original stays in place.
     let mut buf = [0u8; 4];
     for c in text.chars() {
         if c.is_ascii_digit() {
-            out.push(s.digit());
+            out.push(draw_other(s, DIGITS, Some(c as u8)));
         } else if c.is_ascii_uppercase() {
-            out.push(b'A' + s.below(26) as u8);
+            out.push(draw_other(s, UPPER, Some(c as u8)));
         } else if c.is_ascii_lowercase() {
-            out.push(b'a' + s.below(26) as u8);
+            out.push(draw_other(s, LOWER, Some(c as u8)));
         } else {
             out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
         }

@@ -63,6 +63,10 @@ impl Rule for Choice {
         &SPEC
     }
 
+    fn output_source(&self) -> OutputSource {
+        OutputSource::Parameters
+    }
+
     fn build(&self, args: &RuleArgs<'_>) -> Result<Box<dyn ColumnSanitizer>, String> {
         let values = p_strs(args.params, "values").unwrap_or_default();
         if values.is_empty() {

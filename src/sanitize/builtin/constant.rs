@@ -151,6 +151,10 @@ impl Rule for Constant {
         &SPEC
     }
 
+    fn output_source(&self) -> OutputSource {
+        OutputSource::Parameters
+    }
+
     fn build(&self, args: &RuleArgs<'_>) -> Result<Box<dyn ColumnSanitizer>, String> {
         let text = p_str(args.params, "value").unwrap_or_default();
         if let Some(n) = args.column.max_chars {

@@ -109,6 +109,10 @@ impl Rule for DateShift {
         &SPEC
     }
 
+    fn output_source(&self) -> OutputSource {
+        OutputSource::Perturbed
+    }
+
     fn build(&self, args: &RuleArgs<'_>) -> Result<Box<dyn ColumnSanitizer>, String> {
         let days = p_int(args.params, "days").unwrap_or(30);
         if !(1..=1_000_000).contains(&days) {

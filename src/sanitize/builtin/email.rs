@@ -87,16 +87,31 @@ impl ColumnSanitizer for EmailValue {
         let seed = ctx.key.hash("email", &self.domain, input);
         let mut s = Stream::new(&seed);
         let start = out.len();
-        push_local_part(&mut s, out);
-        truncate_chars(out, start, self.local_max);
-        if self.unique {
-            out.push(b'.');
-            push_base32(&seed, DISCRIMINATOR_LEN, out);
-        }
-        out.push(b'@');
-        match &self.mail_domain {
-            Some(d) => out.extend_from_slice(d.as_bytes()),
-            None => out.extend_from_slice(s.pick(MAIL_DOMAINS).as_bytes()),
+        for _ in 0..=REDRAWS {
+            out.truncate(start);
+            push_local_part(&mut s, out);
+            truncate_chars(out, start, self.local_max);
+            if self.unique {
+                out.push(b'.');
+                push_base32(&seed, DISCRIMINATOR_LEN, out);
+            }
+            out.push(b'@');
+            // A fixed mail domain is the parameter's, not an echo: only the rest is compared.
+            let compared = out.len();
+            match &self.mail_domain {
+                Some(d) => out.extend_from_slice(d.as_bytes()),
+                None => out.extend_from_slice(s.pick(MAIL_DOMAINS).as_bytes()),
+            }
+            let end = if self.mail_domain.is_some() {
+                compared
+            } else {
+                out.len()
+            };
+            // A fake name drawn from the same lists as a production one can give it back:
+            // draw again from the same stream (still deterministic).
+            if !echoes(input, &out[start..end], 0) {
+                break;
+            }
         }
         Ok(Outcome::Value)
     }

@@ -61,9 +61,24 @@ impl ColumnSanitizer for CardValue {
             16 if s.below(2) == 0 => [&b"51"[..], b"52", b"53", b"54", b"55"][s.below(5) as usize],
             _ => b"4",
         };
+        // Where each generated digit lands: the original's digit positions when its format is
+        // kept, else the first n positions. Each digit differs from the input's there.
+        let places: Vec<usize> = if count >= 12 {
+            text.bytes()
+                .enumerate()
+                .filter(|(_, b)| b.is_ascii_digit())
+                .map(|(i, _)| i)
+                .collect()
+        } else {
+            (0..n).collect()
+        };
         let mut digits = prefix.to_vec();
         while digits.len() < n - 1 {
-            digits.push(s.digit());
+            let avoid = places
+                .get(digits.len())
+                .and_then(|&p| input.get(p))
+                .copied();
+            digits.push(draw_other(&mut s, DIGITS, avoid));
         }
         digits.push(luhn_check_digit(&digits));
         let start = out.len();
@@ -138,18 +153,26 @@ impl ColumnSanitizer for IbanValue {
             .find(|f| f.0 == cc)
             .unwrap_or(&IBAN_FORMATS[0]);
         let mut s = Stream::of(ctx.key, "iban", &self.domain, input);
+        // Each character differs from the input's at the place it is written to.
+        let grouped = text.contains(' ');
         let mut bban = Vec::with_capacity(len);
         for i in 0..len - 4 {
-            bban.push(if i < letters {
-                b'A' + s.below(26) as u8
+            let at = if grouped {
+                (i + 4) + (i + 4) / 4
             } else {
-                s.digit()
+                i + 4
+            };
+            let avoid = input.get(at).copied();
+            bban.push(if i < letters {
+                draw_other(&mut s, UPPER, avoid)
+            } else {
+                draw_other(&mut s, DIGITS, avoid)
             });
         }
         let mut iban = cc.as_bytes().to_vec();
         iban.extend_from_slice(&iban_check_digits(cc.as_bytes(), &bban));
         iban.extend_from_slice(&bban);
-        if text.contains(' ') {
+        if grouped {
             for (i, chunk) in iban.chunks(4).enumerate() {
                 if i > 0 {
                     out.push(b' ');

@@ -11,7 +11,7 @@ pub struct Hash;
 static SPEC: RuleSpec = RuleSpec {
     name: "hash",
     summary: "Keyed hash of the value (joins still match); integers via a keyed permutation of \
-              the type's range.",
+              the type's range in which no value maps to itself.",
     params: &[
         ParamSpec {
             name: "output",
@@ -64,15 +64,41 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /// The keyed permutation of an integer type's range: non-negative values map to
-/// non-negative values, negative to negative.
+/// non-negative values, negative to negative, and no value maps to itself (a key kept as it
+/// was in production would be a production value in staging).
 pub fn permute_int(p: &Permutation, oid: u32, v: i64) -> i64 {
     let (_, max) = value::int_bounds(oid);
     let n = max as u128 + 1;
     if v >= 0 {
-        p.apply(n, v as u128) as i64
+        p.derange(n, v as u128) as i64
     } else {
         let m = (-1 - v) as u128;
-        -1 - p.apply(n, m) as i64
+        -1 - p.derange(n, m) as i64
+    }
+}
+
+/// Changes every character of `out` equal to the input's at the same position to another of
+/// `alphabet`, drawn from the value's hash, so no input character survives in place (a hex
+/// hash of a hex value, a decimal hash of a number).
+fn move_off_input(out: &mut [u8], input: &[u8], alphabet: &[u8], h: &[u8; 32]) {
+    let mut s = Stream::new(h);
+    for (o, i) in out.iter_mut().zip(input) {
+        if o == i {
+            *o = draw_other(&mut s, alphabet, Some(*i));
+        }
+    }
+}
+
+const DECIMAL: &[u8; 10] = b"0123456789";
+
+/// `move_off_input` for a UUID's text: the dashes, the version digit and the variant digit are
+/// the format; the other hex digits move.
+pub fn move_uuid_off_input(out: &mut [u8], input: &[u8], h: &[u8; 32]) {
+    let mut s = Stream::new(h);
+    for (i, (o, c)) in out.iter_mut().zip(input).enumerate() {
+        if o == c && ![8, 13, 14, 18, 19, 23].contains(&i) {
+            *o = draw_other(&mut s, HEX, Some(*c));
+        }
     }
 }
 
@@ -104,6 +130,7 @@ impl ColumnSanitizer for HashValue {
             value::utf8(input)?;
         }
         let h = ctx.key.hash("hash", &self.domain, input);
+        let start = out.len();
         match self.output {
             Output::Hex => {
                 for i in 0..self.length {
@@ -141,6 +168,14 @@ impl ColumnSanitizer for HashValue {
             }
             Output::Raw => out.extend_from_slice(&h[..self.length]),
             Output::Permute => {}
+        }
+        let written = &mut out[start..];
+        match self.output {
+            Output::Hex => move_off_input(written, input, HEX, &h),
+            Output::Base64 => move_off_input(written, input, B64, &h),
+            Output::Decimal => move_off_input(written, input, DECIMAL, &h),
+            Output::Uuid => move_uuid_off_input(written, input, &h),
+            _ => {}
         }
         Ok(Outcome::Value)
     }

@@ -59,6 +59,10 @@ impl Rule for IntRange {
         &SPEC
     }
 
+    fn output_source(&self) -> OutputSource {
+        OutputSource::Parameters
+    }
+
     fn build(&self, args: &RuleArgs<'_>) -> Result<Box<dyn ColumnSanitizer>, String> {
         let min = p_int(args.params, "min").unwrap_or(0);
         let max = p_int(args.params, "max").unwrap_or(0);

@@ -55,6 +55,13 @@ enum Kind {
 struct Gen(Kind);
 
 impl Generate for Gen {
+    fn fixed_prefix(&self) -> usize {
+        match self.0 {
+            Kind::Url => "https://".len(),
+            _ => 0,
+        }
+    }
+
     fn generate(&self, s: &mut Stream, _original: &[u8], out: &mut Vec<u8>) {
         match self.0 {
             Kind::Company => {

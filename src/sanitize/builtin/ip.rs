@@ -1,6 +1,7 @@
 //! `ip`: a keyed address of the same family (IPv4 stays IPv4, IPv6 stays IPv6), through a
-//! permutation of the address space (unique-preserving). inet/cidr keep their netmask; cidr
-//! host bits stay zero; text columns hold plain addresses.
+//! bijection of the address space that changes every octet (IPv6: every group) after the kept
+//! prefix (unique-preserving). inet/cidr keep their netmask; cidr host bits stay zero; text
+//! columns hold plain addresses.
 
 use super::util::*;
 use crate::sanitize::spec::*;
@@ -27,11 +28,43 @@ static SPEC: RuleSpec = RuleSpec {
 struct IpValue {
     keep_prefix: u32,
     text: bool,
+    unique: bool,
     domain: String,
 }
 
 impl IpValue {
-    /// Permutes the bits of `addr` after `keep` leading bits, before `end` bits.
+    /// Moves every component (IPv4 octet, IPv6 group) of `addr[from..to]`, in bytes, to
+    /// another value: one pass, last component first, each shifted by a non-zero keyed amount
+    /// drawn from the hash of all the others as they are at that point. Undoing the shifts in
+    /// the opposite order recovers the input, so distinct addresses stay distinct, and no
+    /// component keeps its production value (so neither does the address's text).
+    fn move_components(&self, ctx: &Ctx<'_>, addr: &mut [u8], from: usize, to: usize) {
+        let size = if addr.len() == 4 { 1 } else { 2 };
+        let modulus: u64 = 1 << (8 * size);
+        let mut buf = Vec::with_capacity(addr.len() + 3);
+        for at in (from..to).step_by(size).rev() {
+            buf.clear();
+            buf.extend_from_slice(&[addr.len() as u8, from as u8, to as u8, at as u8]);
+            buf.extend(
+                addr.iter()
+                    .enumerate()
+                    .map(|(i, b)| if i >= at && i < at + size { 0 } else { *b }),
+            );
+            let h = ctx.key.hash("ip", &self.domain, &buf);
+            let mut word = [0u8; 8];
+            word.copy_from_slice(&h[..8]);
+            let shift = 1 + u64::from_le_bytes(word) % (modulus - 1);
+            let old = addr[at..at + size]
+                .iter()
+                .fold(0u64, |a, b| (a << 8) | u64::from(*b));
+            let new = (old + shift) % modulus;
+            for (i, b) in addr[at..at + size].iter_mut().enumerate() {
+                *b = (new >> (8 * (size - 1 - i))) as u8;
+            }
+        }
+    }
+
+    /// Replaces the bits of `addr` after `keep` leading bits, before `end` bits.
     fn permute(&self, ctx: &Ctx<'_>, addr: &mut [u8], end: u32) {
         let total = (addr.len() * 8) as u32;
         let keep = self.keep_prefix.min(end);
@@ -39,6 +72,13 @@ impl IpValue {
         if width == 0 {
             return;
         }
+        let component = if addr.len() == 4 { 8 } else { 16 };
+        if keep % component == 0 && end % component == 0 {
+            let (from, to) = ((keep / 8) as usize, (end / 8) as usize);
+            self.move_components(ctx, addr, from, to);
+            return;
+        }
+        // A boundary inside a component: a keyed derangement of the bits between.
         let mut x = addr.iter().fold(0u128, |a, b| (a << 8) | u128::from(*b));
         let shift = total - end;
         let mask = if width == 128 {
@@ -54,16 +94,12 @@ impl IpValue {
         } else {
             1u128 << width
         };
-        let y = if width == 128 {
-            // The 2^128 space: permute both halves' domain minus one value; u128::MAX maps to
-            // itself (a bijection all the same).
-            if middle == u128::MAX {
-                middle
-            } else {
-                p.apply(n, middle)
-            }
+        // A derangement, so no address keeps its production value; the all-ones address,
+        // outside the 2^128 - 1 values a u128 range covers, is the one that stays.
+        let y = if width == 128 && middle == u128::MAX {
+            middle
         } else {
-            p.apply(n, middle)
+            p.derange(n, middle)
         };
         x = (x & !mask) | (y << shift);
         for (i, b) in addr.iter_mut().enumerate() {
@@ -99,10 +135,17 @@ impl ColumnSanitizer for IpValue {
                     self.permute(ctx, &mut a, 128);
                     std::net::IpAddr::from(a)
                 }
+                // Not an address: a keyed one all the same, IPv6 on a unique column so that
+                // distinct values stay distinct (32 bits collide among 10^5 values).
                 Err(_) => {
-                    // Not an address: a keyed IPv4 address all the same.
                     let h = ctx.key.hash("ip", &self.domain, input);
-                    std::net::IpAddr::from([h[0], h[1], h[2], h[3]])
+                    if self.unique {
+                        let mut a = [0u8; 16];
+                        a.copy_from_slice(&h[..16]);
+                        std::net::IpAddr::from(a)
+                    } else {
+                        std::net::IpAddr::from([h[0], h[1], h[2], h[3]])
+                    }
                 }
             };
             out.extend_from_slice(ip.to_string().as_bytes());
@@ -132,6 +175,7 @@ impl Rule for Ip {
         Ok(Box::new(IpValue {
             keep_prefix: keep as u32,
             text: args.column.class == TypeClass::Text,
+            unique: args.column.unique,
             domain: args.domain.to_string(),
         }))
     }

@@ -443,6 +443,10 @@ impl Rule for Json {
         &SPEC
     }
 
+    fn output_source(&self) -> OutputSource {
+        OutputSource::Nested
+    }
+
     fn build(&self, args: &RuleArgs<'_>) -> Result<Box<dyn ColumnSanitizer>, String> {
         let Some(paths) = args.params.get("paths").and_then(toml::Value::as_table) else {
             return Err("parameter `paths` must be a table of path = rule".into());

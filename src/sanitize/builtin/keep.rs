@@ -34,6 +34,10 @@ impl Rule for Keep {
         &SPEC
     }
 
+    fn output_source(&self) -> OutputSource {
+        OutputSource::Input
+    }
+
     fn build(&self, _args: &RuleArgs<'_>) -> Result<Box<dyn ColumnSanitizer>, String> {
         Ok(Box::new(KeepValue))
     }

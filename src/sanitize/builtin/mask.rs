@@ -8,7 +8,8 @@ pub struct Mask;
 
 static SPEC: RuleSpec = RuleSpec {
     name: "mask",
-    summary: "Mask the characters of a text value except the first/last few (same length).",
+    summary: "Mask the characters of a text value except the first/last few, never more than \
+              half of them (same length).",
     params: &[
         ParamSpec {
             name: "keep_first",
@@ -61,12 +62,18 @@ impl ColumnSanitizer for MaskValue {
         };
         let text = text_input(input)?;
         let n = text.chars().count();
+        // A value shorter than what is kept would pass through whole: keep at most half of it,
+        // the end first.
+        let (first, last) = if self.first + self.last > n / 2 {
+            let last = self.last.min(n / 2);
+            (self.first.min(n / 2 - last), last)
+        } else {
+            (self.first, self.last)
+        };
         let mut buf = [0u8; 4];
         let mask = self.mask.encode_utf8(&mut buf).as_bytes();
         for (i, c) in text.chars().enumerate() {
-            let kept = i < self.first
-                || i + self.last >= n
-                || (self.keep_separators && !c.is_alphanumeric());
+            let kept = i < first || i + last >= n || (self.keep_separators && !c.is_alphanumeric());
             if kept {
                 let mut b = [0u8; 4];
                 out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
@@ -81,6 +88,10 @@ impl ColumnSanitizer for MaskValue {
 impl Rule for Mask {
     fn spec(&self) -> &'static RuleSpec {
         &SPEC
+    }
+
+    fn output_source(&self) -> OutputSource {
+        OutputSource::Masked
     }
 
     fn build(&self, args: &RuleArgs<'_>) -> Result<Box<dyn ColumnSanitizer>, String> {
@@ -114,7 +125,9 @@ mod tests {
         let col = column(TypeClass::Text, oids::TEXT);
         let s = must(build(&Mask, "", &col));
         assert_eq!(text_of(s.as_ref(), "4111111111111111"), "************1111");
-        assert_eq!(text_of(s.as_ref(), "abc"), "abc");
+        assert_eq!(text_of(s.as_ref(), "abc"), "**c");
+        assert_eq!(text_of(s.as_ref(), "1234"), "**34");
+        assert_eq!(text_of(s.as_ref(), "7"), "*");
         assert_eq!(run(s.as_ref(), None).0, Outcome::Null);
         let s = must(build(
             &Mask,

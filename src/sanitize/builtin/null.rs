@@ -33,6 +33,10 @@ impl Rule for Null {
         &SPEC
     }
 
+    fn output_source(&self) -> OutputSource {
+        OutputSource::Parameters
+    }
+
     fn build(&self, _args: &RuleArgs<'_>) -> Result<Box<dyn ColumnSanitizer>, String> {
         Ok(Box::new(NullValue))
     }

@@ -97,20 +97,19 @@ impl ColumnSanitizer for Noise {
         match self.oid {
             oids::INT2 | oids::INT4 | oids::INT8 => {
                 let v = value::read_int(self.oid, input)?;
-                let mut w = (v as f64 * factor).round() as i64;
+                // Within the type's range, so that clamping when writing cannot undo the noise
+                // (the largest int4 noised up would be written back as itself).
+                let (lo, hi) = value::int_bounds(self.oid);
+                let mut w = ((v as f64 * factor).round() as i64).clamp(lo, hi);
                 if w == v && v != 0 {
-                    // Small values: move by one instead of staying put.
-                    w = if s.below(2) == 0 {
-                        v.saturating_sub(1)
-                    } else {
-                        v.saturating_add(1)
+                    // Small values, and the ends of the range: move by one instead of staying.
+                    let toward_zero = v - v.signum();
+                    let away = v.checked_add(v.signum()).filter(|a| (lo..=hi).contains(a));
+                    w = match away {
+                        Some(a) if s.below(2) == 0 && toward_zero != 0 => a,
+                        Some(a) if toward_zero == 0 => a,
+                        _ => toward_zero,
                     };
-                    if w.signum() != v.signum() || w == v {
-                        w = v.saturating_sub(v.signum());
-                        if w.signum() != v.signum() {
-                            w = v.saturating_add(v.signum());
-                        }
-                    }
                 }
                 value::write_int(self.oid, w, out);
             }
@@ -127,6 +126,10 @@ impl ColumnSanitizer for Noise {
 impl Rule for NumberNoise {
     fn spec(&self) -> &'static RuleSpec {
         &SPEC
+    }
+
+    fn output_source(&self) -> OutputSource {
+        OutputSource::Perturbed
     }
 
     fn build(&self, args: &RuleArgs<'_>) -> Result<Box<dyn ColumnSanitizer>, String> {

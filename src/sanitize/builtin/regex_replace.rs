@@ -66,6 +66,10 @@ impl Rule for RegexReplace {
         &SPEC
     }
 
+    fn output_source(&self) -> OutputSource {
+        OutputSource::Parameters
+    }
+
     fn build(&self, args: &RuleArgs<'_>) -> Result<Box<dyn ColumnSanitizer>, String> {
         let pattern = p_str(args.params, "pattern").unwrap_or_default();
         let re = Regex::new(pattern)

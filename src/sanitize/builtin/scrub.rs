@@ -199,6 +199,10 @@ impl Rule for Scrub {
         &SPEC
     }
 
+    fn output_source(&self) -> OutputSource {
+        OutputSource::Nested
+    }
+
     fn build(&self, args: &RuleArgs<'_>) -> Result<Box<dyn ColumnSanitizer>, String> {
         let layout = match (args.column.class, args.column.scalar_oid) {
             (TypeClass::Json, oids::JSONB) => Layout::Jsonb,

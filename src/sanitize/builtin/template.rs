@@ -246,6 +246,10 @@ impl Rule for Template {
         &SPEC
     }
 
+    fn output_source(&self) -> OutputSource {
+        OutputSource::Parameters
+    }
+
     fn build(&self, args: &RuleArgs<'_>) -> Result<Box<dyn ColumnSanitizer>, String> {
         let t = p_str(args.params, "template").unwrap_or_default();
         let parts = parse(t, args.column, args.row)?;

@@ -192,13 +192,33 @@ impl Permutation {
         (u128::from(l) << half) | u128::from(r)
     }
 
+    fn decrypt(&self, x: u128, half: u32) -> u128 {
+        let mask: u64 = if half == 64 {
+            u64::MAX
+        } else {
+            (1u64 << half) - 1
+        };
+        let mut l = (x >> half) as u64 & mask;
+        let mut r = x as u64 & mask;
+        for i in (0..8).rev() {
+            let prev = r ^ (self.round(i, l) & mask);
+            r = l;
+            l = prev;
+        }
+        (u128::from(l) << half) | u128::from(r)
+    }
+
+    fn half_bits(n: u128) -> u32 {
+        let bits = (128 - (n - 1).leading_zeros()).max(2);
+        bits.div_ceil(2)
+    }
+
     /// The image of `x` (< n) in `0..n`.
     pub fn apply(&self, n: u128, x: u128) -> u128 {
         if n <= 1 {
             return 0;
         }
-        let bits = (128 - (n - 1).leading_zeros()).max(2);
-        let half = bits.div_ceil(2);
+        let half = Self::half_bits(n);
         let mut y = x;
         loop {
             y = self.encrypt(y, half);
@@ -207,7 +227,80 @@ impl Permutation {
             }
         }
     }
+
+    /// The preimage of `y` (< n): `invert(n, apply(n, x)) == x`. Cycle-walking backwards
+    /// passes the same out-of-range points the forward walk did.
+    pub fn invert(&self, n: u128, y: u128) -> u128 {
+        if n <= 1 {
+            return 0;
+        }
+        let half = Self::half_bits(n);
+        let mut x = y;
+        loop {
+            x = self.decrypt(x, half);
+            if x < n {
+                return x;
+            }
+        }
+    }
+
+    /// A keyed permutation of `0..n` without fixed points (n ≥ 2): the cycle `0 → 1 → … →
+    /// n-1 → 0` relabelled through the permutation, so every value moves, distinct values stay
+    /// distinct, and which value a given one moves to is as keyed as `apply`.
+    pub fn derange(&self, n: u128, x: u128) -> u128 {
+        if n <= 1 {
+            return 0;
+        }
+        let at = self.invert(n, x);
+        self.apply(n, if at + 1 == n { 0 } else { at + 1 })
+    }
 }
+
+// ---------------------------------------------------------------- echoes
+
+/// Longest run of input digits, and of input characters, an output may keep in place.
+pub const ECHO_DIGITS: usize = 4;
+pub const ECHO_CHARS: usize = 6;
+
+/// The output gives production input back: it equals the input (unless both are empty), or
+/// keeps a run of `ECHO_DIGITS` input digits or `ECHO_CHARS` input bytes at the same
+/// positions. `skip` leading bytes are left out of the comparison (a fixed prefix the rule
+/// always writes, such as `https://`).
+pub fn echoes(input: &[u8], output: &[u8], skip: usize) -> bool {
+    if input == output && !input.is_empty() {
+        return true;
+    }
+    let (mut chars, mut digits) = (0, 0);
+    for (a, b) in input.iter().zip(output).skip(skip) {
+        if a == b {
+            chars += 1;
+            digits = if a.is_ascii_digit() { digits + 1 } else { 0 };
+            if chars >= ECHO_CHARS || digits >= ECHO_DIGITS {
+                return true;
+            }
+        } else {
+            chars = 0;
+            digits = 0;
+        }
+    }
+    false
+}
+
+/// A character of `alphabet` drawn from `s` that differs from `avoid` when `avoid` is in the
+/// alphabet (every position of a generated value can differ from the original's).
+pub fn draw_other(s: &mut Stream, alphabet: &[u8], avoid: Option<u8>) -> u8 {
+    match avoid.and_then(|a| alphabet.iter().position(|c| *c == a)) {
+        Some(at) if alphabet.len() > 1 => {
+            let step = 1 + s.below(alphabet.len() as u64 - 1) as usize;
+            alphabet[(at + step) % alphabet.len()]
+        }
+        _ => alphabet[s.below(alphabet.len() as u64) as usize],
+    }
+}
+
+pub const DIGITS: &[u8; 10] = b"0123456789";
+pub const UPPER: &[u8; 26] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+pub const LOWER: &[u8; 26] = b"abcdefghijklmnopqrstuvwxyz";
 
 // ---------------------------------------------------------------- text output
 
@@ -230,6 +323,11 @@ pub fn truncate_chars(out: &mut Vec<u8>, start: usize, max: Option<usize>) {
 pub trait Generate: Send + Sync + 'static {
     /// Appends a UTF-8 value for `original` (the input bytes) to `out`.
     fn generate(&self, s: &mut Stream, original: &[u8], out: &mut Vec<u8>);
+
+    /// Leading bytes every output starts with whatever the input (`https://`): not an echo.
+    fn fixed_prefix(&self) -> usize {
+        0
+    }
 }
 
 /// The sanitizer of a generating text rule: NULL stays NULL, the output is cut to the
@@ -255,8 +353,28 @@ impl<G: Generate> Generated<G> {
     }
 }
 
-/// Draws after the first when a generator returned its input unchanged.
-const REDRAWS: usize = 8;
+/// Draws after the first when a generated value gives its input back (a draw from a small
+/// list may: "Jack" → "Jack"). A draw echoes rarely and independently of the one before, so
+/// running out of draws is not seen in practice.
+pub const REDRAWS: usize = 8;
+
+impl<G: Generate> Generated<G> {
+    /// One draw: generated, cut to the column and, on a unique column, with the discriminator.
+    fn draw(&self, s: &mut Stream, seed: &[u8; 32], input: &[u8], out: &mut Vec<u8>) {
+        let start = out.len();
+        self.gen.generate(s, input, out);
+        if self.unique {
+            let room = self
+                .max_chars
+                .map(|m| m.saturating_sub(DISCRIMINATOR_LEN + 1));
+            truncate_chars(out, start, room);
+            out.push(b'-');
+            push_base32(seed, DISCRIMINATOR_LEN, out);
+        } else {
+            truncate_chars(out, start, self.max_chars);
+        }
+    }
+}
 
 impl<G: Generate> ColumnSanitizer for Generated<G> {
     fn sanitize(
@@ -271,25 +389,15 @@ impl<G: Generate> ColumnSanitizer for Generated<G> {
         let seed = ctx.key.hash(self.rule, &self.domain, input);
         let mut s = Stream::new(&seed);
         let start = out.len();
-        self.gen.generate(&mut s, input, out);
-        // A draw from a small list may give the input back ("Jack" → "Jack"): draw again from
-        // the same stream (still deterministic), so a sanitized value never equals its original.
+        self.draw(&mut s, &seed, input, out);
+        // Drawing again from the same stream stays deterministic; the discriminator (from the
+        // seed, not the stream) is the same in every draw, so uniqueness does not depend on it.
         for _ in 0..REDRAWS {
-            if self.unique || &out[start..] != input {
+            if !echoes(input, &out[start..], self.gen.fixed_prefix()) {
                 break;
             }
             out.truncate(start);
-            self.gen.generate(&mut s, input, out);
-        }
-        if self.unique {
-            let room = self
-                .max_chars
-                .map(|m| m.saturating_sub(DISCRIMINATOR_LEN + 1));
-            truncate_chars(out, start, room);
-            out.push(b'-');
-            push_base32(&seed, DISCRIMINATOR_LEN, out);
-        } else {
-            truncate_chars(out, start, self.max_chars);
+            self.draw(&mut s, &seed, input, out);
         }
         Ok(Outcome::Value)
     }

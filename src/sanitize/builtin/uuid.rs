@@ -1,7 +1,7 @@
 //! `uuid`: a keyed version-4 UUID derived from the value (uuid or text columns). Distinct
 //! inputs collide with probability 2⁻¹²² per pair: unique-preserving.
 
-use super::hash::uuid_from_hash;
+use super::hash::{move_uuid_off_input, uuid_from_hash};
 use crate::sanitize::spec::*;
 use crate::sanitize::value;
 
@@ -33,12 +33,15 @@ impl ColumnSanitizer for UuidValue {
         let Some(input) = input else {
             return Ok(Outcome::Null);
         };
-        let u = uuid_from_hash(&ctx.key.hash("uuid", &self.domain, input));
+        let h = ctx.key.hash("uuid", &self.domain, input);
+        let u = uuid_from_hash(&h);
         if self.text {
             value::utf8(input)?;
             let mut s = String::with_capacity(36);
             value::push_uuid(&u, &mut s);
-            out.extend_from_slice(s.as_bytes());
+            let mut s = s.into_bytes();
+            move_uuid_off_input(&mut s, input, &h);
+            out.extend_from_slice(&s);
         } else {
             value::read_uuid(input)?;
             out.extend_from_slice(&u);
