@@ -12,6 +12,7 @@ pub mod conn;
 pub mod exit;
 pub mod fixture;
 pub mod localpg;
+pub mod lockwatch;
 pub mod pgbin;
 pub mod pgerr;
 pub mod pipeline;

@@ -1,0 +1,169 @@
+//! A table another session keeps locked must not make a clone wait forever: after
+//! `--lock-timeout` the clone fails, naming the table and the session in the way, and leaves
+//! no target that looks complete.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const EXIT_FAILURE: i32 = 1;
+
+/// A psql session that holds a transaction open (and with it its locks) until dropped.
+struct Holder {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    pid: String,
+}
+
+impl Holder {
+    /// Runs `statements` inside an open transaction as application `app`.
+    fn hold(pg: &restage::localpg::Cluster, db: &str, app: &str, statements: &str) -> Holder {
+        let mut child = Command::new(pg.bindir().join("psql"))
+            .args(["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1"])
+            .arg("-h")
+            .arg(pg.socket_dir())
+            .arg("-p")
+            .arg(pg.port().to_string())
+            .args(["-U", "postgres", "-d", db])
+            .env("PGAPPNAME", app)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn psql");
+        let mut stdin = child.stdin.take().expect("psql stdin");
+        writeln!(stdin, "BEGIN; {statements}; SELECT pg_backend_pid();").expect("write to psql");
+        stdin.flush().expect("flush psql");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("psql stdout"))
+            .read_line(&mut line)
+            .expect("read the holder's pid");
+        let pid = line.trim().to_string();
+        assert!(
+            pid.parse::<u32>().is_ok(),
+            "the lock holder did not start: {line:?}"
+        );
+        Holder {
+            child,
+            stdin: Some(stdin),
+            pid,
+        }
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        // End of input: psql ends its session, which ends the transaction.
+        drop(self.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+/// `restage clone` that is killed if it is still running after a minute (a clone waiting on a
+/// lock forever must fail the test, not hang it).
+fn clone_bounded(pg: &restage::localpg::Cluster, src: &str, dst: &str, extra: &[&str]) -> Run {
+    let mut child = restage()
+        .arg("clone")
+        .arg("--source")
+        .arg(pg.url(src))
+        .arg("--target")
+        .arg(pg.url(dst))
+        .args(["--quiet", "--no-rules"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn restage");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("try_wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("wait for restage");
+            panic!(
+                "the clone was still waiting after 60 s; stderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Run::from(child.wait_with_output().expect("wait for restage"))
+}
+
+#[track_caller]
+fn assert_names_blocker(stderr: &str, table: &str, holder: &Holder, app: &str) {
+    for needle in [
+        table,
+        &format!("pid {}", holder.pid),
+        &format!("application_name \"{app}\""),
+        "--lock-timeout 2s",
+        "in a transaction open for",
+    ] {
+        assert!(stderr.contains(needle), "{needle:?} missing in:\n{stderr}");
+    }
+}
+
+#[test]
+fn a_table_locked_on_the_source_fails_the_clone_naming_the_blocker() {
+    let pg = cluster();
+    let src = loaded_db(pg, "locked_src", "northwind/northwind.sql");
+    let dst = fresh_db(pg, "locked_dst");
+    let holder = Holder::hold(
+        pg,
+        &src,
+        "schema-migration",
+        "LOCK TABLE public.orders IN ACCESS EXCLUSIVE MODE",
+    );
+    let started = Instant::now();
+    let run = clone_bounded(pg, &src, &dst, &["--lock-timeout", "2s"]);
+    let took = started.elapsed();
+    assert_eq!(run.code, EXIT_FAILURE, "{}", run.stderr);
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    assert_names_blocker(&run.stderr, "public.orders", &holder, "schema-migration");
+    assert!(
+        run.stderr.contains("AccessExclusiveLock"),
+        "{}",
+        run.stderr
+    );
+    // Nothing was written: the target is as empty as before, and not marked complete.
+    assert_eq!(
+        sql(
+            pg,
+            &dst,
+            "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace"
+        ),
+        "0"
+    );
+    drop(holder);
+    // Once the lock is gone the same clone goes through.
+    clone(pg, &src, &dst, &["--lock-timeout", "2s"]).assert_ok();
+}
+
+#[test]
+fn a_session_holding_a_target_table_fails_clean_naming_it() {
+    let pg = cluster();
+    let src = loaded_db(pg, "tlocked_src", "northwind/northwind.sql");
+    let dst = fresh_db(pg, "tlocked_dst");
+    sql(pg, &dst, "CREATE TABLE leftover (x int); INSERT INTO leftover VALUES (1)");
+    // An application reading staging in an open transaction holds ACCESS SHARE, which the
+    // drop of --clean waits for.
+    let holder = Holder::hold(pg, &dst, "staging-app", "SELECT x FROM leftover");
+    let started = Instant::now();
+    let run = clone_bounded(pg, &src, &dst, &["--clean", "--lock-timeout", "2s"]);
+    let took = started.elapsed();
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    assert_names_blocker(&run.stderr, "public.leftover", &holder, "staging-app");
+    assert!(run.stderr.contains("target:"), "{}", run.stderr);
+    let comment = sql(
+        pg,
+        &dst,
+        "SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database \
+         WHERE datname = current_database()",
+    );
+    assert!(!comment.contains("complete clone"), "{comment}");
+    drop(holder);
+    clone(pg, &src, &dst, &["--clean", "--lock-timeout", "2s"]).assert_ok();
+}
