@@ -132,10 +132,14 @@ fn watch(
         loop {
             for w in &watched {
                 match w.check(limit).await {
-                    Ok(Some(text)) => {
-                        tracing::error!("{text}");
+                    Ok(Some((waiter, text))) => {
+                        tracing::info!("{text}");
+                        // Recorded before the cancel, so the failure it causes finds it.
                         if let Ok(mut f) = found.lock() {
                             f.get_or_insert(text);
+                        }
+                        if let Err(e) = w.cancel(waiter).await {
+                            tracing::warn!("lock watch: cannot cancel pid {waiter}: {e}");
                         }
                     }
                     Ok(None) => {}
@@ -237,8 +241,8 @@ struct Blocker {
 }
 
 impl Watched {
-    /// Ends the longest wait over the limit, if any, and describes it.
-    async fn check(&self, limit: Duration) -> Result<Option<String>, String> {
+    /// The longest wait over the limit, if any: the waiting session's pid and a description.
+    async fn check(&self, limit: Duration) -> Result<Option<(i32, String)>, String> {
         let rows = self
             .client
             .query(&self.query, &[&self.application_name, &limit.as_secs_f64()])
@@ -263,15 +267,18 @@ impl Watched {
                 queued: r.get(9),
             })
             .collect();
-        // Cancelling the statement (not the session) lets the run report and clean up as for
-        // any failed statement.
+        let text = describe(self.side, &what, &mode, waited, limit, &blockers);
+        Ok(Some((waiter, text)))
+    }
+
+    /// Cancelling the statement (not the session) lets the run report and clean up as for any
+    /// failed statement.
+    async fn cancel(&self, pid: i32) -> Result<(), String> {
         self.client
-            .execute("SELECT pg_catalog.pg_cancel_backend($1)", &[&waiter])
+            .execute("SELECT pg_catalog.pg_cancel_backend($1)", &[&pid])
             .await
-            .map_err(|e| crate::pgerr::describe(&e))?;
-        Ok(Some(describe(
-            self.side, &what, &mode, waited, limit, &blockers,
-        )))
+            .map(|_| ())
+            .map_err(|e| crate::pgerr::describe(&e))
     }
 }
 

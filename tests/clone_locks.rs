@@ -5,7 +5,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -16,6 +16,7 @@ const EXIT_FAILURE: i32 = 1;
 struct Holder {
     child: Child,
     stdin: Option<ChildStdin>,
+    _stdout: BufReader<ChildStdout>,
     pid: String,
 }
 
@@ -35,20 +36,22 @@ impl Holder {
             .spawn()
             .expect("spawn psql");
         let mut stdin = child.stdin.take().expect("psql stdin");
-        writeln!(stdin, "BEGIN; {statements}; SELECT pg_backend_pid();").expect("write to psql");
+        writeln!(stdin, "BEGIN; {statements}; SELECT 'pid ' || pg_backend_pid();")
+            .expect("write to psql");
         stdin.flush().expect("flush psql");
+        // Kept open: psql writing to a closed pipe would die and end the transaction.
+        let mut stdout = BufReader::new(child.stdout.take().expect("psql stdout"));
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("psql stdout"))
-            .read_line(&mut line)
-            .expect("read the holder's pid");
-        let pid = line.trim().to_string();
-        assert!(
-            pid.parse::<u32>().is_ok(),
-            "the lock holder did not start: {line:?}"
-        );
+        while !line.starts_with("pid ") {
+            line.clear();
+            let n = stdout.read_line(&mut line).expect("read from psql");
+            assert!(n > 0, "the lock holder ended before taking its locks");
+        }
+        let pid = line.trim().trim_start_matches("pid ").to_string();
         Holder {
             child,
             stdin: Some(stdin),
+            _stdout: stdout,
             pid,
         }
     }
@@ -94,6 +97,10 @@ fn clone_bounded(pg: &restage::localpg::Cluster, src: &str, dst: &str, extra: &[
 
 #[track_caller]
 fn assert_names_blocker(stderr: &str, table: &str, holder: &Holder, app: &str) {
+    let error = stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line in:\n{stderr}"));
     for needle in [
         table,
         &format!("pid {}", holder.pid),
@@ -101,7 +108,7 @@ fn assert_names_blocker(stderr: &str, table: &str, holder: &Holder, app: &str) {
         "--lock-timeout 2s",
         "in a transaction open for",
     ] {
-        assert!(stderr.contains(needle), "{needle:?} missing in:\n{stderr}");
+        assert!(error.contains(needle), "{needle:?} missing in:\n{stderr}");
     }
 }
 
