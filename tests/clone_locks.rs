@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use common::*;
 
 const EXIT_FAILURE: i32 = 1;
+const EXIT_COPY_FAILED: i32 = 5;
 
 /// A psql session that holds a transaction open (and with it its locks) until dropped.
 struct Holder {
@@ -65,10 +66,10 @@ impl Drop for Holder {
     }
 }
 
-/// `restage clone` that is killed if it is still running after a minute (a clone waiting on a
-/// lock forever must fail the test, not hang it).
+/// `restage clone`, killed if it is still running after a minute (a clone waiting on a lock
+/// forever must fail the test, not hang it).
 fn clone_bounded(pg: &restage::localpg::Cluster, src: &str, dst: &str, extra: &[&str]) -> Run {
-    let mut child = restage()
+    let child = restage()
         .arg("clone")
         .arg("--source")
         .arg(pg.url(src))
@@ -80,6 +81,11 @@ fn clone_bounded(pg: &restage::localpg::Cluster, src: &str, dst: &str, extra: &[
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn restage");
+    wait_bounded(child)
+}
+
+/// Waits for restage, killing it if it is still running after a minute.
+fn wait_bounded(mut child: Child) -> Run {
     let deadline = Instant::now() + Duration::from_secs(60);
     while child.try_wait().expect("try_wait").is_none() {
         if Instant::now() > deadline {
@@ -173,4 +179,78 @@ fn a_session_holding_a_target_table_fails_clean_naming_it() {
     assert!(!comment.contains("complete clone"), "{comment}");
     drop(holder);
     clone(pg, &src, &dst, &["--clean", "--lock-timeout", "2s"]).assert_ok();
+}
+
+#[test]
+fn a_lock_in_the_way_of_pg_restore_on_the_target_fails_the_clone_naming_it() {
+    let pg = cluster();
+    let src = fresh_db(pg, "rlocked_src");
+    // `small` is in long before `big` is: with --index-jobs 0 its index (restored by a
+    // pg_restore child) is built only after `big`'s last row, time enough to lock it.
+    sql(
+        pg,
+        &src,
+        "CREATE TABLE small (id int, label text); \
+         INSERT INTO small SELECT g, 'label ' || g FROM generate_series(1, 100) g; \
+         CREATE INDEX small_label_idx ON small (label); \
+         CREATE TABLE big (id bigint, body text); \
+         INSERT INTO big SELECT g, repeat('x', 200) FROM generate_series(1, 1000000) g",
+    );
+    let dst = fresh_db(pg, "rlocked_dst");
+    let mut child = restage()
+        .arg("clone")
+        .arg("--source")
+        .arg(pg.url(&src))
+        .arg("--target")
+        .arg(pg.url(&dst))
+        .args(["--quiet", "--no-rules", "--lock-timeout", "2s"])
+        .args(["--jobs", "2", "--index-jobs", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn restage");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let exists = "SELECT to_regclass('public.small') IS NOT NULL";
+    // Waits for the copy's transaction (TRUNCATE, COPY) to commit.
+    while sql(pg, &dst, exists) == "f" || sql(pg, &dst, "SELECT count(*) FROM small") == "0" {
+        assert!(Instant::now() < deadline, "small was never copied");
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "restage ended before small was copied"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // ROW EXCLUSIVE, as an application writing to staging holds: CREATE INDEX waits for it.
+    let holder = Holder::hold(
+        pg,
+        &dst,
+        "staging-writer",
+        "LOCK TABLE public.small IN ROW EXCLUSIVE MODE",
+    );
+    // Not blocked by the copy's locks, unlike a count(*).
+    let copying = sql(
+        pg,
+        "postgres",
+        &format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{dst}' \
+             AND query LIKE 'COPY%big%FROM STDIN%'"
+        ),
+    );
+    let run = wait_bounded(child);
+    assert_ne!(copying, "0", "big was already copied: the lock came too late");
+    assert_eq!(run.code, EXIT_COPY_FAILED, "{}", run.stderr);
+    assert_names_blocker(&run.stderr, "public.small", &holder, "staging-writer");
+    assert!(run.stderr.contains("target:"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("for ShareLock on public.small"),
+        "{}",
+        run.stderr
+    );
+    let comment = sql(
+        pg,
+        &dst,
+        "SELECT shobj_description(oid, 'pg_database') FROM pg_database \
+         WHERE datname = current_database()",
+    );
+    assert!(comment.starts_with("restage: INCOMPLETE"), "{comment}");
 }
