@@ -37,8 +37,11 @@ impl Holder {
             .spawn()
             .expect("spawn psql");
         let mut stdin = child.stdin.take().expect("psql stdin");
-        writeln!(stdin, "BEGIN; {statements}; SELECT 'pid ' || pg_backend_pid();")
-            .expect("write to psql");
+        writeln!(
+            stdin,
+            "BEGIN; {statements}; SELECT 'pid ' || pg_backend_pid();"
+        )
+        .expect("write to psql");
         stdin.flush().expect("flush psql");
         // Kept open: psql writing to a closed pipe would die and end the transaction.
         let mut stdout = BufReader::new(child.stdout.take().expect("psql stdout"));
@@ -135,11 +138,7 @@ fn a_table_locked_on_the_source_fails_the_clone_naming_the_blocker() {
     assert_eq!(run.code, EXIT_FAILURE, "{}", run.stderr);
     assert!(took < Duration::from_secs(30), "took {took:?}");
     assert_names_blocker(&run.stderr, "public.orders", &holder, "schema-migration");
-    assert!(
-        run.stderr.contains("AccessExclusiveLock"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("AccessExclusiveLock"), "{}", run.stderr);
     // Nothing was written: the target is as empty as before, and not marked complete.
     assert_eq!(
         sql(
@@ -159,7 +158,11 @@ fn a_session_holding_a_target_table_fails_clean_naming_it() {
     let pg = cluster();
     let src = loaded_db(pg, "tlocked_src", "northwind/northwind.sql");
     let dst = fresh_db(pg, "tlocked_dst");
-    sql(pg, &dst, "CREATE TABLE leftover (x int); INSERT INTO leftover VALUES (1)");
+    sql(
+        pg,
+        &dst,
+        "CREATE TABLE leftover (x int); INSERT INTO leftover VALUES (1)",
+    );
     // An application reading staging in an open transaction holds ACCESS SHARE, which the
     // drop of --clean waits for.
     let holder = Holder::hold(pg, &dst, "staging-app", "SELECT x FROM leftover");
@@ -237,7 +240,10 @@ fn a_lock_in_the_way_of_pg_restore_on_the_target_fails_the_clone_naming_it() {
         ),
     );
     let run = wait_bounded(child);
-    assert_ne!(copying, "0", "big was already copied: the lock came too late");
+    assert_ne!(
+        copying, "0",
+        "big was already copied: the lock came too late"
+    );
     assert_eq!(run.code, EXIT_COPY_FAILED, "{}", run.stderr);
     assert_names_blocker(&run.stderr, "public.small", &holder, "staging-writer");
     assert!(run.stderr.contains("target:"), "{}", run.stderr);

@@ -146,7 +146,10 @@ mod tests {
     #[test]
     fn cycles_joined_through_a_table_are_one_group() {
         // 1 ⇄ 2 and 2 → 3 → 1: one component of three.
-        assert_eq!(grouped(&[(1, 2), (2, 1), (2, 3), (3, 1)]), vec![vec![1, 2, 3]]);
+        assert_eq!(
+            grouped(&[(1, 2), (2, 1), (2, 3), (3, 1)]),
+            vec![vec![1, 2, 3]]
+        );
         // Two pairs joined by a one-way edge stay apart.
         assert_eq!(
             grouped(&[(1, 2), (2, 1), (2, 3), (3, 4), (4, 3)]),

@@ -161,10 +161,13 @@ pub fn plan(entries: &[TocEntry], catalog: &SourceCatalog, copied: &[Table]) -> 
         .filter_map(|e| catalog.constraints.get(&e.object_oid).map(|c| (e, c)))
         .filter(|(_, c)| names.contains_key(&c.table) && names.contains_key(&c.referenced))
         .collect();
-    let groups = lockorder::cyclic_groups(foreign_keys.iter().map(|(_, c)| (c.table, c.referenced)));
+    let groups =
+        lockorder::cyclic_groups(foreign_keys.iter().map(|(_, c)| (c.table, c.referenced)));
     let mut grouped: BTreeMap<usize, Vec<(&TocEntry, &Constraint)>> = BTreeMap::new();
     for (entry, c) in foreign_keys {
-        let group = groups.get(&c.table).filter(|g| groups.get(&c.referenced) == Some(g));
+        let group = groups
+            .get(&c.table)
+            .filter(|g| groups.get(&c.referenced) == Some(g));
         if let Some(&g) = group {
             grouped.entry(g).or_default().push((entry, c));
             continue;
