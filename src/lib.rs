@@ -13,6 +13,7 @@ pub mod exit;
 pub mod fixture;
 pub mod interrupt;
 pub mod localpg;
+pub mod lockwatch;
 pub mod pgbin;
 pub mod pgerr;
 pub mod pipeline;

@@ -16,6 +16,7 @@ use crate::codec::typeoids::{SimpleTypeMap, TypeKind};
 use crate::conn::ConnSpec;
 use crate::exit;
 use crate::interrupt;
+use crate::lockwatch::{self, LockWatch};
 use crate::pgerr;
 use crate::pipeline::{
     self, ColumnTransform, OidRemap, PostJob, PostRun, RowRules, Sanitize, TablePlan, TableStats,
@@ -51,6 +52,8 @@ pub(super) fn clone(
 ) -> Result<CloneReport, Failure> {
     let mut report = CloneReport::new(source.masked(), target.masked());
     let started = Instant::now();
+    let source = &lockwatch::bounded(source, APPLICATION_NAME, options.lock_timeout);
+    let target = &lockwatch::bounded(target, APPLICATION_NAME, options.lock_timeout);
     let result = runtime().and_then(|rt| {
         let mut run = CloneRun {
             source,
@@ -60,6 +63,7 @@ pub(super) fn clone(
             output,
             report: &mut report,
             rt: &rt,
+            watch: None,
         };
         run.execute()
     });
@@ -120,15 +124,42 @@ struct CloneRun<'a> {
     output: &'a OutputArgs,
     report: &'a mut CloneReport,
     rt: &'a tokio::runtime::Runtime,
+    /// Ends lock waits longer than --lock-timeout, once both sides are reachable.
+    watch: Option<LockWatch>,
 }
 
 impl CloneRun<'_> {
+    /// The run, with every lock wait on either side bounded: a wait the watch ended fails the
+    /// run naming the table and the sessions in the way.
     fn execute(&mut self) -> Result<(), Failure> {
+        let result = self.steps();
+        let tripped = self.watch.as_ref().and_then(LockWatch::tripped);
+        // Stops the watch before the report.
+        self.watch = None;
+        result.map_err(|f| match tripped {
+            Some(wait) => Failure::new(
+                f.code,
+                format!("{wait}; its statement was cancelled: {}", f.message),
+            ),
+            None => f,
+        })
+    }
+
+    fn steps(&mut self) -> Result<(), Failure> {
         let step = Instant::now();
         interrupt::target::untouched();
         let source_client = self.connect("source", self.source)?;
         let target_client = self.connect_target()?;
         self.guard_target(&source_client, &target_client)?;
+        let limit = self.options.lock_timeout;
+        if !limit.is_zero() {
+            let side = |name, conn: &ConnSpec| lockwatch::Side {
+                name,
+                conn: conn.clone(),
+            };
+            let sides = vec![side("source", self.source), side("target", self.target)];
+            self.watch = Some(LockWatch::start(sides, limit));
+        }
 
         let leader = self
             .rt

@@ -53,6 +53,7 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
         no_owner: false,
         no_acl: false,
         keep_comments: false,
+        lock_timeout: std::time::Duration::from_secs(60),
     };
     let (file, problems) = rules::file::parse(Path::new(DEMO_RULES_PATH), DEMO_RULES.to_string());
     let Some(file) = file.filter(|_| problems.is_empty()) else {

@@ -332,6 +332,13 @@ The target must be an empty database (use --clean to drop what is there). While 
 runs, and after a failure, the target database's comment says the clone is INCOMPLETE; a
 successful run replaces it. Never point an application at a target whose clone failed.
 
+Lock waits are bounded: when a table lock held by another session (on either side, including
+the sessions of pg_dump and pg_restore) keeps the clone waiting longer than --lock-timeout
+(default 60s), the waiting statement is cancelled and the clone fails naming the table and each
+blocking session (pid, application_name, user, how long its transaction has been open): exit 1
+before anything was written, 5 after (the target stays marked INCOMPLETE). The clone's own
+sessions carry application_name \"restage\" (or the one in the connection string).
+
 Examples:
   export RESTAGE_KEY=\"$(cat /run/secrets/restage-key)\"
   restage clone --source postgresql://app@prod-db/app --target postgresql://app@staging-db/app \\
@@ -630,6 +637,10 @@ pub struct CloneOptions {
     /// schema).
     #[arg(long)]
     pub keep_comments: bool,
+    /// Longest wait for a table lock another session holds, on either side (e.g. 30s, 5m);
+    /// then the clone fails naming the table and the blocking sessions. 0 waits forever.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub lock_timeout: std::time::Duration,
 }
 
 /// Which tables' rows a command works on (shared by clone, snapshot, verify, rules).

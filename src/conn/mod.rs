@@ -225,6 +225,39 @@ impl ConnSpec {
         }
     }
 
+    /// The value a run-time parameter gets from `options` (`-c name=value`, the last one
+    /// wins), e.g. a setting added by [`ConnSpec::with_settings`].
+    pub fn setting(&self, name: &str) -> Option<&str> {
+        let mut words = self.options.as_deref()?.split_whitespace();
+        let mut found = None;
+        while let Some(word) = words.next() {
+            let pair = match word {
+                "-c" => words.next(),
+                w => w.strip_prefix("-c").or_else(|| w.strip_prefix("--")),
+            };
+            if let Some((key, value)) = pair.and_then(|p| p.split_once('=')) {
+                if key == name {
+                    found = Some(value);
+                }
+            }
+        }
+        found
+    }
+
+    /// The same connection, with `name` as its application_name unless one was given: then
+    /// the libpq programs restage runs carry it too, and the run's sessions can be told apart
+    /// from everybody else's on the server.
+    pub fn with_default_application_name(&self, name: &str) -> ConnSpec {
+        ConnSpec {
+            application_name: Some(
+                self.application_name
+                    .clone()
+                    .unwrap_or_else(|| name.to_owned()),
+            ),
+            ..self.clone()
+        }
+    }
+
     /// The same server, reached the same way, but another database.
     pub fn with_dbname(&self, dbname: &str) -> ConnSpec {
         ConnSpec {

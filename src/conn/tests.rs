@@ -541,3 +541,36 @@ fn settings_come_after_the_given_options() {
         Some("-c work_mem=64MB -c enable_hashjoin=off -c jit=off")
     );
 }
+
+#[test]
+fn a_setting_reads_back_from_the_options_the_last_one_winning() {
+    let given = parse(
+        "host=db dbname=app options='-c lock_timeout=5s --work_mem=64MB -cjit=off'",
+        &FakeEnv::new(),
+    );
+    assert_eq!(given.setting("lock_timeout"), Some("5s"));
+    assert_eq!(given.setting("work_mem"), Some("64MB"));
+    assert_eq!(given.setting("jit"), Some("off"));
+    assert_eq!(given.setting("statement_timeout"), None);
+    let later = given.with_settings(&["lock_timeout=61000ms"]);
+    assert_eq!(later.setting("lock_timeout"), Some("61000ms"));
+    assert_eq!(parse("host=db", &FakeEnv::new()).setting("jit"), None);
+}
+
+#[test]
+fn a_default_application_name_never_replaces_the_given_one() {
+    let plain = parse("host=db dbname=app", &FakeEnv::new());
+    let named = plain.with_default_application_name("restage");
+    assert_eq!(named.application_name(), Some("restage"));
+    assert_eq!(
+        env_map(&named).get("PGAPPNAME").map(String::as_str),
+        Some("restage")
+    );
+    let given = parse("host=db application_name=nightly", &FakeEnv::new());
+    assert_eq!(
+        given
+            .with_default_application_name("restage")
+            .application_name(),
+        Some("nightly")
+    );
+}

@@ -7,6 +7,7 @@
 //! (non-foreign-key) constraints are restored as soon as its rows are in; foreign keys,
 //! triggers and everything else follow once all data is loaded.
 
+mod lockorder;
 mod postdata;
 mod toc;
 
@@ -81,6 +82,11 @@ impl SchemaArchive {
             .arg(format!("--file={}", path.display()));
         if !comments {
             cmd.arg("--no-comments");
+        }
+        // pg_dump sets lock_timeout to 0 in its session, overriding PGOPTIONS; its own flag
+        // bounds the wait for its table locks instead.
+        if let Some(limit) = source.setting("lock_timeout").filter(|v| *v != "0") {
+            cmd.arg(format!("--lock-wait-timeout={limit}"));
         }
         cmd.arg(conninfo_dbname(source));
         run(cmd, "pg_dump --schema-only (source)")?;

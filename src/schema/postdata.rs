@@ -6,12 +6,15 @@
 //!   (instant). Replayed as dumped, `ADD CONSTRAINT … PRIMARY KEY` would hold an ACCESS
 //!   EXCLUSIVE lock for the whole build and serialize the table's indexes;
 //! - each foreign key between two copied tables: once both tables and their indexes are done;
+//!   the foreign keys among tables that reference each other (a cycle in the foreign key
+//!   graph) together, one after the other in one session, so they cannot deadlock (see
+//!   `lockorder`);
 //! - everything else (triggers, policies, constraints on partitioned tables…) at the end,
 //!   from the archive, with `pg_restore -j`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::TocEntry;
+use super::{lockorder, TocEntry};
 use crate::catalog::{quote_ident, Constraint, SourceCatalog, Table};
 
 /// One unit of post-data work.
@@ -152,11 +155,24 @@ pub fn plan(entries: &[TocEntry], catalog: &SourceCatalog, copied: &[Table]) -> 
             plan.items[n].after_items = plan.items_of(plan.items[n].table, Some(ItemKind::Build));
         }
     }
-    for entry in foreign_keys {
-        let Some(c) = catalog.constraints.get(&entry.object_oid) else {
+    // Foreign keys whose two tables are copied (the others are left to the final restore).
+    let foreign_keys: Vec<(&TocEntry, &Constraint)> = foreign_keys
+        .into_iter()
+        .filter_map(|e| catalog.constraints.get(&e.object_oid).map(|c| (e, c)))
+        .filter(|(_, c)| names.contains_key(&c.table) && names.contains_key(&c.referenced))
+        .collect();
+    let groups =
+        lockorder::cyclic_groups(foreign_keys.iter().map(|(_, c)| (c.table, c.referenced)));
+    let mut grouped: BTreeMap<usize, Vec<(&TocEntry, &Constraint)>> = BTreeMap::new();
+    for (entry, c) in foreign_keys {
+        let group = groups
+            .get(&c.table)
+            .filter(|g| groups.get(&c.referenced) == Some(g));
+        if let Some(&g) = group {
+            grouped.entry(g).or_default().push((entry, c));
             continue;
-        };
-        let (Some(t), Some(_)) = (names.get(&c.table), names.get(&c.referenced)) else {
+        }
+        let Some(t) = names.get(&c.table) else {
             continue;
         };
         // Validation locks both tables against builds and ANALYZE: wait for all of them
@@ -178,7 +194,52 @@ pub fn plan(entries: &[TocEntry], catalog: &SourceCatalog, copied: &[Table]) -> 
         plan.items[n].after_items = after;
         plan.items[n].settings = FOREIGN_KEY_SETTINGS;
     }
+    for members in grouped.into_values() {
+        push_group(&mut plan, &names, &members);
+    }
     plan
+}
+
+/// The foreign keys among one group of tables that reference each other, as one item: one
+/// pg_restore session adds them one at a time, in archive order (see `lockorder`).
+fn push_group(
+    plan: &mut PostDataPlan,
+    names: &HashMap<u32, &Table>,
+    members: &[(&TocEntry, &Constraint)],
+) {
+    let Some((_, first)) = members.first() else {
+        return;
+    };
+    let mut tables: Vec<u32> = members
+        .iter()
+        .flat_map(|(_, c)| [c.table, c.referenced])
+        .collect();
+    tables.sort_unstable();
+    tables.dedup();
+    let mut after = Vec::new();
+    for t in &tables {
+        after.extend(plan.items_of(*t, None));
+    }
+    let mut shown: Vec<String> = tables
+        .iter()
+        .filter_map(|t| names.get(t).map(|t| t.display_name()))
+        .collect();
+    shown.sort();
+    let entries: Vec<TocEntry> = members.iter().map(|(e, _)| (*e).clone()).collect();
+    plan.handled.extend(entries.iter().map(|e| e.dump_id));
+    plan.items.push(PostItem {
+        label: format!(
+            "{} foreign keys among {} (tables referencing each other)",
+            entries.len(),
+            shown.join(", ")
+        ),
+        kind: ItemKind::ForeignKey,
+        table: first.table,
+        after_tables: tables,
+        after_items: after,
+        action: PostAction::Restore(entries),
+        settings: FOREIGN_KEY_SETTINGS,
+    });
 }
 
 fn push(
