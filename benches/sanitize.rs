@@ -23,6 +23,7 @@ fn column(name: &str, class: TypeClass, oid: u32) -> ColumnInfo {
         scalar_oid: oid,
         array: false,
         max_chars: None,
+        fields: Vec::new(),
         not_null: false,
         unique: false,
     }

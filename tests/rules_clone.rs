@@ -627,3 +627,84 @@ email = { rule = "email" }
         "300"
     );
 }
+
+#[test]
+fn composite_columns_are_sanitized_field_by_field() {
+    let pg = cluster();
+    let src = fresh_db(pg, "composite_src");
+    sql(
+        pg,
+        &src,
+        "CREATE TYPE public.geo AS (lat float8, lon float8);
+         CREATE TYPE public.postal AS (street text, city text, zip text, contact text, at public.geo);
+         CREATE TABLE public.members (
+             id int PRIMARY KEY, email text NOT NULL, home public.postal,
+             previous public.postal[]);
+         INSERT INTO public.members SELECT g, 'member' || g || '@privatebox.org',
+             ROW(g || ' Secret Street', 'Hiddenville', lpad(g::text, 5, '0'),
+                 'member' || g || '@privatebox.org', ROW(51.5, -0.1))::public.postal,
+             ARRAY[ROW(g || ' Old Road', 'Formertown', NULL, NULL, NULL)::public.postal, NULL]
+           FROM generate_series(1, 30) g;
+         INSERT INTO public.members VALUES (31, 'member31@privatebox.org', NULL, '{}');",
+    );
+    let dst = fresh_db(pg, "composite_dst");
+    let (_dir, rules) = write_rules(
+        "composite.toml",
+        r#"
+[tables."public.members".columns]
+id = "keep"
+email = { rule = "email", domain = "member_email" }
+home = { rule = "composite", fields = { street = "street", city = "city", contact = { rule = "email", domain = "member_email" }, at = { rule = "composite", fields = { lat = { rule = "number_noise", percent = 1 } } } } }
+previous = { rule = "composite", fields = { street = "street", city = "city" } }
+"#,
+    );
+    clone_with(&src, &dst, &rules, &[]).assert_ok();
+    let text = sql(
+        pg,
+        &dst,
+        "SELECT string_agg(concat_ws('|', home::text, previous::text), E'\\n') FROM public.members",
+    );
+    for production in [
+        "Secret Street",
+        "Hiddenville",
+        "Old Road",
+        "Formertown",
+        "privatebox",
+    ] {
+        assert!(!text.contains(production), "{production} left in:\n{text}");
+    }
+    // Unnamed fields are kept, NULL fields and values stay NULL, the nested rule applied.
+    let same = "SELECT count(*) FROM public.members WHERE id <= 30 AND (home).zip = lpad(id::text, 5, '0') \
+                AND ((home).at).lon = -0.1 AND ((home).at).lat <> 51.5 \
+                AND (previous[1]).zip IS NULL AND previous[2] IS NULL \
+                AND (home).contact = email";
+    assert_eq!(sql(pg, &dst, same).trim(), "30");
+    assert_eq!(
+        sql(
+            pg,
+            &dst,
+            "SELECT home IS NULL, previous FROM public.members WHERE id = 31"
+        )
+        .trim(),
+        "t|{}"
+    );
+    // A field name the type does not have is a rules problem with its place in the file.
+    let (_dir, bad) = write_rules(
+        "bad.toml",
+        r#"
+[tables."public.members".columns]
+id = "keep"
+email = "email"
+home = { rule = "composite", fields = { road = "street" } }
+previous = "null"
+"#,
+    );
+    let dst = fresh_db(pg, "composite_bad_dst");
+    let run = clone_with(&src, &dst, &bad, &[]);
+    assert_eq!(run.code, EXIT_USAGE, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("bad.toml:5:") && run.stderr.contains("no field \"road\""),
+        "{}",
+        run.stderr
+    );
+}

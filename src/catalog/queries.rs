@@ -301,7 +301,7 @@ async fn load_types(client: &Client) -> Result<TypeCatalog, CatalogError> {
     // record_send writes them: dropped attributes are skipped.
     let fields = client
         .query(
-            "SELECT a.attrelid, a.atttypid FROM pg_catalog.pg_attribute a \
+            "SELECT a.attrelid, a.atttypid, a.attname::text FROM pg_catalog.pg_attribute a \
              JOIN pg_catalog.pg_type t ON t.typrelid = a.attrelid AND t.typtype = 'c' \
              WHERE t.oid >= 16384 AND a.attnum > 0 AND NOT a.attisdropped \
              ORDER BY a.attrelid, a.attnum",
@@ -311,7 +311,7 @@ async fn load_types(client: &Client) -> Result<TypeCatalog, CatalogError> {
     for r in &fields {
         let relid: u32 = r.get(0);
         if let Some(type_oid) = relid_to_type.get(&relid) {
-            types.push_field(*type_oid, r.get(1));
+            types.push_named_field(*type_oid, r.get(2), r.get(1));
         }
     }
     Ok(types)

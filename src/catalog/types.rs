@@ -29,6 +29,8 @@ pub struct TypeInfo {
 #[derive(Debug, Clone, Default)]
 pub struct TypeCatalog {
     types: HashMap<u32, TypeInfo>,
+    /// Field names of composites, in the order of `TypeInfo::fields`.
+    field_names: HashMap<u32, Vec<String>>,
 }
 
 /// Structural kind of a type for walking binary values.
@@ -48,6 +50,27 @@ impl TypeCatalog {
         if let Some(t) = self.types.get_mut(&composite) {
             t.fields.push(field_type);
         }
+    }
+
+    /// Appends a named field to a composite (names let rules address fields).
+    pub fn push_named_field(&mut self, composite: u32, name: String, field_type: u32) {
+        if self.types.contains_key(&composite) {
+            self.push_field(composite, field_type);
+            self.field_names.entry(composite).or_default().push(name);
+        }
+    }
+
+    /// `(name, type OID)` of each field of a composite, in wire order (empty otherwise).
+    pub fn named_fields(&self, composite: u32) -> Vec<(&str, u32)> {
+        let (Some(t), Some(names)) = (self.types.get(&composite), self.field_names.get(&composite))
+        else {
+            return Vec::new();
+        };
+        names
+            .iter()
+            .map(String::as_str)
+            .zip(t.fields.iter().copied())
+            .collect()
     }
 
     /// Every known type OID.

@@ -66,8 +66,73 @@ pub fn column_info(table: &Table, col: &Column, types: &TypeCatalog) -> ColumnIn
         scalar_oid: scalar,
         array,
         max_chars,
+        fields: field_infos(&table.display_name(), scalar, types, 0),
         not_null: col.not_null,
         unique: col.unique,
+    }
+}
+
+/// Deepest composite nesting described to rules (deeper fields are not addressable).
+const MAX_FIELD_DEPTH: usize = 16;
+
+/// What a rule sees of the fields of a composite type (nested composites included).
+fn field_infos(table: &str, composite: u32, types: &TypeCatalog, depth: usize) -> Vec<ColumnInfo> {
+    if depth >= MAX_FIELD_DEPTH {
+        return Vec::new();
+    }
+    types
+        .named_fields(composite)
+        .into_iter()
+        .map(|(name, oid)| {
+            let (scalar, array, is_enum) = types.resolve(oid);
+            let type_name = types
+                .get(scalar)
+                .map_or_else(|| builtin_type_name(scalar).to_string(), |t| t.name.clone());
+            ColumnInfo {
+                table: table.to_string(),
+                name: name.to_string(),
+                type_name: if array {
+                    format!("{type_name}[]")
+                } else {
+                    type_name.clone()
+                },
+                class: TypeClass::of_scalar(scalar, &type_name, is_enum),
+                scalar_oid: scalar,
+                array,
+                max_chars: None,
+                fields: field_infos(table, scalar, types, depth + 1),
+                not_null: false,
+                unique: false,
+            }
+        })
+        .collect()
+}
+
+/// Names of the built-in scalar types rules know, for messages about composite fields.
+fn builtin_type_name(oid: u32) -> &'static str {
+    use sanitize::oids;
+    match oid {
+        oids::BOOL => "boolean",
+        oids::BYTEA => "bytea",
+        oids::NAME => "name",
+        oids::INT8 => "bigint",
+        oids::INT2 => "smallint",
+        oids::INT4 => "integer",
+        oids::TEXT => "text",
+        oids::JSON => "json",
+        oids::CIDR => "cidr",
+        oids::FLOAT4 => "real",
+        oids::FLOAT8 => "double precision",
+        oids::INET => "inet",
+        oids::BPCHAR => "character",
+        oids::VARCHAR => "character varying",
+        oids::DATE => "date",
+        oids::TIMESTAMP => "timestamp without time zone",
+        oids::TIMESTAMPTZ => "timestamp with time zone",
+        oids::NUMERIC => "numeric",
+        oids::UUID => "uuid",
+        oids::JSONB => "jsonb",
+        _ => "a built-in type",
     }
 }
 

@@ -21,6 +21,7 @@ static RULES: &[&dyn Rule] = &[
     &builtin::uuid::Uuid,
     &builtin::ip::Ip,
     &builtin::json::Json,
+    &builtin::composite::Composite,
     &builtin::scrub::Scrub,
     &builtin::template::Template,
     &builtin::choice::Choice,
@@ -190,6 +191,17 @@ mod tests {
             let class = spec.accepts[0];
             let mut col = column(class, oid(class));
             col.name = name.clone();
+            if class == TypeClass::Other {
+                // A composite type, as examples of composite rules need one.
+                col.fields = ["street", "city", "zip"]
+                    .iter()
+                    .map(|f| {
+                        let mut c = column(TypeClass::Text, oids::TEXT);
+                        c.name = (*f).into();
+                        c
+                    })
+                    .collect();
+            }
             let mut row = vec![col.clone()];
             for other in ["id", "first_name", "last_name"] {
                 let mut c = column(TypeClass::Text, oids::TEXT);

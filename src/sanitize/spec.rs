@@ -180,6 +180,9 @@ pub struct ColumnInfo {
     pub array: bool,
     /// `n` of varchar(n)/char(n).
     pub max_chars: Option<usize>,
+    /// For a composite type (or an array of one): its fields, each named by the field's name
+    /// alone, in wire order. Empty for every other type.
+    pub fields: Vec<ColumnInfo>,
     pub not_null: bool,
     /// Member of a primary key, UNIQUE constraint or unique index.
     pub unique: bool,

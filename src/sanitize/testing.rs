@@ -13,6 +13,7 @@ pub fn column(class: TypeClass, scalar_oid: u32) -> ColumnInfo {
         scalar_oid,
         array: false,
         max_chars: None,
+        fields: Vec::new(),
         not_null: false,
         unique: false,
     }

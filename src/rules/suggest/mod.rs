@@ -476,6 +476,7 @@ mod tests {
                 scalar_oid: oids::TEXT,
                 array: false,
                 max_chars: None,
+                fields: Vec::new(),
                 not_null: false,
                 unique: false,
             },

@@ -497,6 +497,7 @@ impl Rule for Json {
                 scalar_oid: oid,
                 array: false,
                 max_chars: None,
+                fields: Vec::new(),
                 not_null: false,
                 unique: false,
             };

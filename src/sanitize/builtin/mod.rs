@@ -2,6 +2,7 @@
 
 pub mod address;
 pub mod choice;
+pub mod composite;
 pub mod constant;
 pub mod date_shift;
 pub mod email;

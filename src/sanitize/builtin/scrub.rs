@@ -189,6 +189,7 @@ fn token_column(args: &RuleArgs<'_>) -> ColumnInfo {
         scalar_oid: oids::TEXT,
         array: false,
         max_chars: None,
+        fields: Vec::new(),
         not_null: true,
         unique: false,
     }
