@@ -292,6 +292,7 @@ impl CloneRun<'_> {
                 ),
             ));
         }
+        super::versions::check_pair(self.rt, source, target_client)?;
         let state = self
             .rt
             .block_on(catalog::target_state(target_client))

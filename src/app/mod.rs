@@ -16,6 +16,7 @@ mod sanitizing;
 mod schema_text;
 mod snapshot;
 mod verify;
+mod versions;
 
 use clap::Parser;
 

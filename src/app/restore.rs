@@ -121,6 +121,10 @@ impl Restore<'_> {
             .rt
             .block_on(catalog::target_state(&client))
             .map_err(|e| Failure::new(exit::FAILURE, format!("target: {e}")))?;
+        super::versions::refuse_pair(
+            Version::from_version_num(self.manifest.source.server_version_num),
+            Version::from_version_num(state.server_version_num),
+        )?;
         if state.object_count > 0 {
             if !clean {
                 let more = state
