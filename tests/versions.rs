@@ -296,3 +296,127 @@ fn each_wanted_major_runs_its_own_server() {
         assert!(String::from_utf8_lossy(&initdb.stdout).contains(&format!(" {source}.")));
     }
 }
+
+/// Catalog features of PostgreSQL 17 and 18, cloned 18 → 18 and compared object by object:
+/// virtual generated columns, named NOT NULL constraints (in pg_constraint since 18),
+/// NOT ENFORCED foreign keys and checks, temporal keys (WITHOUT OVERLAPS, PERIOD foreign keys)
+/// and the MAINTAIN privilege.
+const PG18_FEATURES: &str = "
+CREATE EXTENSION btree_gist;
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'versions_maint') THEN
+    CREATE ROLE versions_maint;
+  END IF;
+END $$;
+CREATE TABLE room (
+  id int,
+  valid daterange,
+  name text CONSTRAINT room_name_present NOT NULL,
+  price numeric NOT NULL,
+  price_with_tax numeric GENERATED ALWAYS AS (price * 1.2) VIRTUAL,
+  CONSTRAINT room_valid_key PRIMARY KEY (id, valid WITHOUT OVERLAPS),
+  CONSTRAINT room_price_sane CHECK (price < 1000) NOT ENFORCED
+);
+CREATE TABLE booking (
+  id int PRIMARY KEY,
+  room_id int,
+  during daterange,
+  guest_id int,
+  CONSTRAINT booking_room_fk FOREIGN KEY (room_id, PERIOD during)
+    REFERENCES room (id, PERIOD valid),
+  CONSTRAINT booking_guest_fk FOREIGN KEY (guest_id) REFERENCES booking (id) NOT ENFORCED
+);
+INSERT INTO room VALUES (1, '[2026-01-01,2027-01-01)', 'Blue', 100),
+                        (1, '[2027-01-01,2028-01-01)', 'Blue', 120),
+                        (2, '[2026-01-01,2028-01-01)', 'Red', 2000);
+INSERT INTO booking VALUES (1, 1, '[2026-03-01,2026-03-05)', 42),
+                           (2, 2, '[2027-05-01,2027-05-03)', NULL);
+GRANT MAINTAIN ON room TO versions_maint;
+";
+
+#[test]
+fn postgresql_18_catalog_features_are_copied_faithfully() {
+    let pg = cluster_of(18);
+    let src = fresh_db(pg, "features18_src");
+    sql(pg, &src, PG18_FEATURES);
+    let dst = fresh_db(pg, "features18_dst");
+    clone_between(pg, &src, pg, &dst, &["--no-rules"]).assert_ok();
+    assert_same_database(pg, &src, &dst);
+    let described = "SELECT string_agg(format('%s %s %s %s', conname, contype, conenforced, \
+                     pg_get_constraintdef(oid)), E'\\n' ORDER BY conname) FROM pg_constraint \
+                     WHERE conrelid IN ('room'::regclass, 'booking'::regclass)";
+    let constraints = sql(pg, &dst, described);
+    assert_eq!(constraints, sql(pg, &src, described));
+    for expected in [
+        "room_name_present n t NOT NULL name",
+        "room_price_sane c f CHECK ((price < (1000)::numeric)) NOT ENFORCED",
+        "booking_guest_fk f f FOREIGN KEY (guest_id) REFERENCES booking(id) NOT ENFORCED",
+        "booking_room_fk f t FOREIGN KEY (room_id, PERIOD during) REFERENCES room(id, PERIOD valid)",
+        "room_valid_key p t PRIMARY KEY (id, valid WITHOUT OVERLAPS)",
+    ] {
+        assert!(constraints.contains(expected), "{expected}\n{constraints}");
+    }
+    assert_eq!(
+        sql(pg, &dst, "SELECT attgenerated FROM pg_attribute WHERE attrelid = 'room'::regclass AND attname = 'price_with_tax'"),
+        "v"
+    );
+    assert_eq!(
+        sql(
+            pg,
+            &dst,
+            "SELECT string_agg(price_with_tax::text, ',' ORDER BY id, valid) FROM room"
+        ),
+        "120.0,144.0,2400.0"
+    );
+    assert_eq!(
+        sql(
+            pg,
+            &dst,
+            "SELECT has_table_privilege('versions_maint', 'room', 'MAINTAIN')"
+        ),
+        "t"
+    );
+}
+
+/// Catalog features of PostgreSQL 14 and 15 (multiranges, per-column COMPRESSION, unique keys
+/// with NULLS NOT DISTINCT), from the system's 15 into 15 and into 18.
+const PG15_FEATURES: &str = "
+CREATE TABLE slot (
+  id int PRIMARY KEY,
+  free datemultirange NOT NULL,
+  note text COMPRESSION pglz,
+  code text,
+  CONSTRAINT slot_code_key UNIQUE NULLS NOT DISTINCT (code)
+);
+INSERT INTO slot VALUES
+  (1, '{[2026-01-01,2026-01-05), [2026-02-01,2026-02-03)}', repeat('x', 5000), NULL),
+  (2, '{}', 'short', 'A');
+";
+
+#[test]
+fn postgresql_14_and_15_catalog_features_are_copied_faithfully() {
+    let from = cluster_of(15);
+    let src = fresh_db(from, "features15_src");
+    sql(from, &src, PG15_FEATURES);
+    for target in [15, 18] {
+        let to = cluster_of(target);
+        let dst = fresh_db(to, "features15_dst");
+        clone_between(from, &src, to, &dst, &["--no-rules"]).assert_ok();
+        assert_same_across(from, &src, to, &dst);
+        assert_eq!(
+            sql(to, &dst, "SELECT free FROM slot WHERE id = 1"),
+            "{[2026-01-01,2026-01-05),[2026-02-01,2026-02-03)}"
+        );
+        assert_eq!(
+            sql(to, &dst, "SELECT attcompression FROM pg_attribute WHERE attrelid = 'slot'::regclass AND attname = 'note'"),
+            "p"
+        );
+        // NULLS NOT DISTINCT holds on the copy: a second NULL code is a duplicate.
+        let dup = to.psql(&dst, "INSERT INTO slot VALUES (3, '{}', NULL, NULL)");
+        assert!(
+            dup.is_err_and(|e| e.to_string().contains("slot_code_key")),
+            "{}",
+            label(from, to)
+        );
+    }
+}
