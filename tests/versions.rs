@@ -37,13 +37,14 @@ fn wanted_sources() -> Vec<u32> {
     }
 }
 
-/// Targets tested for a source: sources older than the system's 15 into 15 and 18, newer ones
-/// into 18 (their pg_dump must be 18's anyway).
-fn targets_for(source: u32) -> &'static [u32] {
+/// Targets tested for a source: sources up to the system's 15 into 15 and 18, newer ones into
+/// 18 (their pg_dump must be 18's, whose pg_restore cannot write into 16 or older: see
+/// `tools_too_new_for_the_target_are_refused_before_anything_is_written`).
+fn targets_for(source: u32) -> Vec<u32> {
     if source <= 15 {
-        &[15, 18]
+        vec![15, 18]
     } else {
-        &[18]
+        vec![18]
     }
 }
 
@@ -102,7 +103,7 @@ fn verbatim_clones_equal_their_source_on_every_pair() {
     for source in wanted_sources() {
         let from = cluster_of(source);
         let src = chinook(from);
-        for &target in targets_for(source) {
+        for target in targets_for(source) {
             let to = cluster_of(target);
             let dst = fresh_db(to, &format!("verbatim{source}"));
             let run = clone_between(from, &src, to, &dst, &["--no-rules"]);
@@ -124,7 +125,7 @@ fn sanitized_clones_verify_clean_and_snapshots_restore_equal_on_every_pair() {
     for source in wanted_sources() {
         let from = cluster_of(source);
         let src = chinook(from);
-        for &target in targets_for(source) {
+        for target in targets_for(source) {
             let to = cluster_of(target);
             let what = label(from, to);
             let dst = fresh_db(to, &format!("sanitized{source}"));
@@ -279,6 +280,38 @@ fn a_source_newer_than_the_tools_is_refused_saying_what_to_install() {
     // Without the override, restage finds PostgreSQL 18's pg_dump in its cache.
     clone_between(from, &src, to, &dst, &["--no-rules"]).assert_ok();
     assert_same_database(to, &src, &dst);
+}
+
+/// PostgreSQL 17+'s pg_restore sets `transaction_timeout`, which older servers reject: with
+/// only such tools at hand, a clone into PostgreSQL 16 or older (here 15 → 15 with 18's tools)
+/// is refused up front, saying what to install, instead of failing with the target half-written.
+#[test]
+fn tools_too_new_for_the_target_are_refused_before_anything_is_written() {
+    let pg = cluster_of(15);
+    let newest = cluster_of(18).bindir().to_path_buf();
+    let src = chinook(pg);
+    let dst = fresh_db(pg, "newtools");
+    let run = run_cmd(
+        restage()
+            .env("RESTAGE_PG_BINDIR", &newest)
+            .args(["clone", "--quiet", "--no-rules", "--source", &pg.url(&src)])
+            .args(["--target", &pg.url(&dst)]),
+    );
+    assert_eq!(run.code, EXIT_REFUSED, "{}\n{}", run.stdout, run.stderr);
+    let version = pg.version();
+    assert!(
+        run.stderr.contains("pg_restore 18.")
+            && run.stderr.contains(&format!("PostgreSQL {version}"))
+            && run.stderr.contains("client tools"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(relation_count(pg, &dst), "0");
+    assert_eq!(
+        sql(pg, "postgres", &format!("SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database WHERE datname = '{dst}'")),
+        "",
+        "the target was marked: it was written to"
+    );
 }
 
 /// The server programs the harness started really are the major they claim (a guard against
