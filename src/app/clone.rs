@@ -174,6 +174,7 @@ impl CloneRun<'_> {
                 };
                 Failure::new(code, format!("source: {e}"))
             })?;
+        super::versions::check_restore_tool(self.rt, archive.pg_restore(), &target_client)?;
         let restore = RestoreOptions {
             no_owner: self.options.no_owner,
             no_acl: self.options.no_acl,

@@ -125,6 +125,12 @@ impl Restore<'_> {
             Version::from_version_num(self.manifest.source.server_version_num),
             Version::from_version_num(state.server_version_num),
         )?;
+        if let Some(problem) = super::versions::restore_tool_problem(
+            self.archive.pg_restore(),
+            Version::from_version_num(state.server_version_num),
+        ) {
+            return Err(Failure::new(exit::REFUSED, problem));
+        }
         if state.object_count > 0 {
             if !clean {
                 let more = state

@@ -8,7 +8,10 @@ use tokio_postgres::Client;
 
 use super::Failure;
 use crate::exit;
-use crate::pgbin::Version;
+use crate::pgbin::{Tool, Version};
+
+/// The first major whose pg_restore sets `transaction_timeout`, which older servers reject.
+const SETS_TRANSACTION_TIMEOUT: u32 = 17;
 
 /// The oldest source major restage reads (its catalog queries and the pg_dump releases that
 /// still dump it).
@@ -31,6 +34,42 @@ pub fn pair_problem(source: Version, target: Version) -> Option<String> {
         ));
     }
     None
+}
+
+/// Why `pg_restore` cannot write into `target`, or `None` when it can. PostgreSQL 17+'s
+/// pg_restore starts every session with `SET transaction_timeout`, which 16 and older reject,
+/// and an older pg_restore cannot read the newer pg_dump's archive: such a target needs client
+/// tools of its own major (still at least as new as the source).
+pub fn restore_tool_problem(pg_restore: &Tool, target: Version) -> Option<String> {
+    if pg_restore.version.major >= SETS_TRANSACTION_TIMEOUT
+        && target.major < SETS_TRANSACTION_TIMEOUT
+    {
+        return Some(format!(
+            "pg_restore {} at {} cannot restore into the target's PostgreSQL {target}: it sets \
+             transaction_timeout, which PostgreSQL {} does not know; install PostgreSQL {} client \
+             tools (pg_dump and pg_restore, at least as new as the source) and point \
+             RESTAGE_PG_BINDIR at them, or use a PostgreSQL {SETS_TRANSACTION_TIMEOUT} or newer \
+             target",
+            pg_restore.version,
+            pg_restore.path.display(),
+            target.major,
+            target.major,
+        ));
+    }
+    None
+}
+
+/// Refuses (exit `REFUSED`) a pg_restore that cannot write into the target.
+pub(super) fn check_restore_tool(
+    rt: &Runtime,
+    pg_restore: &Tool,
+    target: &Client,
+) -> Result<(), Failure> {
+    let version = server_version(rt, target, "target")?;
+    match restore_tool_problem(pg_restore, version) {
+        Some(problem) => Err(Failure::new(exit::REFUSED, problem)),
+        None => Ok(()),
+    }
 }
 
 /// Refuses an unsupported pair (exit `REFUSED`), naming both versions and what to use instead.
@@ -94,6 +133,20 @@ mod tests {
         assert!(problem.contains("PostgreSQL 15.18"), "{problem}");
         assert!(problem.contains("PostgreSQL 18.6"), "{problem}");
         assert!(problem.contains("PostgreSQL 18 or newer"), "{problem}");
+    }
+
+    #[test]
+    fn pg_restore_17_or_newer_is_refused_for_targets_older_than_17() {
+        let tool = |major| Tool {
+            path: format!("/pg/{major}/bin/pg_restore").into(),
+            version: v(major, 1),
+        };
+        let problem = restore_tool_problem(&tool(18), v(16, 14)).unwrap_or_default();
+        assert!(problem.contains("pg_restore 18.1"), "{problem}");
+        assert!(problem.contains("PostgreSQL 16 client tools"), "{problem}");
+        assert_eq!(restore_tool_problem(&tool(18), v(17, 0)), None);
+        assert_eq!(restore_tool_problem(&tool(15), v(15, 18)), None);
+        assert_eq!(restore_tool_problem(&tool(16), v(13, 2)), None);
     }
 
     #[test]
