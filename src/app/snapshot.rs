@@ -128,6 +128,7 @@ impl Observer for Bars {
 }
 
 /// Writes the snapshot; returns its manifest and how many table files were written and reused.
+#[allow(clippy::too_many_arguments)]
 fn write(
     source: &ConnSpec,
     out: &Path,

@@ -300,7 +300,7 @@ pub fn find(text: &[u8]) -> Vec<Token> {
             let (run, digits) = digit_run(text, start);
             let end = run.end;
             let token_start = if open { i } else { start };
-            let kind = (boundary_after(text, end) && !text.get(end).is_some_and(|c| *c == b'@'))
+            let kind = (boundary_after(text, end) && text.get(end).is_none_or(|c| *c != b'@'))
                 .then(|| classify_run(&text[token_start..end], digits, plus))
                 .flatten();
             if let Some(kind) = kind {
