@@ -249,7 +249,7 @@ fn older_targets_are_refused_before_anything_is_written() {
 }
 
 /// A source newer than every pg_dump restage can find is refused up front, saying what to
-/// install; with PostgreSQL 18's tools in restage's cache the same clone is found them.
+/// install; with PostgreSQL 18's tools in restage's cache the same clone succeeds.
 #[test]
 fn a_source_newer_than_the_tools_is_refused_saying_what_to_install() {
     let from = cluster_of(18);
