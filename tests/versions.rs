@@ -246,6 +246,29 @@ fn older_targets_are_refused_before_anything_is_written() {
         run.stderr
     );
     assert_eq!(relation_count(to, &dst), "0");
+
+    // As a template: refused before the template database is created.
+    let run = run_cmd(restage().args(["restore", "--quiet"]).arg(&snap).args([
+        "--target",
+        &to.url("postgres"),
+        "--as-template",
+        "older_template",
+    ]));
+    assert_eq!(run.code, EXIT_REFUSED, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("PostgreSQL 15 or newer"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        sql(
+            to,
+            "postgres",
+            "SELECT count(*) FROM pg_database WHERE datname = 'older_template'"
+        ),
+        "0",
+        "the template database was created"
+    );
 }
 
 /// A source newer than every pg_dump restage can find is refused up front, saying what to
