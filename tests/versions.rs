@@ -183,6 +183,26 @@ fn sanitized_clones_verify_clean_and_snapshots_restore_equal_on_every_pair() {
                 checksums(to, &dst),
                 "{what}: the restored snapshot differs from the sanitized clone"
             );
+            let template = format!("template_{source}_{target}");
+            run_cmd(restage().args(["restore", "--quiet"]).arg(&snap).args([
+                "--target",
+                &to.url("postgres"),
+                "--as-template",
+                &template,
+            ]))
+            .assert_ok();
+            // A sealed template takes no connections: compare a database made from it.
+            let from_template = format!("from_{template}");
+            sql(
+                to,
+                "postgres",
+                &format!("CREATE DATABASE {from_template} TEMPLATE {template}"),
+            );
+            assert_eq!(
+                checksums(to, &from_template),
+                checksums(to, &dst),
+                "{what}: the template differs from the sanitized clone"
+            );
         }
     }
 }
