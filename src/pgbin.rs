@@ -7,6 +7,8 @@ use std::process::Command;
 
 /// Where the operator can point restage at a specific PostgreSQL installation.
 pub const BINDIR_ENV: &str = "RESTAGE_PG_BINDIR";
+/// Where `scripts/pg-versions.sh` installs PostgreSQL majors (`<cache>/<major>/bin`).
+pub const CACHE_ENV: &str = "RESTAGE_PG_CACHE";
 
 const INSTALL_HINT: &str = "install the PostgreSQL server and client packages (Debian/Ubuntu: \
 `apt-get install -y postgresql`), or point RESTAGE_PG_BINDIR at their bin directory";
@@ -17,7 +19,9 @@ pub enum PgBinError {
     NotFound { tool: String },
     #[error(
         "{tool} {found} at {path} is older than the server ({server}); it would dump garbage or \
-         fail: install PostgreSQL {server_major} client tools or newer, or set RESTAGE_PG_BINDIR"
+         fail: install PostgreSQL {server_major} client tools or newer (restage's \
+         `scripts/pg-versions.sh install 18` puts PostgreSQL 18's into restage's cache, where it \
+         finds them), or set RESTAGE_PG_BINDIR"
     )]
     TooOld {
         tool: String,
@@ -87,7 +91,9 @@ pub struct Tool {
 
 /// Directories that may hold PostgreSQL binaries, best first: the explicit override, then
 /// Debian's versioned directories (newest first, because pg_dump must be at least as new as
-/// the server), then `pg_config --bindir`, then `PATH`.
+/// the server), then `pg_config --bindir`, then `PATH`, then restage's own cache of PostgreSQL
+/// majors (newest first). The cache comes last so that installing a newer major there never
+/// changes which tools a server the system's own tools can handle gets.
 pub fn candidate_bindirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     if let Some(dir) = std::env::var_os(BINDIR_ENV) {
@@ -118,7 +124,46 @@ pub fn candidate_bindirs() -> Vec<PathBuf> {
     if let Some(path) = std::env::var_os("PATH") {
         dirs.extend(std::env::split_paths(&path));
     }
+    dirs.extend(cached_bindirs().into_iter().map(|(_, p)| p));
     dirs
+}
+
+/// restage's cache of PostgreSQL majors: `$RESTAGE_PG_CACHE`, else `/var/cache/restage/pg` as
+/// root (a server started from it runs as the `postgres` OS user, which cannot read root's
+/// home), else `~/.cache/restage/pg`. Must match `scripts/pg-versions.sh`.
+pub fn cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os(CACHE_ENV).filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir));
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return Some(PathBuf::from("/var/cache/restage/pg"));
+    }
+    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/restage/pg"))
+}
+
+/// The cache's bin directory for one major, whether installed or not.
+pub fn cached_bindir(major: u32) -> Option<PathBuf> {
+    cache_dir().map(|dir| dir.join(major.to_string()).join("bin"))
+}
+
+/// Installed majors in the cache with their bin directories, newest first.
+pub fn cached_bindirs() -> Vec<(u32, PathBuf)> {
+    let Some(cache) = cache_dir() else {
+        return Vec::new();
+    };
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir(cache)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let major = e.file_name().to_str()?.parse::<u32>().ok()?;
+            Some((major, e.path().join("bin")))
+        })
+        .filter(|(_, bin)| bin.is_dir())
+        .collect();
+    found.sort_by_key(|v| std::cmp::Reverse(v.0));
+    found
 }
 
 /// Version of a PostgreSQL program from `--version`.
@@ -180,6 +225,17 @@ pub fn find_for_server(name: &str, server: Version) -> Result<Tool, PgBinError> 
             tool: name.to_string(),
         }),
     }
+}
+
+/// The server programs (initdb, postgres, pg_ctl) in one directory, with their version.
+pub fn server_bindir_at(dir: &Path) -> Result<(PathBuf, Version), PgBinError> {
+    let initdb = dir.join("initdb");
+    if is_executable(&initdb) && is_executable(&dir.join("postgres")) {
+        return Ok((dir.to_path_buf(), tool_version(&initdb)?));
+    }
+    Err(PgBinError::NotFound {
+        tool: format!("initdb/postgres (PostgreSQL server) in {}", dir.display()),
+    })
 }
 
 /// The directory holding the server programs (initdb, postgres, pg_ctl), newest first.

@@ -19,9 +19,25 @@ const EXIT_PRIVILEGES: i32 = 9;
 
 static LOGGED: OnceLock<Cluster> = OnceLock::new();
 
-/// This binary's cluster logs every statement, so tests can prove no password is in it.
+/// This binary's cluster logs every statement, so tests can prove no password is in it. It is the
+/// system's PostgreSQL, or the major named by `RESTAGE_TEST_PROVISION_PG` (from restage's cache
+/// of majors, `scripts/pg-versions.sh`): role options, predefined roles and the privileges on
+/// `public` differ between majors.
 fn pg() -> &'static Cluster {
-    LOGGED.get_or_init(|| start(ClusterOptions::new("provision").setting("log_statement", "all")))
+    LOGGED.get_or_init(|| {
+        let options = ClusterOptions::new("provision").setting("log_statement", "all");
+        match std::env::var("RESTAGE_TEST_PROVISION_PG") {
+            Ok(major) if !major.trim().is_empty() => {
+                let major: u32 = major.trim().parse().unwrap_or_else(|_| {
+                    panic!("RESTAGE_TEST_PROVISION_PG: {major:?} is not a major version")
+                });
+                let pg = start(options.bindir(&installed_bindir(major)));
+                assert_eq!(pg.version().major, major);
+                pg
+            }
+            _ => start(options),
+        }
+    })
 }
 
 struct Env {

@@ -208,6 +208,7 @@ impl CloneRun<'_> {
                 };
                 Failure::new(code, format!("source: {e}"))
             })?;
+        super::versions::check_restore_tool(self.rt, archive.pg_restore(), &target_client)?;
         let restore = RestoreOptions {
             no_owner: self.options.no_owner,
             no_acl: self.options.no_acl,
@@ -329,6 +330,7 @@ impl CloneRun<'_> {
                 ),
             ));
         }
+        super::versions::check_pair(self.rt, source, target_client)?;
         let state = self
             .rt
             .block_on(catalog::target_state(target_client))

@@ -17,6 +17,7 @@ mod sanitizing;
 mod schema_text;
 mod snapshot;
 mod verify;
+mod versions;
 
 use clap::Parser;
 

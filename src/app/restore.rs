@@ -58,7 +58,7 @@ pub fn run(args: &RestoreArgs) -> Result<(), Failure> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
         .max(1);
     let target = match &args.as_template {
-        Some(name) => create_template_db(&rt, &server, name, args.clean)?,
+        Some(name) => create_template_db(&rt, &server, name, args.clean, (&manifest, &archive))?,
         None => server.clone(),
     };
     let run = Restore {
@@ -123,6 +123,11 @@ impl Restore<'_> {
             .rt
             .block_on(catalog::target_state(&client))
             .map_err(|e| Failure::new(exit::FAILURE, format!("target: {e}")))?;
+        check_versions(
+            self.manifest,
+            self.archive,
+            Version::from_version_num(state.server_version_num),
+        )?;
         if state.object_count > 0 {
             if !clean {
                 let more = state
@@ -368,16 +373,40 @@ impl Restore<'_> {
 
 /// Creates database `name` on the server for `restore --as-template` (dropping an earlier one
 /// with `clean`); returns the connection to it.
+/// Refuses a target server this snapshot cannot be restored into: older than its source, or
+/// too old for the pg_restore at hand.
+fn check_versions(
+    manifest: &Manifest,
+    archive: &SchemaArchive,
+    target: Version,
+) -> Result<(), Failure> {
+    super::versions::refuse_pair(
+        Version::from_version_num(manifest.source.server_version_num),
+        target,
+    )?;
+    match super::versions::restore_tool_problem(archive.pg_restore(), target) {
+        Some(problem) => Err(Failure::new(exit::REFUSED, problem)),
+        None => Ok(()),
+    }
+}
+
 fn create_template_db(
     rt: &tokio::runtime::Runtime,
     server: &ConnSpec,
     name: &str,
     clean: bool,
+    (manifest, archive): (&Manifest, &SchemaArchive),
 ) -> Result<ConnSpec, Failure> {
     let admin = super::reset::admin_conn(server, name);
     let client = rt
         .block_on(admin.connect(APPLICATION_NAME))
         .map_err(|e| Failure::new(exit::CONNECTION, format!("target: {e}")))?;
+    // Before the template database is created or an old one dropped.
+    check_versions(
+        manifest,
+        archive,
+        super::versions::server_version(rt, &client, "target")?,
+    )?;
     let exists = rt
         .block_on(super::reset::database_exists(&client, name))
         .map_err(|e| pg_failure(exit::FAILURE, "target", &e))?;

@@ -196,12 +196,17 @@ async fn load_index_owners_and_constraints(
     }
     // Primary key / unique constraints on plain tables can be split into a parallel-friendly
     // CREATE UNIQUE INDEX plus an instant ADD CONSTRAINT … USING INDEX; on partitions and
-    // partitioned tables the constraint is replayed as dumped.
+    // partitioned tables the constraint is replayed as dumped, and so is one whose index method
+    // cannot build a unique index on its own (PostgreSQL 18's temporal keys, `WITHOUT
+    // OVERLAPS`, are GiST indexes that only the constraint makes unique).
     for r in client
         .query(
             "SELECT co.oid, co.conname::text, co.conrelid, co.contype::text, co.confrelid, \
                     CASE WHEN co.contype IN ('p', 'u') AND c.relkind = 'r' \
                               AND NOT c.relispartition AND co.conparentid = 0 \
+                              AND pg_catalog.pg_indexam_has_property( \
+                                  (SELECT ic.relam FROM pg_catalog.pg_class ic \
+                                   WHERE ic.oid = co.conindid), 'can_unique') \
                          THEN pg_catalog.pg_get_indexdef(co.conindid) END, \
                     co.condeferrable, co.condeferred \
              FROM pg_catalog.pg_constraint co \

@@ -54,6 +54,8 @@ pub struct ClusterOptions {
     pub name: String,
     /// Extra `-c name=value` settings.
     pub settings: Vec<(String, String)>,
+    /// The server programs to use; by default the newest found (see `pgbin`).
+    pub bindir: Option<PathBuf>,
 }
 
 impl ClusterOptions {
@@ -61,7 +63,14 @@ impl ClusterOptions {
         ClusterOptions {
             name: name.to_string(),
             settings: Vec::new(),
+            bindir: None,
         }
+    }
+
+    /// Runs the server from this directory (another major version than the default, say).
+    pub fn bindir(mut self, dir: &Path) -> ClusterOptions {
+        self.bindir = Some(dir.to_path_buf());
+        self
     }
 
     pub fn setting(mut self, name: &str, value: &str) -> ClusterOptions {
@@ -77,6 +86,8 @@ pub struct Cluster {
     root: PathBuf,
     datadir: PathBuf,
     bindir: PathBuf,
+    /// Where psql comes from: server-only installations have none of their own.
+    psql: PathBuf,
     version: Version,
     port: u16,
     password: String,
@@ -98,7 +109,15 @@ impl std::fmt::Debug for Cluster {
 impl Cluster {
     /// initdb + start. Fails with an install hint when the server binaries are missing.
     pub fn start(opts: &ClusterOptions) -> Result<Cluster, LocalPgError> {
-        let (bindir, version) = pgbin::find_server_bindir()?;
+        let (bindir, version) = match &opts.bindir {
+            Some(dir) => pgbin::server_bindir_at(dir)?,
+            None => pgbin::find_server_bindir()?,
+        };
+        let psql = match bindir.join("psql") {
+            own if own.is_file() => own,
+            // Any psql speaks to any supported server for the plain SQL run here.
+            _ => pgbin::find("psql")?.path,
+        };
         let run_as = if is_root() {
             if !os_user_exists(SERVER_OS_USER) {
                 return Err(LocalPgError::NoServerUser);
@@ -117,6 +136,7 @@ impl Cluster {
             datadir: root.join("data"),
             root,
             bindir,
+            psql,
             version,
             port: 0,
             password: random_hex(16),
@@ -279,7 +299,7 @@ impl Cluster {
     }
 
     fn psql_command(&self, dbname: &str) -> Command {
-        let mut cmd = Command::new(self.bindir.join("psql"));
+        let mut cmd = Command::new(&self.psql);
         // The Unix socket with trust auth: no password on any command line.
         cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-At"])
             .arg("-h")

@@ -124,6 +124,11 @@ impl SchemaArchive {
         })
     }
 
+    /// The pg_restore that replays this archive.
+    pub fn pg_restore(&self) -> &Tool {
+        &self.pg_restore
+    }
+
     /// The archive file (custom format).
     pub fn path(&self) -> &Path {
         &self.path

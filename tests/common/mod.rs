@@ -4,12 +4,14 @@
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use restage::localpg::{Cluster, ClusterOptions};
+use restage::pgbin;
 
 static CLUSTER: OnceLock<Cluster> = OnceLock::new();
 static NEXT_DB: AtomicUsize = AtomicUsize::new(0);
@@ -17,6 +19,64 @@ static NEXT_DB: AtomicUsize = AtomicUsize::new(0);
 /// The binary's shared cluster, started on first use.
 pub fn cluster() -> &'static Cluster {
     CLUSTER.get_or_init(|| start(ClusterOptions::new("test")))
+}
+
+/// A cluster of PostgreSQL `major`, started on first use: the system's own when it is that
+/// major, otherwise one from restage's cache of majors (`scripts/pg-versions.sh`). A major that
+/// is not installed fails the test with the command that installs it.
+pub fn cluster_of(major: u32) -> &'static Cluster {
+    static OTHERS: OnceLock<Mutex<HashMap<u32, &'static Cluster>>> = OnceLock::new();
+    if cluster().version().major == major {
+        return cluster();
+    }
+    let mut others = OTHERS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(c) = others.get(&major) {
+        return c;
+    }
+    let bindir = installed_bindir(major);
+    let started = start(ClusterOptions::new(&format!("pg{major}")).bindir(&bindir));
+    assert_eq!(
+        started.version().major,
+        major,
+        "{} is not PostgreSQL {major}",
+        bindir.display()
+    );
+    // One cluster per major for the life of the test binary, like `cluster()`; its watchdog
+    // stops it when the binary exits.
+    let leaked: &'static Cluster = Box::leak(Box::new(started));
+    others.insert(major, leaked);
+    leaked
+}
+
+/// The bin directory of PostgreSQL `major` in restage's cache of majors, or a failed test with
+/// the command that installs it.
+pub fn installed_bindir(major: u32) -> PathBuf {
+    pgbin::cached_bindir(major)
+        .filter(|dir| dir.join("postgres").is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "PostgreSQL {major} is not installed for the version tests: run \
+                 `scripts/pg-versions.sh install {major}` (into {})",
+                pgbin::cached_bindir(major).map_or_else(
+                    || "RESTAGE_PG_CACHE".to_string(),
+                    |d| d.display().to_string()
+                )
+            )
+        })
+}
+
+/// A PostgreSQL client program at least as new as `server`, or a failed test saying what to
+/// install.
+pub fn client_tool(name: &str, server: pgbin::Version) -> PathBuf {
+    match pgbin::find_for_server(name, server) {
+        Ok(tool) => tool.path,
+        Err(e) => {
+            panic!("{e}\n(PostgreSQL 18's client tools: `scripts/pg-versions.sh install 18`)")
+        }
+    }
 }
 
 /// Starts a cluster or fails the test saying what to install.
@@ -137,7 +197,12 @@ pub fn checksums(cluster: &Cluster, db: &str) -> String {
 /// `pg_dump --schema-only` with the lines that legitimately differ between two databases
 /// removed (psql's per-dump `\restrict` keys and comments).
 pub fn schema_dump(cluster: &Cluster, db: &str) -> String {
-    let out = Command::new(cluster.bindir().join("pg_dump"))
+    schema_dump_with(&client_tool("pg_dump", cluster.version()), cluster, db)
+}
+
+/// [`schema_dump`] with a given pg_dump, so that dumps of two servers compare.
+pub fn schema_dump_with(pg_dump: &Path, cluster: &Cluster, db: &str) -> String {
+    let out = Command::new(pg_dump)
         .args(["--schema-only", "--no-comments"])
         .arg("-h")
         .arg(cluster.socket_dir())
@@ -162,15 +227,23 @@ pub fn schema_dump(cluster: &Cluster, db: &str) -> String {
 /// Asserts that `dst` is a faithful copy of `src`: same rows in every table, same schema.
 #[track_caller]
 pub fn assert_same_database(cluster: &Cluster, src: &str, dst: &str) {
-    let a = checksums(cluster, src);
-    let b = checksums(cluster, dst);
+    assert_same_across(cluster, src, cluster, dst);
+}
+
+/// [`assert_same_database`] for databases on two clusters (possibly of different majors); both
+/// schemas are dumped by the same pg_dump, new enough for either server.
+#[track_caller]
+pub fn assert_same_across(from: &Cluster, src: &str, to: &Cluster, dst: &str) {
+    let a = checksums(from, src);
+    let b = checksums(to, dst);
     assert!(!a.trim().is_empty(), "no checksums for {src}");
     assert_eq!(
         a, b,
         "table contents or sequences differ between {src} and {dst}"
     );
-    let sa = schema_dump(cluster, src);
-    let sb = schema_dump(cluster, dst);
+    let pg_dump = client_tool("pg_dump", from.version().max(to.version()));
+    let sa = schema_dump_with(&pg_dump, from, src);
+    let sb = schema_dump_with(&pg_dump, to, dst);
     if sa != sb {
         let diff: Vec<String> = sa
             .lines()
