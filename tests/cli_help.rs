@@ -130,7 +130,9 @@ fn rules_list_fits_100_columns() {
     // Every rule is still listed, with its guarantees.
     for rule in ["keep", "email", "phone", "composite"] {
         assert!(
-            out.stdout.lines().any(|l| l.starts_with(&format!("{rule} "))),
+            out.stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("{rule} "))),
             "{rule} missing:\n{}",
             out.stdout
         );
