@@ -102,11 +102,9 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
     if args.keep {
         production.keep();
         staging.keep();
-        // Printed even with --json (to stderr, beside the report): without it the kept
-        // clusters could be neither used nor stopped.
-        if !args.output.quiet || args.output.json {
-            eprintln!("{}", kept_hint(&production, &staging));
-        }
+        // Printed even with --json or --quiet (on stderr, beside the report): without it the
+        // kept clusters could be neither used nor stopped.
+        eprintln!("{}", kept_hint(&production, &staging));
     } else {
         say("removing the demo clusters.");
     }
