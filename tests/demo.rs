@@ -65,7 +65,7 @@ fn demo_clones_the_sample_app_and_cleans_up() {
         out.stdout
     );
     assert!(
-        out.stdout.contains("verify ") && out.stdout.contains("demo total "),
+        out.stdout.contains("leak scan (verify) ") && out.stdout.contains("demo total "),
         "{}",
         out.stdout
     );

@@ -69,9 +69,9 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
     };
     // A throwaway key: the demo's staging values differ on every run.
     say(&format!(
-        "sanitizing with {DEMO_RULES_PATH} (built into restage) under an ephemeral key: a random \
-         key for this run only,\n  so the staging values differ on every run (`clone` takes a \
-         fixed key from RESTAGE_KEY or --key-file)"
+        "sanitizing with {DEMO_RULES_PATH} (built into restage) under an ephemeral key: a \
+         random key for\n  this run only, so the staging values differ on every run (`clone` \
+         takes a fixed key from\n  RESTAGE_KEY or --key-file)"
     ));
     let sanitizing = Sanitizing {
         files: vec![file],
@@ -90,8 +90,8 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
         if human {
             print!("\n{}{VALUES_LEGEND}", report.render());
             println!(
-                "verify {:.2} s; demo total {:.2} s (starting the clusters and loading the data \
-                 included)",
+                "leak scan (verify) {:.2} s; demo total {:.2} s (starting the clusters and \
+                 loading the data included)",
                 verify_started.elapsed().as_secs_f64(),
                 started.elapsed().as_secs_f64()
             );
@@ -113,9 +113,9 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
 
 /// What verify's `values` column counts, for readers meeting the table for the first time.
 const VALUES_LEGEND: &str = "\
-values: the non-empty production values of the column compared with staging (mode row: each row \
-against its own\n  production value through the primary key; mode set: against every production \
-value); leaks: staging\n  values still equal to production\n";
+values: the non-empty production values of the column compared with staging (mode row: each\n  \
+row against its own production value through the primary key; mode set: against every\n  \
+production value); leaks: staging values still equal to production\n";
 
 /// How to reach the kept clusters (socket URLs: local logins are trusted, no password to leak),
 /// what to try with them, and how to stop them as the user running restage.
