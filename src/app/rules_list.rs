@@ -303,6 +303,35 @@ mod tests {
         assert!(!unknown("zzzzzzzz").contains("did you mean"));
     }
 
+    /// The length line of `rules explain` matches what the rule does on a text column: on a
+    /// unique one, the fake email for a short address is longer than the address.
+    #[test]
+    fn explain_states_the_length_email_produces() {
+        use crate::sanitize::spec::{oids, TypeClass};
+        use crate::sanitize::testing::{column, run};
+        let Some(email) = registry::lookup("email") else {
+            panic!("email is built in");
+        };
+        let text = explain_text(email.spec(), email.output_source());
+        // A unique column, as an email column usually is: the keyed discriminator lengthens it.
+        let mut col = column(TypeClass::Text, oids::TEXT);
+        col.unique = true;
+        let entry: toml::Table = toml::from_str("rule = \"email\"").unwrap_or_default();
+        let built = crate::sanitize::build_column(&entry, &col, &[col.clone()], "d");
+        let Ok(sanitizer) = built else {
+            panic!("email builds on text");
+        };
+        let input = "yuki_dasilva3@outlook.com";
+        let (_, out) = run(sanitizer.as_ref(), Some(input.as_bytes()));
+        let longer = String::from_utf8_lossy(&out).chars().count() > input.chars().count();
+        assert!(
+            !longer || !text.contains("never longer than the input"),
+            "{input} → {} but:\n{text}",
+            String::from_utf8_lossy(&out)
+        );
+        assert!(text.contains("cut to the column's length"), "{text}");
+    }
+
     #[test]
     fn explain_covers_the_declaration() {
         let Some(keep) = registry::lookup("keep") else {
