@@ -11,7 +11,8 @@ pub const USAGE: i32 = 2;
 pub const DRIFT: i32 = 2;
 /// A database could not be reached or refused the login.
 pub const CONNECTION: i32 = 3;
-/// A guard refused to run (target is the source, target not empty, tool too old…).
+/// A guard refused to run (target is the source, target not empty, tool too old…), including
+/// the fail-closed one: columns no rule decides (`clone`, `snapshot`, `rules check`).
 pub const REFUSED: i32 = 4;
 /// The copy failed midway; the target is incomplete and marked as such.
 pub const COPY_FAILED: i32 = 5;

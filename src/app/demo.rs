@@ -4,6 +4,7 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::time::Instant;
 
 use super::clone::{clone, parse_conn};
 use super::sanitizing::{ephemeral_key, Sanitizing};
@@ -26,6 +27,7 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
             eprintln!("{line}");
         }
     };
+    let started = Instant::now();
     say("restage demo: starting two throwaway PostgreSQL clusters…");
     let mut production = start("demo-production")?;
     let mut staging = start("demo-staging")?;
@@ -66,6 +68,11 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
         ));
     };
     // A throwaway key: the demo's staging values differ on every run.
+    say(&format!(
+        "sanitizing with {DEMO_RULES_PATH} (built into restage) under an ephemeral key: a \
+         random key for\n  this run only, so the staging values differ on every run (`clone` \
+         takes a fixed key from\n  RESTAGE_KEY or --key-file)"
+    ));
     let sanitizing = Sanitizing {
         files: vec![file],
         key: Some(ephemeral_key()?),
@@ -78,9 +85,16 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
             print!("{}", before_after(&production, &staging));
         }
         say("scanning staging for production values (restage verify)…");
+        let verify_started = Instant::now();
         let report = verify::scan(&source, &target, &sanitizing.files, &[], &[])?;
         if human {
-            print!("\n{}", report.render());
+            print!("\n{}{VALUES_LEGEND}", report.render());
+            println!(
+                "leak scan (verify) {:.2} s; demo total {:.2} s (starting the clusters and \
+                 loading the data included)",
+                verify_started.elapsed().as_secs_f64(),
+                started.elapsed().as_secs_f64()
+            );
         }
         verify::outcome(&report)
     });
@@ -88,21 +102,39 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
     if args.keep {
         production.keep();
         staging.keep();
-        say(&format!(
-            "\nclusters kept running (trust login over their Unix sockets):\n  \
-             psql -h {} -p {} -U postgres app\n  psql -h {} -p {} -U postgres app_staging\n\
-             stop them with: pg_ctl -D <dir> stop (dirs: {} and {})",
-            production.socket_dir().display(),
-            production.port(),
-            staging.socket_dir().display(),
-            staging.port(),
-            production.datadir().display(),
-            staging.datadir().display()
-        ));
+        // Printed even with --json or --quiet (on stderr, beside the report): without it the
+        // kept clusters could be neither used nor stopped.
+        eprintln!("{}", kept_hint(&production, &staging));
     } else {
         say("removing the demo clusters.");
     }
     result.map(|_| ())
+}
+
+/// What verify's `values` column counts, for readers meeting the table for the first time.
+const VALUES_LEGEND: &str = "\
+values: the non-empty production values of the column compared with staging (mode row: each\n  \
+row against its own production value through the primary key; mode set: against every\n  \
+production value); leaks: staging values still equal to production\n";
+
+/// How to reach the kept clusters (socket URLs: local logins are trusted, no password to leak),
+/// what to try with them, and how to stop them as the user running restage.
+fn kept_hint(production: &Cluster, staging: &Cluster) -> String {
+    format!(
+        "\nclusters kept running; connection strings (trust login over the Unix socket, no \
+         password):\n  \
+         export PROD_URL='{}'\n  \
+         export STAGING_URL='{}'\n\
+         then, e.g.:\n  \
+         psql \"$PROD_URL\"\n  \
+         restage rules init  --source \"$PROD_URL\" --out /tmp/app.toml\n  \
+         restage verify --source \"$PROD_URL\" --target \"$STAGING_URL\" --rules {DEMO_RULES_PATH}\n\
+         stop them and remove their directories with:\n  {}\n  {}",
+        production.socket_url("app"),
+        staging.socket_url("app_staging"),
+        production.stop_command(),
+        staging.stop_command()
+    )
 }
 
 /// A few users and one order, production next to staging, as the demo's evidence.

@@ -83,25 +83,21 @@ fn yes_no(b: bool) -> &'static str {
     }
 }
 
+/// Width `rules list` keeps within: a 100-column terminal shows it unwrapped.
+const LIST_WIDTH: usize = 100;
+
+/// One block per rule: name and guarantees on the first line with the accepted types (wrapped
+/// in their column), then the summary below, indented under the guarantees.
 fn list_table(specs: &[&RuleSpec]) -> String {
-    let header = [
-        "RULE",
-        "ACCEPTS",
-        "NULL?",
-        "UNIQUE?",
-        "MAX LENGTH",
-        "SUMMARY",
-    ];
-    let rows: Vec<[String; 6]> = specs
+    let header = ["RULE", "NULL?", "UNIQUE?", "MAX LENGTH"];
+    let rows: Vec<[String; 4]> = specs
         .iter()
         .map(|s| {
             [
                 s.name.to_string(),
-                accepts(s),
                 yes_no(s.may_produce_null).to_string(),
                 yes_no(s.unique_preserving).to_string(),
                 max_len(s),
-                s.summary.to_string(),
             ]
         })
         .collect();
@@ -111,29 +107,54 @@ fn list_table(specs: &[&RuleSpec]) -> String {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let line = |cells: &[String]| -> String {
-        let mut out = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                out.push_str(cell);
-            } else {
-                let pad = widths[i].saturating_sub(cell.chars().count());
-                out.push_str(cell);
-                out.push_str(&" ".repeat(pad + 2));
-            }
-        }
-        out.trim_end().to_string() + "\n"
+    let cells = |cells: &[String]| -> String {
+        cells
+            .iter()
+            .zip(widths)
+            .map(|(cell, w)| format!("{cell:<w$}  "))
+            .collect()
     };
-    let mut out = line(&header.map(String::from));
-    for row in &rows {
-        out.push_str(&line(row));
+    let accepts_at = widths.iter().map(|w| w + 2).sum::<usize>();
+    let summary_at = widths[0] + 2;
+    let mut out = cells(&header.map(String::from)) + "ACCEPTS\n";
+    for (row, spec) in rows.iter().zip(specs) {
+        let mut lines = wrap(&accepts(spec), LIST_WIDTH - accepts_at).into_iter();
+        out.push_str(&cells(row));
+        out.push_str(&lines.next().unwrap_or_default());
+        out.push('\n');
+        for more in lines {
+            out.push_str(&format!("{:accepts_at$}{more}\n", ""));
+        }
+        for line in wrap(spec.summary, LIST_WIDTH - summary_at) {
+            out.push_str(&format!("{:summary_at$}{line}\n", ""));
+        }
     }
     out.push_str(
         "\nNULL?: may produce NULL (not for NOT NULL columns). UNIQUE?: distinct inputs stay \
-         distinct (required on keys and UNIQUE columns).\n`restage rules explain NAME` shows a \
-         rule's parameters and an example.\n",
+         distinct\n(required on keys and UNIQUE columns). `restage rules explain NAME` shows a \
+         rule's parameters\nand an example.\n",
     );
     out
+}
+
+/// `text` as lines of at most `width` characters, broken at spaces (a longer word keeps its
+/// own line).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
 }
 
 fn kind_name(kind: ParamKind) -> &'static str {
@@ -189,7 +210,9 @@ fn explain_text(spec: &RuleSpec, source: OutputSource) -> String {
         MaxLen::Unbounded => "no bound, so it cannot go on a varchar(n) or char(n) column".into(),
         MaxLen::Chars(n) => format!("at most {n} characters (checked against varchar(n))"),
         MaxLen::SameAsInput => {
-            "fits any varchar(n): never longer than the input or cut to the column's length".into()
+            "fits any varchar(n) or char(n): cut to the column's length where it would not fit; \
+             on an unbounded column (text) it may be longer than the input"
+                .into()
         }
         MaxLen::Param(p) => format!("at most `{p}` characters (set it to fit varchar(n))"),
     };
@@ -252,10 +275,25 @@ mod tests {
         let text = list_table(&specs);
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("RULE"), "{text}");
-        for (i, spec) in specs.iter().enumerate() {
-            assert!(lines[i + 1].starts_with(spec.name), "{text}");
-            assert!(lines[i + 1].ends_with(spec.summary), "{text}");
+        let mut rows = lines.iter().filter(|l| !l.starts_with(' ')).skip(1);
+        for spec in &specs {
+            let row = rows.next().unwrap_or(&"");
+            assert!(row.starts_with(&format!("{} ", spec.name)), "{text}");
         }
+        // Every summary is there, word for word, wrapped within 100 columns.
+        let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        for spec in &specs {
+            let summary = spec
+                .summary
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            assert!(joined.contains(&summary), "{} in {text}", spec.name);
+        }
+        assert!(
+            lines.iter().all(|l| l.chars().count() <= LIST_WIDTH),
+            "{text}"
+        );
     }
 
     #[test]
@@ -263,6 +301,35 @@ mod tests {
         assert!(unknown("kep").contains("did you mean \"keep\"?"));
         assert!(unknown("nul").contains("did you mean \"null\"?"));
         assert!(!unknown("zzzzzzzz").contains("did you mean"));
+    }
+
+    /// The length line of `rules explain` matches what the rule does on a text column: on a
+    /// unique one, the fake email for a short address is longer than the address.
+    #[test]
+    fn explain_states_the_length_email_produces() {
+        use crate::sanitize::spec::{oids, TypeClass};
+        use crate::sanitize::testing::{column, run};
+        let Some(email) = registry::lookup("email") else {
+            panic!("email is built in");
+        };
+        let text = explain_text(email.spec(), email.output_source());
+        // A unique column, as an email column usually is: the keyed discriminator lengthens it.
+        let mut col = column(TypeClass::Text, oids::TEXT);
+        col.unique = true;
+        let entry: toml::Table = toml::from_str("rule = \"email\"").unwrap_or_default();
+        let built = crate::sanitize::build_column(&entry, &col, &[col.clone()], "d");
+        let Ok(sanitizer) = built else {
+            panic!("email builds on text");
+        };
+        let input = "yuki_dasilva3@outlook.com";
+        let (_, out) = run(sanitizer.as_ref(), Some(input.as_bytes()));
+        let longer = String::from_utf8_lossy(&out).chars().count() > input.chars().count();
+        assert!(
+            !longer || !text.contains("never longer than the input"),
+            "{input} → {} but:\n{text}",
+            String::from_utf8_lossy(&out)
+        );
+        assert!(text.contains("cut to the column's length"), "{text}");
     }
 
     #[test]

@@ -10,7 +10,8 @@ Exit codes:
   1  failure not covered below
   2  bad usage or malformed input; provision --check: changes pending
   3  a database could not be reached or refused the login
-  4  a guard refused to run (target is the source, target not empty, tools too old)
+  4  a guard refused to run (target is the source, target not empty, tools too old), or
+     columns no rule decides (clone, snapshot, rules check: fail closed)
   5  the copy failed midway: the target is incomplete and marked so
   6  verification found a mismatch
   7  not a restage snapshot, or one written by a newer restage
@@ -82,7 +83,8 @@ a non-empty DIR without a manifest is refused (exit 4). A DIR restage creates is
 files 0600); in an existing DIR files get the read access the directory grants.
 
 Examples:
-  restage snapshot --source \"$PROD_URL\" --rules rules/app.toml --out fixtures/app
+  restage snapshot --source \"$PROD_URL\" --rules rules/app.toml \\
+      --out fixtures/app
   restage snapshot ls fixtures/app
   restage snapshot inspect fixtures/app --json";
 
@@ -100,8 +102,11 @@ in well under a second.
 
 Examples:
   restage restore fixtures/app --target postgresql://postgres@localhost/app_test
-  restage restore fixtures/app --target postgresql://postgres@localhost/postgres --as-template app_fixture
-  restage reset app_fixture --target-db app_test --target postgresql://postgres@localhost/postgres";
+  restage restore fixtures/app \\
+      --target postgresql://postgres@localhost/postgres \\
+      --as-template app_fixture
+  restage reset app_fixture --target-db app_test \\
+      --target postgresql://postgres@localhost/postgres";
 
 const RESET_HELP: &str = "\
 Drops DB and creates it again as a copy of the template (CREATE DATABASE … TEMPLATE). Sessions
@@ -112,7 +117,8 @@ makes) or an empty one is replaced, and only from a template made by `restore --
 anything else is refused (exit 4) unless --force is given.
 
 Example:
-  restage reset app_fixture --target-db app_test --target postgresql://postgres@localhost/postgres";
+  restage reset app_fixture --target-db app_test \\
+      --target postgresql://postgres@localhost/postgres";
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
@@ -243,8 +249,10 @@ database comment says it is a complete restage clone; 6 otherwise (a leak, a cou
 an INCOMPLETE or unmarked target).
 
 Examples:
-  restage verify --source \"$PROD_URL\" --target \"$STAGING_URL\" --rules rules/app.toml
-  restage verify --source \"$PROD_URL\" --target \"$STAGING_URL\" --rules rules/app.toml --json";
+  restage verify --source \"$PROD_URL\" --target \"$STAGING_URL\" \\
+      --rules rules/app.toml
+  restage verify --source \"$PROD_URL\" --target \"$STAGING_URL\" \\
+      --rules rules/app.toml --json";
 
 const PREVIEW_HELP: &str = "\
 Reads a sample of the table from the source (read-only), applies the rules as a clone would and
@@ -253,9 +261,14 @@ prints each sanitized column's original and sanitized values side by side. Needs
 your terminal: run it where that is allowed.
 
 Example:
-  restage preview --source \"$PROD_URL\" --rules rules/app.toml --table public.users --rows 5";
+  restage preview --source \"$PROD_URL\" --rules rules/app.toml \\
+      --table public.users --rows 5";
 
 #[derive(Debug, Args)]
+#[command(mut_arg("tables", |a| a.help(
+    "Only scan and count matching tables: `schema.table` or `table`, `*` and `?` wildcards, \
+     case-sensitive. Repeatable"
+)))]
 pub struct VerifyArgs {
     /// Production database (libpq URL or key=value string); read only.
     #[arg(
@@ -341,16 +354,22 @@ sessions carry application_name \"restage\" (or the one in the connection string
 
 Examples:
   export RESTAGE_KEY=\"$(cat /run/secrets/restage-key)\"
-  restage clone --source postgresql://app@prod-db/app --target postgresql://app@staging-db/app \\
-      --rules rules/app.toml
-  restage clone --source \"$PROD_URL\" --target \"$STAGING_URL\" --no-rules --jobs 8 --clean --json > report.json
-  restage clone --source \"$PROD_URL\" --target \"$STAGING_URL\" --rules rules/app.toml \\
-      --exclude-table 'audit.*'";
+  restage clone --source postgresql://app@prod-db/app \\
+      --target postgresql://app@staging-db/app --rules rules/app.toml
+  restage clone --source \"$PROD_URL\" --target \"$STAGING_URL\" --no-rules \\
+      --jobs 8 --clean --json > report.json
+  restage clone --source \"$PROD_URL\" --target \"$STAGING_URL\" \\
+      --rules rules/app.toml --exclude-table 'audit.*'";
 
 const DEMO_HELP: &str = "\
 Starts two throwaway PostgreSQL clusters (the server binaries must be installed: Debian/Ubuntu
 `apt-get install -y postgresql`), loads a small production-like app database (tenants, users,
-products, orders), clones it, prints the summary and removes the clusters.";
+products, orders), clones it into staging with the rules in rules/demo.toml under a throwaway key,
+and shows what sanitizing did: the clone's summary (tables, rows, timings, the sanitized
+columns), a few users and an order before and after, and the leak scan of `restage verify`
+(every sanitized column compared with production, every column swept for production values).
+The clusters are removed at the end; --keep leaves them running and prints connection strings
+and the command that stops them.";
 
 const PROVISION_HELP: &str = "\
 The spec (TOML, see docs/provision.md and examples/envs/) names the environment, the
@@ -382,7 +401,8 @@ Examples:
   restage provision --env envs/staging.toml
   restage provision --env envs/staging.toml --check --json > plan.json
   restage provision --env envs/staging.toml --rotate session_secret
-  restage provision --env envs/staging.toml --print-cronjob > refresh-cronjob.yaml";
+  restage provision --env envs/staging.toml --print-cronjob \\
+      > refresh-cronjob.yaml";
 
 #[derive(Debug, Args)]
 pub struct ProvisionArgs {
@@ -442,8 +462,9 @@ with TABLESAMPLE SYSTEM, so production reads stay small.
 
 Examples:
   restage rules init --source postgresql://app@prod-db/app > rules.toml
-  restage rules init --source \"$PROD_URL\" --table 'public.*' --sample 500 --out rules.toml
-  restage rules init --source \"$PROD_URL\" --out rules.toml --force     # replace the file";
+  restage rules init --source \"$PROD_URL\" --table 'public.*' --sample 500 \\
+      --out rules.toml
+  restage rules init --source \"$PROD_URL\" --out rules.toml --force # overwrites";
 
 const RULES_LIST_HELP: &str = "\
 Columns: the rule's name; the types it accepts (domains count as their base type, arrays are
@@ -496,13 +517,19 @@ and columns, each rule against its column's type, NOT NULL, UNIQUE and varchar(n
 fail-closed coverage: every column of every copied table decided by its own entry, \"keep\",
 or a [defaults.columns] pattern. Every problem is listed with file:line:column.
 
-Exit codes: 0 clean, 2 problems in the rules, 3 connection failure, 4 undecided columns.
+Exit codes: 0 clean, 2 problems in the rules, 3 connection failure, 4 undecided columns (the
+fail-closed guard clone and snapshot apply: they refuse such columns with exit 4 too).
 
 Examples:
   restage rules check --source \"$PROD_URL\" --rules rules/app.toml
-  restage rules check --source \"$PROD_URL\" --rules rules/app.toml --json > rules-check.json";
+  restage rules check --source \"$PROD_URL\" --rules rules/app.toml \\
+      --json > rules-check.json";
 
 #[derive(Debug, Args)]
+#[command(mut_arg("tables", |a| a.help(
+    "Only check matching tables (the ones a clone with the same --table would copy): \
+     `schema.table` or `table`, `*` and `?` wildcards, case-sensitive. Repeatable"
+)))]
 pub struct RulesCheckArgs {
     /// Production database (libpq URL or key=value string); read only.
     #[arg(
@@ -523,6 +550,10 @@ pub struct RulesCheckArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(mut_arg("tables", |a| a.help(
+    "Only write entries for matching tables: `schema.table` or `table`, `*` and `?` \
+     wildcards, case-sensitive. Repeatable"
+)))]
 pub struct RulesInitArgs {
     /// Database to read (libpq URL or key=value string); only read, inside a READ ONLY
     /// transaction.

@@ -298,6 +298,32 @@ impl Cluster {
         )
     }
 
+    /// A libpq URL over the Unix socket for `dbname` as the superuser: local logins are trusted,
+    /// so it carries no password and can be printed and pasted as it is.
+    pub fn socket_url(&self, dbname: &str) -> String {
+        format!(
+            "postgresql://{SUPERUSER}@/{dbname}?host={}&port={}",
+            self.root.display(),
+            self.port
+        )
+    }
+
+    /// The shell command that stops this cluster and removes its directory, for the user running
+    /// restage: pg_ctl refuses to run as root, so as root it runs as the server's OS user.
+    pub fn stop_command(&self) -> String {
+        let pg_ctl = self.bindir.join("pg_ctl");
+        let as_user = match &self.run_as {
+            Some(user) => format!("runuser -u {user} -- "),
+            None => String::new(),
+        };
+        format!(
+            "{as_user}{} -D {} stop && rm -rf {}",
+            shell_quote(&pg_ctl.display().to_string()),
+            shell_quote(&self.datadir.display().to_string()),
+            shell_quote(&self.root.display().to_string())
+        )
+    }
+
     fn psql_command(&self, dbname: &str) -> Command {
         let mut cmd = Command::new(&self.psql);
         // The Unix socket with trust auth: no password on any command line.

@@ -123,12 +123,12 @@ impl CloneReport {
             self.totals.seconds
         ));
         if !self.sanitized.is_empty() {
-            out.push_str(&format!(
-                "sanitized {} column{}: {}\n",
+            let head = format!(
+                "sanitized {} column{}:",
                 self.sanitized.len(),
-                if self.sanitized.len() == 1 { "" } else { "s" },
-                self.sanitized.join(", ")
-            ));
+                if self.sanitized.len() == 1 { "" } else { "s" }
+            );
+            out.push_str(&fill(&head, &self.sanitized, 100));
         }
         if !self.kept.is_empty() {
             out.push_str(&format!("kept in the target: {}\n", self.kept.join(", ")));
@@ -138,6 +138,30 @@ impl CloneReport {
         }
         out
     }
+}
+
+/// `head` followed by `items` separated by commas, as lines of at most `width` characters
+/// (continuation lines indented); an item longer than a line gets a line of its own.
+fn fill(head: &str, items: &[String], width: usize) -> String {
+    let mut out = String::new();
+    let mut line = head.to_string();
+    // Whether `line` holds an item yet: a line is never broken before its first one.
+    let mut has_item = false;
+    for (i, item) in items.iter().enumerate() {
+        let sep = if i + 1 < items.len() { "," } else { "" };
+        let piece = format!("{item}{sep}");
+        if has_item && line.chars().count() + 1 + piece.chars().count() > width {
+            out.push_str(&line);
+            out.push('\n');
+            line = " ".to_string();
+        }
+        line.push(' ');
+        line.push_str(&piece);
+        has_item = true;
+    }
+    out.push_str(line.trim_end());
+    out.push('\n');
+    out
 }
 
 /// `1.5 MiB`-style sizes.
@@ -159,6 +183,34 @@ pub fn format_bytes(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_column_lists_wrap_at_100_characters() {
+        let items: Vec<String> = (0..12)
+            .map(|i| format!("public.some_table_{i}.some_column: person_name"))
+            .collect();
+        let text = fill("sanitized 12 columns:", &items, 100);
+        for line in text.lines() {
+            assert!(line.chars().count() <= 100, "{line:?} in\n{text}");
+        }
+        assert!(text.lines().count() > 1, "{text}");
+        assert!(text.starts_with("sanitized 12 columns: public.some_table_0"));
+        for item in &items {
+            assert!(text.contains(item.as_str()), "{item} missing from\n{text}");
+        }
+        assert!(
+            text.lines().skip(1).all(|l| l.starts_with("  public.")),
+            "{text}"
+        );
+        assert_eq!(
+            fill(
+                "sanitized 1 column:",
+                &["public.t.c: email".to_string()],
+                100
+            ),
+            "sanitized 1 column: public.t.c: email\n"
+        );
+    }
 
     #[test]
     fn sizes_are_human() {

@@ -39,7 +39,7 @@ const ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234
 const LETTERS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
 
 /// Text inputs no longer than `max` characters (a varchar(n) column), `max` itself included.
-fn text_inputs(max: usize) -> Vec<String> {
+pub(super) fn text_inputs(max: usize) -> Vec<String> {
     let mut v: Vec<String> = [
         "0",
         "7",
@@ -117,7 +117,7 @@ fn text_inputs(max: usize) -> Vec<String> {
 
 /// Binary inputs of a non-text scalar type, and whether each is zero (which relative noise
 /// cannot move).
-fn binary_inputs(oid: u32) -> Vec<(Vec<u8>, bool)> {
+pub(super) fn binary_inputs(oid: u32) -> Vec<(Vec<u8>, bool)> {
     let mut rng = Rng(0x0123_4567_89AB_CDEF);
     let mut v = Vec::new();
     match oid {
@@ -226,7 +226,7 @@ fn binary_inputs(oid: u32) -> Vec<(Vec<u8>, bool)> {
 }
 
 /// A scalar type of each class the tests can make inputs for.
-fn oids_of(class: TypeClass) -> &'static [u32] {
+pub(super) fn oids_of(class: TypeClass) -> &'static [u32] {
     match class {
         TypeClass::Text => &[oids::TEXT],
         TypeClass::Integer => &[oids::INT2, oids::INT4, oids::INT8],
@@ -242,7 +242,7 @@ fn oids_of(class: TypeClass) -> &'static [u32] {
 
 /// The entries a rule is tried with: its documented example and, when it needs no parameter,
 /// its defaults.
-fn entries(rule: &dyn Rule) -> Vec<toml::Table> {
+pub(super) fn entries(rule: &dyn Rule) -> Vec<toml::Table> {
     let spec = rule.spec();
     let mut out = Vec::new();
     let line: toml::Table = spec.example.parse().unwrap_or_default();
@@ -259,7 +259,10 @@ fn entries(rule: &dyn Rule) -> Vec<toml::Table> {
     out
 }
 
-fn run(s: &dyn ColumnSanitizer, input: &[u8]) -> Result<(Outcome, Vec<u8>), SanitizeError> {
+pub(super) fn run(
+    s: &dyn ColumnSanitizer,
+    input: &[u8],
+) -> Result<(Outcome, Vec<u8>), SanitizeError> {
     let k = key();
     let mut out = Vec::new();
     let outcome = s.sanitize(Some(input), &Ctx { key: &k, row: None }, &mut out)?;

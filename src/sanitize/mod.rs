@@ -8,6 +8,8 @@
 pub mod array;
 pub mod builtin;
 pub mod checksum;
+#[cfg(test)]
+mod claim_properties;
 pub mod compose;
 pub mod detect;
 #[cfg(test)]

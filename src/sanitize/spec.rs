@@ -145,7 +145,8 @@ pub enum MaxLen {
     Unbounded,
     /// At most this many characters.
     Chars(usize),
-    /// Fits any varchar(n): never longer than the input, or cut to the column's length.
+    /// Fits any varchar(n): cut to the column's length where it would not fit. Nothing bounds it
+    /// on a text column, where it may be longer than the input (a fake email for a short one).
     SameAsInput,
     /// Bounded by an integer parameter (e.g. `length`).
     Param(&'static str),
