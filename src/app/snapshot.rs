@@ -12,11 +12,11 @@ use crate::catalog::{select, CopyFormat, SourceCatalog, Table};
 use crate::cli::{SnapshotArgs, SnapshotCommand, SnapshotDirArgs};
 use crate::conn::ConnSpec;
 use crate::exit;
-use crate::lockwatch;
 use crate::fixture::{
     self, ColumnEntry, DataFormat, FixtureError, Manifest, MatViewEntry, PartEntry, SequenceEntry,
     SnapshotFiles, SourceInfo, TableEntry, TypeEntry,
 };
+use crate::lockwatch;
 use crate::pgbin::Version;
 use crate::pipeline::{self, ColumnTransform, Ends, Input, Output, RowRules, Sanitize};
 use crate::pipeline::{Observer, TablePlan};

@@ -119,7 +119,9 @@ pub(super) fn scan(
         // never describe.
         let access = catalog::check_access(&src, &tables, catalog.server_version_num)
             .await
-            .map_err(|e| Failure::new(exit::FAILURE, format!("source: checking privileges: {e}")))?;
+            .map_err(|e| {
+                Failure::new(exit::FAILURE, format!("source: checking privileges: {e}"))
+            })?;
         if !access.is_empty() {
             return Err(Failure::new(exit::REFUSED, format!("source: {access}")));
         }
