@@ -320,7 +320,10 @@ fn a_table_locked_on_the_source_fails_the_snapshot_naming_the_blocker() {
     assert!(took < Duration::from_secs(30), "took {took:?}");
     assert_names_blocker(&run.stderr, "public.orders", &holder, "schema-migration");
     assert!(run.stderr.contains("source:"), "{}", run.stderr);
-    assert!(!out.join("manifest.json").exists(), "a snapshot was written");
+    assert!(
+        !out.join("manifest.json").exists(),
+        "a snapshot was written"
+    );
     drop(holder);
     snapshot_bounded(pg, &src, &out).assert_ok();
 }
@@ -350,5 +353,8 @@ fn a_session_holding_a_target_table_fails_restore_clean_naming_it() {
     assert!(run.stderr.contains("target:"), "{}", run.stderr);
     drop(holder);
     restore_bounded(pg, &snap, &dst).assert_ok();
-    assert_eq!(sql(pg, &dst, "SELECT to_regclass('public.leftover') IS NULL"), "t");
+    assert_eq!(
+        sql(pg, &dst, "SELECT to_regclass('public.leftover') IS NULL"),
+        "t"
+    );
 }
