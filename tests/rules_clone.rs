@@ -740,7 +740,9 @@ who = { rule = "person_name" }
     );
     assert_eq!(ruled.code, EXIT_REFUSED, "{}", ruled.stderr);
     assert!(
-        ruled.stderr.contains("public.grants.who: a rule cannot apply here")
+        ruled
+            .stderr
+            .contains("public.grants.who: a rule cannot apply here")
             && ruled.stderr.contains("copied in text form")
             && ruled.stderr.contains("acl (aclitem[])"),
         "{}",

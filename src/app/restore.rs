@@ -125,11 +125,11 @@ impl Restore<'_> {
         interrupt::target::untouched();
         let client = self.connect()?;
         let watch = lockwait::watch("target", self.target, self.lock_timeout);
-        lockwait::explain(watch, self.load(&client, clean, progress))
+        lockwait::explain(watch, self.load(client, clean, progress))
     }
 
     /// [`Self::execute`] once the target is reachable.
-    fn load(&self, client: &Client, clean: bool, progress: bool) -> Result<(), Failure> {
+    fn load(&self, client: Client, clean: bool, progress: bool) -> Result<(), Failure> {
         let state = self
             .rt
             .block_on(catalog::target_state(&client))

@@ -155,7 +155,7 @@ fn write(
         .map_err(|e| Failure::new(exit::CONNECTION, format!("source: {e}")))?;
     let watch = lockwait::watch("source", source, args.lock_timeout);
     let result = write_from(
-        &rt,
+        rt,
         client,
         source,
         out,
@@ -171,7 +171,7 @@ fn write(
 /// [`write`] once the source is reachable.
 #[allow(clippy::too_many_arguments)]
 fn write_from(
-    rt: &tokio::runtime::Runtime,
+    rt: tokio::runtime::Runtime,
     client: tokio_postgres::Client,
     source: &ConnSpec,
     out: &Path,
