@@ -95,7 +95,7 @@ fn wait_bounded(mut child: Child) -> Run {
             let _ = child.kill();
             let out = child.wait_with_output().expect("wait for restage");
             panic!(
-                "the clone was still waiting after 60 s; stderr:\n{}",
+                "restage was still waiting after 60 s; stderr:\n{}",
                 String::from_utf8_lossy(&out.stderr)
             );
         }
@@ -259,4 +259,102 @@ fn a_lock_in_the_way_of_pg_restore_on_the_target_fails_the_clone_naming_it() {
          WHERE datname = current_database()",
     );
     assert!(comment.starts_with("restage: INCOMPLETE"), "{comment}");
+}
+
+/// `restage ARGS…`, killed if it is still running after a minute.
+fn restage_bounded(args: &[&std::ffi::OsStr]) -> Run {
+    let child = restage()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn restage");
+    wait_bounded(child)
+}
+
+fn snapshot_bounded(pg: &restage::localpg::Cluster, src: &str, out: &std::path::Path) -> Run {
+    let url = pg.url(src);
+    restage_bounded(&[
+        "snapshot".as_ref(),
+        "--source".as_ref(),
+        url.as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--quiet".as_ref(),
+        "--no-rules".as_ref(),
+        "--lock-timeout".as_ref(),
+        "2s".as_ref(),
+    ])
+}
+
+fn restore_bounded(pg: &restage::localpg::Cluster, dir: &std::path::Path, dst: &str) -> Run {
+    let url = pg.url(dst);
+    restage_bounded(&[
+        "restore".as_ref(),
+        dir.as_os_str(),
+        "--target".as_ref(),
+        url.as_ref(),
+        "--clean".as_ref(),
+        "--quiet".as_ref(),
+        "--lock-timeout".as_ref(),
+        "2s".as_ref(),
+    ])
+}
+
+#[test]
+fn a_table_locked_on_the_source_fails_the_snapshot_naming_the_blocker() {
+    let pg = cluster();
+    let src = loaded_db(pg, "slocked_src", "northwind/northwind.sql");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("snap");
+    let holder = Holder::hold(
+        pg,
+        &src,
+        "schema-migration",
+        "LOCK TABLE public.orders IN ACCESS EXCLUSIVE MODE",
+    );
+    let started = Instant::now();
+    let run = snapshot_bounded(pg, &src, &out);
+    let took = started.elapsed();
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    assert_names_blocker(&run.stderr, "public.orders", &holder, "schema-migration");
+    assert!(run.stderr.contains("source:"), "{}", run.stderr);
+    assert!(
+        !out.join("manifest.json").exists(),
+        "a snapshot was written"
+    );
+    drop(holder);
+    snapshot_bounded(pg, &src, &out).assert_ok();
+}
+
+#[test]
+fn a_session_holding_a_target_table_fails_restore_clean_naming_it() {
+    let pg = cluster();
+    let src = loaded_db(pg, "rslocked_src", "northwind/northwind.sql");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let snap = dir.path().join("snap");
+    snapshot_bounded(pg, &src, &snap).assert_ok();
+    let dst = fresh_db(pg, "rslocked_dst");
+    sql(
+        pg,
+        &dst,
+        "CREATE TABLE leftover (x int); INSERT INTO leftover VALUES (1)",
+    );
+    // An application reading staging in an open transaction holds ACCESS SHARE, which the
+    // drop of --clean waits for.
+    let holder = Holder::hold(pg, &dst, "staging-app", "SELECT x FROM leftover");
+    let started = Instant::now();
+    let run = restore_bounded(pg, &snap, &dst);
+    let took = started.elapsed();
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    assert_names_blocker(&run.stderr, "public.leftover", &holder, "staging-app");
+    assert!(run.stderr.contains("target:"), "{}", run.stderr);
+    drop(holder);
+    restore_bounded(pg, &snap, &dst).assert_ok();
+    assert_eq!(
+        sql(pg, &dst, "SELECT to_regclass('public.leftover') IS NULL"),
+        "t"
+    );
 }

@@ -153,3 +153,83 @@ user_email = { rule = "email", domain = "person_email" }
         run.stderr
     );
 }
+
+/// Users with a UNIQUE email, and an audit table that holds the same addresses inside
+/// documents: a free-text jsonb, a json path and a composite field.
+const NESTED: &str = "
+CREATE TYPE public.contact AS (label text, email text);
+CREATE TABLE public.users (id int PRIMARY KEY, email text NOT NULL UNIQUE);
+CREATE TABLE public.audit (
+    id int PRIMARY KEY,
+    user_id int NOT NULL,
+    entry jsonb,
+    doc jsonb,
+    contact public.contact
+);
+INSERT INTO public.users SELECT g, 'user' || g || '@corp.example.com' FROM generate_series(1, 40) g;
+INSERT INTO public.audit
+SELECT g, g,
+       jsonb_build_object('msg', 'login by user' || g || '@corp.example.com from web'),
+       jsonb_build_object('who', jsonb_build_object('email', 'user' || g || '@corp.example.com')),
+       ROW('primary', 'user' || g || '@corp.example.com')::public.contact
+FROM generate_series(1, 40) g;
+";
+
+const NESTED_RULES: &str = r#"
+[tables."public.users".columns]
+id = "keep"
+email = { rule = "email", domain = "person_email" }
+
+[tables."public.audit".columns]
+id = "keep"
+user_id = "keep"
+entry = { rule = "scrub", kinds = ["email"], domains = { email = "person_email" } }
+doc = { rule = "json", paths = { "$.who.email" = { rule = "email", domain = "person_email" } } }
+contact = { rule = "composite", fields = { label = "keep", email = { rule = "email", domain = "person_email" } } }
+"#;
+
+#[test]
+fn values_inside_documents_map_as_the_unique_column_of_their_domain() {
+    let pg = cluster();
+    let src = fresh_db(pg, "nested_src");
+    sql(pg, &src, NESTED);
+    let dst = fresh_db(pg, "nested_dst");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rules = dir.path().join("nested.toml");
+    std::fs::write(&rules, NESTED_RULES).expect("writing rules");
+    run_cmd(
+        restage()
+            .env("RESTAGE_KEY", KEY)
+            .args(["clone", "--quiet", "--source", &pg.url(&src)])
+            .args(["--target", &pg.url(&dst), "--rules"])
+            .arg(&rules),
+    )
+    .assert_ok();
+    assert_eq!(
+        sql(
+            pg,
+            &dst,
+            "SELECT count(*) FROM public.users WHERE email LIKE '%corp.example%'"
+        ),
+        "0"
+    );
+    let same = |expr: &str| {
+        sql(
+            pg,
+            &dst,
+            &format!(
+                "SELECT count(*) FROM public.audit a JOIN public.users u ON u.id = a.user_id \
+                 WHERE {expr}"
+            ),
+        )
+    };
+    assert_eq!(
+        same("a.entry->>'msg' = 'login by ' || u.email || ' from web'"),
+        "40"
+    );
+    assert_eq!(same("a.doc->'who'->>'email' = u.email"), "40");
+    assert_eq!(
+        same("(a.contact).email = u.email AND (a.contact).label = 'primary'"),
+        "40"
+    );
+}

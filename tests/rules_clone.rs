@@ -708,3 +708,59 @@ previous = "null"
         run.stderr
     );
 }
+
+#[test]
+fn preview_of_a_table_copied_in_text_form_says_so() {
+    let pg = cluster();
+    let src = fresh_db(pg, "preview_text");
+    // aclitem has no binary form at all: the clone copies this table as text.
+    sql(
+        pg,
+        &src,
+        "CREATE TABLE public.grants (id int PRIMARY KEY, acl aclitem[], who text); \
+         INSERT INTO public.grants VALUES (1, '{postgres=r/postgres}', 'Jane Roe')",
+    );
+    let preview = |rules_text: &str| {
+        let (_dir, rules) = write_rules("grants.toml", rules_text);
+        run_cmd(
+            restage()
+                .env("RESTAGE_KEY", KEY)
+                .args(["preview", "--source", &pg.url(&src), "--table", "grants"])
+                .arg("--rules")
+                .arg(&rules),
+        )
+    };
+    let ruled = preview(
+        r#"
+[tables."public.grants".columns]
+id = "keep"
+acl = "keep"
+who = { rule = "person_name" }
+"#,
+    );
+    assert_eq!(ruled.code, EXIT_REFUSED, "{}", ruled.stderr);
+    assert!(
+        ruled
+            .stderr
+            .contains("public.grants.who: a rule cannot apply here")
+            && ruled.stderr.contains("copied in text form")
+            && ruled.stderr.contains("acl (aclitem[])"),
+        "{}",
+        ruled.stderr
+    );
+    let kept = preview(
+        r#"
+[tables."public.grants".columns]
+id = "keep"
+acl = "keep"
+who = "keep"
+"#,
+    );
+    kept.assert_ok();
+    assert!(
+        kept.stdout.contains("public.grants is copied in text form")
+            && kept.stdout.contains("acl (aclitem[])"),
+        "{}",
+        kept.stdout
+    );
+}

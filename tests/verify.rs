@@ -211,3 +211,48 @@ fn a_row_count_mismatch_fails() {
     );
     assert!(run.stderr.contains("row count"), "{}", run.stderr);
 }
+
+#[test]
+fn a_source_role_that_row_level_security_filters_is_refused_not_under_counted() {
+    let pg = cluster();
+    let src = shop_db("rls_src");
+    let dst = sanitized_clone(&src, "verify/clean.toml", "rls_dst");
+    let role = format!("reader_{src}");
+    let password = "verify-reader-pw";
+    sql(
+        pg,
+        "postgres",
+        &format!("CREATE ROLE {role} LOGIN PASSWORD '{password}'"),
+    );
+    sql(
+        pg,
+        &src,
+        &format!(
+            "GRANT USAGE ON SCHEMA public TO {role}; \
+             GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}; \
+             GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}; \
+             ALTER TABLE public.orders ENABLE ROW LEVEL SECURITY; \
+             CREATE POLICY first_orders ON public.orders USING (id <= 10)"
+        ),
+    );
+    let as_role = format!(
+        "postgresql://{role}:{password}@127.0.0.1:{}/{src}",
+        pg.port()
+    );
+    let verify_as_role = || {
+        run_cmd(
+            restage()
+                .args(["verify", "--source", &as_role, "--target", &pg.url(&dst)])
+                .arg("--rules")
+                .arg(fixture("verify/clean.toml")),
+        )
+    };
+    let run = verify_as_role();
+    assert_eq!(run.code, 4, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("row-level security"), "{}", run.stderr);
+    assert!(run.stderr.contains("public.orders"), "{}", run.stderr);
+    // The same role allowed to bypass the policies reads every row: the target passes.
+    sql(pg, "postgres", &format!("ALTER ROLE {role} BYPASSRLS"));
+    let run = verify_as_role();
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+}

@@ -4,6 +4,7 @@
 mod clone;
 mod demo;
 mod guards;
+mod lockwait;
 mod owned;
 mod preflight;
 mod preview;

@@ -11,7 +11,7 @@ use tokio_postgres::Client;
 use super::clone::parse_conn;
 use super::sanitizing::Sanitizing;
 use super::{pg_failure, Failure};
-use crate::catalog::{self, Table};
+use crate::catalog::{self, CopyFormat, Table};
 use crate::cli::PreviewArgs;
 use crate::codec::decode::RowBatch;
 use crate::exit;
@@ -51,7 +51,7 @@ pub fn run(args: &PreviewArgs) -> Result<(), Failure> {
         } else {
             format!("public.{}", args.table)
         };
-        let table = catalog
+        let mut table = catalog
             .tables
             .iter()
             .find(|t| t.display_name() == wanted)
@@ -62,6 +62,11 @@ pub fn run(args: &PreviewArgs) -> Result<(), Failure> {
                     format!("--table {wanted}: no such table with rows in the source"),
                 )
             })?;
+        // As the clone decides: a table whose values travel as text cannot be sampled in
+        // binary form (aclitem has none) and takes no rule.
+        catalog::settle_copy_formats(&client, std::slice::from_mut(&mut table), &catalog.fidelity)
+            .await
+            .map_err(|e| pg_failure(exit::FAILURE, "source: reading values", &e))?;
         let tables = std::slice::from_ref(&table);
         let (resolution, mut problems) = rules::resolve(&sanitizing.files, &catalog, tables);
         let sanitizers = match rules::build(&resolution, &catalog, tables) {
@@ -72,6 +77,10 @@ pub fn run(args: &PreviewArgs) -> Result<(), Failure> {
                 return Err(Failure::new(exit::USAGE, diagnostic::render(&problems)));
             }
         };
+        if table.copy_format() == CopyFormat::Text {
+            super::sanitizing::refuse_rules_on_text_tables(tables, &sanitizers)?;
+            return Ok::<_, Failure>((table, Vec::new()));
+        }
         let slots = sanitizers.get(&table.oid).cloned().unwrap_or_default();
         if slots.iter().any(Option::is_some) && sanitizing.key.is_none() {
             return Err(Failure::new(
@@ -121,6 +130,14 @@ pub fn run(args: &PreviewArgs) -> Result<(), Failure> {
         }
         Ok::<_, Failure>((table, out))
     })?;
+    if table.copy_format() == CopyFormat::Text {
+        if !args.json {
+            println!("{}", text_form_note(&table));
+            return Ok(());
+        }
+        // An empty list on stdout, as for a table without rules; the reason on stderr.
+        tracing::warn!("{}", text_form_note(&table));
+    }
     if args.json {
         let json = serde_json::to_string_pretty(&columns)
             .map_err(|e| Failure::new(exit::FAILURE, format!("json: {e}")))?;
@@ -149,6 +166,21 @@ pub fn run(args: &PreviewArgs) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// Why a table has nothing to preview: its values travel unchanged, as text.
+fn text_form_note(table: &Table) -> String {
+    let why: Vec<String> = table
+        .columns
+        .iter()
+        .filter(|c| c.needs_text)
+        .map(|c| format!("{} ({})", c.name, c.type_name))
+        .collect();
+    format!(
+        "{} is copied in text form because the binary form of {} does not survive a copy; no          rule applies to it, every value is copied unchanged",
+        table.display_name(),
+        why.join(", ")
+    )
 }
 
 fn shown(v: &Option<String>) -> String {

@@ -10,13 +10,14 @@ use tokio_postgres::Client;
 
 use super::clone::{parse_conn, type_kind, type_map};
 use super::snapshot::{fixture_failure, human_bytes, Bars};
-use super::{pg_failure, runtime, Failure};
+use super::{lockwait, pg_failure, runtime, Failure};
 use crate::catalog::{self, quote_ident, Column, MatView, Sequence, Table, TypeCatalog};
 use crate::cli::RestoreArgs;
 use crate::conn::ConnSpec;
 use crate::exit;
 use crate::fixture::{self, DataFiles, DataFormat, Manifest};
 use crate::interrupt;
+use crate::lockwatch;
 use crate::pgbin::Version;
 use crate::pgerr;
 use crate::pipeline::{self, ColumnTransform, Ends, Input, OidRemap, Output, TablePlan};
@@ -61,6 +62,7 @@ pub fn run(args: &RestoreArgs) -> Result<(), Failure> {
         Some(name) => create_template_db(&rt, &server, name, args.clean, (&manifest, &archive))?,
         None => server.clone(),
     };
+    let target = lockwatch::bounded(&target, APPLICATION_NAME, args.lock_timeout);
     let run = Restore {
         dir: &args.dir,
         manifest: &manifest,
@@ -68,6 +70,7 @@ pub fn run(args: &RestoreArgs) -> Result<(), Failure> {
         target: &target,
         rt: &rt,
         jobs,
+        lock_timeout: args.lock_timeout,
     };
     run.execute(
         args.clean && args.as_template.is_none(),
@@ -113,12 +116,20 @@ struct Restore<'a> {
     target: &'a ConnSpec,
     rt: &'a tokio::runtime::Runtime,
     jobs: usize,
+    /// Longest lock wait on the target, in --clean, the schema and the data.
+    lock_timeout: std::time::Duration,
 }
 
 impl Restore<'_> {
     fn execute(&self, clean: bool, progress: bool) -> Result<(), Failure> {
         interrupt::target::untouched();
         let client = self.connect()?;
+        let watch = lockwait::watch("target", self.target, self.lock_timeout);
+        lockwait::explain(watch, self.load(client, clean, progress))
+    }
+
+    /// [`Self::execute`] once the target is reachable.
+    fn load(&self, client: Client, clean: bool, progress: bool) -> Result<(), Failure> {
         let state = self
             .rt
             .block_on(catalog::target_state(&client))

@@ -116,7 +116,10 @@ impl Sanitizing {
 /// Rules work on binary values; a table copied in text form (a column whose binary form would
 /// not survive) is never decoded, so a rule on any of its columns is refused before anything is
 /// written rather than skipped.
-fn refuse_rules_on_text_tables(tables: &[Table], sanitizers: &Sanitizers) -> Result<(), Failure> {
+pub(super) fn refuse_rules_on_text_tables(
+    tables: &[Table],
+    sanitizers: &Sanitizers,
+) -> Result<(), Failure> {
     let mut problems = Vec::new();
     for table in tables
         .iter()

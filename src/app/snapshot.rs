@@ -7,7 +7,7 @@ use std::time::{Instant, SystemTime};
 
 use super::clone::parse_conn;
 use super::sanitizing::{self, Sanitizing};
-use super::{pg_failure, runtime, Failure};
+use super::{lockwait, pg_failure, runtime, Failure};
 use crate::catalog::{select, CopyFormat, SourceCatalog, Table};
 use crate::cli::{SnapshotArgs, SnapshotCommand, SnapshotDirArgs};
 use crate::conn::ConnSpec;
@@ -16,6 +16,7 @@ use crate::fixture::{
     self, ColumnEntry, DataFormat, FixtureError, Manifest, MatViewEntry, PartEntry, SequenceEntry,
     SnapshotFiles, SourceInfo, TableEntry, TypeEntry,
 };
+use crate::lockwatch;
 use crate::pgbin::Version;
 use crate::pipeline::{self, ColumnTransform, Ends, Input, Output, RowRules, Sanitize};
 use crate::pipeline::{Observer, TablePlan};
@@ -36,7 +37,11 @@ pub fn run(args: &SnapshotArgs) -> Result<(), Failure> {
     let (Some(source), Some(out)) = (&args.source, &args.out) else {
         return Err(Failure::new(exit::USAGE, "--source and --out are required"));
     };
-    let source = parse_conn("--source", source)?;
+    let source = lockwatch::bounded(
+        &parse_conn("--source", source)?,
+        APPLICATION_NAME,
+        args.lock_timeout,
+    );
     let sanitizing = Sanitizing::prepare(&args.rules)?;
     fixture::check_output_dir(out).map_err(fixture_failure)?;
     // What the directory held before: the only files of it this run may remove.
@@ -144,11 +149,39 @@ fn write(
     progress: bool,
     args: &SnapshotArgs,
 ) -> Result<(Manifest, usize, usize), Failure> {
-    let (include, exclude) = (&args.selection.tables, &args.selection.exclude_tables);
     let rt = runtime()?;
     let client = rt
         .block_on(source.connect(APPLICATION_NAME))
         .map_err(|e| Failure::new(exit::CONNECTION, format!("source: {e}")))?;
+    let watch = lockwait::watch("source", source, args.lock_timeout);
+    let result = write_from(
+        rt,
+        client,
+        source,
+        out,
+        sanitizing,
+        rules_digest,
+        jobs,
+        progress,
+        args,
+    );
+    lockwait::explain(watch, result)
+}
+
+/// [`write`] once the source is reachable.
+#[allow(clippy::too_many_arguments)]
+fn write_from(
+    rt: tokio::runtime::Runtime,
+    client: tokio_postgres::Client,
+    source: &ConnSpec,
+    out: &Path,
+    sanitizing: &Sanitizing,
+    rules_digest: String,
+    jobs: usize,
+    progress: bool,
+    args: &SnapshotArgs,
+) -> Result<(Manifest, usize, usize), Failure> {
+    let (include, exclude) = (&args.selection.tables, &args.selection.exclude_tables);
     let leader = rt
         .block_on(Leader::begin(client))
         .map_err(|e| pg_failure(exit::FAILURE, "source: cannot export a snapshot", &e))?;

@@ -105,7 +105,9 @@ pub(super) fn scan(
             .connect(APPLICATION_NAME)
             .await
             .map_err(|e| Failure::new(exit::CONNECTION, format!("target: {e}")))?;
-        src.batch_execute("SET default_transaction_read_only = on")
+        // As clone reads: a role that row-level security filters is refused below, and with
+        // row_security off a policy the check missed fails the query instead of hiding rows.
+        src.batch_execute("SET default_transaction_read_only = on; SET row_security = off")
             .await
             .map_err(|e| super::pg_failure(exit::FAILURE, "source", &e))?;
         let catalog = catalog::load(&src)
@@ -113,6 +115,16 @@ pub(super) fn scan(
             .map_err(|e| Failure::new(exit::FAILURE, format!("source: {e}")))?;
         let tables = select::select(&catalog.tables, include, exclude)
             .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
+        // Counts and leak needles from rows the role cannot see would pass a target they
+        // never describe.
+        let access = catalog::check_access(&src, &tables, catalog.server_version_num)
+            .await
+            .map_err(|e| {
+                Failure::new(exit::FAILURE, format!("source: checking privileges: {e}"))
+            })?;
+        if !access.is_empty() {
+            return Err(Failure::new(exit::REFUSED, format!("source: {access}")));
+        }
         let (resolution, problems) = rules::resolve(files, &catalog, &tables);
         if !problems.is_empty() {
             return Err(Failure::new(exit::USAGE, diagnostic::render(&problems)));

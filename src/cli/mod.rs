@@ -148,6 +148,10 @@ pub struct SnapshotArgs {
     /// by default; kept ones are scanned for personal data like the rest of the schema).
     #[arg(long)]
     pub keep_comments: bool,
+    /// Longest wait for a table lock another session holds on the source (e.g. 30s, 5m); then
+    /// the snapshot fails naming the table and the blocking sessions. 0 waits forever.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub lock_timeout: std::time::Duration,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -196,6 +200,11 @@ pub struct RestoreArgs {
     /// Restore into a new database NAME and leave it as a template for `restage reset`.
     #[arg(long, value_name = "NAME")]
     pub as_template: Option<String>,
+    /// Longest wait for a table lock another session holds on the target (e.g. 30s, 5m), in
+    /// --clean, the schema and the data; then the restore fails naming the table and the
+    /// blocking sessions. 0 waits forever.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub lock_timeout: std::time::Duration,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,

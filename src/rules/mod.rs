@@ -145,6 +145,8 @@ pub fn build(
 ) -> Result<Sanitizers, Vec<Diagnostic>> {
     let mut problems = Vec::new();
     let mut out = Sanitizers::new();
+    let unique_domains: sanitize::UniqueDomains =
+        resolution.unique_domains.keys().cloned().collect();
     for table in tables {
         let Some(decisions) = resolution.table(table.oid) else {
             continue;
@@ -204,7 +206,13 @@ pub fn build(
                 }
                 d
             };
-            match sanitize::build_column(&decided.entry.spec, info, &infos, &decided.domain) {
+            match sanitize::build_column_in(
+                &decided.entry.spec,
+                info,
+                &infos,
+                &decided.domain,
+                &unique_domains,
+            ) {
                 Ok(s) => {
                     for read in s.reads() {
                         if !infos.iter().any(|c| c.name == read.column) {

@@ -24,8 +24,27 @@ pub fn build_column(
     row: &[ColumnInfo],
     default_domain: &str,
 ) -> Result<Box<dyn ColumnSanitizer>, Vec<String>> {
+    build_column_in(entry, column, row, default_domain, &NO_UNIQUE_DOMAINS)
+}
+
+/// [`build_column`] within a resolution whose `unique_domains` (rule + domain pairs that rule a
+/// unique column) the rules that build inner rules need.
+pub fn build_column_in(
+    entry: &toml::Table,
+    column: &ColumnInfo,
+    row: &[ColumnInfo],
+    default_domain: &str,
+    unique_domains: &UniqueDomains,
+) -> Result<Box<dyn ColumnSanitizer>, Vec<String>> {
     let mut problems = Vec::new();
-    let built = build_entry(entry, column, row, default_domain, &mut problems);
+    let built = build_entry(
+        entry,
+        column,
+        row,
+        default_domain,
+        unique_domains,
+        &mut problems,
+    );
     match built {
         Some(s) if problems.is_empty() => {
             let whole = !entry.contains_key("when")
@@ -54,6 +73,7 @@ pub fn build_entry(
     column: &ColumnInfo,
     row: &[ColumnInfo],
     default_domain: &str,
+    unique_domains: &UniqueDomains,
     problems: &mut Vec<String>,
 ) -> Option<Box<dyn ColumnSanitizer>> {
     let Some(name) = entry.get("rule") else {
@@ -78,7 +98,7 @@ pub fn build_entry(
     };
     let branches = match entry.get("when") {
         None => Some(Vec::new()),
-        Some(w) => super::when::build_branches(w, column, row, domain, problems),
+        Some(w) => super::when::build_branches(w, column, row, domain, unique_domains, problems),
     };
     let mut params = toml::Table::new();
     for (k, v) in entry {
@@ -98,6 +118,7 @@ pub fn build_entry(
         column,
         domain,
         row,
+        unique_domains,
     }) {
         Ok(s) => s,
         Err(e) => {

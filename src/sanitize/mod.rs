@@ -23,11 +23,12 @@ pub mod testing;
 pub mod value;
 pub mod when;
 
-pub use compose::build_column;
+pub use compose::{build_column, build_column_in};
 
 pub use key::Key;
 pub use spec::oids;
 pub use spec::{
     ColumnInfo, ColumnRead, ColumnSanitizer, Ctx, MaxLen, Outcome, OutputSource, ParamKind,
-    ParamSpec, RowAccess, Rule, RuleArgs, RuleSpec, SanitizeError, TypeClass,
+    ParamSpec, RowAccess, Rule, RuleArgs, RuleSpec, SanitizeError, TypeClass, UniqueDomains,
+    NO_UNIQUE_DOMAINS,
 };

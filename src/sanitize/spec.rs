@@ -198,6 +198,24 @@ pub struct RuleArgs<'a> {
     /// Every copied column of the table, in COPY order (for rules that read other columns:
     /// `template`, `when`, `date_shift` per row key).
     pub row: &'a [ColumnInfo],
+    /// Rule + domain pairs that rule a unique column somewhere: rules that build inner rules
+    /// (`json` paths, `scrub` tokens, `composite` fields) build those in the unique form, so a
+    /// value inside a document maps as the unique column of its domain maps it.
+    pub unique_domains: &'a UniqueDomains,
+}
+
+/// Rule + domain pairs whose mapping is the unique-preserving one.
+pub type UniqueDomains = std::collections::BTreeSet<(String, String)>;
+
+/// For builds outside a rules file's resolution (tests, `rules explain`): no unique domains.
+pub static NO_UNIQUE_DOMAINS: UniqueDomains = std::collections::BTreeSet::new();
+
+impl RuleArgs<'_> {
+    /// Whether an inner rule `rule` mapping in `domain` takes the unique form.
+    pub fn unique_in(&self, rule: &str, domain: &str) -> bool {
+        self.unique_domains
+            .contains(&(rule.to_string(), domain.to_string()))
+    }
 }
 
 /// Where a rule's output characters come from. The property tests over the registry hold every

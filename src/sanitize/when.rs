@@ -58,6 +58,7 @@ pub fn build_branches(
     column: &ColumnInfo,
     row: &[ColumnInfo],
     domain: &str,
+    unique_domains: &UniqueDomains,
     problems: &mut Vec<String>,
 ) -> Option<Vec<(Branch, ColumnInfo)>> {
     let Some(list) = when.as_array() else {
@@ -153,7 +154,14 @@ pub fn build_branches(
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let mut branch_problems = Vec::new();
-        let then = build_entry(&entry, column, row, domain, &mut branch_problems);
+        let then = build_entry(
+            &entry,
+            column,
+            row,
+            domain,
+            unique_domains,
+            &mut branch_problems,
+        );
         problems.extend(
             branch_problems
                 .into_iter()

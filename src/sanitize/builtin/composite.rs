@@ -178,7 +178,17 @@ impl Rule for Composite {
                 .to_string();
             let mut field = column.fields[i].clone();
             field.name = format!("{}.{}", column.name, field.name);
-            match crate::sanitize::build_column(&entry, &field, &[], &domain) {
+            // A field in a domain that also rules a unique column maps as that column does.
+            if let Some(rule) = entry.get("rule").and_then(toml::Value::as_str) {
+                field.unique |= args.unique_in(rule, &domain);
+            }
+            match crate::sanitize::build_column_in(
+                &entry,
+                &field,
+                &[],
+                &domain,
+                args.unique_domains,
+            ) {
                 Ok(s) => slots[i] = Some(s),
                 Err(errors) => {
                     problems.extend(errors.into_iter().map(|e| format!("field {name}: {e}")));
@@ -338,5 +348,40 @@ mod tests {
             let mut out = Vec::new();
             assert!(s.sanitize(Some(bad), &ctx, &mut out).is_err());
         }
+    }
+
+    #[test]
+    fn a_field_in_a_unique_domain_maps_as_the_unique_column_does() {
+        let email = crate::sanitize::registry::lookup("email").unwrap_or(&Composite);
+        let mut unique_col = column(TypeClass::Text, oids::TEXT);
+        unique_col.unique = true;
+        let unique_fake = value_of(
+            must(build(email, "", &unique_col)).as_ref(),
+            b"jane@privatebox.org",
+        );
+        let plain_fake = value_of(
+            must(build(email, "", &column(TypeClass::Text, oids::TEXT))).as_ref(),
+            b"jane@privatebox.org",
+        );
+        assert_ne!(unique_fake, plain_fake);
+        let fields = "fields = { street = { rule = \"email\", domain = \"d\" }, city = { rule = \"email\", domain = \"e\" } }";
+        let s = must(build_in(
+            &Composite,
+            fields,
+            &address(),
+            &unique_pair("email", "d"),
+        ));
+        let input = encode(&[
+            (oids::TEXT, Some(b"jane@privatebox.org")),
+            (oids::TEXT, Some(b"jane@privatebox.org")),
+            (oids::INT4, None),
+            (1009, None),
+        ]);
+        let out = decode(&value_of(s.as_ref(), &input));
+        assert_eq!(out[0].as_deref(), Some(&unique_fake[..]));
+        // Only the pair named: the same rule in another domain keeps the plain form.
+        assert!(out[1]
+            .as_deref()
+            .is_some_and(|v| v != &unique_fake[..] && v != b"jane@privatebox.org"));
     }
 }

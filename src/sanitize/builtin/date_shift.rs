@@ -194,6 +194,7 @@ mod tests {
                 column: &col,
                 domain: "d",
                 row: &[id, col.clone()],
+                unique_domains: &NO_UNIQUE_DOMAINS,
             })
             .expect("builds");
         assert_eq!(s.reads()[0].column, "id");
@@ -217,6 +218,7 @@ mod tests {
                 column: &col,
                 domain: "d",
                 row: &[],
+                unique_domains: &NO_UNIQUE_DOMAINS,
             })
             .err();
         assert!(e.expect("refused").contains("`key_column`"));

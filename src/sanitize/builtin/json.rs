@@ -484,6 +484,19 @@ impl Rule for Json {
                 .and_then(registry::lookup)
                 .map(|r| r.spec().accepts);
             let takes = |c: TypeClass| accepts.is_none_or(|a| a.contains(&c));
+            // A text leaf in a domain that also rules a unique column maps as that column
+            // does (numbers keep the plain form: the unique forms of numeric rules are
+            // permutations of a column's own range, which a leaf does not have).
+            let leaf_unique = entry
+                .get("rule")
+                .and_then(toml::Value::as_str)
+                .is_some_and(|r| {
+                    let domain = entry
+                        .get("domain")
+                        .and_then(toml::Value::as_str)
+                        .unwrap_or(args.domain);
+                    args.unique_in(r, domain)
+                });
             let pseudo = |class: TypeClass, oid: u32| ColumnInfo {
                 table: args.column.table.clone(),
                 name: format!("{}{}", args.column.name, &p[1..]),
@@ -499,7 +512,7 @@ impl Rule for Json {
                 max_chars: None,
                 fields: Vec::new(),
                 not_null: false,
-                unique: false,
+                unique: leaf_unique && class == TypeClass::Text,
             };
             let mut sub = Vec::new();
             let text = takes(TypeClass::Text)
@@ -509,6 +522,7 @@ impl Rule for Json {
                         &pseudo(TypeClass::Text, oids::TEXT),
                         args.row,
                         args.domain,
+                        args.unique_domains,
                         &mut sub,
                     )
                 })
@@ -520,6 +534,7 @@ impl Rule for Json {
                         &pseudo(TypeClass::Numeric, oids::NUMERIC),
                         args.row,
                         args.domain,
+                        args.unique_domains,
                         &mut sub,
                     )
                 })
@@ -713,5 +728,26 @@ mod tests {
             .err()
             .expect("too many paths refused");
         assert!(e.contains("at most 64 paths"), "{e}");
+    }
+
+    #[test]
+    fn a_text_leaf_in_a_unique_domain_maps_as_the_unique_column_does() {
+        let email = registry::lookup("email").unwrap_or(&Json);
+        let mut unique_col = column(TypeClass::Text, oids::TEXT);
+        unique_col.unique = true;
+        let unique_fake = text_of(must(build(email, "", &unique_col)).as_ref(), "a@b.c");
+        let plain_fake = text_of(
+            must(build(email, "", &column(TypeClass::Text, oids::TEXT))).as_ref(),
+            "a@b.c",
+        );
+        assert_ne!(unique_fake, plain_fake);
+        let col = column(TypeClass::Json, oids::JSON);
+        let paths =
+            r#"paths = { "$.email" = "email", "$.other" = { rule = "email", domain = "e" } }"#;
+        let s = must(build_in(&Json, paths, &col, &unique_pair("email", "d")));
+        let out = text_of(s.as_ref(), r#"{"email": "a@b.c", "other": "a@b.c"}"#);
+        let v: Value = serde_json::from_str(&out).expect("valid JSON out");
+        assert_eq!(v["email"], unique_fake.as_str(), "{out}");
+        assert_ne!(v["other"], unique_fake.as_str(), "{out}");
     }
 }

@@ -56,6 +56,7 @@ mod tests {
             column: &col,
             domain: "d",
             row: &[],
+            unique_domains: &NO_UNIQUE_DOMAINS,
         });
         let s = s.expect("builds");
         assert_eq!(run(s.as_ref(), Some(b"abc")), (Outcome::Same, Vec::new()));

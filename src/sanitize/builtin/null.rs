@@ -55,6 +55,7 @@ mod tests {
             column: &col,
             domain: "d",
             row: &[],
+            unique_domains: &NO_UNIQUE_DOMAINS,
         });
         let s = s.expect("builds");
         assert_eq!(

@@ -179,8 +179,9 @@ impl ColumnSanitizer for ScrubValue {
     }
 }
 
-/// A text column for a token's own rule.
-fn token_column(args: &RuleArgs<'_>) -> ColumnInfo {
+/// A text column for a token's own rule, unique when the rule's domain also rules a unique
+/// column (so a token maps as that column's values do).
+fn token_column(args: &RuleArgs<'_>, unique: bool) -> ColumnInfo {
     ColumnInfo {
         table: args.column.table.clone(),
         name: args.column.name.clone(),
@@ -191,7 +192,7 @@ fn token_column(args: &RuleArgs<'_>) -> ColumnInfo {
         max_chars: None,
         fields: Vec::new(),
         not_null: true,
-        unique: false,
+        unique,
     }
 }
 
@@ -248,7 +249,6 @@ impl Rule for Scrub {
                 .unwrap_or(rule_of(kind))
                 .to_string()
         };
-        let column = token_column(args);
         let mut rules = Vec::new();
         for kind in TokenKind::ALL {
             if !kinds.contains(&kind) || kind == TokenKind::NationalId {
@@ -264,11 +264,13 @@ impl Rule for Scrub {
                 }
             }
             let domain = domain_of(kind);
+            let column = token_column(args, args.unique_in(rule_of(kind), &domain));
             let inner = rule.build(&RuleArgs {
                 params: &params,
                 column: &column,
                 domain: &domain,
                 row: &[],
+                unique_domains: args.unique_domains,
             })?;
             rules.push(Some(inner));
         }
@@ -370,5 +372,40 @@ mod tests {
         let col = column(TypeClass::Integer, oids::INT4);
         assert!(build(&Scrub, "", &col).is_err());
         assert!(build(&Scrub, "kinds = [\"names\"]", &text_col()).is_err());
+    }
+
+    #[test]
+    fn a_token_in_a_unique_domain_maps_as_the_unique_column_does() {
+        let email = registry::lookup("email").unwrap_or(&Scrub);
+        let mut unique_col = text_col();
+        unique_col.unique = true;
+        let unique_fake = text_of(
+            must(build(email, "", &unique_col)).as_ref(),
+            "jane.roe@privatebox.org",
+        );
+        let plain_fake = text_of(
+            must(build(email, "", &text_col())).as_ref(),
+            "jane.roe@privatebox.org",
+        );
+        assert_ne!(unique_fake, plain_fake);
+        let params = "domains = { email = \"d\" }";
+        let input = "mail jane.roe@privatebox.org today";
+        let in_unique = must(build_in(
+            &Scrub,
+            params,
+            &text_col(),
+            &unique_pair("email", "d"),
+        ));
+        let out = text_of(in_unique.as_ref(), input);
+        assert_eq!(out, format!("mail {unique_fake} today"));
+        // Only the pair named: the same token in another domain keeps the plain form.
+        let elsewhere = must(build_in(
+            &Scrub,
+            params,
+            &text_col(),
+            &unique_pair("email", "other"),
+        ));
+        let out = text_of(elsewhere.as_ref(), input);
+        assert_eq!(out, format!("mail {plain_fake} today"));
     }
 }

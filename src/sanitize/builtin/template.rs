@@ -330,6 +330,7 @@ mod tests {
             column: &col,
             domain: "d",
             row: &r,
+            unique_domains: &NO_UNIQUE_DOMAINS,
         })
     }
 

@@ -432,6 +432,16 @@ pub mod tests {
         params: &str,
         col: &ColumnInfo,
     ) -> Result<Box<dyn ColumnSanitizer>, String> {
+        build_in(rule, params, col, &NO_UNIQUE_DOMAINS)
+    }
+
+    /// [`build`] where the rule + domain pairs `unique` rule a unique column.
+    pub fn build_in(
+        rule: &dyn Rule,
+        params: &str,
+        col: &ColumnInfo,
+        unique: &UniqueDomains,
+    ) -> Result<Box<dyn ColumnSanitizer>, String> {
         let params: toml::Table = params.parse().map_err(|e| format!("bad test TOML: {e}"))?;
         let problems = crate::sanitize::compose::check_params(rule.spec(), &params);
         if let Some(p) = problems.first() {
@@ -442,7 +452,15 @@ pub mod tests {
             column: col,
             domain: "d",
             row: std::slice::from_ref(col),
+            unique_domains: unique,
         })
+    }
+
+    /// The set holding one rule + domain pair.
+    pub fn unique_pair(rule: &str, domain: &str) -> UniqueDomains {
+        [(rule.to_string(), domain.to_string())]
+            .into_iter()
+            .collect()
     }
 
     pub fn must(r: Result<Box<dyn ColumnSanitizer>, String>) -> Box<dyn ColumnSanitizer> {
