@@ -21,6 +21,7 @@ pub use file::{Entry, RuleFile};
 pub use resolve::{resolve, ColumnDecision, Decided, Origin, Resolution, TableDecisions};
 
 use crate::catalog::{Column, SourceCatalog, Table, TypeCatalog};
+use crate::sanitize::spec::UniqueMappings;
 use crate::sanitize::{self, ColumnInfo, ColumnSanitizer, TypeClass};
 
 /// Reads and parses every file; all problems of all files together.
@@ -69,6 +70,7 @@ pub fn column_info(table: &Table, col: &Column, types: &TypeCatalog) -> ColumnIn
         fields: field_infos(&table.display_name(), scalar, types, 0),
         not_null: col.not_null,
         unique: col.unique,
+        unique_mappings: Default::default(),
     }
 }
 
@@ -103,6 +105,7 @@ fn field_infos(table: &str, composite: u32, types: &TypeCatalog, depth: usize) -
                 fields: field_infos(table, scalar, types, depth + 1),
                 not_null: false,
                 unique: false,
+                unique_mappings: Default::default(),
             }
         })
         .collect()
@@ -145,6 +148,8 @@ pub fn build(
 ) -> Result<Sanitizers, Vec<Diagnostic>> {
     let mut problems = Vec::new();
     let mut out = Sanitizers::new();
+    let unique_mappings: UniqueMappings =
+        Arc::new(resolution.unique_domains.keys().cloned().collect());
     for table in tables {
         let Some(decisions) = resolution.table(table.oid) else {
             continue;
@@ -152,7 +157,10 @@ pub fn build(
         let infos: Vec<ColumnInfo> = table
             .columns
             .iter()
-            .map(|c| column_info(table, c, &catalog.types))
+            .map(|c| ColumnInfo {
+                unique_mappings: unique_mappings.clone(),
+                ..column_info(table, c, &catalog.types)
+            })
             .collect();
         let mut slots: Vec<Option<Arc<dyn ColumnSanitizer>>> = vec![None; table.columns.len()];
         for (i, decision) in decisions.columns.iter().enumerate() {

@@ -86,6 +86,10 @@ pub fn build_entry(
             params.insert(k.clone(), v.clone());
         }
     }
+    // A nested entry (or a `when` branch) in a domain that also maps a unique column maps as
+    // that column does.
+    let shared = column.for_mapping(name, domain);
+    let column = shared.as_ref().unwrap_or(column);
     let spec = rule.spec();
     let before = problems.len();
     problems.extend(check_params(spec, &params));
@@ -300,6 +304,49 @@ mod tests {
         col.not_null = true;
         col.max_chars = Some(3);
         assert!(build_column(&entry(r#"rule = "keep""#), &col, &[], "d").is_ok());
+    }
+
+    /// The output of a sanitizer for one text value.
+    fn output(s: &dyn ColumnSanitizer, input: &str) -> String {
+        let (_, out) = crate::sanitize::testing::run(s, Some(input.as_bytes()));
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    #[test]
+    fn nested_entries_in_a_domain_of_a_unique_column_map_as_that_column() {
+        let mut unique = column(TypeClass::Text, oids::TEXT);
+        unique.unique = true;
+        let email = r#"rule = "email"
+domain = "person_email""#;
+        let on_unique = build_column(&entry(email), &unique, &[], "d").expect("email builds");
+        let address = "jane.roe@privatebox.org";
+        let expected = output(on_unique.as_ref(), address);
+
+        let mappings: UniqueMappings = std::sync::Arc::new(
+            [("email".to_string(), "person_email".to_string())]
+                .into_iter()
+                .collect(),
+        );
+        let mut doc = column(TypeClass::Json, oids::JSON);
+        doc.unique_mappings = mappings.clone();
+        let json = r#"rule = "json"
+paths = { "$.email" = { rule = "email", domain = "person_email" } }"#;
+        let json = build_column(&entry(json), &doc, &[], "d").expect("json builds");
+        let out = output(json.as_ref(), &format!("{{\"email\": \"{address}\"}}"));
+        assert_eq!(out, format!("{{\"email\": \"{expected}\"}}"));
+
+        let mut text = column(TypeClass::Text, oids::TEXT);
+        text.unique_mappings = mappings;
+        let scrub = r#"rule = "scrub"
+domains = { email = "person_email" }"#;
+        let scrub = build_column(&entry(scrub), &text, &[], "d").expect("scrub builds");
+        let out = output(scrub.as_ref(), &format!("wrote from {address} twice"));
+        assert_eq!(out, format!("wrote from {expected} twice"));
+
+        // Without a unique column in the domain, the plain form (no discriminator) is used.
+        let plain = build_column(&entry(email), &column(TypeClass::Text, oids::TEXT), &[], "d")
+            .expect("email builds");
+        assert_ne!(output(plain.as_ref(), address), expected);
     }
 
     #[test]

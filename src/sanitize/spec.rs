@@ -186,6 +186,28 @@ pub struct ColumnInfo {
     pub not_null: bool,
     /// Member of a primary key, UNIQUE constraint or unique index.
     pub unique: bool,
+    /// Rule + domain pairs of the run that also map a unique column. An entry nested in this
+    /// column's rule (a JSON path, a composite field, a scrubbed token) with one of these pairs
+    /// takes the unique-preserving form, so it gives a value the output that column gives it.
+    pub unique_mappings: UniqueMappings,
+}
+
+/// Rule + domain pairs that map a unique column somewhere in the run.
+pub type UniqueMappings = std::sync::Arc<std::collections::BTreeSet<(String, String)>>;
+
+impl ColumnInfo {
+    /// This column as a rule nested in it sees it when that rule maps in `rule` + `domain`:
+    /// unique when the pair also maps a unique column, so equal values map alike.
+    pub fn for_mapping(&self, rule: &str, domain: &str) -> Option<ColumnInfo> {
+        (!self.unique
+            && self
+                .unique_mappings
+                .contains(&(rule.to_string(), domain.to_string())))
+        .then(|| ColumnInfo {
+            unique: true,
+            ..self.clone()
+        })
+    }
 }
 
 /// Parameters of one rule application as written in the rules file.

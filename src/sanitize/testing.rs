@@ -16,6 +16,7 @@ pub fn column(class: TypeClass, scalar_oid: u32) -> ColumnInfo {
         fields: Vec::new(),
         not_null: false,
         unique: false,
+        unique_mappings: Default::default(),
     }
 }
 

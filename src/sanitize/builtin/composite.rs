@@ -178,6 +178,7 @@ impl Rule for Composite {
                 .to_string();
             let mut field = column.fields[i].clone();
             field.name = format!("{}.{}", column.name, field.name);
+            field.unique_mappings = column.unique_mappings.clone();
             match crate::sanitize::build_column(&entry, &field, &[], &domain) {
                 Ok(s) => slots[i] = Some(s),
                 Err(errors) => {

@@ -500,6 +500,7 @@ impl Rule for Json {
                 fields: Vec::new(),
                 not_null: false,
                 unique: false,
+                unique_mappings: args.column.unique_mappings.clone(),
             };
             let mut sub = Vec::new();
             let text = takes(TypeClass::Text)

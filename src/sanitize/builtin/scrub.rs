@@ -192,6 +192,7 @@ fn token_column(args: &RuleArgs<'_>) -> ColumnInfo {
         fields: Vec::new(),
         not_null: true,
         unique: false,
+        unique_mappings: args.column.unique_mappings.clone(),
     }
 }
 
@@ -264,9 +265,10 @@ impl Rule for Scrub {
                 }
             }
             let domain = domain_of(kind);
+            let shared = column.for_mapping(rule_of(kind), &domain);
             let inner = rule.build(&RuleArgs {
                 params: &params,
-                column: &column,
+                column: shared.as_ref().unwrap_or(&column),
                 domain: &domain,
                 row: &[],
             })?;
