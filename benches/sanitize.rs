@@ -26,6 +26,7 @@ fn column(name: &str, class: TypeClass, oid: u32) -> ColumnInfo {
         fields: Vec::new(),
         not_null: false,
         unique: false,
+        unique_mappings: Default::default(),
     }
 }
 

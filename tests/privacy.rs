@@ -327,7 +327,10 @@ fn rules_init_stops_the_clone_and_decided_rules_leave_no_production_value_in_sta
         .map(str::to_string)
         .collect();
     assert!(needles.len() > 1000, "{} production values", needles.len());
-    assert!(found(&needles, &init).is_empty(), "rules init wrote a value");
+    assert!(
+        found(&needles, &init).is_empty(),
+        "rules init wrote a value"
+    );
 
     // Unedited: refused before anything is written, naming every undecided column.
     let open = undecided(&init);
@@ -392,7 +395,11 @@ fn rules_init_stops_the_clone_and_decided_rules_leave_no_production_value_in_sta
     let leaky = fresh_db(pg, "privacy_leaky");
     sanitizing_clone(&src, &leaky, &leaky_rules).assert_ok();
     let run = verify(&src, &leaky, &leaky_rules);
-    assert_eq!(run.code, EXIT_VERIFY_FAILED, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.code, EXIT_VERIFY_FAILED,
+        "{}\n{}",
+        run.stdout, run.stderr
+    );
     for (table, column) in LEAKY {
         let name = format!("{table}.{column}");
         assert!(
@@ -403,8 +410,14 @@ fn rules_init_stops_the_clone_and_decided_rules_leave_no_production_value_in_sta
             run.stdout
         );
     }
-    assert!(found(&needles, &run.stdout).is_empty(), "verify printed a value");
-    assert!(found(&needles, &run.stderr).is_empty(), "verify printed a value");
+    assert!(
+        found(&needles, &run.stdout).is_empty(),
+        "verify printed a value"
+    );
+    assert!(
+        found(&needles, &run.stderr).is_empty(),
+        "verify printed a value"
+    );
 }
 
 #[test]

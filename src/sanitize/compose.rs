@@ -344,8 +344,13 @@ domains = { email = "person_email" }"#;
         assert_eq!(out, format!("wrote from {expected} twice"));
 
         // Without a unique column in the domain, the plain form (no discriminator) is used.
-        let plain = build_column(&entry(email), &column(TypeClass::Text, oids::TEXT), &[], "d")
-            .expect("email builds");
+        let plain = build_column(
+            &entry(email),
+            &column(TypeClass::Text, oids::TEXT),
+            &[],
+            "d",
+        )
+        .expect("email builds");
         assert_ne!(output(plain.as_ref(), address), expected);
     }
 

@@ -562,7 +562,9 @@ mod tests {
         let s = suggest(&col, &people(), &[&KEEP, &EMAIL, &HASH]);
         assert!(s.is_undecided(), "{:?}", s.entry);
         assert!(
-            s.entry.to_toml().contains("its CHECK constraint national_id_check"),
+            s.entry
+                .to_toml()
+                .contains("its CHECK constraint national_id_check"),
             "{}",
             s.entry.to_toml()
         );
