@@ -196,6 +196,9 @@ async fn inspect(
     let keys = key_roles(&client)
         .await
         .map_err(|e| pg("reading keys", e))?;
+    let checks = checked_columns(&client)
+        .await
+        .map_err(|e| pg("reading CHECK constraints", e))?;
 
     // Partitions are written once, under the partitioned table at the root of their tree: its
     // rules apply to every partition, including ones created later.
@@ -263,7 +266,13 @@ async fn inspect(
                         .get(&(table.oid, info.name.clone()))
                         .cloned()
                         .unwrap_or(KeyRole::None);
-                    group.columns.push(ColumnFacts { info, key, samples });
+                    let checked = checks.get(&(table.oid, info.name.clone())).cloned();
+                    group.columns.push(ColumnFacts {
+                        info,
+                        key,
+                        samples,
+                        checked,
+                    });
                 }
             }
         }
@@ -393,6 +402,29 @@ async fn key_roles(
         }
     }
     Ok(keys)
+}
+
+/// (table oid, column) → a CHECK constraint its values must pass: one of the table's over
+/// that column alone, or one of the column's domain.
+async fn checked_columns(
+    client: &Client,
+) -> Result<HashMap<(u32, String), String>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT a.attrelid, a.attname::text, min(co.conname)::text \
+             FROM pg_catalog.pg_attribute a \
+             JOIN pg_catalog.pg_constraint co ON co.contype = 'c' \
+               AND ((co.conrelid = a.attrelid AND co.conkey = ARRAY[a.attnum]) \
+                    OR (co.contypid <> 0 AND co.contypid = a.atttypid)) \
+             WHERE a.attnum > 0 AND NOT a.attisdropped \
+             GROUP BY a.attrelid, a.attname",
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+        .collect())
 }
 
 /// How one column's sampled values are read.

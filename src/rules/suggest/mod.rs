@@ -53,6 +53,9 @@ pub struct ColumnFacts {
     /// Profile of sampled values; None when the column was not sampled (type not text-like,
     /// `--sample 0`).
     pub samples: Option<SampleProfile>,
+    /// A CHECK constraint of the column or of its domain, by name: the values must keep a
+    /// format, which a keyed hash does not.
+    pub checked: Option<String>,
 }
 
 /// What to write for a column.
@@ -255,6 +258,17 @@ pub fn suggest(col: &ColumnFacts, table: &TableContext, rules: &[&RuleSpec]) -> 
                 findings,
             };
         }
+    }
+    if let Some(check) = &col.checked {
+        return Suggestion::undecided(
+            format!(
+                "looks like {} ({evidence}), and no rule of this build is known to keep the \
+                 format its CHECK constraint {check} asks for: choose a rule whose output passes it",
+                kind.what()
+            ),
+            Some(kind),
+            findings,
+        );
     }
     if kind.hash_fallback() {
         if let Some(entry) = fitting("hash", kind.domain(), info, rules) {
@@ -482,6 +496,7 @@ mod tests {
             },
             key: KeyRole::None,
             samples: None,
+            checked: None,
         }
     }
 
@@ -535,6 +550,29 @@ mod tests {
                 .ends_with("no fitting rule for it in this build, hashed"),
             "{}",
             s.reason
+        );
+    }
+
+    #[test]
+    fn a_column_with_a_check_constraint_is_never_hashed() {
+        // `ssn national_id` whose domain checks the `123-45-6789` format: a hex hash fails it.
+        let mut col = text("ssn");
+        col.checked = Some("national_id_check".into());
+        let s = suggest(&col, &people(), &[&KEEP, &EMAIL, &HASH]);
+        assert!(s.is_undecided(), "{:?}", s.entry);
+        assert!(
+            s.entry
+                .to_toml()
+                .contains("its CHECK constraint national_id_check"),
+            "{}",
+            s.entry.to_toml()
+        );
+        // The same column without the constraint is hashed.
+        col.checked = None;
+        let s = suggest(&col, &people(), &[&KEEP, &EMAIL, &HASH]);
+        assert_eq!(
+            s.entry.to_toml(),
+            r#"{ rule = "hash", domain = "national_id" }"#
         );
     }
 
