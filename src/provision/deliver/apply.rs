@@ -13,7 +13,7 @@ use crate::provision::plan::Op;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    #[error("cannot reach the Kubernetes API: {0}")]
+    #[error("cannot reach the Kubernetes API: {0} (to plan without a cluster: --dry-run or --check with --kube-state FILE|DIR)")]
     Connect(String),
     #[error("{object}: field conflict with manager {manager:?}: {message} (another tool owns these fields; change them there, or remove that manager's ownership)")]
     Conflict {
