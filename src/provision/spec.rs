@@ -560,6 +560,11 @@ impl DeliverySpec {
         }
     }
 
+    /// dotenv: written the way `fly secrets import` reads it.
+    pub fn fly_dialect(&self) -> bool {
+        self.dialect.as_ref().is_some_and(|x| x.get_ref() == "fly")
+    }
+
     /// A short label for plan lines.
     pub fn label(&self) -> String {
         match self.kind() {

@@ -209,12 +209,8 @@ struct FluxSourceRef<'a> {
     name: &'a str,
 }
 
-/// Writes the Flux `Kustomization` of a GitOps delivery (unless `dry_run`).
-pub fn write_flux(
-    loaded: &LoadedSpec,
-    flux: &FluxSpec,
-    dry_run: bool,
-) -> Result<FileResult, GitOpsError> {
+/// The Flux `Kustomization` of a GitOps delivery, as YAML.
+pub fn flux_yaml(flux: &FluxSpec) -> Result<String, GitOpsError> {
     let obj = FluxKustomization {
         api_version: "kustomize.toolkit.fluxcd.io/v1",
         kind: "Kustomization",
@@ -233,7 +229,16 @@ pub fn write_flux(
             },
         },
     };
-    let text = serde_yaml::to_string(&obj).map_err(|e| BundleError::Serialize(e.to_string()))?;
+    Ok(serde_yaml::to_string(&obj).map_err(|e| BundleError::Serialize(e.to_string()))?)
+}
+
+/// Writes the Flux `Kustomization` of a GitOps delivery (unless `dry_run`).
+pub fn write_flux(
+    loaded: &LoadedSpec,
+    flux: &FluxSpec,
+    dry_run: bool,
+) -> Result<FileResult, GitOpsError> {
+    let text = flux_yaml(flux)?;
     let path = loaded.resolve(&flux.file);
     let op = match std::fs::read(&path) {
         Ok(b) if b == text.as_bytes() => Op::Unchanged,

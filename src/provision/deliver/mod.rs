@@ -112,6 +112,26 @@ pub fn dotenv_entries(d: &DeliverySpec, values: &Values) -> BTreeMap<String, Sec
     entries
 }
 
+/// A dotenv delivery's file content, in its dialect.
+pub fn dotenv_text(
+    d: &DeliverySpec,
+    entries: &BTreeMap<String, Secret>,
+) -> Result<String, DeliverError> {
+    Ok(if d.fly_dialect() {
+        dotenv::render_fly(entries)?
+    } else {
+        dotenv::render(entries)
+    })
+}
+
+fn dotenv_parse(d: &DeliverySpec, text: &str) -> BTreeMap<String, Secret> {
+    if d.fly_dialect() {
+        dotenv::parse_fly(text)
+    } else {
+        dotenv::parse(text)
+    }
+}
+
 /// The JSON document a `json` delivery writes: a flat map when it lists `keys`, otherwise
 /// every Secret object with its store path.
 pub fn json_document(
@@ -218,10 +238,7 @@ pub async fn read_existing(
             DeliveryKind::Dotenv => {
                 let path = loaded.resolve(d.path.as_deref().unwrap_or(""));
                 if let Ok(text) = std::fs::read_to_string(&path) {
-                    let parsed = match d.dialect.as_ref().map(|x| x.get_ref().as_str()) {
-                        Some("fly") => dotenv::parse_fly(&text),
-                        _ => dotenv::parse(&text),
-                    };
+                    let parsed = dotenv_parse(d, &text);
                     for (var, secret) in &d.keys {
                         if let Some(v) = parsed.get(var) {
                             put(secret, v.clone());
@@ -445,15 +462,9 @@ pub async fn deliver_all(
                 let path = loaded.resolve(p);
                 let entries = dotenv_entries(d, values);
                 let before = std::fs::read_to_string(&path)
-                    .map(|t| match d.dialect.as_ref().map(|x| x.get_ref().as_str()) {
-                        Some("fly") => dotenv::parse_fly(&t),
-                        _ => dotenv::parse(&t),
-                    })
+                    .map(|t| dotenv_parse(d, &t))
                     .ok();
-                let text = match d.dialect.as_ref().map(|x| x.get_ref().as_str()) {
-                    Some("fly") => dotenv::render_fly(&entries)?,
-                    _ => dotenv::render(&entries),
-                };
+                let text = dotenv_text(d, &entries)?;
                 let op = file_op(&path, text.as_bytes());
                 let detail = match (&before, op) {
                     (Some(b), Op::Change) => {
