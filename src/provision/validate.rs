@@ -558,4 +558,68 @@ generate = { bytes = 24 }
         );
         assert!(errors.iter().all(|d| d.line > 1), "{errors:?}");
     }
+
+    #[test]
+    fn bundle_references_are_checked() {
+        let text = format!(
+            r#"{MINIMAL}
+[secrets.url]
+derive = "url"
+[kubernetes]
+namespace = "staging"
+[[kubernetes.roles]]
+name = "reader"
+rules = [{{ resources = ["pods"], verbs = [] }}]
+[[kubernetes.role_bindings]]
+name = "ci"
+role = "deployer"
+subjects = [{{ kind = "Robot", name = "x" }}]
+[[kubernetes.config_maps]]
+name = "config"
+data = {{ "bad key" = "1" }}
+[[kubernetes.secrets]]
+name = "db"
+keys = {{ url = "url" }}
+templates = {{ DSN = "{{{{ .user }}}}@{{{{ .url }}}}" }}
+remote = {{ other = {{ key = "k" }} }}
+[[namespaces]]
+namespace = "staging"
+[[delivery]]
+kind = "json"
+remote_key = "nobody/reads/this"
+path = "x.json"
+[[delivery]]
+kind = "gitops"
+dir = "deploy/staging"
+secret_format = "external"
+store = "vault"
+flux = {{ name = "app", file = "deploy/staging/flux.yaml", path = "./deploy/staging" }}
+[[delivery]]
+kind = "dotenv"
+path = ".env"
+keys = {{ URL = "url" }}
+dialect = "heroku"
+"#
+        );
+        let errors = parse(&text).expect_err("invalid");
+        let all: Vec<&str> = errors.iter().map(|d| d.message.as_str()).collect();
+        for expected in [
+            "every rule needs `verbs`",
+            "grants Role \"deployer\", which is not in this namespace's roles",
+            "subject kind \"Robot\"",
+            "key \"bad key\" must be",
+            "template \"DSN\" reads \"user\", which is not a key of the object",
+            "remote \"other\" is not a key of the object",
+            "namespace \"staging\" is defined twice",
+            "remote_key \"nobody/reads/this\" is read by no Secret object",
+            "flux.file must be outside `dir`",
+            "unknown dialect \"heroku\"",
+        ] {
+            assert!(
+                all.iter().any(|m| m.contains(expected)),
+                "missing {expected:?} in {all:#?}"
+            );
+        }
+        assert!(errors.iter().all(|d| d.line > 1), "{errors:?}");
+    }
 }
