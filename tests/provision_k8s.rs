@@ -410,15 +410,27 @@ fn rbac_config_maps_and_a_second_namespace_are_in_the_bundle() {
     assert_eq!(binding["roleRef"]["kind"], "ClusterRole");
     assert_eq!(binding["roleRef"]["name"], "view");
     assert_eq!(binding["subjects"][0]["namespace"], "monitoring-staging");
-    let developers = find(&manifests, "RoleBinding/developers-read-only -n app-staging");
+    let developers = find(
+        &manifests,
+        "RoleBinding/developers-read-only -n app-staging",
+    );
     assert_eq!(developers["roleRef"]["kind"], "Role");
-    assert_eq!(developers["subjects"][0]["apiGroup"], "rbac.authorization.k8s.io");
+    assert_eq!(
+        developers["subjects"][0]["apiGroup"],
+        "rbac.authorization.k8s.io"
+    );
     let config = find(&manifests, "ConfigMap/backend-config -n app-staging");
     assert_eq!(config["data"]["LOG_LEVEL"], "debug");
     // The monitoring namespace: its own objects, no database secret.
     find(&manifests, "Namespace/monitoring-staging");
-    find(&manifests, "ServiceAccount/prometheus -n monitoring-staging");
-    find(&manifests, "ConfigMap/prometheus-config -n monitoring-staging");
+    find(
+        &manifests,
+        "ServiceAccount/prometheus -n monitoring-staging",
+    );
+    find(
+        &manifests,
+        "ConfigMap/prometheus-config -n monitoring-staging",
+    );
     assert!(!manifests
         .iter()
         .any(|m| m.kind == "Secret" && m.namespace.as_deref() == Some("monitoring-staging")));
@@ -453,7 +465,10 @@ fn external_secrets_read_exactly_what_the_store_documents_hold() {
     let mut checked = 0;
     for (_, obj) in spec.secret_objects() {
         let expected = bundle::object_data(obj, &values).expect("data");
-        let ext = find(&manifests, &format!("ExternalSecret/{} -n staging", obj.name));
+        let ext = find(
+            &manifests,
+            &format!("ExternalSecret/{} -n staging", obj.name),
+        );
         for entry in ext["spec"]["data"].as_array().expect("data") {
             let key = entry["secretKey"].as_str().expect("secretKey");
             let remote = entry["remoteRef"]["key"].as_str().expect("remote key");
@@ -471,7 +486,10 @@ fn external_secrets_read_exactly_what_the_store_documents_hold() {
             checked += 1;
         }
         for (key, template) in &obj.templates {
-            assert_eq!(ext["spec"]["target"]["template"]["data"][key], template.as_str());
+            assert_eq!(
+                ext["spec"]["target"]["template"]["data"][key],
+                template.as_str()
+            );
             assert_eq!(ext["spec"]["target"]["template"]["mergePolicy"], "Merge");
         }
     }

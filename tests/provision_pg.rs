@@ -1116,18 +1116,18 @@ fn a_platform_database_keeps_its_owner_and_its_other_schemas() {
          CREATE SCHEMA storage AUTHORIZATION plat_auth_admin",
     );
     let spec = spec_without_source(&env, "[\"app\"]");
-    let text = std::fs::read_to_string(&spec)
-        .expect("the spec")
-        .replace(
-            &format!("name = \"{}\"", env.staging_db()),
-            &format!("name = \"{platform_db}\"\nplatform = true"),
-        );
+    let text = std::fs::read_to_string(&spec).expect("the spec").replace(
+        &format!("name = \"{}\"", env.staging_db()),
+        &format!("name = \"{platform_db}\"\nplatform = true"),
+    );
     std::fs::write(&spec, text).expect("writing the spec");
     let run = |extra: &[&str]| run_cmd(env.command(&spec, extra).env("TEST_ADMIN_URL", &admin_url));
     let first = run(&[]);
     first.assert_ok();
     assert!(
-        first.stdout.contains("owner plat_admin (the platform's, kept)"),
+        first
+            .stdout
+            .contains("owner plat_admin (the platform's, kept)"),
         "{}",
         first.stdout
     );
@@ -1146,7 +1146,10 @@ fn a_platform_database_keeps_its_owner_and_its_other_schemas() {
     );
     assert_eq!(
         schemas,
-        format!("app:{},auth:plat_auth_admin,storage:plat_auth_admin", env.owner())
+        format!(
+            "app:{},auth:plat_auth_admin,storage:plat_auth_admin",
+            env.owner()
+        )
     );
     assert_eq!(
         login(platform_db, &env.app(), &env.password()).as_deref(),
@@ -1160,9 +1163,10 @@ fn a_platform_database_keeps_its_owner_and_its_other_schemas() {
 fn a_platform_database_that_does_not_exist_is_refused() {
     let env = Env::new("platmissing");
     let spec = spec_without_source(&env, "[\"app\"]");
-    let text = std::fs::read_to_string(&spec)
-        .expect("the spec")
-        .replace("connection_limit = 10\n", "connection_limit = 10\nplatform = true\n");
+    let text = std::fs::read_to_string(&spec).expect("the spec").replace(
+        "connection_limit = 10\n",
+        "connection_limit = 10\nplatform = true\n",
+    );
     std::fs::write(&spec, text).expect("writing the spec");
     let r = env.run(&spec, &[]);
     assert_eq!(r.code, EXIT_REFUSED, "{}\n{}", r.stdout, r.stderr);

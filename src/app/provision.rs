@@ -76,15 +76,14 @@ pub fn run(args: &ProvisionArgs) -> Result<(), Failure> {
         .enable_all()
         .build()
         .map_err(|e| Failure::new(exit::FAILURE, format!("cannot start a runtime: {e}")))?;
-    let (plan, stdout_docs) =
-        rt.block_on(execute(
-            &loaded,
-            &admin,
-            source.as_ref(),
-            args,
-            dry_run,
-            kube_state.as_ref(),
-        ))?;
+    let (plan, stdout_docs) = rt.block_on(execute(
+        &loaded,
+        &admin,
+        source.as_ref(),
+        args,
+        dry_run,
+        kube_state.as_ref(),
+    ))?;
 
     // A JSON delivery on stdout owns stdout; the plan then goes to stderr.
     let stdout_delivery = spec.delivery.iter().any(|d| {

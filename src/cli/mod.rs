@@ -668,6 +668,10 @@ pub struct CloneOptions {
     pub index_jobs: Option<usize>,
     #[command(flatten)]
     pub selection: TableSelection,
+    /// Copy only this schema (repeatable): its objects and rows, into a target that already
+    /// holds others (a platform's database); only these schemas must be empty there.
+    #[arg(long = "schema", value_name = "NAME", conflicts_with = "clean")]
+    pub schemas: Vec<String>,
     /// Split tables larger than this into block ranges copied concurrently (e.g. 512MiB, 2GB;
     /// 0 disables; needs PostgreSQL 14+ on the source).
     #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]

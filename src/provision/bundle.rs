@@ -8,11 +8,11 @@ use k8s_openapi::api::core::v1::{
     ConfigMap, LimitRange, LimitRangeItem, LimitRangeSpec, Namespace, ResourceQuota,
     ResourceQuotaSpec, Secret as KubeSecret, ServiceAccount,
 };
-use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::api::networking::v1::{
     IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
     NetworkPolicyPort, NetworkPolicySpec,
 };
+use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -22,8 +22,7 @@ use serde::Serialize;
 use super::seal::{SealError, Sealer};
 use super::secrets::{fingerprint, Secret, Values};
 use super::spec::{
-    EnvSpec, KubeSecretSpec, KubeSpec, RoleBindingSpec, RoleSpec, SecretFormat,
-    ServiceAccountSpec,
+    EnvSpec, KubeSecretSpec, KubeSpec, RoleBindingSpec, RoleSpec, SecretFormat, ServiceAccountSpec,
 };
 use super::template::{self, TemplateError};
 
@@ -82,7 +81,9 @@ impl Manifest {
     /// A stable file name for GitOps directories.
     pub fn file_name(&self) -> String {
         match (&self.namespace, self.qualify_file) {
-            (Some(ns), true) => format!("{}-{}.{ns}.yaml", self.kind.to_ascii_lowercase(), self.name),
+            (Some(ns), true) => {
+                format!("{}-{}.{ns}.yaml", self.kind.to_ascii_lowercase(), self.name)
+            }
             _ => format!("{}-{}.yaml", self.kind.to_ascii_lowercase(), self.name),
         }
     }
@@ -425,7 +426,12 @@ fn role_binding(
         metadata: meta(&b.name, Some(ns), labels),
         role_ref: RoleRef {
             api_group: "rbac.authorization.k8s.io".to_owned(),
-            kind: if b.cluster_role { "ClusterRole" } else { "Role" }.to_owned(),
+            kind: if b.cluster_role {
+                "ClusterRole"
+            } else {
+                "Role"
+            }
+            .to_owned(),
             name: b.role.clone(),
         },
         subjects: Some(subjects),

@@ -529,7 +529,9 @@ impl EnvSpec {
 
     /// The namespace whose objects keep their short GitOps file names.
     pub fn primary_namespace(&self) -> Option<&str> {
-        self.kube_specs().next().map(|k| k.namespace.get_ref().as_str())
+        self.kube_specs()
+            .next()
+            .map(|k| k.namespace.get_ref().as_str())
     }
 
     /// Every Secret object with its namespace.

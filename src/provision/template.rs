@@ -112,8 +112,11 @@ mod tests {
 
     #[test]
     fn keys_are_substituted_and_urlquery_escapes() {
-        let url = render("postgresql://{{ .user }}:{{ .password | urlquery }}@db/app", &data())
-            .expect("render");
+        let url = render(
+            "postgresql://{{ .user }}:{{ .password | urlquery }}@db/app",
+            &data(),
+        )
+        .expect("render");
         assert_eq!(url.expose(), "postgresql://app:p%40ss%2Fw+rd@db/app");
         assert_eq!(
             keys("{{.user}}-{{ .password }}").expect("keys"),
@@ -127,7 +130,10 @@ mod tests {
             render("{{ .nope }}", &data()).map(|s| s.expose().to_owned()),
             Err(TemplateError::UnknownKey("nope".into()))
         );
-        assert!(matches!(keys("{{ .a | b64enc }}"), Err(TemplateError::Unsupported(_))));
+        assert!(matches!(
+            keys("{{ .a | b64enc }}"),
+            Err(TemplateError::Unsupported(_))
+        ));
         assert!(matches!(keys("x {{ .a"), Err(TemplateError::Unclosed(2))));
     }
 }

@@ -361,7 +361,10 @@ fn check_delivery_options(
             c.on(delivery, "`remote_key` applies to json deliveries");
         }
         if !d.keys.is_empty() {
-            c.on(delivery, "a json delivery takes `remote_key` or `keys`, not both");
+            c.on(
+                delivery,
+                "a json delivery takes `remote_key` or `keys`, not both",
+            );
         }
         let refs: Vec<_> = spec
             .secret_objects()

@@ -66,7 +66,10 @@ pub fn render_fly(entries: &BTreeMap<String, Secret>) -> Result<String, DotenvEr
         out.push('=');
         if v.contains('\n') {
             let lines: Vec<&str> = v.split('\n').collect();
-            if lines[1..lines.len() - 1].iter().any(|l| l.ends_with("\"\"\"")) {
+            if lines[1..lines.len() - 1]
+                .iter()
+                .any(|l| l.ends_with("\"\"\""))
+            {
                 return Err(refuse("a line ends with three double quotes"));
             }
             out.push_str("\"\"\"");
@@ -186,7 +189,10 @@ mod tests {
         let mut m = BTreeMap::new();
         m.insert("A".to_owned(), Secret::new("plain"));
         m.insert("B".to_owned(), Secret::new("{\"password\": \"p\\\\w\"}"));
-        m.insert("C".to_owned(), Secret::new("-----BEGIN KEY-----\nabc\n-----END KEY-----\n"));
+        m.insert(
+            "C".to_owned(),
+            Secret::new("-----BEGIN KEY-----\nabc\n-----END KEY-----\n"),
+        );
         m.insert("D".to_owned(), Secret::new("\"quoted\""));
         m.insert("E".to_owned(), Secret::new("  leading spaces and $dollar"));
         let text = render_fly(&m).expect("render");

@@ -323,9 +323,10 @@ mod tests {
         let b = manifest("ServiceAccount", "b");
         write(dir.path(), &[a.clone(), b], false).expect("write");
         let path = dir.path().join("kustomization.yaml");
-        let edited = std::fs::read_to_string(&path)
-            .expect("read")
-            .replace("resources:\n", "namespace: staging\nresources:\n- ../monitoring\n- hand-made.yaml\n");
+        let edited = std::fs::read_to_string(&path).expect("read").replace(
+            "resources:\n",
+            "namespace: staging\nresources:\n- ../monitoring\n- hand-made.yaml\n",
+        );
         std::fs::write(&path, edited).expect("edit");
         std::fs::write(dir.path().join("hand-made.yaml"), "kind: ConfigMap\n").expect("write");
         write(dir.path(), &[a], false).expect("re-run");

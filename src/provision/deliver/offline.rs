@@ -58,8 +58,8 @@ impl KubeState {
         for file in files {
             let text = std::fs::read_to_string(&file).map_err(|e| read_error(&file, e))?;
             for doc in serde_yaml::Deserializer::from_str(&text) {
-                let value = serde_json::Value::deserialize(doc)
-                    .map_err(|e| read_error(&file, e))?;
+                let value =
+                    serde_json::Value::deserialize(doc).map_err(|e| read_error(&file, e))?;
                 state.add(value);
             }
         }
@@ -177,7 +177,8 @@ mod tests {
         let live = serde_json::json!({"metadata": {"name": "a", "uid": "x", "labels": {"l": "1", "k": "2"}},
                                       "data": {"A": "QQ=="}, "type": "Opaque"});
         let same = serde_json::json!({"metadata": {"name": "a", "labels": {"l": "1"}}, "data": {"A": "QQ=="}});
-        let other = serde_json::json!({"metadata": {"name": "a"}, "data": {"A": "Qg==", "B": "Qg=="}});
+        let other =
+            serde_json::json!({"metadata": {"name": "a"}, "data": {"A": "Qg==", "B": "Qg=="}});
         let mut out = Vec::new();
         differences("", &live, &same, &mut out);
         assert!(out.is_empty(), "{out:?}");

@@ -126,8 +126,8 @@ pub(super) async fn staging_connect(
     let owner = task.db.owner.get_ref().as_str();
     let app = task.db.app_role.get_ref().as_str();
     // The platform's database stays open to whom the platform lets in.
-    let public_connect = !task.db.platform
-        && (!database_exists || effect::public_connect(admin, name).await?);
+    let public_connect =
+        !task.db.platform && (!database_exists || effect::public_connect(admin, name).await?);
     let app_connect = database_exists && effect::acl_has(admin, name, Some(app), "CONNECT").await?;
     let mut sql = Vec::new();
     let mut detail = Vec::new();

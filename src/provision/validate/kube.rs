@@ -99,10 +99,16 @@ fn check_objects(k: &KubeSpec, c: &mut Collector<'_>) {
     for cm in &k.config_maps {
         let m = cm.get_ref();
         if !is_dns_label(&m.name) {
-            c.on(cm, format!("ConfigMap name {:?} must be a DNS label", m.name));
+            c.on(
+                cm,
+                format!("ConfigMap name {:?} must be a DNS label", m.name),
+            );
         }
         if !names.insert(m.name.clone()) {
-            c.on(cm, format!("ConfigMap {:?} is defined twice in {ns}", m.name));
+            c.on(
+                cm,
+                format!("ConfigMap {:?} is defined twice in {ns}", m.name),
+            );
         }
         for key in m.data.keys() {
             let valid = !key.is_empty()
@@ -112,7 +118,10 @@ fn check_objects(k: &KubeSpec, c: &mut Collector<'_>) {
             if !valid {
                 c.on(
                     cm,
-                    format!("ConfigMap {:?}: key {key:?} must be letters, digits, `-`, `_`, `.`", m.name),
+                    format!(
+                        "ConfigMap {:?}: key {key:?} must be letters, digits, `-`, `_`, `.`",
+                        m.name
+                    ),
                 );
             }
         }
@@ -141,7 +150,10 @@ fn check_objects(k: &KubeSpec, c: &mut Collector<'_>) {
         if r.rules.is_empty() || r.rules.iter().any(|rule| rule.verbs.is_empty()) {
             c.on(
                 role,
-                format!("Role {:?}: every rule needs `verbs`, and a role needs a rule", r.name),
+                format!(
+                    "Role {:?}: every rule needs `verbs`, and a role needs a rule",
+                    r.name
+                ),
             );
         }
         if r.rules.iter().any(|rule| rule.resources.is_empty()) {
