@@ -412,7 +412,8 @@ Examples:
   restage provision --env envs/staging.toml --dry-run
   restage provision --env envs/staging.toml
   restage provision --env envs/staging.toml --check --json > plan.json
-  restage provision --env envs/staging.toml --check --kube-state cluster-export.yaml
+  restage provision --env envs/staging.toml --check \\
+      --kube-state cluster-export.yaml
   restage provision --env envs/staging.toml --rotate session_secret
   restage provision --env envs/staging.toml --print-cronjob \\
       > refresh-cronjob.yaml";
