@@ -405,3 +405,72 @@ fn apply_uses_server_side_apply_reads_back_and_reports_conflicts() {
     let check = provision(&spec, &["--check"]);
     assert_eq!(check.code, 0, "{}\n{}", check.stdout, check.stderr);
 }
+
+#[test]
+fn offline_plans_use_recorded_objects_and_say_the_cluster_was_not_consulted() {
+    let api = FakeApi::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = write_spec(dir.path(), &api, "offline");
+    provision(&spec, &[]).assert_ok();
+
+    // What `kubectl get … -o yaml` would record: a List of the live objects.
+    let items: Vec<serde_json::Value> = api
+        .state
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .objects
+        .values()
+        .cloned()
+        .collect();
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+    let state = dir.path().join("cluster-export.yaml");
+    std::fs::write(&state, serde_yaml::to_string(&list).expect("YAML")).expect("write");
+
+    // The cluster is now unreachable.
+    let text = std::fs::read_to_string(&spec).expect("spec");
+    std::fs::write(&spec, text.replace(&api.url(), "http://127.0.0.1:9")).expect("spec");
+    let unreachable = provision(&spec, &["--check"]);
+    assert_eq!(unreachable.code, 1, "{}", unreachable.stderr);
+    assert!(
+        unreachable.stderr.contains("--kube-state"),
+        "{}",
+        unreachable.stderr
+    );
+
+    let state_arg = state.to_string_lossy().into_owned();
+    let offline = provision(&spec, &["--check", "--kube-state", &state_arg]);
+    assert_eq!(offline.code, 0, "{}\n{}", offline.stdout, offline.stderr);
+    assert!(
+        offline
+            .stdout
+            .contains("the cluster was not consulted; planned against"),
+        "{}",
+        offline.stdout
+    );
+    assert!(
+        !offline.stdout.contains("would be generated"),
+        "the recorded Secret's values were not reused: {}",
+        offline.stdout
+    );
+
+    // An object missing from the record is planned as a creation: drift.
+    let mut partial = list.clone();
+    partial["items"]
+        .as_array_mut()
+        .expect("items")
+        .retain(|o| o["kind"] != "ServiceAccount");
+    std::fs::write(&state, serde_yaml::to_string(&partial).expect("YAML")).expect("write");
+    let drift = provision(&spec, &["--check", "--kube-state", &state_arg]);
+    assert_eq!(drift.code, 2, "{}\n{}", drift.stdout, drift.stderr);
+    assert!(
+        drift
+            .stdout
+            .contains("+ apply(restage-test)  ServiceAccount/backend -n app-staging"),
+        "{}",
+        drift.stdout
+    );
+
+    // Only plans: applying needs the cluster.
+    let apply = provision(&spec, &["--kube-state", &state_arg]);
+    assert_eq!(apply.code, 2, "{}", apply.stderr);
+}

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use restage::provision::bundle;
-use restage::provision::deliver::{self, dotenv, gitops};
+use restage::provision::deliver::{self, gitops};
 use restage::provision::plan::Op;
 use restage::provision::seal::{self, CertSealer};
 use restage::provision::secrets::{self, AppConnection, Secret, Values};
@@ -118,13 +118,11 @@ fn render_example(path: &Path, scratch: &Path) -> BTreeMap<String, String> {
     let spec = &loaded.spec;
     let values = fixed_values(&loaded);
     let mut expected_data: BTreeMap<String, BTreeMap<String, Secret>> = BTreeMap::new();
-    if let Some(k) = &spec.kubernetes {
-        for o in &k.secrets {
-            expected_data.insert(
-                o.get_ref().name.clone(),
-                bundle::object_data(o.get_ref(), &values).expect("data"),
-            );
-        }
+    for (_, o) in spec.secret_objects() {
+        expected_data.insert(
+            o.name.clone(),
+            bundle::object_data(o, &values).expect("data"),
+        );
     }
     let mut out = BTreeMap::new();
     for (i, d) in spec.delivery.iter().enumerate() {
@@ -167,12 +165,17 @@ fn render_example(path: &Path, scratch: &Path) -> BTreeMap<String, String> {
                         check_and_mask_sealed(&text, &expected_data),
                     );
                 }
+                if let Some(flux) = &d.flux {
+                    out.insert(
+                        format!("{i}-flux-kustomization.yaml"),
+                        gitops::flux_yaml(flux).expect("flux"),
+                    );
+                }
             }
             DeliveryKind::Dotenv => {
-                out.insert(
-                    format!("{i}-dotenv.env"),
-                    dotenv::render(&deliver::dotenv_entries(d, &values)),
-                );
+                let entries = deliver::dotenv_entries(d, &values);
+                let text = deliver::dotenv_text(d, &entries).expect("dotenv");
+                out.insert(format!("{i}-dotenv.env"), text);
             }
             DeliveryKind::Json => {
                 out.insert(
@@ -371,4 +374,181 @@ fn print_cronjob_prints_the_golden_cronjob_without_any_connection() {
         std::fs::read_to_string(root().join("fixtures/provision/homelab-k3s/cronjob.yaml"))
             .expect("golden");
     assert_eq!(String::from_utf8_lossy(&out.stdout), golden);
+}
+
+fn example(name: &str) -> LoadedSpec {
+    spec::load(&root().join("examples/envs").join(name)).expect("spec")
+}
+
+fn apply_manifests(loaded: &LoadedSpec) -> Vec<bundle::Manifest> {
+    let values = fixed_values(loaded);
+    let d = loaded
+        .spec
+        .delivery
+        .iter()
+        .map(|d| d.get_ref())
+        .find(|d| matches!(d.kind(), DeliveryKind::Apply | DeliveryKind::GitOps))
+        .expect("a Kubernetes delivery");
+    deliver::manifests_for(loaded, d, &values).expect("manifests")
+}
+
+fn find<'a>(manifests: &'a [bundle::Manifest], id: &str) -> &'a serde_json::Value {
+    let ids: Vec<String> = manifests.iter().map(|m| m.id()).collect();
+    &manifests
+        .iter()
+        .find(|m| m.id() == id)
+        .unwrap_or_else(|| panic!("no {id} in {ids:?}"))
+        .value
+}
+
+#[test]
+fn rbac_config_maps_and_a_second_namespace_are_in_the_bundle() {
+    let manifests = apply_manifests(&example("homelab-k3s.toml"));
+    let role = find(&manifests, "Role/read-only -n app-staging");
+    assert_eq!(role["rules"][0]["verbs"][2], "watch");
+    let binding = find(&manifests, "RoleBinding/prometheus-view -n app-staging");
+    assert_eq!(binding["roleRef"]["kind"], "ClusterRole");
+    assert_eq!(binding["roleRef"]["name"], "view");
+    assert_eq!(binding["subjects"][0]["namespace"], "monitoring-staging");
+    let developers = find(
+        &manifests,
+        "RoleBinding/developers-read-only -n app-staging",
+    );
+    assert_eq!(developers["roleRef"]["kind"], "Role");
+    assert_eq!(
+        developers["subjects"][0]["apiGroup"],
+        "rbac.authorization.k8s.io"
+    );
+    let config = find(&manifests, "ConfigMap/backend-config -n app-staging");
+    assert_eq!(config["data"]["LOG_LEVEL"], "debug");
+    // The monitoring namespace: its own objects, no database secret.
+    find(&manifests, "Namespace/monitoring-staging");
+    find(
+        &manifests,
+        "ServiceAccount/prometheus -n monitoring-staging",
+    );
+    find(
+        &manifests,
+        "ConfigMap/prometheus-config -n monitoring-staging",
+    );
+    assert!(!manifests
+        .iter()
+        .any(|m| m.kind == "Secret" && m.namespace.as_deref() == Some("monitoring-staging")));
+
+    let aws = apply_manifests(&example("aws.toml"));
+    let sa = find(&aws, "ServiceAccount/app -n staging");
+    assert_eq!(
+        sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
+        "arn:aws:iam::123456789012:role/app-staging"
+    );
+    assert_eq!(sa["metadata"]["labels"][bundle::MANAGED_BY.0], "restage");
+}
+
+#[test]
+fn external_secrets_read_exactly_what_the_store_documents_hold() {
+    // Every ExternalSecret entry names a store key and property; the json delivery for that
+    // store key (what `aws secretsmanager put-secret-value --secret-string file://…` puts)
+    // holds the value the Secret key must get.
+    let loaded = example("aws.toml");
+    let spec = &loaded.spec;
+    let values = fixed_values(&loaded);
+    let documents: BTreeMap<String, String> = spec
+        .delivery
+        .iter()
+        .map(|d| d.get_ref())
+        .filter_map(|d| {
+            let key = d.remote_key.clone()?;
+            Some((key, deliver::json_document(spec, d, &values).expect("json")))
+        })
+        .collect();
+    let manifests = apply_manifests(&loaded);
+    let mut checked = 0;
+    for (_, obj) in spec.secret_objects() {
+        let expected = bundle::object_data(obj, &values).expect("data");
+        let ext = find(
+            &manifests,
+            &format!("ExternalSecret/{} -n staging", obj.name),
+        );
+        for entry in ext["spec"]["data"].as_array().expect("data") {
+            let key = entry["secretKey"].as_str().expect("secretKey");
+            let remote = entry["remoteRef"]["key"].as_str().expect("remote key");
+            let doc = documents
+                .get(remote)
+                .unwrap_or_else(|| panic!("no json delivery writes {remote}"));
+            let stored = match entry["remoteRef"]["property"].as_str() {
+                Some(p) => {
+                    let parsed: serde_json::Value = serde_json::from_str(doc).expect("JSON");
+                    parsed[p].as_str().expect("property").to_owned()
+                }
+                None => doc.clone(),
+            };
+            assert_eq!(stored, expected[key].expose(), "{}.{key}", obj.name);
+            checked += 1;
+        }
+        for (key, template) in &obj.templates {
+            assert_eq!(
+                ext["spec"]["target"]["template"]["data"][key],
+                template.as_str()
+            );
+            assert_eq!(ext["spec"]["target"]["template"]["mergePolicy"], "Merge");
+        }
+    }
+    assert_eq!(checked, 6);
+    // The template renders here as the controller would, password URL-escaped.
+    let rds = spec
+        .secret_objects()
+        .find(|(_, o)| o.name == "rds-credentials")
+        .expect("rds-credentials")
+        .1;
+    let url = bundle::object_data(rds, &values).expect("data")["DATABASE_URL"]
+        .expose()
+        .to_owned();
+    assert_eq!(
+        url,
+        "postgresql://app_staging:test-db_password@shared-db.abc123.eu-west-1.rds.amazonaws.com:5432/core_staging?sslmode=require"
+    );
+}
+
+#[test]
+fn namespaces_of_one_spec_never_share_a_gitops_file() {
+    let text = r#"
+environment = "staging"
+state_file = "s.json"
+[target]
+admin_url_env = "ADMIN"
+[database]
+name = "app_staging"
+owner = "app_owner"
+app_role = "app_staging"
+password_secret = "db_password"
+[secrets.db_password]
+generate = { bytes = 24 }
+[kubernetes]
+namespace = "app-staging"
+service_account = { name = "app" }
+[kubernetes.network_policy]
+[[namespaces]]
+namespace = "monitoring-staging"
+service_account = { name = "app" }
+[namespaces.network_policy]
+[[delivery]]
+kind = "gitops"
+dir = "out"
+secret_format = "external"
+store = "vault"
+"#;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("env.toml");
+    std::fs::write(&path, text).expect("spec");
+    let loaded = spec::load(&path).expect("spec");
+    let manifests = apply_manifests(&loaded);
+    let results = gitops::write(&dir.path().join("out"), &manifests, false).expect("write");
+    let files: Vec<&str> = results.iter().map(|r| r.file.as_str()).collect();
+    assert_eq!(files.len(), manifests.len() + 1, "{files:?}");
+    assert!(files.contains(&"serviceaccount-app.yaml"), "{files:?}");
+    assert!(
+        files.contains(&"serviceaccount-app.monitoring-staging.yaml"),
+        "{files:?}"
+    );
+    assert!(files.contains(&"networkpolicy-default-deny.monitoring-staging.yaml"));
 }

@@ -1095,3 +1095,80 @@ fn a_staging_role_inheriting_connect_to_production_is_refused() {
         );
     }
 }
+
+#[test]
+fn a_platform_database_keeps_its_owner_and_its_other_schemas() {
+    // Supabase-style: the admin's own database already holds the platform's schemas; the
+    // application gets its own schema inside it, owned by the application's owner role,
+    // while the database's owner and who may connect to it stay as they are.
+    let env = Env::new("plat");
+    let admin_url = managed_admin("plat_admin");
+    let platform_db = "plat_platform";
+    sql(
+        pg(),
+        "postgres",
+        &format!("CREATE DATABASE {platform_db} OWNER plat_admin"),
+    );
+    sql(
+        pg(),
+        platform_db,
+        "CREATE ROLE plat_auth_admin; CREATE SCHEMA auth AUTHORIZATION plat_auth_admin; \
+         CREATE SCHEMA storage AUTHORIZATION plat_auth_admin",
+    );
+    let spec = spec_without_source(&env, "[\"app\"]");
+    let text = std::fs::read_to_string(&spec).expect("the spec").replace(
+        &format!("name = \"{}\"", env.staging_db()),
+        &format!("name = \"{platform_db}\"\nplatform = true"),
+    );
+    std::fs::write(&spec, text).expect("writing the spec");
+    let run = |extra: &[&str]| run_cmd(env.command(&spec, extra).env("TEST_ADMIN_URL", &admin_url));
+    let first = run(&[]);
+    first.assert_ok();
+    assert!(
+        first
+            .stdout
+            .contains("owner plat_admin (the platform's, kept)"),
+        "{}",
+        first.stdout
+    );
+    let owner = sql(
+        pg(),
+        "postgres",
+        &format!("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{platform_db}'"),
+    );
+    assert_eq!(owner, "plat_admin", "the platform database changed hands");
+    assert_eq!(public_may_connect(platform_db), "t", "PUBLIC lost CONNECT");
+    let schemas = sql(
+        pg(),
+        platform_db,
+        "SELECT string_agg(nspname || ':' || pg_get_userbyid(nspowner), ',' ORDER BY nspname) \
+         FROM pg_namespace WHERE nspname IN ('app', 'auth', 'storage')",
+    );
+    assert_eq!(
+        schemas,
+        format!(
+            "app:{},auth:plat_auth_admin,storage:plat_auth_admin",
+            env.owner()
+        )
+    );
+    assert_eq!(
+        login(platform_db, &env.app(), &env.password()).as_deref(),
+        Ok(env.app().as_str())
+    );
+    let check = run(&["--check"]);
+    assert_eq!(check.code, 0, "{}\n{}", check.stdout, check.stderr);
+}
+
+#[test]
+fn a_platform_database_that_does_not_exist_is_refused() {
+    let env = Env::new("platmissing");
+    let spec = spec_without_source(&env, "[\"app\"]");
+    let text = std::fs::read_to_string(&spec).expect("the spec").replace(
+        "connection_limit = 10\n",
+        "connection_limit = 10\nplatform = true\n",
+    );
+    std::fs::write(&spec, text).expect("writing the spec");
+    let r = env.run(&spec, &[]);
+    assert_eq!(r.code, EXIT_REFUSED, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("never creates it"), "{}", r.stderr);
+}

@@ -165,7 +165,8 @@ impl CloneRun<'_> {
             .rt
             .block_on(Leader::begin(source_client))
             .map_err(|e| pg_failure(exit::FAILURE, "source: cannot export a snapshot", &e))?;
-        let (catalog, server) = super::load_source_catalog(self.rt, &leader.client)?;
+        let (mut catalog, server) = super::load_source_catalog(self.rt, &leader.client)?;
+        super::only_schemas::limit_catalog(&mut catalog, &self.options.schemas);
         let mut tables = select::select(
             &catalog.tables,
             &self.options.selection.tables,
@@ -200,14 +201,20 @@ impl CloneRun<'_> {
             comments,
         )?;
 
-        let archive = SchemaArchive::dump(self.source, &leader.snapshot, server, comments)
-            .map_err(|e| {
-                let code = match e {
-                    crate::schema::SchemaError::Tool(_) => exit::REFUSED,
-                    _ => exit::FAILURE,
-                };
-                Failure::new(code, format!("source: {e}"))
-            })?;
+        let archive = SchemaArchive::dump_schemas(
+            self.source,
+            &leader.snapshot,
+            server,
+            comments,
+            &self.options.schemas,
+        )
+        .map_err(|e| {
+            let code = match e {
+                crate::schema::SchemaError::Tool(_) => exit::REFUSED,
+                _ => exit::FAILURE,
+            };
+            Failure::new(code, format!("source: {e}"))
+        })?;
         super::versions::check_restore_tool(self.rt, archive.pg_restore(), &target_client)?;
         let restore = RestoreOptions {
             no_owner: self.options.no_owner,
@@ -241,9 +248,14 @@ impl CloneRun<'_> {
             )),
         }
         self.report.target_state = "incomplete".into();
-        archive
-            .restore_pre_data(self.target, restore)
-            .map_err(|e| Failure::new(exit::COPY_FAILED, format!("target: {e}")))?;
+        super::only_schemas::restore_pre_data(
+            self.rt,
+            &target_client,
+            &archive,
+            self.target,
+            restore,
+            &self.options.schemas,
+        )?;
         self.report.step("schema", step.elapsed().as_secs_f64());
 
         let step = Instant::now();
@@ -333,7 +345,10 @@ impl CloneRun<'_> {
         super::versions::check_pair(self.rt, source, target_client)?;
         let state = self
             .rt
-            .block_on(catalog::target_state(target_client))
+            .block_on(catalog::target_state_in(
+                target_client,
+                &self.options.schemas,
+            ))
             .map_err(|e| Failure::new(exit::FAILURE, format!("target: {e}")))?;
         if state.object_count > 0 && !self.options.clean {
             let more = state

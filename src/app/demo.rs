@@ -50,6 +50,7 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
         jobs: None,
         index_jobs: None,
         selection: TableSelection::default(),
+        schemas: Vec::new(),
         split_larger_than: 1 << 30,
         clean: false,
         no_owner: false,

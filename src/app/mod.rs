@@ -5,6 +5,7 @@ mod clone;
 mod demo;
 mod guards;
 mod lockwait;
+mod only_schemas;
 mod owned;
 mod preflight;
 mod preview;

@@ -60,12 +60,30 @@ pub fn run(args: &ProvisionArgs) -> Result<(), Failure> {
         None => None,
     };
     let dry_run = args.dry_run || args.check;
+    if args.kube_state.is_some() && !dry_run {
+        return Err(Failure::new(
+            exit::USAGE,
+            "--kube-state only plans: use it with --dry-run or --check",
+        ));
+    }
+    let kube_state = match &args.kube_state {
+        Some(path) => Some(
+            deliver::KubeState::load(path).map_err(|e| Failure::new(exit::USAGE, e.to_string()))?,
+        ),
+        None => None,
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::new(exit::FAILURE, format!("cannot start a runtime: {e}")))?;
-    let (plan, stdout_docs) =
-        rt.block_on(execute(&loaded, &admin, source.as_ref(), args, dry_run))?;
+    let (plan, stdout_docs) = rt.block_on(execute(
+        &loaded,
+        &admin,
+        source.as_ref(),
+        args,
+        dry_run,
+        kube_state.as_ref(),
+    ))?;
 
     // A JSON delivery on stdout owns stdout; the plan then goes to stderr.
     let stdout_delivery = spec.delivery.iter().any(|d| {
@@ -143,6 +161,7 @@ async fn execute(
     source: Option<&ConnSpec>,
     args: &ProvisionArgs,
     dry_run: bool,
+    kube_state: Option<&deliver::KubeState>,
 ) -> Result<(Plan, Vec<String>), Failure> {
     let spec = &loaded.spec;
     let dbname = spec.database.name.get_ref().as_str();
@@ -178,7 +197,7 @@ async fn execute(
     }
 
     // Values: reuse what the deliveries hold, generate what is missing or rotated.
-    let existing = deliver::read_existing(loaded)
+    let existing = deliver::read_existing(loaded, kube_state)
         .await
         .map_err(deliver_failure)?;
     let conn = AppConnection {
@@ -235,7 +254,7 @@ async fn execute(
         // Preflight: a delivery that would fail (a field conflict, a bad certificate) fails
         // before the database changes, so the role's password never runs ahead of the
         // deliveries that carry it.
-        deliver::deliver_all(loaded, &values, true)
+        deliver::deliver_all(loaded, &values, true, kube_state)
             .await
             .map_err(deliver_failure)?;
     }
@@ -249,10 +268,11 @@ async fn execute(
         .iter()
         .any(|l| l.op != Op::Unchanged && l.object.starts_with("role "));
 
-    let delivered = deliver::deliver_all(loaded, &values, dry_run)
+    let delivered = deliver::deliver_all(loaded, &values, dry_run, kube_state)
         .await
         .map_err(deliver_failure)?;
     plan.lines.extend(delivered.lines);
+    plan.notes.extend(delivered.notes.iter().cloned());
     if let Some(line) = deliver::write_state(loaded, &values, dry_run).map_err(deliver_failure)? {
         plan.lines.push(line);
     }

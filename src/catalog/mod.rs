@@ -15,7 +15,7 @@ pub use extensions::{
     compare as compare_extensions, list as list_extensions, Extension, ExtensionCheck,
 };
 pub use fidelity::{settle_copy_formats, unloadable_values, Fidelity};
-pub use queries::{load, target_state, TargetState};
+pub use queries::{load, target_state, target_state_in, TargetState};
 pub use types::{Shape, TypeCatalog, TypeInfo};
 
 /// `schema.table` as PostgreSQL would print it quoted: used in SQL.

@@ -414,31 +414,49 @@ pub struct TargetState {
 
 /// Lists user objects in the target (relations, types, functions, non-default schemas).
 pub async fn target_state(client: &Client) -> Result<TargetState, CatalogError> {
+    target_state_in(client, &[]).await
+}
+
+/// [`target_state`] limited to `schemas` (none: every schema); the schemas themselves may
+/// exist, empty (a platform's database where the application's schema was provisioned).
+pub async fn target_state_in(
+    client: &Client,
+    schemas: &[String],
+) -> Result<TargetState, CatalogError> {
+    let in_schemas = if schemas.is_empty() {
+        "true".to_owned()
+    } else {
+        "nsp = ANY($1::text[]) AND what NOT LIKE 'schema %'".to_owned()
+    };
     let sql = format!(
         "WITH objs AS ( \
            SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'v' THEN 'view' \
                   WHEN 'm' THEN 'materialized view' WHEN 'S' THEN 'sequence' \
                   WHEN 'f' THEN 'foreign table' ELSE 'relation' END || ' ' \
-                  || n.nspname || '.' || c.relname AS what \
+                  || n.nspname || '.' || c.relname AS what, n.nspname AS nsp \
            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
            WHERE c.relkind IN ('r','p','v','m','S','f') AND {USER_NAMESPACE} \
            UNION ALL \
-           SELECT 'type ' || n.nspname || '.' || t.typname \
+           SELECT 'type ' || n.nspname || '.' || t.typname, n.nspname \
            FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
            WHERE t.typtype IN ('e','d','r','m') AND {USER_NAMESPACE} AND {ext_type} \
            UNION ALL \
-           SELECT 'function ' || n.nspname || '.' || p.proname \
+           SELECT 'function ' || n.nspname || '.' || p.proname, n.nspname \
            FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
            WHERE {USER_NAMESPACE} AND {ext_proc} \
            UNION ALL \
-           SELECT 'schema ' || n.nspname FROM pg_catalog.pg_namespace n \
+           SELECT 'schema ' || n.nspname, n.nspname FROM pg_catalog.pg_namespace n \
            WHERE {USER_NAMESPACE} AND n.nspname <> 'public' AND {ext_ns} \
-         ) SELECT what, count(*) OVER () FROM objs ORDER BY what LIMIT 50",
+         ) SELECT what, count(*) OVER () FROM objs WHERE {in_schemas} ORDER BY what LIMIT 50",
         ext_type = not_extension_member("pg_type", "t.oid"),
         ext_proc = not_extension_member("pg_proc", "p.oid"),
         ext_ns = not_extension_member("pg_namespace", "n.oid"),
     );
-    let rows = client.query(&sql, &[]).await?;
+    let rows = if schemas.is_empty() {
+        client.query(&sql, &[]).await?
+    } else {
+        client.query(&sql, &[&schemas]).await?
+    };
     let comment = client
         .query_one(
             "SELECT pg_catalog.shobj_description(d.oid, 'pg_database') \

@@ -401,6 +401,9 @@ equals the production value, and when staging shares an instance with production
 database PUBLIC may connect to (unless [source] keep_connect says how to close it).
 
 --check exits 2 when changes are pending (a CI drift check), 0 when everything is in place.
+Without a reachable cluster, --dry-run and --check plan apply deliveries against
+--kube-state FILE|DIR (recorded objects) and say that the cluster was not consulted; GitOps
+deliveries are always planned against their directory.
 Every privilege change is read back; a change the admin role cannot make (it does not own
 the database, e.g. production on a managed service) exits 9, also with --dry-run and
 --check, and says what to run as the owner.
@@ -409,6 +412,8 @@ Examples:
   restage provision --env envs/staging.toml --dry-run
   restage provision --env envs/staging.toml
   restage provision --env envs/staging.toml --check --json > plan.json
+  restage provision --env envs/staging.toml --check \\
+      --kube-state cluster-export.yaml
   restage provision --env envs/staging.toml --rotate session_secret
   restage provision --env envs/staging.toml --print-cronjob \\
       > refresh-cronjob.yaml";
@@ -436,6 +441,11 @@ pub struct ProvisionArgs {
     /// Print the refresh CronJob ([refresh] in the spec) as YAML and exit.
     #[arg(long, conflicts_with_all = ["dry_run", "check", "rotate"])]
     pub print_cronjob: bool,
+    /// Plan apply deliveries against these recorded objects instead of the cluster
+    /// (`kubectl get … -o yaml` output, or a directory of YAML files such as a GitOps
+    /// checkout); only with --dry-run or --check.
+    #[arg(long, value_name = "FILE|DIR")]
+    pub kube_state: Option<PathBuf>,
 }
 
 const RULES_HELP: &str = "\
@@ -659,6 +669,10 @@ pub struct CloneOptions {
     pub index_jobs: Option<usize>,
     #[command(flatten)]
     pub selection: TableSelection,
+    /// Copy only this schema (repeatable): its objects and rows, into a target that already
+    /// holds others (a platform's database); only these schemas must be empty there.
+    #[arg(long = "schema", value_name = "NAME", conflicts_with = "clean")]
+    pub schemas: Vec<String>,
     /// Split tables larger than this into block ranges copied concurrently (e.g. 512MiB, 2GB;
     /// 0 disables; needs PostgreSQL 14+ on the source).
     #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]

@@ -5,13 +5,14 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    LimitRange, LimitRangeItem, LimitRangeSpec, Namespace, ResourceQuota, ResourceQuotaSpec,
-    Secret as KubeSecret, ServiceAccount,
+    ConfigMap, LimitRange, LimitRangeItem, LimitRangeSpec, Namespace, ResourceQuota,
+    ResourceQuotaSpec, Secret as KubeSecret, ServiceAccount,
 };
 use k8s_openapi::api::networking::v1::{
     IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
     NetworkPolicyPort, NetworkPolicySpec,
 };
+use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -20,7 +21,10 @@ use serde::Serialize;
 
 use super::seal::{SealError, Sealer};
 use super::secrets::{fingerprint, Secret, Values};
-use super::spec::{EnvSpec, KubeSecretSpec, KubeSpec, SecretFormat};
+use super::spec::{
+    EnvSpec, KubeSecretSpec, KubeSpec, RoleBindingSpec, RoleSpec, SecretFormat, ServiceAccountSpec,
+};
+use super::template::{self, TemplateError};
 
 /// Label every object carries.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "restage");
@@ -41,6 +45,9 @@ pub struct Manifest {
     pub plaintext_secret: bool,
     /// For secret objects: fingerprint of the values.
     pub values_fingerprint: Option<String>,
+    /// The object belongs to a namespace other than the spec's first: its GitOps file name
+    /// carries the namespace, so that objects of the same kind and name never collide.
+    pub qualify_file: bool,
 }
 
 impl Manifest {
@@ -59,6 +66,7 @@ impl Manifest {
             value: serde_json::to_value(obj).map_err(|e| BundleError::Serialize(e.to_string()))?,
             plaintext_secret: false,
             values_fingerprint: None,
+            qualify_file: false,
         })
     }
 
@@ -72,7 +80,12 @@ impl Manifest {
 
     /// A stable file name for GitOps directories.
     pub fn file_name(&self) -> String {
-        format!("{}-{}.yaml", self.kind.to_ascii_lowercase(), self.name)
+        match (&self.namespace, self.qualify_file) {
+            (Some(ns), true) => {
+                format!("{}-{}.{ns}.yaml", self.kind.to_ascii_lowercase(), self.name)
+            }
+            _ => format!("{}-{}.yaml", self.kind.to_ascii_lowercase(), self.name),
+        }
     }
 
     /// YAML text. Plaintext `Secret`s refuse to render (they only ever go to an API server).
@@ -98,6 +111,12 @@ pub enum BundleError {
     },
     #[error(transparent)]
     Seal(#[from] SealError),
+    #[error("Secret {object}: template {key}: {source}")]
+    Template {
+        object: String,
+        key: String,
+        source: TemplateError,
+    },
 }
 
 fn meta(name: &str, namespace: Option<&str>, labels: &BTreeMap<String, String>) -> ObjectMeta {
@@ -311,21 +330,119 @@ pub fn namespace_objects(spec: &EnvSpec, k: &KubeSpec) -> Result<Vec<Manifest>, 
         }
     }
 
-    if let Some(sa) = &k.service_account {
-        let obj = ServiceAccount {
-            metadata: meta(&sa.name, Some(ns), &labels),
-            automount_service_account_token: Some(sa.automount_token),
-            ..ServiceAccount::default()
+    for sa in k.service_account.iter().chain(k.service_accounts.iter()) {
+        out.push(service_account(sa, ns, &labels)?);
+    }
+    for cm in &k.config_maps {
+        let cm = cm.get_ref();
+        let obj = ConfigMap {
+            metadata: meta(&cm.name, Some(ns), &labels),
+            data: Some(cm.data.clone()),
+            ..ConfigMap::default()
         };
-        out.push(Manifest::new(
-            &obj,
-            "ServiceAccount",
-            "v1",
-            &sa.name,
-            Some(ns),
-        )?);
+        out.push(Manifest::new(&obj, "ConfigMap", "v1", &cm.name, Some(ns))?);
+    }
+    for role in &k.roles {
+        out.push(role_object(role.get_ref(), ns, &labels)?);
+    }
+    for binding in &k.role_bindings {
+        out.push(role_binding(binding.get_ref(), ns, &labels)?);
     }
     Ok(out)
+}
+
+fn service_account(
+    sa: &ServiceAccountSpec,
+    ns: &str,
+    labels: &BTreeMap<String, String>,
+) -> Result<Manifest, BundleError> {
+    let mut all_labels = labels.clone();
+    all_labels.extend(sa.labels.clone());
+    let mut metadata = meta(&sa.name, Some(ns), &all_labels);
+    metadata.annotations = (!sa.annotations.is_empty()).then(|| sa.annotations.clone());
+    let obj = ServiceAccount {
+        metadata,
+        automount_service_account_token: Some(sa.automount_token),
+        ..ServiceAccount::default()
+    };
+    Manifest::new(&obj, "ServiceAccount", "v1", &sa.name, Some(ns))
+}
+
+/// A Role, or a ClusterRole (cluster-scoped: no namespace).
+fn role_object(
+    role: &RoleSpec,
+    ns: &str,
+    labels: &BTreeMap<String, String>,
+) -> Result<Manifest, BundleError> {
+    let non_empty = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+    let rules: Vec<PolicyRule> = role
+        .rules
+        .iter()
+        .map(|r| PolicyRule {
+            api_groups: non_empty(&r.api_groups),
+            resources: non_empty(&r.resources),
+            resource_names: non_empty(&r.resource_names),
+            verbs: r.verbs.clone(),
+            ..PolicyRule::default()
+        })
+        .collect();
+    const RBAC: &str = "rbac.authorization.k8s.io/v1";
+    if role.cluster {
+        let obj = ClusterRole {
+            metadata: meta(&role.name, None, labels),
+            rules: Some(rules),
+            ..ClusterRole::default()
+        };
+        Manifest::new(&obj, "ClusterRole", RBAC, &role.name, None)
+    } else {
+        let obj = Role {
+            metadata: meta(&role.name, Some(ns), labels),
+            rules: Some(rules),
+        };
+        Manifest::new(&obj, "Role", RBAC, &role.name, Some(ns))
+    }
+}
+
+fn role_binding(
+    b: &RoleBindingSpec,
+    ns: &str,
+    labels: &BTreeMap<String, String>,
+) -> Result<Manifest, BundleError> {
+    let subjects = b
+        .subjects
+        .iter()
+        .map(|s| {
+            let service_account = s.kind == "ServiceAccount";
+            Subject {
+                kind: s.kind.clone(),
+                name: s.name.clone(),
+                namespace: service_account
+                    .then(|| s.namespace.clone().unwrap_or_else(|| ns.to_owned())),
+                api_group: (!service_account).then(|| "rbac.authorization.k8s.io".to_owned()),
+            }
+        })
+        .collect();
+    let obj = RoleBinding {
+        metadata: meta(&b.name, Some(ns), labels),
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".to_owned(),
+            kind: if b.cluster_role {
+                "ClusterRole"
+            } else {
+                "Role"
+            }
+            .to_owned(),
+            name: b.role.clone(),
+        },
+        subjects: Some(subjects),
+    };
+    Manifest::new(
+        &obj,
+        "RoleBinding",
+        "rbac.authorization.k8s.io/v1",
+        &b.name,
+        Some(ns),
+    )
 }
 
 /// The key → value pairs of one Secret object.
@@ -347,6 +464,17 @@ pub fn object_data(
             })?;
         data.insert(key.clone(), v.clone());
     }
+    // Templates read the object's own keys, never another template.
+    let mut assembled = BTreeMap::new();
+    for (key, text) in &obj.templates {
+        let value = template::render(text, &data).map_err(|source| BundleError::Template {
+            object: obj.name.clone(),
+            key: key.clone(),
+            source,
+        })?;
+        assembled.insert(key.clone(), value);
+    }
+    data.extend(assembled);
     Ok(data)
 }
 
@@ -416,6 +544,18 @@ struct StoreRef {
 struct ExternalTarget {
     name: String,
     creation_policy: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    template: Option<ExternalTemplate>,
+}
+
+/// Keys assembled by the controller; `Merge` keeps the fetched keys beside them, as the
+/// Secret and sealed renderings do.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ExternalTemplate {
+    engine_version: &'static str,
+    merge_policy: &'static str,
+    data: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -425,11 +565,37 @@ struct ExternalData {
     remote_ref: RemoteRef,
 }
 
-#[derive(Debug, Serialize)]
-struct RemoteRef {
-    key: String,
+/// Where one key of an object lives in the external store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RemoteRef {
+    pub key: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    property: Option<String>,
+    pub property: Option<String>,
+}
+
+/// The store location of every fetched key of an object (templates are assembled, not
+/// fetched): its `remote` entry, or else the object's key and the key's name as property
+/// (no property when the object holds a single key: the whole secret string).
+pub fn remote_refs(spec: &EnvSpec, obj: &KubeSecretSpec) -> BTreeMap<String, RemoteRef> {
+    let fetched: Vec<&String> = obj.keys.keys().chain(obj.literals.keys()).collect();
+    let single = fetched.len() == 1;
+    let default_key = remote_key(spec, obj);
+    fetched
+        .into_iter()
+        .map(|k| {
+            let r = match obj.remote.get(k) {
+                Some(r) => RemoteRef {
+                    key: r.key.clone(),
+                    property: r.property.clone(),
+                },
+                None => RemoteRef {
+                    key: default_key.clone(),
+                    property: (!single).then(|| k.clone()),
+                },
+            };
+            (k.clone(), r)
+        })
+        .collect()
 }
 
 /// Where an object's values live in an external store.
@@ -456,7 +622,7 @@ impl SecretRendering<'_> {
     }
 }
 
-/// The secret objects of the bundle, rendered for one delivery.
+/// The secret objects of one namespace bundle, rendered for one delivery.
 pub fn secret_objects(
     spec: &EnvSpec,
     k: &KubeSpec,
@@ -524,8 +690,6 @@ pub fn secret_objects(
                 )?
             }
             SecretRendering::External { store, store_kind } => {
-                let key = remote_key(spec, obj);
-                let single = data.len() == 1;
                 let ext = ExternalSecret {
                     api_version: "external-secrets.io/v1",
                     kind: "ExternalSecret",
@@ -539,15 +703,17 @@ pub fn secret_objects(
                         target: ExternalTarget {
                             name: obj.name.clone(),
                             creation_policy: "Owner",
+                            template: (!obj.templates.is_empty()).then(|| ExternalTemplate {
+                                engine_version: "v2",
+                                merge_policy: "Merge",
+                                data: obj.templates.clone(),
+                            }),
                         },
-                        data: data
-                            .keys()
-                            .map(|k| ExternalData {
-                                secret_key: k.clone(),
-                                remote_ref: RemoteRef {
-                                    key: key.clone(),
-                                    property: (!single).then(|| k.clone()),
-                                },
+                        data: remote_refs(spec, obj)
+                            .into_iter()
+                            .map(|(k, r)| ExternalData {
+                                secret_key: k,
+                                remote_ref: r,
                             })
                             .collect(),
                     },

@@ -6,7 +6,7 @@
 //! - [`guards`]: refuse production as the target, production values as staging secrets;
 //! - [`postgres`] and [`scram`]: roles, database, grants, idempotently;
 //! - [`secrets`]: generated, supplied and derived values;
-//! - [`bundle`], [`seal`], [`cronjob`]: Kubernetes objects;
+//! - [`bundle`], [`seal`], [`cronjob`]: Kubernetes objects; [`template`]: assembled keys;
 //! - [`deliver`]: apply, GitOps directory, dotenv, JSON;
 //! - [`plan`]: what changes, one line per object.
 
@@ -21,4 +21,5 @@ pub mod seal;
 pub mod secrets;
 pub mod shape;
 pub mod spec;
+pub mod template;
 pub mod validate;

@@ -64,6 +64,9 @@ pub struct Plan {
     /// stops before changing anything).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cannot: Option<String>,
+    /// What else the reader must know (a cluster that was not consulted).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -114,6 +117,9 @@ impl Plan {
                     r.deliveries.join(", ")
                 }
             ));
+        }
+        for note in &self.notes {
+            out.push_str(&format!("note: {note}\n"));
         }
         let creates = self.lines.iter().filter(|l| l.op == Op::Create).count();
         let changes = self.lines.iter().filter(|l| l.op == Op::Change).count();

@@ -51,6 +51,56 @@ const KUBE_SECRET: Shape = Table(&[
     ("keys", false, STR_MAP),
     ("literals", false, STR_MAP),
     ("remote_key", false, Str),
+    (
+        "remote",
+        false,
+        Map(&Table(&[("key", true, Str), ("property", false, Str)])),
+    ),
+    ("templates", false, STR_MAP),
+]);
+
+const SERVICE_ACCOUNT: Shape = Table(&[
+    ("name", true, Str),
+    ("automount_token", false, Bool),
+    ("annotations", false, STR_MAP),
+    ("labels", false, STR_MAP),
+]);
+
+const CONFIG_MAP: Shape = Table(&[("name", true, Str), ("data", false, STR_MAP)]);
+
+const RULE: Shape = Table(&[
+    ("api_groups", false, STRS),
+    ("resources", false, STRS),
+    ("verbs", true, STRS),
+    ("resource_names", false, STRS),
+]);
+
+const ROLE: Shape = Table(&[
+    ("name", true, Str),
+    ("cluster", false, Bool),
+    ("rules", true, Array(&RULE)),
+]);
+
+const SUBJECT: Shape = Table(&[
+    ("kind", true, Str),
+    ("name", true, Str),
+    ("namespace", false, Str),
+]);
+
+const ROLE_BINDING: Shape = Table(&[
+    ("name", true, Str),
+    ("role", true, Str),
+    ("cluster_role", false, Bool),
+    ("subjects", true, Array(&SUBJECT)),
+]);
+
+const FLUX: Shape = Table(&[
+    ("name", true, Str),
+    ("file", true, Str),
+    ("path", true, Str),
+    ("source", false, Str),
+    ("namespace", false, Str),
+    ("interval", false, Str),
 ]);
 
 const KUBERNETES: Shape = Table(&[
@@ -85,12 +135,12 @@ const KUBERNETES: Shape = Table(&[
             ("ingress_from_namespaces", false, STRS),
         ]),
     ),
-    (
-        "service_account",
-        false,
-        Table(&[("name", true, Str), ("automount_token", false, Bool)]),
-    ),
+    ("service_account", false, SERVICE_ACCOUNT),
     ("secrets", false, Array(&KUBE_SECRET)),
+    ("service_accounts", false, Array(&SERVICE_ACCOUNT)),
+    ("config_maps", false, Array(&CONFIG_MAP)),
+    ("roles", false, Array(&ROLE)),
+    ("role_bindings", false, Array(&ROLE_BINDING)),
 ]);
 
 const DELIVERY: Shape = Table(&[
@@ -105,6 +155,9 @@ const DELIVERY: Shape = Table(&[
     ("literals", false, STR_MAP),
     ("field_manager", false, Str),
     ("server", false, Str),
+    ("flux", false, FLUX),
+    ("remote_key", false, Str),
+    ("dialect", false, Str),
 ]);
 
 const KEY_REF: Shape = Table(&[("name", true, Str), ("key", true, Str)]);
@@ -145,10 +198,12 @@ pub const SPEC: Shape = Table(&[
             ("extensions", false, STRS),
             ("grants", false, Str),
             ("schemas", false, STRS),
+            ("platform", false, Bool),
         ]),
     ),
     ("secrets", false, Map(&SECRET)),
     ("kubernetes", false, KUBERNETES),
+    ("namespaces", false, Array(&KUBERNETES)),
     ("delivery", false, Array(&DELIVERY)),
     (
         "refresh",

@@ -65,6 +65,10 @@ pub struct EnvSpec {
     pub secrets: BTreeMap<String, Spanned<SecretSpec>>,
     #[serde(default)]
     pub kubernetes: Option<KubeSpec>,
+    /// More namespaces, each a bundle of the same shape as `[kubernetes]` (a monitoring
+    /// namespace beside the app's); they need not hold any database secret.
+    #[serde(default)]
+    pub namespaces: Vec<KubeSpec>,
     #[serde(default)]
     pub delivery: Vec<Spanned<DeliverySpec>>,
     #[serde(default)]
@@ -135,6 +139,11 @@ pub struct DatabaseSpec {
     pub grants: Grants,
     #[serde(default = "public_schema")]
     pub schemas: Vec<String>,
+    /// The database belongs to the platform (Supabase's `postgres`, a managed service's
+    /// default database): it must exist, its owner and who may connect to it stay as they
+    /// are, and `owner` owns only the application's `schemas` inside it.
+    #[serde(default)]
+    pub platform: bool,
 }
 
 fn no_limit() -> i32 {
@@ -205,6 +214,71 @@ pub struct KubeSpec {
     /// Secret objects: each maps keys to secrets (or literal strings).
     #[serde(default)]
     pub secrets: Vec<Spanned<KubeSecretSpec>>,
+    /// More service accounts (read-only accounts, a CI deployer).
+    #[serde(default)]
+    pub service_accounts: Vec<ServiceAccountSpec>,
+    /// Non-secret settings (`APP_ENV`, `LOG_LEVEL`, feature flags).
+    #[serde(default)]
+    pub config_maps: Vec<Spanned<ConfigMapSpec>>,
+    /// RBAC: Roles (or ClusterRoles) and the bindings that grant them.
+    #[serde(default)]
+    pub roles: Vec<Spanned<RoleSpec>>,
+    #[serde(default)]
+    pub role_bindings: Vec<Spanned<RoleBindingSpec>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigMapSpec {
+    pub name: String,
+    #[serde(default)]
+    pub data: BTreeMap<String, String>,
+}
+
+/// A Role in the namespace, or a ClusterRole (`cluster = true`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleSpec {
+    pub name: String,
+    #[serde(default)]
+    pub cluster: bool,
+    pub rules: Vec<RuleSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    /// `""` is the core group.
+    #[serde(default)]
+    pub api_groups: Vec<String>,
+    #[serde(default)]
+    pub resources: Vec<String>,
+    pub verbs: Vec<String>,
+    #[serde(default)]
+    pub resource_names: Vec<String>,
+}
+
+/// A RoleBinding in the namespace: grants a Role of `roles`, or a ClusterRole
+/// (`cluster_role = true`, e.g. the built-in `view` or `edit`), to its subjects there.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleBindingSpec {
+    pub name: String,
+    pub role: String,
+    #[serde(default)]
+    pub cluster_role: bool,
+    pub subjects: Vec<SubjectSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectSpec {
+    /// `ServiceAccount`, `User` or `Group`.
+    pub kind: String,
+    pub name: String,
+    /// ServiceAccounts only; default: the binding's namespace.
+    #[serde(default)]
+    pub namespace: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -261,6 +335,12 @@ pub struct ServiceAccountSpec {
     pub name: String,
     #[serde(default)]
     pub automount_token: bool,
+    /// e.g. `eks.amazonaws.com/role-arn` (IRSA), `iam.gke.io/gcp-service-account`.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// e.g. `azure.workload.identity/use = "true"`.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -276,6 +356,25 @@ pub struct KubeSecretSpec {
     /// External secrets: the secret store path (default `<environment>/<name>`).
     #[serde(default)]
     pub remote_key: Option<String>,
+    /// External secrets: where one key is read from, when not `remote_key`'s property of
+    /// the key's name (`{ key = "app/staging/db", property = "password" }`).
+    #[serde(default)]
+    pub remote: BTreeMap<String, RemoteSpec>,
+    /// Keys assembled from the others (`"postgresql://{{ .user }}:{{ .password }}@…"`):
+    /// rendered here for Secrets and sealed secrets, and handed to the external-secrets
+    /// template engine for ExternalSecrets.
+    #[serde(default)]
+    pub templates: BTreeMap<String, String>,
+}
+
+/// One field of a secret in an external store.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteSpec {
+    pub key: String,
+    /// A property of a JSON secret; none: the whole secret string.
+    #[serde(default)]
+    pub property: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -312,6 +411,43 @@ pub struct DeliverySpec {
     /// apply: API server URL (default: the kubeconfig's current context).
     #[serde(default)]
     pub server: Option<String>,
+    /// gitops: also write a Flux `Kustomization` that points Flux at `dir`.
+    #[serde(default)]
+    pub flux: Option<FluxSpec>,
+    /// json: write only what the external store holds under this key (the document for
+    /// `aws secretsmanager put-secret-value --secret-string file://…`).
+    #[serde(default)]
+    pub remote_key: Option<String>,
+    /// dotenv: `fly` writes values the way `fly secrets import` reads them (quotes are
+    /// stripped, nothing is unescaped, `"""` spans lines).
+    #[serde(default)]
+    pub dialect: Option<Spanned<String>>,
+}
+
+/// A Flux `Kustomization` (kustomize.toolkit.fluxcd.io/v1) for a GitOps directory.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FluxSpec {
+    pub name: String,
+    /// Where the object is written (relative to the spec), e.g. the cluster's directory;
+    /// never inside `dir`, which it points at.
+    pub file: String,
+    /// `dir` as a path inside the Git repository (`./apps/staging`).
+    pub path: String,
+    /// The GitRepository source.
+    #[serde(default = "flux_system")]
+    pub source: String,
+    #[serde(default = "flux_system")]
+    pub namespace: String,
+    #[serde(default = "flux_interval")]
+    pub interval: String,
+}
+
+fn flux_system() -> String {
+    "flux-system".to_owned()
+}
+fn flux_interval() -> String {
+    "10m".to_owned()
 }
 
 fn cluster_secret_store() -> String {
@@ -385,6 +521,29 @@ impl Derived {
     }
 }
 
+impl EnvSpec {
+    /// Every namespace bundle: `[kubernetes]` first, then `[[namespaces]]`.
+    pub fn kube_specs(&self) -> impl Iterator<Item = &KubeSpec> {
+        self.kubernetes.iter().chain(self.namespaces.iter())
+    }
+
+    /// The namespace whose objects keep their short GitOps file names.
+    pub fn primary_namespace(&self) -> Option<&str> {
+        self.kube_specs()
+            .next()
+            .map(|k| k.namespace.get_ref().as_str())
+    }
+
+    /// Every Secret object with its namespace.
+    pub fn secret_objects(&self) -> impl Iterator<Item = (&str, &KubeSecretSpec)> {
+        self.kube_specs().flat_map(|k| {
+            k.secrets
+                .iter()
+                .map(move |o| (k.namespace.get_ref().as_str(), o.get_ref()))
+        })
+    }
+}
+
 impl DeliverySpec {
     pub fn kind(&self) -> DeliveryKind {
         match self.kind.get_ref().as_str() {
@@ -401,6 +560,11 @@ impl DeliverySpec {
             Some("external") => SecretFormat::External,
             _ => SecretFormat::Secret,
         }
+    }
+
+    /// dotenv: written the way `fly secrets import` reads it.
+    pub fn fly_dialect(&self) -> bool {
+        self.dialect.as_ref().is_some_and(|x| x.get_ref() == "fly")
     }
 
     /// A short label for plan lines.

@@ -7,6 +7,8 @@ use toml::Spanned;
 
 use super::spec::{line_col, DeliveryKind, Derived, Diagnostic, EnvSpec, SecretFormat};
 
+mod kube;
+
 struct Collector<'a> {
     text: &'a str,
     out: Vec<Diagnostic>,
@@ -230,48 +232,7 @@ pub fn check(spec: &EnvSpec, text: &str) -> Vec<Diagnostic> {
     }
 
     // Kubernetes.
-    let mut object_names = BTreeSet::new();
-    if let Some(k) = &spec.kubernetes {
-        if !is_dns_label(k.namespace.get_ref()) {
-            c.on(
-                &k.namespace,
-                "namespace must be a DNS label (a-z, 0-9, `-`)",
-            );
-        }
-        for obj in &k.secrets {
-            let o = obj.get_ref();
-            if !is_dns_label(&o.name) {
-                c.on(obj, format!("Secret name {:?} must be a DNS label", o.name));
-            }
-            if !object_names.insert(o.name.clone()) {
-                c.on(obj, format!("Secret {:?} is defined twice", o.name));
-            }
-            for secret in o.keys.values() {
-                if !spec.secrets.contains_key(secret) {
-                    c.on(
-                        obj,
-                        format!(
-                            "Secret {:?} refers to {secret:?}, which is not in [secrets]",
-                            o.name
-                        ),
-                    );
-                }
-            }
-            if o.keys.is_empty() && o.literals.is_empty() {
-                c.on(obj, format!("Secret {:?} has no keys", o.name));
-            }
-        }
-        if let Some(np) = &k.network_policy {
-            for e in &np.egress {
-                if e.cidr.is_some() == e.namespace.is_some() {
-                    c.at(
-                        k.namespace.span(),
-                        "each network_policy.egress entry needs exactly one of `cidr`, `namespace`",
-                    );
-                }
-            }
-        }
-    }
+    let object_names = kube::check(spec, &mut c);
 
     // Deliveries.
     for delivery in &spec.delivery {
@@ -285,9 +246,13 @@ pub fn check(spec: &EnvSpec, text: &str) -> Vec<Diagnostic> {
             continue;
         }
         let kube = matches!(d.kind(), DeliveryKind::Apply | DeliveryKind::GitOps);
-        if kube && spec.kubernetes.is_none() {
-            c.on(&d.kind, format!("a {kind} delivery needs [kubernetes]"));
+        if kube && spec.kube_specs().next().is_none() {
+            c.on(
+                &d.kind,
+                format!("a {kind} delivery needs [kubernetes] or [[namespaces]]"),
+            );
         }
+        check_delivery_options(spec, delivery, &mut c);
         if let Some(f) = &d.secret_format {
             if !kube {
                 c.on(f, "secret_format applies to apply and gitops deliveries");
@@ -366,6 +331,73 @@ pub fn check(spec: &EnvSpec, text: &str) -> Vec<Diagnostic> {
     c.out
 }
 
+/// Options that belong to one kind of delivery: `flux` (gitops), `remote_key` (json),
+/// `dialect` (dotenv).
+fn check_delivery_options(
+    spec: &EnvSpec,
+    delivery: &Spanned<super::spec::DeliverySpec>,
+    c: &mut Collector<'_>,
+) {
+    let d = delivery.get_ref();
+    if let Some(flux) = &d.flux {
+        if d.kind() != DeliveryKind::GitOps {
+            c.on(delivery, "`flux` applies to gitops deliveries");
+        }
+        let inside = d.dir.as_deref().is_some_and(|dir| {
+            std::path::Path::new(&flux.file).starts_with(std::path::Path::new(dir))
+        });
+        if inside {
+            c.on(
+                delivery,
+                "flux.file must be outside `dir`: the Flux Kustomization points at that directory",
+            );
+        }
+        if !is_dns_label(&flux.name) {
+            c.on(delivery, "flux.name must be a DNS label");
+        }
+    }
+    if let Some(wanted) = &d.remote_key {
+        if d.kind() != DeliveryKind::Json {
+            c.on(delivery, "`remote_key` applies to json deliveries");
+        }
+        if !d.keys.is_empty() {
+            c.on(
+                delivery,
+                "a json delivery takes `remote_key` or `keys`, not both",
+            );
+        }
+        let refs: Vec<_> = spec
+            .secret_objects()
+            .flat_map(|(_, o)| super::bundle::remote_refs(spec, o).into_values())
+            .filter(|r| &r.key == wanted)
+            .collect();
+        if refs.is_empty() {
+            c.on(
+                delivery,
+                format!("remote_key {wanted:?} is read by no Secret object (kubernetes.secrets remote_key or remote)"),
+            );
+        }
+        let whole = refs.iter().filter(|r| r.property.is_none()).count();
+        if whole > 1 || (whole == 1 && refs.len() > 1) {
+            c.on(
+                delivery,
+                format!("remote_key {wanted:?} is read both whole and by property: one store secret cannot be both"),
+            );
+        }
+    }
+    if let Some(dialect) = &d.dialect {
+        if d.kind() != DeliveryKind::Dotenv {
+            c.on(dialect, "`dialect` applies to dotenv deliveries");
+        }
+        if dialect.get_ref() != "fly" {
+            c.on(
+                dialect,
+                format!("unknown dialect {:?} (fly)", dialect.get_ref()),
+            );
+        }
+    }
+}
+
 /// A generated secret must be found again on the next run (or every run would replace it):
 /// in a dotenv file, a JSON file, an applied plain Secret, or the state file. The app role's
 /// password is also recovered from a derived URL or JSON document.
@@ -373,29 +405,17 @@ fn readable_on_rerun(spec: &EnvSpec, c: &mut Collector<'_>) {
     if spec.state_file.is_some() {
         return;
     }
-    let all_object_keys = || -> Vec<String> {
-        spec.kubernetes
-            .iter()
-            .flat_map(|k| k.secrets.iter())
-            .flat_map(|o| o.get_ref().keys.values().cloned())
-            .collect()
-    };
     let mut carried: BTreeSet<String> = BTreeSet::new();
     for d in &spec.delivery {
         let d = d.get_ref();
-        match d.kind() {
-            DeliveryKind::Dotenv => carried.extend(d.keys.values().cloned()),
-            DeliveryKind::Json if d.path.as_deref().is_some_and(|p| p != "-") => {
-                if d.keys.is_empty() {
-                    carried.extend(all_object_keys());
-                } else {
-                    carried.extend(d.keys.values().cloned());
-                }
-            }
-            DeliveryKind::Apply if d.format() == SecretFormat::Secret => {
-                carried.extend(all_object_keys())
-            }
-            _ => {}
+        let readable = match d.kind() {
+            DeliveryKind::Dotenv => true,
+            DeliveryKind::Json => d.path.as_deref().is_some_and(|p| p != "-"),
+            DeliveryKind::Apply => d.format() == SecretFormat::Secret,
+            DeliveryKind::GitOps => false,
+        };
+        if readable {
+            carried.extend(super::deliver::carried_secrets(spec, d));
         }
     }
     let password_via_derived = carried.iter().any(|name| {
@@ -539,6 +559,70 @@ generate = { bytes = 24 }
             all.iter().any(|m| m.contains("plaintext Secret")),
             "{all:?}"
         );
+        assert!(errors.iter().all(|d| d.line > 1), "{errors:?}");
+    }
+
+    #[test]
+    fn bundle_references_are_checked() {
+        let text = format!(
+            r#"{MINIMAL}
+[secrets.url]
+derive = "url"
+[kubernetes]
+namespace = "staging"
+[[kubernetes.roles]]
+name = "reader"
+rules = [{{ resources = ["pods"], verbs = [] }}]
+[[kubernetes.role_bindings]]
+name = "ci"
+role = "deployer"
+subjects = [{{ kind = "Robot", name = "x" }}]
+[[kubernetes.config_maps]]
+name = "config"
+data = {{ "bad key" = "1" }}
+[[kubernetes.secrets]]
+name = "db"
+keys = {{ url = "url" }}
+templates = {{ DSN = "{{{{ .user }}}}@{{{{ .url }}}}" }}
+remote = {{ other = {{ key = "k" }} }}
+[[namespaces]]
+namespace = "staging"
+[[delivery]]
+kind = "json"
+remote_key = "nobody/reads/this"
+path = "x.json"
+[[delivery]]
+kind = "gitops"
+dir = "deploy/staging"
+secret_format = "external"
+store = "vault"
+flux = {{ name = "app", file = "deploy/staging/flux.yaml", path = "./deploy/staging" }}
+[[delivery]]
+kind = "dotenv"
+path = ".env"
+keys = {{ URL = "url" }}
+dialect = "heroku"
+"#
+        );
+        let errors = parse(&text).expect_err("invalid");
+        let all: Vec<&str> = errors.iter().map(|d| d.message.as_str()).collect();
+        for expected in [
+            "every rule needs `verbs`",
+            "grants Role \"deployer\", which is not in this namespace's roles",
+            "subject kind \"Robot\"",
+            "key \"bad key\" must be",
+            "template \"DSN\" reads \"user\", which is not a key of the object",
+            "remote \"other\" is not a key of the object",
+            "namespace \"staging\" is defined twice",
+            "remote_key \"nobody/reads/this\" is read by no Secret object",
+            "flux.file must be outside `dir`",
+            "unknown dialect \"heroku\"",
+        ] {
+            assert!(
+                all.iter().any(|m| m.contains(expected)),
+                "missing {expected:?} in {all:#?}"
+            );
+        }
         assert!(errors.iter().all(|d| d.line > 1), "{errors:?}");
     }
 }

@@ -67,6 +67,17 @@ impl SchemaArchive {
         server: Version,
         comments: bool,
     ) -> Result<SchemaArchive, SchemaError> {
+        Self::dump_schemas(source, snapshot, server, comments, &[])
+    }
+
+    /// [`SchemaArchive::dump`] of these schemas only (none: all).
+    pub fn dump_schemas(
+        source: &ConnSpec,
+        snapshot: &str,
+        server: Version,
+        comments: bool,
+        schemas: &[String],
+    ) -> Result<SchemaArchive, SchemaError> {
         let pg_dump = pgbin::find_for_server("pg_dump", server)?;
         // pg_restore must read what this pg_dump writes: take it from the same installation.
         let pg_restore_path = pg_dump.path.with_file_name("pg_restore");
@@ -82,6 +93,10 @@ impl SchemaArchive {
             .arg(format!("--file={}", path.display()));
         if !comments {
             cmd.arg("--no-comments");
+        }
+        for schema in schemas {
+            // A pattern to pg_dump: quoted, so that the name is taken literally.
+            cmd.arg(format!("--schema=\"{}\"", schema.replace('"', "\"\"")));
         }
         // pg_dump sets lock_timeout to 0 in its session, overriding PGOPTIONS; its own flag
         // bounds the wait for its table locks instead.
@@ -162,6 +177,27 @@ impl SchemaArchive {
         let mut cmd = self.restore_command(target, opts);
         cmd.args(["--section=pre-data", "--single-transaction"]);
         cmd.arg(&self.path);
+        run(cmd, "pg_restore --section=pre-data (target)").map(|_| ())
+    }
+
+    /// Pre-data without the `CREATE SCHEMA` entries: for a target whose schemas exist already
+    /// (created by whoever provisioned it) and must stay as they are.
+    pub fn restore_pre_data_into_existing_schemas(
+        &self,
+        target: &ConnSpec,
+        opts: RestoreOptions,
+    ) -> Result<(), SchemaError> {
+        let schemas: HashSet<u32> = self
+            .toc
+            .iter()
+            .filter(|e| e.desc == "SCHEMA")
+            .map(|e| e.dump_id)
+            .collect();
+        let list = self.write_list(&schemas, false, "pre-data")?;
+        let mut cmd = self.restore_command(target, opts);
+        cmd.args(["--section=pre-data", "--single-transaction"])
+            .arg(format!("--use-list={}", list.path().display()))
+            .arg(&self.path);
         run(cmd, "pg_restore --section=pre-data (target)").map(|_| ())
     }
 

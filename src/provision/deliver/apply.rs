@@ -13,7 +13,7 @@ use crate::provision::plan::Op;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    #[error("cannot reach the Kubernetes API: {0}")]
+    #[error("cannot reach the Kubernetes API: {0} (to plan without a cluster: --dry-run or --check with --kube-state FILE|DIR)")]
     Connect(String),
     #[error("{object}: field conflict with manager {manager:?}: {message} (another tool owns these fields; change them there, or remove that manager's ownership)")]
     Conflict {
@@ -80,6 +80,21 @@ fn differences(live: &serde_json::Value, wanted: &serde_json::Value) -> Vec<Stri
     out
 }
 
+/// A server that cannot be reached (no connection, TLS, authentication) is not an error of
+/// one object: it says how to plan without the cluster.
+fn transport_or_api(object: String, e: kube::Error) -> ApplyError {
+    match e {
+        kube::Error::HyperError(_)
+        | kube::Error::Service(_)
+        | kube::Error::RustlsTls(_)
+        | kube::Error::Auth(_) => ApplyError::Connect(format!("{object}: {e}")),
+        other => ApplyError::Api {
+            object,
+            message: other.to_string(),
+        },
+    }
+}
+
 fn conflict_manager(message: &str) -> String {
     regex::Regex::new(r#"conflicts? with "([^"]+)""#)
         .ok()
@@ -129,10 +144,7 @@ impl Applier {
                 object: m.id(),
                 message: format!("{} ({}, HTTP {})", resp.message, resp.reason, resp.code),
             },
-            other => ApplyError::Api {
-                object: m.id(),
-                message: other.to_string(),
-            },
+            other => transport_or_api(m.id(), other),
         }
     }
 
@@ -144,10 +156,10 @@ impl Applier {
     ) -> Result<Option<BTreeMap<String, Secret>>, ApplyError> {
         let api: Api<k8s_openapi::api::core::v1::Secret> =
             Api::namespaced(self.client.clone(), namespace);
-        let found = api.get_opt(name).await.map_err(|e| ApplyError::Api {
-            object: format!("Secret/{name} -n {namespace}"),
-            message: e.to_string(),
-        })?;
+        let found = api
+            .get_opt(name)
+            .await
+            .map_err(|e| transport_or_api(format!("Secret/{name} -n {namespace}"), e))?;
         Ok(found.map(|s| {
             s.data
                 .unwrap_or_default()

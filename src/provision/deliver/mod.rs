@@ -6,6 +6,7 @@ pub mod apply;
 pub mod dotenv;
 pub mod files;
 pub mod gitops;
+pub mod offline;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,6 +15,7 @@ use super::plan::{Line, Op};
 use super::seal::{CertSealer, SealError};
 use super::secrets::{Secret, Values};
 use super::spec::{DeliveryKind, DeliverySpec, Derived, EnvSpec, LoadedSpec, SecretFormat};
+pub use offline::KubeState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeliverError {
@@ -29,6 +31,10 @@ pub enum DeliverError {
     Apply(#[from] apply::ApplyError),
     #[error("cannot read {path}: {message}")]
     Read { path: String, message: String },
+    #[error("--kube-state only plans an apply delivery (with --dry-run or --check); applying needs the cluster")]
+    OfflineApply,
+    #[error(transparent)]
+    Dotenv(#[from] dotenv::DotenvError),
 }
 
 /// The secret names a delivery carries (directly, by key).
@@ -36,11 +42,21 @@ pub fn carried_secrets(spec: &EnvSpec, d: &DeliverySpec) -> BTreeSet<String> {
     match d.kind() {
         DeliveryKind::Dotenv => d.keys.values().cloned().collect(),
         DeliveryKind::Json if !d.keys.is_empty() => d.keys.values().cloned().collect(),
+        DeliveryKind::Json if d.remote_key.is_some() => {
+            let wanted = d.remote_key.as_deref().unwrap_or("");
+            spec.secret_objects()
+                .flat_map(|(_, o)| {
+                    bundle::remote_refs(spec, o)
+                        .into_iter()
+                        .filter(|(_, r)| r.key == wanted)
+                        .filter_map(|(k, _)| o.keys.get(&k).cloned())
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        }
         _ => spec
-            .kubernetes
-            .iter()
-            .flat_map(|k| k.secrets.iter())
-            .flat_map(|o| o.get_ref().keys.values().cloned())
+            .secret_objects()
+            .flat_map(|(_, o)| o.keys.values().cloned())
             .collect(),
     }
 }
@@ -52,28 +68,32 @@ pub fn manifests_for(
     values: &Values,
 ) -> Result<Vec<Manifest>, DeliverError> {
     let spec = &loaded.spec;
-    let Some(k) = &spec.kubernetes else {
-        return Ok(Vec::new());
-    };
-    let mut out = bundle::namespace_objects(spec, k)?;
-    let secrets = match d.format() {
-        SecretFormat::Secret => bundle::secret_objects(spec, k, values, &SecretRendering::Plain)?,
+    let sealer = match d.format() {
         SecretFormat::Sealed => {
             let cert = d.sealing_cert.as_deref().unwrap_or("");
-            let sealer = CertSealer::from_file(&loaded.resolve(cert))?;
-            bundle::secret_objects(spec, k, values, &SecretRendering::Sealed(&sealer))?
+            Some(CertSealer::from_file(&loaded.resolve(cert))?)
         }
-        SecretFormat::External => bundle::secret_objects(
-            spec,
-            k,
-            values,
-            &SecretRendering::External {
-                store: d.store.as_deref().unwrap_or(""),
-                store_kind: &d.store_kind,
-            },
-        )?,
+        _ => None,
     };
-    out.extend(secrets);
+    let rendering = match (&sealer, d.format()) {
+        (Some(sealer), _) => SecretRendering::Sealed(sealer),
+        (None, SecretFormat::External) => SecretRendering::External {
+            store: d.store.as_deref().unwrap_or(""),
+            store_kind: &d.store_kind,
+        },
+        (None, _) => SecretRendering::Plain,
+    };
+    let primary = spec.primary_namespace();
+    let mut out = Vec::new();
+    for k in spec.kube_specs() {
+        let qualify = Some(k.namespace.get_ref().as_str()) != primary;
+        let mut objects = bundle::namespace_objects(spec, k)?;
+        objects.extend(bundle::secret_objects(spec, k, values, &rendering)?);
+        for mut m in objects {
+            m.qualify_file = qualify;
+            out.push(m);
+        }
+    }
     Ok(out)
 }
 
@@ -92,6 +112,26 @@ pub fn dotenv_entries(d: &DeliverySpec, values: &Values) -> BTreeMap<String, Sec
     entries
 }
 
+/// A dotenv delivery's file content, in its dialect.
+pub fn dotenv_text(
+    d: &DeliverySpec,
+    entries: &BTreeMap<String, Secret>,
+) -> Result<String, DeliverError> {
+    Ok(if d.fly_dialect() {
+        dotenv::render_fly(entries)?
+    } else {
+        dotenv::render(entries)
+    })
+}
+
+fn dotenv_parse(d: &DeliverySpec, text: &str) -> BTreeMap<String, Secret> {
+    if d.fly_dialect() {
+        dotenv::parse_fly(text)
+    } else {
+        dotenv::parse(text)
+    }
+}
+
 /// The JSON document a `json` delivery writes: a flat map when it lists `keys`, otherwise
 /// every Secret object with its store path.
 pub fn json_document(
@@ -99,7 +139,9 @@ pub fn json_document(
     d: &DeliverySpec,
     values: &Values,
 ) -> Result<String, DeliverError> {
-    let doc = if !d.keys.is_empty() {
+    let doc = if let Some(wanted) = &d.remote_key {
+        store_document(spec, wanted, values)?
+    } else if !d.keys.is_empty() {
         let map: serde_json::Map<String, serde_json::Value> = dotenv_entries(d, values)
             .into_iter()
             .map(|(k, v)| (k, serde_json::Value::String(v.expose().to_owned())))
@@ -107,32 +149,71 @@ pub fn json_document(
         serde_json::Value::Object(map)
     } else {
         let mut objects = Vec::new();
-        if let Some(k) = &spec.kubernetes {
-            for obj in &k.secrets {
-                let o = obj.get_ref();
-                let data: serde_json::Map<String, serde_json::Value> =
-                    bundle::object_data(o, values)?
-                        .into_iter()
-                        .map(|(k, v)| (k, serde_json::Value::String(v.expose().to_owned())))
-                        .collect();
-                objects.push(serde_json::json!({
-                    "name": o.name,
-                    "namespace": k.namespace.get_ref(),
-                    "remote_key": bundle::remote_key(spec, o),
-                    "data": data,
-                }));
-            }
+        for (namespace, o) in spec.secret_objects() {
+            let data: serde_json::Map<String, serde_json::Value> = bundle::object_data(o, values)?
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::Value::String(v.expose().to_owned())))
+                .collect();
+            objects.push(serde_json::json!({
+                "name": o.name,
+                "namespace": namespace,
+                "remote_key": bundle::remote_key(spec, o),
+                "data": data,
+            }));
         }
         serde_json::json!({ "environment": spec.environment.get_ref(), "secrets": objects })
     };
+    if let serde_json::Value::String(raw) = doc {
+        // A bare secret string: the file is the value, byte for byte (`file://` reads it
+        // verbatim, a newline would become part of the secret).
+        return Ok(raw);
+    }
     let mut text =
         serde_json::to_string_pretty(&doc).map_err(|e| BundleError::Serialize(e.to_string()))?;
     text.push('\n');
     Ok(text)
 }
 
+/// What the external store holds under `wanted`, as the ExternalSecrets read it: a JSON
+/// object of the properties they name, or the bare value when they read the whole secret
+/// string. This is the `--secret-string` of `aws secretsmanager put-secret-value`.
+fn store_document(
+    spec: &EnvSpec,
+    wanted: &str,
+    values: &Values,
+) -> Result<serde_json::Value, DeliverError> {
+    let mut properties = serde_json::Map::new();
+    let mut whole: Option<String> = None;
+    for (_, o) in spec.secret_objects() {
+        let data = bundle::object_data(o, values)?;
+        for (key, r) in bundle::remote_refs(spec, o) {
+            let Some(v) = data.get(&key).filter(|_| r.key == wanted) else {
+                continue;
+            };
+            let v = v.expose().to_owned();
+            match r.property {
+                Some(p) => {
+                    properties.insert(p, serde_json::Value::String(v));
+                }
+                None => whole = Some(v),
+            }
+        }
+    }
+    Ok(match whole {
+        Some(text) if properties.is_empty() => {
+            // A JSON document stays a document (a derived `json` secret); anything else is
+            // the secret string itself.
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+        }
+        _ => serde_json::Value::Object(properties),
+    })
+}
+
 /// Values found in the deliveries (and the state file), by secret name.
-pub async fn read_existing(loaded: &LoadedSpec) -> Result<BTreeMap<String, Secret>, DeliverError> {
+pub async fn read_existing(
+    loaded: &LoadedSpec,
+    kube_state: Option<&KubeState>,
+) -> Result<BTreeMap<String, Secret>, DeliverError> {
     let spec = &loaded.spec;
     let mut found: BTreeMap<String, Secret> = BTreeMap::new();
     let mut put = |name: &str, v: Secret| {
@@ -151,18 +232,13 @@ pub async fn read_existing(loaded: &LoadedSpec) -> Result<BTreeMap<String, Secre
             }
         }
     }
-    let objects: Vec<&super::spec::KubeSecretSpec> = spec
-        .kubernetes
-        .iter()
-        .flat_map(|k| k.secrets.iter().map(|o| o.get_ref()))
-        .collect();
     for d in &spec.delivery {
         let d = d.get_ref();
         match d.kind() {
             DeliveryKind::Dotenv => {
                 let path = loaded.resolve(d.path.as_deref().unwrap_or(""));
                 if let Ok(text) = std::fs::read_to_string(&path) {
-                    let parsed = dotenv::parse(&text);
+                    let parsed = dotenv_parse(d, &text);
                     for (var, secret) in &d.keys {
                         if let Some(v) = parsed.get(var) {
                             put(secret, v.clone());
@@ -177,6 +253,12 @@ pub async fn read_existing(loaded: &LoadedSpec) -> Result<BTreeMap<String, Secre
                 let Ok(text) = std::fs::read_to_string(loaded.resolve(p)) else {
                     continue;
                 };
+                if let Some(wanted) = &d.remote_key {
+                    for (name, v) in from_store_document(spec, wanted, &text) {
+                        put(&name, v);
+                    }
+                    continue;
+                }
                 let Ok(doc) = serde_json::from_str::<serde_json::Value>(&text) else {
                     continue;
                 };
@@ -189,7 +271,7 @@ pub async fn read_existing(loaded: &LoadedSpec) -> Result<BTreeMap<String, Secre
                 } else if let Some(list) = doc.get("secrets").and_then(|s| s.as_array()) {
                     for item in list {
                         let name = item.get("name").and_then(|n| n.as_str()).unwrap_or("");
-                        for o in objects.iter().filter(|o| o.name == name) {
+                        for (_, o) in spec.secret_objects().filter(|(_, o)| o.name == name) {
                             for (key, secret) in &o.keys {
                                 if let Some(v) = item
                                     .get("data")
@@ -204,11 +286,18 @@ pub async fn read_existing(loaded: &LoadedSpec) -> Result<BTreeMap<String, Secre
                 }
             }
             DeliveryKind::Apply if d.format() == SecretFormat::Secret => {
-                let Some(k) = &spec.kubernetes else { continue };
-                let applier =
-                    apply::Applier::connect(d.server.as_deref(), &d.field_manager).await?;
-                for o in &objects {
-                    if let Some(data) = applier.read_secret(k.namespace.get_ref(), &o.name).await? {
+                let source = match kube_state {
+                    Some(state) => LiveSource::Offline(state),
+                    None => LiveSource::Cluster(
+                        apply::Applier::connect(d.server.as_deref(), &d.field_manager).await?,
+                    ),
+                };
+                for (ns, o) in spec.secret_objects() {
+                    let data = match &source {
+                        LiveSource::Offline(state) => state.secret_data(ns, &o.name),
+                        LiveSource::Cluster(applier) => applier.read_secret(ns, &o.name).await?,
+                    };
+                    if let Some(data) = data {
                         for (key, secret) in &o.keys {
                             if let Some(v) = data.get(key) {
                                 put(secret, v.clone());
@@ -236,6 +325,36 @@ pub async fn read_existing(loaded: &LoadedSpec) -> Result<BTreeMap<String, Secre
         }
     }
     Ok(found)
+}
+
+/// Where the live objects of an apply delivery are read from.
+enum LiveSource<'a> {
+    Cluster(apply::Applier),
+    Offline(&'a KubeState),
+}
+
+/// The secrets a store document (see [`store_document`]) holds, by secret name.
+fn from_store_document(spec: &EnvSpec, wanted: &str, text: &str) -> Vec<(String, Secret)> {
+    let doc = serde_json::from_str::<serde_json::Value>(text).ok();
+    let mut out = Vec::new();
+    for (_, o) in spec.secret_objects() {
+        for (key, r) in bundle::remote_refs(spec, o) {
+            let Some(secret) = o.keys.get(&key).filter(|_| r.key == wanted) else {
+                continue;
+            };
+            let value = match (&r.property, &doc) {
+                (Some(p), Some(doc)) => doc.get(p).and_then(|v| v.as_str()).map(str::to_owned),
+                (Some(_), None) => None,
+                (None, Some(serde_json::Value::Object(_))) | (None, None) => Some(text.to_owned()),
+                (None, Some(serde_json::Value::String(s))) => Some(s.clone()),
+                (None, Some(_)) => Some(text.to_owned()),
+            };
+            if let Some(v) = value {
+                out.push((secret.clone(), Secret::new(v)));
+            }
+        }
+    }
+    out
 }
 
 /// The password inside a derived `url` or `json` value.
@@ -320,6 +439,8 @@ pub struct Delivered {
     pub stdout: Vec<String>,
     /// Labels of deliveries where something changed.
     pub changed: Vec<(String, BTreeSet<String>)>,
+    /// What the plan must say besides its lines (a cluster that was not consulted).
+    pub notes: Vec<String>,
 }
 
 /// Runs every delivery (or previews it with `dry_run`).
@@ -327,6 +448,7 @@ pub async fn deliver_all(
     loaded: &LoadedSpec,
     values: &Values,
     dry_run: bool,
+    kube_state: Option<&KubeState>,
 ) -> Result<Delivered, DeliverError> {
     let spec = &loaded.spec;
     let mut out = Delivered::default();
@@ -340,9 +462,9 @@ pub async fn deliver_all(
                 let path = loaded.resolve(p);
                 let entries = dotenv_entries(d, values);
                 let before = std::fs::read_to_string(&path)
-                    .map(|t| dotenv::parse(&t))
+                    .map(|t| dotenv_parse(d, &t))
                     .ok();
-                let text = dotenv::render(&entries);
+                let text = dotenv_text(d, &entries)?;
                 let op = file_op(&path, text.as_bytes());
                 let detail = match (&before, op) {
                     (Some(b), Op::Change) => {
@@ -390,11 +512,31 @@ pub async fn deliver_all(
             DeliveryKind::GitOps => {
                 let manifests = manifests_for(loaded, d, values)?;
                 let dir = loaded.resolve(d.dir.as_deref().unwrap_or("."));
-                for r in gitops::write(&dir, &manifests, dry_run)? {
+                let mut results = gitops::write(&dir, &manifests, dry_run)?;
+                if let Some(flux) = &d.flux {
+                    results.push(gitops::write_flux(loaded, flux, dry_run)?);
+                }
+                for r in results {
                     changed |= r.op != Op::Unchanged;
                     out.lines
                         .push(Line::new(r.op, label.clone(), r.file, r.detail));
                 }
+            }
+            DeliveryKind::Apply if kube_state.is_some() => {
+                let state = kube_state.ok_or(DeliverError::OfflineApply)?;
+                if !dry_run {
+                    return Err(DeliverError::OfflineApply);
+                }
+                let manifests = manifests_for(loaded, d, values)?;
+                for m in &manifests {
+                    let (op, detail) = state.plan(m);
+                    changed |= op != Op::Unchanged;
+                    out.lines.push(Line::new(op, label.clone(), m.id(), detail));
+                }
+                out.notes.push(format!(
+                    "{label}: the cluster was not consulted; planned against {}",
+                    state.origin
+                ));
             }
             DeliveryKind::Apply => {
                 let manifests = manifests_for(loaded, d, values)?;

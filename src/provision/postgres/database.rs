@@ -53,7 +53,25 @@ pub(super) async fn staging(admin: &Client, task: &PgTask<'_>) -> Result<Step, P
     let name = task.db.name.get_ref().as_str();
     let owner = task.db.owner.get_ref().as_str();
     let object = format!("database {name}");
-    let Some(current) = authority(admin, name).await? else {
+    let current = authority(admin, name).await?;
+    if task.db.platform {
+        // The platform's own database: its owner runs the platform (Supabase's `auth`,
+        // `storage`…); handing it to the application's owner would break it.
+        let Some(current) = current else {
+            return Err(PgError::Refused(format!(
+                "the platform database {name} does not exist ([database] platform = true never creates it)"
+            )));
+        };
+        return Ok(Step::new(
+            Line::pg(
+                Op::Unchanged,
+                object,
+                format!("owner {} (the platform's, kept)", current.owner),
+            ),
+            vec![],
+        ));
+    }
+    let Some(current) = current else {
         return Ok(Step::new(
             Line::pg(Op::Create, object, format!("owner {owner}, template0")),
             vec![(
@@ -107,7 +125,9 @@ pub(super) async fn staging_connect(
     let name = task.db.name.get_ref().as_str();
     let owner = task.db.owner.get_ref().as_str();
     let app = task.db.app_role.get_ref().as_str();
-    let public_connect = !database_exists || effect::public_connect(admin, name).await?;
+    // The platform's database stays open to whom the platform lets in.
+    let public_connect =
+        !task.db.platform && (!database_exists || effect::public_connect(admin, name).await?);
     let app_connect = database_exists && effect::acl_has(admin, name, Some(app), "CONNECT").await?;
     let mut sql = Vec::new();
     let mut detail = Vec::new();
@@ -136,10 +156,10 @@ pub(super) async fn staging_connect(
     } else {
         Op::Create
     };
-    let detail = if detail.is_empty() {
-        format!("only {app} and {owner}")
-    } else {
-        detail.join(", ")
+    let detail = match (detail.is_empty(), task.db.platform) {
+        (true, false) => format!("only {app} and {owner}"),
+        (true, true) => format!("{app} may connect (the platform's other grants kept)"),
+        (false, _) => detail.join(", "),
     };
     let mut step = Step::new(Line::pg(op, format!("connect {name}"), detail), sql).owned_by(owner);
     if public_connect && database_exists {
@@ -150,16 +170,32 @@ pub(super) async fn staging_connect(
             step = step.blocked(&others, foreign_grant(name, &others));
         }
     }
+    let app_may_connect = Effect::Connect {
+        role: app.to_owned(),
+        db: name.to_owned(),
+        allowed: true,
+    };
+    if task.db.platform {
+        if let Some(a) = authority(admin, name).await? {
+            step.owner = Some(a.owner.clone());
+            if !a.acts_for_owner && !app_connect {
+                step = step.blocked(
+                    &a.owner,
+                    format!(
+                        "does not own the platform database {name} and is not a member of its owner {}",
+                        a.owner
+                    ),
+                );
+            }
+        }
+        return Ok(step.promising(vec![app_may_connect]));
+    }
     Ok(step.promising(vec![
         Effect::PublicConnect {
             db: name.to_owned(),
             allowed: false,
         },
-        Effect::Connect {
-            role: app.to_owned(),
-            db: name.to_owned(),
-            allowed: true,
-        },
+        app_may_connect,
     ]))
 }
 

@@ -1,0 +1,78 @@
+//! `clone --schema NAME`: only the application's schemas are copied, into a target that
+//! already holds a platform's schemas (Supabase's `auth`, `storage`…), which stay untouched;
+//! the emptiness check looks at those schemas only.
+
+mod common;
+
+use common::*;
+
+const EXIT_USAGE: i32 = 2;
+const EXIT_REFUSED: i32 = 4;
+
+#[test]
+fn only_the_named_schemas_are_copied_into_a_platform_database() {
+    let pg = cluster();
+    let src = fresh_db(pg, "schemas_src");
+    sql(
+        pg,
+        &src,
+        "CREATE SCHEMA app; CREATE SCHEMA auth; \
+         CREATE TABLE app.customers (id serial PRIMARY KEY, name text NOT NULL); \
+         CREATE TABLE app.orders (id serial PRIMARY KEY, customer int REFERENCES app.customers, total numeric); \
+         CREATE INDEX orders_customer ON app.orders (customer); \
+         INSERT INTO app.customers (name) SELECT 'c' || g FROM generate_series(1, 50) g; \
+         INSERT INTO app.orders (customer, total) SELECT 1 + g % 50, g FROM generate_series(1, 200) g; \
+         CREATE TABLE auth.users (id int PRIMARY KEY, email text); \
+         INSERT INTO auth.users VALUES (1, 'production@example.com'); \
+         CREATE TABLE public.notes (id int)",
+    );
+    // The platform's database: its own `auth` schema, and the application's schema, empty.
+    let dst = fresh_db(pg, "schemas_dst");
+    sql(
+        pg,
+        &dst,
+        "CREATE SCHEMA auth; CREATE TABLE auth.users (id int PRIMARY KEY, email text); \
+         INSERT INTO auth.users VALUES (7, 'platform@example.com'); CREATE SCHEMA app",
+    );
+
+    let whole = clone(pg, &src, &dst, &[]);
+    assert_eq!(whole.code, EXIT_REFUSED, "{}", whole.stderr);
+    assert!(whole.stderr.contains("auth.users"), "{}", whole.stderr);
+
+    let run = clone(pg, &src, &dst, &["--schema", "app"]);
+    run.assert_ok();
+    assert_eq!(sql(pg, &dst, "SELECT count(*) FROM app.orders"), "200");
+    assert_eq!(sql(pg, &dst, "SELECT count(*) FROM app.customers"), "50");
+    assert_eq!(
+        sql(
+            pg,
+            &dst,
+            "SELECT count(*) FROM pg_indexes WHERE schemaname = 'app' AND indexname = 'orders_customer'"
+        ),
+        "1"
+    );
+    assert_eq!(
+        sql(pg, &dst, "SELECT nextval('app.orders_id_seq')"),
+        "201",
+        "the sequence was not set from the source"
+    );
+    // The platform's schema is untouched, production's `auth` and `public` never arrive.
+    assert_eq!(
+        sql(pg, &dst, "SELECT string_agg(email, ',') FROM auth.users"),
+        "platform@example.com"
+    );
+    assert_eq!(
+        sql(pg, &dst, "SELECT to_regclass('public.notes') IS NULL"),
+        "t"
+    );
+
+    // Once the application's schema holds objects, it is no longer an empty target.
+    let again = clone(pg, &src, &dst, &["--schema", "app"]);
+    assert_eq!(again.code, EXIT_REFUSED, "{}", again.stderr);
+    assert!(again.stderr.contains("app.orders"), "{}", again.stderr);
+    assert!(!again.stderr.contains("auth.users"), "{}", again.stderr);
+
+    // --clean would drop the platform's schemas too.
+    let clean = clone(pg, &src, &dst, &["--schema", "app", "--clean"]);
+    assert_eq!(clean.code, EXIT_USAGE, "{}", clean.stderr);
+}
