@@ -442,6 +442,18 @@ fn rbac_config_maps_and_a_second_namespace_are_in_the_bundle() {
         "arn:aws:iam::123456789012:role/app-staging"
     );
     assert_eq!(sa["metadata"]["labels"][bundle::MANAGED_BY.0], "restage");
+
+    // A CI deployer's ClusterRole bound cluster-wide: no namespace on either object, the
+    // service account subject in the bundle's namespace.
+    let flux = apply_manifests(&example("flux-gitops.toml"));
+    let cluster_binding = find(&flux, "ClusterRoleBinding/staging-ci-deployer-discovery");
+    assert!(cluster_binding["metadata"].get("namespace").is_none());
+    assert_eq!(cluster_binding["roleRef"]["kind"], "ClusterRole");
+    assert_eq!(
+        cluster_binding["subjects"][0],
+        serde_json::json!({"kind": "ServiceAccount", "name": "ci-deployer", "namespace": "staging"})
+    );
+    find(&flux, "ClusterRole/staging-ci-deployer-discovery");
 }
 
 #[test]

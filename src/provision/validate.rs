@@ -625,4 +625,42 @@ dialect = "heroku"
         }
         assert!(errors.iter().all(|d| d.line > 1), "{errors:?}");
     }
+
+    #[test]
+    fn cluster_scoped_objects_are_checked_across_namespaces() {
+        let text = format!(
+            r#"{MINIMAL}
+[kubernetes]
+namespace = "staging"
+[[kubernetes.cluster_role_bindings]]
+name = "ci-deployer"
+role = "namespace-creator"
+subjects = [{{ kind = "Group", name = "ci", namespace = "staging" }}]
+[[namespaces]]
+namespace = "monitoring"
+[[namespaces.roles]]
+name = "Bad Name"
+cluster = true
+rules = [{{ resources = ["namespaces"], verbs = ["create"] }}]
+[[namespaces.cluster_role_bindings]]
+name = "ci-deployer"
+role = ""
+subjects = []
+"#
+        );
+        let errors = parse(&text).expect_err("invalid");
+        let all: Vec<&str> = errors.iter().map(|d| d.message.as_str()).collect();
+        for expected in [
+            "ClusterRoleBinding \"ci-deployer\" is defined twice",
+            "ClusterRoleBinding \"ci-deployer\": only a ServiceAccount subject has a namespace",
+            "ClusterRoleBinding \"ci-deployer\" needs a ClusterRole",
+            "ClusterRoleBinding \"ci-deployer\": no subjects",
+        ] {
+            assert!(
+                all.iter().any(|m| m.contains(expected)),
+                "missing {expected:?} in {all:#?}"
+            );
+        }
+        assert!(errors.iter().all(|d| d.line > 1), "{errors:?}");
+    }
 }
