@@ -1172,3 +1172,62 @@ fn a_platform_database_that_does_not_exist_is_refused() {
     assert_eq!(r.code, EXIT_REFUSED, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("never creates it"), "{}", r.stderr);
 }
+
+#[test]
+fn the_admin_role_or_a_superuser_as_owner_or_app_role_is_refused() {
+    // Naming the admin (Supabase's `postgres`) as the owner would make it NOLOGIN, as the app
+    // role would replace its password: refused before anything changes.
+    let env = Env::new("selfowner");
+    let admin_url = managed_admin("selfowner_admin");
+    let spec = spec_without_source(&env, "[\"public\"]");
+    let text = std::fs::read_to_string(&spec).expect("the spec");
+    let run = |text: String| {
+        std::fs::write(&spec, text).expect("writing the spec");
+        run_cmd(env.command(&spec, &[]).env("TEST_ADMIN_URL", &admin_url))
+    };
+    let as_owner = run(text.replace(
+        &format!("owner = \"{}\"", env.owner()),
+        "owner = \"selfowner_admin\"",
+    ));
+    assert_eq!(
+        as_owner.code, EXIT_REFUSED,
+        "{}\n{}",
+        as_owner.stdout, as_owner.stderr
+    );
+    assert!(
+        as_owner
+            .stderr
+            .contains("the admin role this run connects as"),
+        "{}",
+        as_owner.stderr
+    );
+    let as_app = run(text.replace(
+        &format!("app_role = \"{}\"", env.app()),
+        "app_role = \"postgres\"",
+    ));
+    assert_eq!(
+        as_app.code, EXIT_REFUSED,
+        "{}\n{}",
+        as_app.stdout, as_app.stderr
+    );
+    assert!(as_app.stderr.contains("a superuser"), "{}", as_app.stderr);
+    assert_eq!(
+        sql(
+            pg(),
+            "postgres",
+            "SELECT rolcanlogin FROM pg_roles WHERE rolname = 'selfowner_admin'"
+        ),
+        "t"
+    );
+    assert_eq!(
+        sql(
+            pg(),
+            "postgres",
+            &format!(
+                "SELECT count(*) FROM pg_database WHERE datname = '{}'",
+                env.staging_db()
+            )
+        ),
+        "0"
+    );
+}
