@@ -30,7 +30,30 @@ fn examples() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     out.sort();
-    assert_eq!(out.len(), 5, "one example per environment kind: {out:?}");
+    // One example per environment kind; each has its golden files, and no golden directory
+    // outlives its example.
+    assert!(out.len() >= 6, "examples missing: {out:?}");
+    let stems: Vec<String> = out
+        .iter()
+        .map(|p| {
+            p.file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    for e in std::fs::read_dir(root().join("fixtures/provision")).expect("fixtures/provision") {
+        let p = e.expect("entry").path();
+        let name = p
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        assert!(
+            !p.is_dir() || stems.contains(&name),
+            "fixtures/provision/{name} has no example in examples/envs"
+        );
+    }
     out
 }
 
