@@ -185,3 +185,35 @@ fn a_schema_the_source_lacks_is_refused() {
     );
     assert_eq!(snap.code, EXIT_USAGE, "{}", snap.stderr);
 }
+
+/// Supabase's layout: the application lives in `public`, beside the platform's `auth`.
+#[test]
+fn the_public_schema_is_copied_beside_the_platform_schemas() {
+    let pg = cluster();
+    let src = fresh_db(pg, "public_src");
+    sql(
+        pg,
+        &src,
+        "CREATE SCHEMA auth; CREATE TABLE auth.users (id int PRIMARY KEY); \
+         INSERT INTO auth.users VALUES (1); \
+         CREATE TABLE public.posts (id serial PRIMARY KEY, author int, body text); \
+         INSERT INTO public.posts (author, body) SELECT g, 'p' FROM generate_series(1, 40) g",
+    );
+    let dst = fresh_db(pg, "public_dst");
+    sql(
+        pg,
+        &dst,
+        "CREATE SCHEMA auth; CREATE TABLE auth.users (id int PRIMARY KEY); \
+         INSERT INTO auth.users VALUES (7), (8)",
+    );
+    clone(pg, &src, &dst, &["--schema", "public"]).assert_ok();
+    assert_eq!(sql(pg, &dst, "SELECT count(*) FROM public.posts"), "40");
+    assert_eq!(
+        sql(
+            pg,
+            &dst,
+            "SELECT string_agg(id::text, ',' ORDER BY id) FROM auth.users"
+        ),
+        "7,8"
+    );
+}
