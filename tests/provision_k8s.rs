@@ -30,7 +30,30 @@ fn examples() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     out.sort();
-    assert_eq!(out.len(), 5, "one example per environment kind: {out:?}");
+    // One example per environment kind; each has its golden files, and no golden directory
+    // outlives its example.
+    assert!(out.len() >= 6, "examples missing: {out:?}");
+    let stems: Vec<String> = out
+        .iter()
+        .map(|p| {
+            p.file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    for e in std::fs::read_dir(root().join("fixtures/provision")).expect("fixtures/provision") {
+        let p = e.expect("entry").path();
+        let name = p
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        assert!(
+            !p.is_dir() || stems.contains(&name),
+            "fixtures/provision/{name} has no example in examples/envs"
+        );
+    }
     out
 }
 
@@ -442,6 +465,18 @@ fn rbac_config_maps_and_a_second_namespace_are_in_the_bundle() {
         "arn:aws:iam::123456789012:role/app-staging"
     );
     assert_eq!(sa["metadata"]["labels"][bundle::MANAGED_BY.0], "restage");
+
+    // A CI deployer's ClusterRole bound cluster-wide: no namespace on either object, the
+    // service account subject in the bundle's namespace.
+    let flux = apply_manifests(&example("flux-gitops.toml"));
+    let cluster_binding = find(&flux, "ClusterRoleBinding/staging-ci-deployer-discovery");
+    assert!(cluster_binding["metadata"].get("namespace").is_none());
+    assert_eq!(cluster_binding["roleRef"]["kind"], "ClusterRole");
+    assert_eq!(
+        cluster_binding["subjects"][0],
+        serde_json::json!({"kind": "ServiceAccount", "name": "ci-deployer", "namespace": "staging"})
+    );
+    find(&flux, "ClusterRole/staging-ci-deployer-discovery");
 }
 
 #[test]

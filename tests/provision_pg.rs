@@ -1172,3 +1172,112 @@ fn a_platform_database_that_does_not_exist_is_refused() {
     assert_eq!(r.code, EXIT_REFUSED, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("never creates it"), "{}", r.stderr);
 }
+
+#[test]
+fn the_admin_role_or_a_superuser_as_owner_or_app_role_is_refused() {
+    // Naming the admin (Supabase's `postgres`) as the owner would make it NOLOGIN, as the app
+    // role would replace its password: refused before anything changes.
+    let env = Env::new("selfowner");
+    let admin_url = managed_admin("selfowner_admin");
+    let spec = spec_without_source(&env, "[\"public\"]");
+    let text = std::fs::read_to_string(&spec).expect("the spec");
+    let run = |text: String| {
+        std::fs::write(&spec, text).expect("writing the spec");
+        run_cmd(env.command(&spec, &[]).env("TEST_ADMIN_URL", &admin_url))
+    };
+    let as_owner = run(text.replace(
+        &format!("owner = \"{}\"", env.owner()),
+        "owner = \"selfowner_admin\"",
+    ));
+    assert_eq!(
+        as_owner.code, EXIT_REFUSED,
+        "{}\n{}",
+        as_owner.stdout, as_owner.stderr
+    );
+    assert!(
+        as_owner
+            .stderr
+            .contains("the admin role this run connects as"),
+        "{}",
+        as_owner.stderr
+    );
+    let as_app = run(text.replace(
+        &format!("app_role = \"{}\"", env.app()),
+        "app_role = \"postgres\"",
+    ));
+    assert_eq!(
+        as_app.code, EXIT_REFUSED,
+        "{}\n{}",
+        as_app.stdout, as_app.stderr
+    );
+    assert!(as_app.stderr.contains("a superuser"), "{}", as_app.stderr);
+    assert_eq!(
+        sql(
+            pg(),
+            "postgres",
+            "SELECT rolcanlogin FROM pg_roles WHERE rolname = 'selfowner_admin'"
+        ),
+        "t"
+    );
+    assert_eq!(
+        sql(
+            pg(),
+            "postgres",
+            &format!(
+                "SELECT count(*) FROM pg_database WHERE datname = '{}'",
+                env.staging_db()
+            )
+        ),
+        "0"
+    );
+}
+
+#[test]
+fn a_platform_database_with_the_application_in_public_converges() {
+    // examples/envs/supabase.toml: the application's tables live in the platform database's
+    // `public` schema, which the platform's admin owns; the app role gets its grants there.
+    let env = Env::new("platpub");
+    let admin_url = managed_admin("platpub_admin");
+    let platform_db = "platpub_platform";
+    sql(
+        pg(),
+        "postgres",
+        &format!("CREATE DATABASE {platform_db} OWNER platpub_admin"),
+    );
+    sql(
+        pg(),
+        platform_db,
+        "CREATE ROLE platpub_auth; CREATE SCHEMA auth AUTHORIZATION platpub_auth; \
+         ALTER SCHEMA public OWNER TO platpub_admin",
+    );
+    let spec = spec_without_source(&env, "[\"public\"]");
+    let text = std::fs::read_to_string(&spec).expect("the spec").replace(
+        &format!("name = \"{}\"", env.staging_db()),
+        &format!("name = \"{platform_db}\"\nplatform = true"),
+    );
+    std::fs::write(&spec, text).expect("writing the spec");
+    let run = |extra: &[&str]| run_cmd(env.command(&spec, extra).env("TEST_ADMIN_URL", &admin_url));
+    run(&[]).assert_ok();
+    assert_eq!(
+        sql(
+            pg(),
+            platform_db,
+            &format!(
+                "SELECT has_schema_privilege('{}', 'public', 'USAGE')",
+                env.app()
+            )
+        ),
+        "t"
+    );
+    assert_eq!(
+        sql(
+            pg(),
+            platform_db,
+            "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'public'"
+        ),
+        "platpub_admin",
+        "the platform's public schema changed hands"
+    );
+    let check = run(&["--check"]);
+    assert_eq!(check.code, 0, "{}\n{}", check.stdout, check.stderr);
+}

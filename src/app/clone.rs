@@ -166,6 +166,7 @@ impl CloneRun<'_> {
             .block_on(Leader::begin(source_client))
             .map_err(|e| pg_failure(exit::FAILURE, "source: cannot export a snapshot", &e))?;
         let (mut catalog, server) = super::load_source_catalog(self.rt, &leader.client)?;
+        super::only_schemas::check_in_source(self.rt, &leader.client, &self.options.schemas)?;
         super::only_schemas::limit_catalog(&mut catalog, &self.options.schemas);
         let mut tables = select::select(
             &catalog.tables,

@@ -53,6 +53,7 @@ pub fn run(args: &RestoreArgs) -> Result<(), Failure> {
         };
         Failure::new(code, format!("snapshot schema: {e}"))
     })?;
+    super::only_schemas::check_snapshot_holds_only(&manifest, &archive, &args.schemas)?;
     let rt = runtime()?;
     let jobs = args
         .jobs
@@ -71,6 +72,7 @@ pub fn run(args: &RestoreArgs) -> Result<(), Failure> {
         rt: &rt,
         jobs,
         lock_timeout: args.lock_timeout,
+        schemas: &args.schemas,
     };
     run.execute(
         args.clean && args.as_template.is_none(),
@@ -118,6 +120,8 @@ struct Restore<'a> {
     jobs: usize,
     /// Longest lock wait on the target, in --clean, the schema and the data.
     lock_timeout: std::time::Duration,
+    /// `--schema`: the only schemas loaded and checked for emptiness (none: all).
+    schemas: &'a [String],
 }
 
 impl Restore<'_> {
@@ -132,7 +136,7 @@ impl Restore<'_> {
     fn load(&self, client: Client, clean: bool, progress: bool) -> Result<(), Failure> {
         let state = self
             .rt
-            .block_on(catalog::target_state(&client))
+            .block_on(catalog::target_state_in(&client, self.schemas))
             .map_err(|e| Failure::new(exit::FAILURE, format!("target: {e}")))?;
         check_versions(
             self.manifest,
@@ -185,9 +189,15 @@ impl Restore<'_> {
                 format!("target: {step}: {e}; the target is incomplete and marked so"),
             )
         };
-        self.archive
-            .restore_pre_data(self.target, RESTORE_OPTIONS)
-            .map_err(|e| failed("schema", e.to_string()))?;
+        super::only_schemas::restore_pre_data(
+            self.rt,
+            &client,
+            self.archive,
+            self.target,
+            RESTORE_OPTIONS,
+            self.schemas,
+        )
+        .map_err(|f| failed("schema", f.message))?;
 
         let (plans, files) = self.plan(&client)?;
         let config = pipeline::Config {

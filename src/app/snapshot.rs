@@ -185,7 +185,9 @@ fn write_from(
     let leader = rt
         .block_on(Leader::begin(client))
         .map_err(|e| pg_failure(exit::FAILURE, "source: cannot export a snapshot", &e))?;
-    let (catalog, server) = super::load_source_catalog(&rt, &leader.client)?;
+    let (mut catalog, server) = super::load_source_catalog(&rt, &leader.client)?;
+    super::only_schemas::check_in_source(&rt, &leader.client, &args.schemas)?;
+    super::only_schemas::limit_catalog(&mut catalog, &args.schemas);
     let mut tables = select::select(&catalog.tables, include, exclude)
         .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
     super::guards::check_source_access(&rt, &leader.client, &tables, catalog.server_version_num)?;
@@ -197,13 +199,15 @@ fn write_from(
     }
     let comments = args.keep_comments || sanitizing.verbatim;
     super::schema_text::guard(&rt, &leader.client, sanitizing, &rules, &tables, comments)?;
-    let archive = SchemaArchive::dump(source, &leader.snapshot, server, comments).map_err(|e| {
-        let code = match e {
-            crate::schema::SchemaError::Tool(_) => exit::REFUSED,
-            _ => exit::FAILURE,
-        };
-        Failure::new(code, format!("source: {e}"))
-    })?;
+    let archive =
+        SchemaArchive::dump_schemas(source, &leader.snapshot, server, comments, &args.schemas)
+            .map_err(|e| {
+                let code = match e {
+                    crate::schema::SchemaError::Tool(_) => exit::REFUSED,
+                    _ => exit::FAILURE,
+                };
+                Failure::new(code, format!("source: {e}"))
+            })?;
     let schema = match unchanged_schema(out, &archive, server) {
         Some(previous) => previous,
         None => {

@@ -144,6 +144,10 @@ pub struct SnapshotArgs {
     pub jobs: Option<usize>,
     #[command(flatten)]
     pub selection: TableSelection,
+    /// Snapshot only this schema (repeatable), e.g. the application's schema of a platform's
+    /// database; restore it with the same --schema.
+    #[arg(long = "schema", value_name = "NAME")]
+    pub schemas: Vec<String>,
     /// Keep the source's COMMENT ON texts in the schema archive (with --rules they are left out
     /// by default; kept ones are scanned for personal data like the rest of the schema).
     #[arg(long)]
@@ -200,6 +204,11 @@ pub struct RestoreArgs {
     /// Restore into a new database NAME and leave it as a template for `restage reset`.
     #[arg(long, value_name = "NAME")]
     pub as_template: Option<String>,
+    /// Restore into a target that already holds other schemas (a platform's database): the
+    /// snapshot must hold only these schemas (snapshot --schema), and only they must be
+    /// empty on the target. Repeatable.
+    #[arg(long = "schema", value_name = "NAME", conflicts_with_all = ["clean", "as_template"])]
+    pub schemas: Vec<String>,
     /// Longest wait for a table lock another session holds on the target (e.g. 30s, 5m), in
     /// --clean, the schema and the data; then the restore fails naming the table and the
     /// blocking sessions. 0 waits forever.

@@ -12,7 +12,9 @@ use k8s_openapi::api::networking::v1::{
     IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
     NetworkPolicyPort, NetworkPolicySpec,
 };
-use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::api::rbac::v1::{
+    ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject,
+};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -22,7 +24,8 @@ use serde::Serialize;
 use super::seal::{SealError, Sealer};
 use super::secrets::{fingerprint, Secret, Values};
 use super::spec::{
-    EnvSpec, KubeSecretSpec, KubeSpec, RoleBindingSpec, RoleSpec, SecretFormat, ServiceAccountSpec,
+    ClusterRoleBindingSpec, EnvSpec, KubeSecretSpec, KubeSpec, RoleBindingSpec, RoleSpec,
+    SecretFormat, ServiceAccountSpec, SubjectSpec,
 };
 use super::template::{self, TemplateError};
 
@@ -348,6 +351,9 @@ pub fn namespace_objects(spec: &EnvSpec, k: &KubeSpec) -> Result<Vec<Manifest>, 
     for binding in &k.role_bindings {
         out.push(role_binding(binding.get_ref(), ns, &labels)?);
     }
+    for binding in &k.cluster_role_bindings {
+        out.push(cluster_role_binding(binding.get_ref(), ns, &labels)?);
+    }
     Ok(out)
 }
 
@@ -386,30 +392,28 @@ fn role_object(
             ..PolicyRule::default()
         })
         .collect();
-    const RBAC: &str = "rbac.authorization.k8s.io/v1";
     if role.cluster {
         let obj = ClusterRole {
             metadata: meta(&role.name, None, labels),
             rules: Some(rules),
             ..ClusterRole::default()
         };
-        Manifest::new(&obj, "ClusterRole", RBAC, &role.name, None)
+        Manifest::new(&obj, "ClusterRole", RBAC_VERSION, &role.name, None)
     } else {
         let obj = Role {
             metadata: meta(&role.name, Some(ns), labels),
             rules: Some(rules),
         };
-        Manifest::new(&obj, "Role", RBAC, &role.name, Some(ns))
+        Manifest::new(&obj, "Role", RBAC_VERSION, &role.name, Some(ns))
     }
 }
 
-fn role_binding(
-    b: &RoleBindingSpec,
-    ns: &str,
-    labels: &BTreeMap<String, String>,
-) -> Result<Manifest, BundleError> {
-    let subjects = b
-        .subjects
+const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
+const RBAC_VERSION: &str = "rbac.authorization.k8s.io/v1";
+
+/// Binding subjects; a ServiceAccount without a namespace is one of `ns`.
+fn subjects(subjects: &[SubjectSpec], ns: &str) -> Vec<Subject> {
+    subjects
         .iter()
         .map(|s| {
             let service_account = s.kind == "ServiceAccount";
@@ -418,31 +422,50 @@ fn role_binding(
                 name: s.name.clone(),
                 namespace: service_account
                     .then(|| s.namespace.clone().unwrap_or_else(|| ns.to_owned())),
-                api_group: (!service_account).then(|| "rbac.authorization.k8s.io".to_owned()),
+                api_group: (!service_account).then(|| RBAC_GROUP.to_owned()),
             }
         })
-        .collect();
+        .collect()
+}
+
+fn role_ref(kind: &str, name: &str) -> RoleRef {
+    RoleRef {
+        api_group: RBAC_GROUP.to_owned(),
+        kind: kind.to_owned(),
+        name: name.to_owned(),
+    }
+}
+
+fn role_binding(
+    b: &RoleBindingSpec,
+    ns: &str,
+    labels: &BTreeMap<String, String>,
+) -> Result<Manifest, BundleError> {
+    let kind = if b.cluster_role {
+        "ClusterRole"
+    } else {
+        "Role"
+    };
     let obj = RoleBinding {
         metadata: meta(&b.name, Some(ns), labels),
-        role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".to_owned(),
-            kind: if b.cluster_role {
-                "ClusterRole"
-            } else {
-                "Role"
-            }
-            .to_owned(),
-            name: b.role.clone(),
-        },
-        subjects: Some(subjects),
+        role_ref: role_ref(kind, &b.role),
+        subjects: Some(subjects(&b.subjects, ns)),
     };
-    Manifest::new(
-        &obj,
-        "RoleBinding",
-        "rbac.authorization.k8s.io/v1",
-        &b.name,
-        Some(ns),
-    )
+    Manifest::new(&obj, "RoleBinding", RBAC_VERSION, &b.name, Some(ns))
+}
+
+/// A ClusterRoleBinding (cluster-scoped: no namespace; its subjects keep theirs).
+fn cluster_role_binding(
+    b: &ClusterRoleBindingSpec,
+    ns: &str,
+    labels: &BTreeMap<String, String>,
+) -> Result<Manifest, BundleError> {
+    let obj = ClusterRoleBinding {
+        metadata: meta(&b.name, None, labels),
+        role_ref: role_ref("ClusterRole", &b.role),
+        subjects: Some(subjects(&b.subjects, ns)),
+    };
+    Manifest::new(&obj, "ClusterRoleBinding", RBAC_VERSION, &b.name, None)
 }
 
 /// The key → value pairs of one Secret object.

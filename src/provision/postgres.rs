@@ -126,6 +126,44 @@ struct Admin {
     superuser: bool,
 }
 
+/// Refuses an `owner` or `app_role` that is the admin role itself or a superuser: provision
+/// would make the one NOLOGIN and give the other a new password (Supabase's `postgres`,
+/// say, named as the owner because it owns the platform's tables).
+async fn refuse_foreign_roles(
+    admin: &Client,
+    task: &PgTask<'_>,
+    who: &Admin,
+) -> Result<(), PgError> {
+    let db = task.db;
+    let roles = [
+        ("owner", db.owner.get_ref(), "NOLOGIN"),
+        (
+            "app_role",
+            db.app_role.get_ref(),
+            "the app's login with a new password",
+        ),
+    ];
+    for (key, role, effect) in roles {
+        let superuser: bool = admin
+            .query_opt("SELECT rolsuper FROM pg_roles WHERE rolname = $1", &[role])
+            .await
+            .map_err(q("reading roles"))?
+            .is_some_and(|r| r.get(0));
+        let what = if *role == who.name {
+            "the admin role this run connects as"
+        } else if superuser {
+            "a superuser"
+        } else {
+            continue;
+        };
+        return Err(PgError::Refused(format!(
+            "[database] {key} = {role:?} is {what}: provision would make it {effect}; name a \
+             role of the application's own (it is created)"
+        )));
+    }
+    Ok(())
+}
+
 /// The session-level advisory lock that serializes concurrent runs for one database.
 pub async fn lock(admin: &Client, dbname: &str) -> Result<(), PgError> {
     admin
@@ -192,6 +230,7 @@ pub async fn converge(
         name: row.get(0),
         superuser: row.get(1),
     };
+    refuse_foreign_roles(admin, task, &who).await?;
 
     let mut steps: Vec<Step> = Vec::new();
     // Production is closed first, so that a failed run never leaves a new staging role

@@ -94,6 +94,12 @@ const ROLE_BINDING: Shape = Table(&[
     ("subjects", true, Array(&SUBJECT)),
 ]);
 
+const CLUSTER_ROLE_BINDING: Shape = Table(&[
+    ("name", true, Str),
+    ("role", true, Str),
+    ("subjects", true, Array(&SUBJECT)),
+]);
+
 const FLUX: Shape = Table(&[
     ("name", true, Str),
     ("file", true, Str),
@@ -141,6 +147,7 @@ const KUBERNETES: Shape = Table(&[
     ("config_maps", false, Array(&CONFIG_MAP)),
     ("roles", false, Array(&ROLE)),
     ("role_bindings", false, Array(&ROLE_BINDING)),
+    ("cluster_role_bindings", false, Array(&CLUSTER_ROLE_BINDING)),
 ]);
 
 const DELIVERY: Shape = Table(&[

@@ -225,6 +225,10 @@ pub struct KubeSpec {
     pub roles: Vec<Spanned<RoleSpec>>,
     #[serde(default)]
     pub role_bindings: Vec<Spanned<RoleBindingSpec>>,
+    /// ClusterRoleBindings: a ClusterRole granted cluster-wide (a CI deployer that creates
+    /// namespaces, say); a ServiceAccount subject defaults to this namespace.
+    #[serde(default)]
+    pub cluster_role_bindings: Vec<Spanned<ClusterRoleBindingSpec>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -267,6 +271,15 @@ pub struct RoleBindingSpec {
     pub role: String,
     #[serde(default)]
     pub cluster_role: bool,
+    pub subjects: Vec<SubjectSpec>,
+}
+
+/// A ClusterRoleBinding: grants the ClusterRole `role` to its subjects in every namespace.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterRoleBindingSpec {
+    pub name: String,
+    pub role: String,
     pub subjects: Vec<SubjectSpec>,
 }
 

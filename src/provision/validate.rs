@@ -314,6 +314,16 @@ pub fn check(spec: &EnvSpec, text: &str) -> Vec<Diagnostic> {
         }
     }
     if let Some(r) = &spec.refresh {
+        if spec.database.platform {
+            // The job's `clone --clean` drops everything in the target database: on a
+            // platform's own database, the platform's schemas too.
+            c.on(
+                &spec.database.name,
+                "[refresh] runs `restage clone --clean`, which would drop the platform's own \
+                 schemas of a `platform = true` database; refresh it with \
+                 `restage clone --schema NAME` after emptying those schemas instead",
+            );
+        }
         for s in [&r.source_secret, &r.target_secret] {
             if !object_names.contains(&s.name) && s.name != "restage-source" {
                 c.at(
@@ -624,5 +634,66 @@ dialect = "heroku"
             );
         }
         assert!(errors.iter().all(|d| d.line > 1), "{errors:?}");
+    }
+
+    #[test]
+    fn cluster_scoped_objects_are_checked_across_namespaces() {
+        let text = format!(
+            r#"{MINIMAL}
+[kubernetes]
+namespace = "staging"
+[[kubernetes.cluster_role_bindings]]
+name = "ci-deployer"
+role = "namespace-creator"
+subjects = [{{ kind = "Group", name = "ci", namespace = "staging" }}]
+[[namespaces]]
+namespace = "monitoring"
+[[namespaces.roles]]
+name = "Bad Name"
+cluster = true
+rules = [{{ resources = ["namespaces"], verbs = ["create"] }}]
+[[namespaces.cluster_role_bindings]]
+name = "ci-deployer"
+role = ""
+subjects = []
+"#
+        );
+        let errors = parse(&text).expect_err("invalid");
+        let all: Vec<&str> = errors.iter().map(|d| d.message.as_str()).collect();
+        for expected in [
+            "ClusterRoleBinding \"ci-deployer\" is defined twice",
+            "ClusterRoleBinding \"ci-deployer\": only a ServiceAccount subject has a namespace",
+            "ClusterRoleBinding \"ci-deployer\" needs a ClusterRole",
+            "ClusterRoleBinding \"ci-deployer\": no subjects",
+        ] {
+            assert!(
+                all.iter().any(|m| m.contains(expected)),
+                "missing {expected:?} in {all:#?}"
+            );
+        }
+        assert!(errors.iter().all(|d| d.line > 1), "{errors:?}");
+    }
+
+    #[test]
+    fn a_refresh_job_on_a_platform_database_is_refused() {
+        let text = format!(
+            r#"{MINIMAL}
+[refresh]
+schedule = "0 3 1 * *"
+image = "restage:1"
+source_secret = {{ name = "restage-source", key = "url" }}
+target_secret = {{ name = "restage-source", key = "target" }}
+"#
+        )
+        .replace("password_secret", "platform = true\npassword_secret");
+        let errors = parse(&text).expect_err("invalid");
+        assert!(
+            errors
+                .iter()
+                .any(|d| d.message.contains("would drop the platform's own schemas")),
+            "{errors:?}"
+        );
+        let without = text.replace("platform = true\n", "");
+        assert!(parse(&without).is_ok());
     }
 }

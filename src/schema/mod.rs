@@ -180,6 +180,11 @@ impl SchemaArchive {
         run(cmd, "pg_restore --section=pre-data (target)").map(|_| ())
     }
 
+    /// The schemas this archive holds objects of.
+    pub fn schemas(&self) -> std::collections::BTreeSet<String> {
+        toc::schemas(&self.toc_text)
+    }
+
     /// Pre-data without the `CREATE SCHEMA` entries: for a target whose schemas exist already
     /// (created by whoever provisioned it) and must stay as they are.
     pub fn restore_pre_data_into_existing_schemas(

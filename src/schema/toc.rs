@@ -46,6 +46,38 @@ pub fn dump_id(line: &str) -> Option<u32> {
     id.trim().parse().ok()
 }
 
+/// The schemas a TOC list holds objects of: each entry's namespace, and the name of every
+/// `SCHEMA` entry (whose namespace is `-`). Names are read as pg_restore prints them,
+/// separated by spaces.
+pub fn schemas(list: &str) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for line in list.lines() {
+        let Some(entry) = parse_line(line) else {
+            continue;
+        };
+        let Some((_, rest)) = line.split_once(';') else {
+            continue;
+        };
+        // `<catalog oid> <object oid> <desc> <namespace> <tag> <owner>`
+        let words: Vec<&str> = rest.split_whitespace().collect();
+        let after_desc = 2 + entry.desc.split(' ').count();
+        match (
+            entry.desc.as_str(),
+            words.get(after_desc),
+            words.get(after_desc + 1),
+        ) {
+            ("SCHEMA", Some(&"-"), Some(name)) => {
+                out.insert((*name).to_owned());
+            }
+            (_, Some(namespace), _) if *namespace != "-" => {
+                out.insert((*namespace).to_owned());
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 pub fn parse(list: &str) -> Vec<TocEntry> {
     list.lines().filter_map(parse_line).collect()
 }
@@ -91,5 +123,17 @@ mod tests {
         assert_eq!(entries[3].desc, "INDEX ATTACH");
         assert_eq!(entries[4].dump_id, 3224);
         assert_eq!(dump_id("; comment"), None);
+    }
+
+    #[test]
+    fn schemas_are_the_namespaces_and_schema_entries() {
+        let list = ";\n\
+            5; 2615 16385 SCHEMA - app owner\n\
+            3345; 0 0 ACL - SCHEMA public pg_database_owner\n\
+            220; 1259 16402 TABLE app orders owner\n\
+            221; 1259 16410 FK CONSTRAINT billing orders orders_fk owner\n\
+            2; 3079 16384 EXTENSION - pgcrypto\n";
+        let found: Vec<String> = schemas(list).into_iter().collect();
+        assert_eq!(found, vec!["app".to_owned(), "billing".to_owned()]);
     }
 }

@@ -200,13 +200,19 @@ fn store_document(
         }
     }
     Ok(match whole {
-        Some(text) if properties.is_empty() => {
-            // A JSON document stays a document (a derived `json` secret); anything else is
-            // the secret string itself.
-            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
-        }
+        Some(text) if properties.is_empty() => whole_document(text),
         _ => serde_json::Value::Object(properties),
     })
+}
+
+/// A store document that is one secret's whole value: a JSON object stays a document (a
+/// derived `json` secret); anything else, even text that parses as another JSON value
+/// (`123`, `"x"`, `true`), is the secret string itself, written byte for byte.
+fn whole_document(text: String) -> serde_json::Value {
+    match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(doc @ serde_json::Value::Object(_)) => doc,
+        _ => serde_json::Value::String(text),
+    }
 }
 
 /// Values found in the deliveries (and the state file), by secret name.
@@ -573,5 +579,18 @@ mod tests {
             Some("p@ss".to_owned())
         );
         assert!(password_from_derived(Derived::Host, &url).is_none());
+    }
+
+    #[test]
+    fn a_whole_value_that_looks_like_json_stays_the_string() {
+        for text in ["123", "\"quoted\"", "true", "[1]", "plain"] {
+            assert_eq!(
+                whole_document(text.to_owned()),
+                serde_json::Value::String(text.to_owned()),
+                "{text}"
+            );
+        }
+        let doc = r#"{"password":"p"}"#.to_owned();
+        assert!(whole_document(doc).is_object());
     }
 }

@@ -4,14 +4,32 @@
 use std::collections::BTreeSet;
 
 use super::{is_dns_label, Collector};
-use crate::provision::spec::{EnvSpec, KubeSecretSpec, KubeSpec};
+use crate::provision::spec::{EnvSpec, KubeSecretSpec, KubeSpec, SubjectSpec};
 use crate::provision::template;
 
 /// Checks every bundle; returns the names of all Secret objects (for `[refresh]`).
 pub(super) fn check(spec: &EnvSpec, c: &mut Collector<'_>) -> BTreeSet<String> {
     let mut object_names = BTreeSet::new();
     let mut namespaces = BTreeSet::new();
+    // Cluster-scoped objects have one name across every bundle of the spec: a second
+    // definition would silently overwrite the first.
+    let mut cluster_scoped = BTreeSet::new();
     for k in spec.kube_specs() {
+        for role in k.roles.iter().filter(|r| r.get_ref().cluster) {
+            let name = &role.get_ref().name;
+            if !cluster_scoped.insert(("ClusterRole", name.clone())) {
+                c.on(role, format!("ClusterRole {name:?} is defined twice"));
+            }
+        }
+        for binding in &k.cluster_role_bindings {
+            let name = &binding.get_ref().name;
+            if !cluster_scoped.insert(("ClusterRoleBinding", name.clone())) {
+                c.on(
+                    binding,
+                    format!("ClusterRoleBinding {name:?} is defined twice"),
+                );
+            }
+        }
         let ns = k.namespace.get_ref();
         if !is_dns_label(ns) {
             c.on(
@@ -92,7 +110,7 @@ fn secret_object_problems(o: &KubeSecretSpec) -> Vec<String> {
     out
 }
 
-/// ConfigMaps, service accounts, Roles and RoleBindings.
+/// ConfigMaps, service accounts, Roles, RoleBindings and ClusterRoleBindings.
 fn check_objects(k: &KubeSpec, c: &mut Collector<'_>) {
     let ns = k.namespace.get_ref();
     let mut names = BTreeSet::new();
@@ -180,28 +198,49 @@ fn check_objects(k: &KubeSpec, c: &mut Collector<'_>) {
                 ),
             );
         }
-        if b.subjects.is_empty() {
-            c.on(binding, format!("RoleBinding {:?} has no subjects", b.name));
-        }
-        for s in &b.subjects {
-            if !matches!(s.kind.as_str(), "ServiceAccount" | "User" | "Group") {
-                c.on(
-                    binding,
-                    format!(
-                        "RoleBinding {:?}: subject kind {:?} (ServiceAccount, User, Group)",
-                        b.name, s.kind
-                    ),
-                );
-            }
-            if s.namespace.is_some() && s.kind != "ServiceAccount" {
-                c.on(
-                    binding,
-                    format!(
-                        "RoleBinding {:?}: only a ServiceAccount subject has a namespace",
-                        b.name
-                    ),
-                );
-            }
+        for problem in subject_problems(&b.subjects) {
+            c.on(binding, format!("RoleBinding {:?}: {problem}", b.name));
         }
     }
+    for binding in &k.cluster_role_bindings {
+        let b = binding.get_ref();
+        if !is_dns_label(&b.name) {
+            c.on(
+                binding,
+                format!("ClusterRoleBinding name {:?} must be a DNS label", b.name),
+            );
+        }
+        if b.role.is_empty() {
+            c.on(
+                binding,
+                format!("ClusterRoleBinding {:?} needs a ClusterRole", b.name),
+            );
+        }
+        for problem in subject_problems(&b.subjects) {
+            c.on(
+                binding,
+                format!("ClusterRoleBinding {:?}: {problem}", b.name),
+            );
+        }
+    }
+}
+
+/// What is wrong with a binding's subjects.
+fn subject_problems(subjects: &[SubjectSpec]) -> Vec<String> {
+    let mut out = Vec::new();
+    if subjects.is_empty() {
+        out.push("no subjects".to_owned());
+    }
+    for s in subjects {
+        if !matches!(s.kind.as_str(), "ServiceAccount" | "User" | "Group") {
+            out.push(format!(
+                "subject kind {:?} (ServiceAccount, User, Group)",
+                s.kind
+            ));
+        }
+        if s.namespace.is_some() && s.kind != "ServiceAccount" {
+            out.push("only a ServiceAccount subject has a namespace".to_owned());
+        }
+    }
+    out
 }
