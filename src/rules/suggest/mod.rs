@@ -53,9 +53,9 @@ pub struct ColumnFacts {
     /// Profile of sampled values; None when the column was not sampled (type not text-like,
     /// `--sample 0`).
     pub samples: Option<SampleProfile>,
-    /// A CHECK constraint of the column or of its domain, by name: the values must keep a
-    /// format, which a keyed hash does not.
-    pub checked: Option<String>,
+    /// For a composite column (or an array of composites): one per field of its type, in
+    /// order, with the field's own sampled values; a composite rule is built from them.
+    pub fields: Vec<ColumnFacts>,
 }
 
 /// What to write for a column.
@@ -127,6 +127,9 @@ pub struct Suggestion {
     pub pii: Option<Pii>,
     /// What sampling found, as counts ("3/60 sampled values contain email addresses").
     pub findings: Vec<String>,
+    /// The next working entries, best first, with their reasons: tried in turn when the
+    /// values `entry` gives fail a constraint of the column.
+    pub fallbacks: Vec<(Entry, String)>,
 }
 
 impl Suggestion {
@@ -136,6 +139,7 @@ impl Suggestion {
             reason: reason.into(),
             pii: None,
             findings: Vec::new(),
+            fallbacks: Vec::new(),
         }
     }
 
@@ -151,6 +155,7 @@ impl Suggestion {
             reason: comment,
             pii,
             findings,
+            fallbacks: Vec::new(),
         }
     }
 
@@ -175,10 +180,12 @@ pub fn suggest(col: &ColumnFacts, table: &TableContext, rules: &[&RuleSpec]) -> 
     let samples = col.samples.as_ref();
     let plain_text = is_plain_text(info);
     // Whole-value kinds speak for plain text only: the text form of a composite or an array
-    // is never "an email", though it may hold one.
+    // is never "an email", though it may hold one. Values of two kinds (emails and phone
+    // numbers in one contact field) are free text holding both.
     let content = samples
         .and_then(SampleProfile::dominant)
-        .filter(|_| plain_text);
+        .filter(|_| plain_text)
+        .filter(|(c, _)| samples.is_some_and(|p| p.findings(Some(*c)).is_empty()));
     let inside = samples.is_some_and(SampleProfile::holds_personal_data);
 
     let kind = match (name_kind, content) {
@@ -190,6 +197,9 @@ pub fn suggest(col: &ColumnFacts, table: &TableContext, rules: &[&RuleSpec]) -> 
     };
     let cited = content.map(|(c, _)| c).filter(|c| Some(*c) == kind);
     let findings = samples.map_or_else(Vec::new, |p| p.findings(cited));
+    if !info.fields.is_empty() && col.key == KeyRole::None {
+        return composite(col, kind, findings, rules);
+    }
     let Some(kind) = kind else {
         return plain(col, samples, findings);
     };
@@ -237,60 +247,270 @@ pub fn suggest(col: &ColumnFacts, table: &TableContext, rules: &[&RuleSpec]) -> 
         }
         KeyRole::None => {}
     }
-    if !plain_text && named.is_none() && by_type.is_none() {
-        return Suggestion::undecided(
-            format!(
-                "personal data inside {} values ({evidence}): choose a rule that rewrites those \
-                 parts, or one that replaces the whole value",
-                info.type_name
-            ),
-            Some(kind),
-            findings,
-        );
-    }
 
-    for name in kind.candidates() {
-        if let Some(entry) = fitting(name, kind.domain(), info, rules) {
-            return Suggestion {
+    // Working entries, best first: `rules init` writes the first one whose outputs pass the
+    // column's constraints.
+    let mut working: Vec<(Entry, String)> = Vec::new();
+    let personal = format!("personal data, {}: {evidence}", kind.what());
+    let structured = !plain_text && named.is_none() && by_type.is_none();
+    if kind == Pii::FreeText || structured {
+        if let Some(entry) = scrub(col, rules) {
+            working.push((
                 entry,
-                reason: format!("personal data, {}: {evidence}", kind.what()),
-                pii: Some(kind),
-                findings,
-            };
+                format!("{personal}; personal tokens inside are replaced, the rest is kept"),
+            ));
         }
     }
-    if let Some(check) = &col.checked {
-        return Suggestion::undecided(
-            format!(
-                "looks like {} ({evidence}), and no rule of this build is known to keep the \
-                 format its CHECK constraint {check} asks for: choose a rule whose output passes it",
-                kind.what()
-            ),
-            Some(kind),
-            findings,
-        );
+    if structured {
+        return first_working(working, || {
+            Suggestion::undecided(
+                format!(
+                    "personal data inside {} values ({evidence}): choose a rule that rewrites \
+                     those parts, or one that replaces the whole value",
+                    info.type_name
+                ),
+                Some(kind),
+                findings.clone(),
+            )
+        })
+        .with(Some(kind), &findings);
+    }
+    for name in kind.candidates() {
+        if let Some(entry) = fitting(name, kind.domain(), info, rules) {
+            working.push((entry, personal.clone()));
+        }
+    }
+    if kind.format_preserving() {
+        for letters in [true, false] {
+            if let Some(entry) = format_preserving(kind, letters, info, rules) {
+                working.push((
+                    entry,
+                    format!("{personal}; digits and letters replaced in the same format"),
+                ));
+            }
+        }
     }
     if kind.hash_fallback() {
         if let Some(entry) = fitting("hash", kind.domain(), info, rules) {
-            return Suggestion {
+            working.push((
                 entry,
-                reason: format!(
-                    "personal data, {}: {evidence}; no fitting rule for it in this build, hashed",
-                    kind.what()
-                ),
-                pii: Some(kind),
-                findings,
-            };
+                format!("{personal}; no fitting rule for it in this build, hashed"),
+            ));
         }
     }
-    Suggestion::undecided(
-        format!(
-            "looks like {}, no fitting rule in this build ({evidence})",
-            kind.what()
-        ),
-        Some(kind),
+    first_working(working, || {
+        Suggestion::undecided(
+            format!(
+                "looks like {}, no fitting rule in this build ({evidence})",
+                kind.what()
+            ),
+            Some(kind),
+            findings.clone(),
+        )
+    })
+    .with(Some(kind), &findings)
+}
+
+impl Suggestion {
+    fn with(mut self, pii: Option<Pii>, findings: &[String]) -> Suggestion {
+        self.pii = pii;
+        self.findings = findings.to_vec();
+        self
+    }
+}
+
+/// The first of `working` with the others as its fallbacks, or `otherwise`.
+fn first_working(
+    mut working: Vec<(Entry, String)>,
+    otherwise: impl FnOnce() -> Suggestion,
+) -> Suggestion {
+    if working.is_empty() {
+        return otherwise();
+    }
+    let (entry, reason) = working.remove(0);
+    Suggestion {
+        entry,
+        reason,
+        pii: None,
+        findings: Vec::new(),
+        fallbacks: working,
+    }
+}
+
+/// Token kinds `scrub` replaces, by the name its `domains` parameter uses, with the kind of
+/// personal data each is.
+const SCRUBBED: [(&str, Pii); 5] = [
+    ("email", Pii::Email),
+    ("phone", Pii::Phone),
+    ("card", Pii::CardNumber),
+    ("iban", Pii::BankAccount),
+    ("ip", Pii::IpAddress),
+];
+
+/// `scrub` for a column whose values were all read as text and hold no personal data of a
+/// kind it cannot replace (tokens), with the domain of each kind it found: the domain every
+/// column of that kind gets, so a token maps as those columns do.
+fn scrub(col: &ColumnFacts, rules: &[&RuleSpec]) -> Option<Entry> {
+    let p = col.samples.as_ref()?;
+    let info = &col.info;
+    let readable = match info.class {
+        TypeClass::Text | TypeClass::Json | TypeClass::Bytea => true,
+        _ => info.scalar_oid == crate::sanitize::oids::XML,
+    };
+    if !readable || p.unreadable > 0 || p.inside(Pii::Secret) > 0 {
+        return None;
+    }
+    let mut domains = toml::Table::new();
+    for (token, kind) in SCRUBBED {
+        if let (true, Some(domain)) = (p.inside(kind) > 0, kind.domain()) {
+            domains.insert(token.to_string(), toml::Value::String(domain.to_string()));
+        }
+    }
+    let Some(Entry::Rule { rule, params, .. }) = fitting("scrub", None, info, rules) else {
+        return None;
+    };
+    let mut params = params;
+    if !domains.is_empty() {
+        params.insert("domains".into(), toml::Value::Table(domains));
+    }
+    Some(Entry::Rule {
+        rule,
+        domain: None,
+        params,
+    })
+}
+
+/// `format_preserve` in the kind's domain, letters replaced too or kept.
+fn format_preserving(
+    kind: Pii,
+    letters: bool,
+    info: &ColumnInfo,
+    rules: &[&RuleSpec],
+) -> Option<Entry> {
+    let Entry::Rule {
+        rule,
+        domain,
+        mut params,
+    } = fitting("format_preserve", kind.domain(), info, rules)?
+    else {
+        return None;
+    };
+    if !letters {
+        params.insert("letters".into(), toml::Value::Boolean(false));
+    }
+    Some(Entry::Rule {
+        rule,
+        domain,
+        params,
+    })
+}
+
+/// A `composite` rule for a composite column (or an array of them), each field suggested as a
+/// column of its own would be; undecided when a field is, naming it. Kept when no field needs
+/// a rule and nothing personal was seen in the whole values.
+fn composite(
+    col: &ColumnFacts,
+    kind: Option<Pii>,
+    findings: Vec<String>,
+    rules: &[&RuleSpec],
+) -> Suggestion {
+    let info = &col.info;
+    let type_name = info.type_name.trim_end_matches("[]");
+    let short = type_name.rsplit('.').next().unwrap_or(type_name);
+    let mut names: Vec<&str> = col.fields.iter().map(|f| f.info.name.as_str()).collect();
+    // The type's name says what its fields are parts of (`postal`: an address).
+    names.push(short);
+    let context = TableContext::new(short, &names);
+    let mut fields = toml::Table::new();
+    let mut ruled = Vec::new();
+    for field in &col.fields {
+        let s = suggest(field, &context, rules);
+        match s.entry {
+            Entry::Keep | Entry::Follows { .. } => {}
+            Entry::Rule {
+                rule,
+                domain,
+                params,
+            } => {
+                let mut entry = toml::Table::new();
+                entry.insert("rule".into(), toml::Value::String(rule.clone()));
+                if let Some(d) = domain {
+                    entry.insert("domain".into(), toml::Value::String(d));
+                }
+                entry.extend(params);
+                fields.insert(field.info.name.clone(), toml::Value::Table(entry));
+                ruled.push(format!("{} {rule}", field.info.name));
+            }
+            Entry::Undecided(reason) => {
+                return Suggestion::undecided(
+                    format!(
+                        "{type_name} field `{}` is undecided: {reason}",
+                        field.info.name
+                    ),
+                    kind,
+                    findings,
+                );
+            }
+        }
+    }
+    let inside = col
+        .samples
+        .as_ref()
+        .is_some_and(SampleProfile::holds_personal_data);
+    if fields.is_empty() {
+        if inside || kind.is_some() {
+            let evidence = if findings.is_empty() {
+                "its column name".to_string()
+            } else {
+                findings.join("; ")
+            };
+            return Suggestion::undecided(
+                format!(
+                    "personal data inside {} values ({evidence}), but no field of it was found \
+                     to hold it: choose a rule that rewrites those parts, or one that replaces \
+                     the whole value",
+                    info.type_name
+                ),
+                kind,
+                findings,
+            );
+        }
+        return plain(col, col.samples.as_ref(), findings);
+    }
+    let mut params = toml::Table::new();
+    params.insert("fields".into(), toml::Value::Table(fields));
+    let spec_fits = rules
+        .iter()
+        .find(|s| s.name == "composite")
+        .is_some_and(|spec| {
+            check_params(spec, &params).is_empty() && check_fit(spec, &params, info).is_empty()
+        });
+    if !spec_fits {
+        return Suggestion::undecided(
+            format!(
+                "personal data inside fields of {} values, and this build has no fitting \
+                 `composite` rule",
+                info.type_name
+            ),
+            kind,
+            findings,
+        );
+    }
+    let mut reason = format!("composite fields: {}", ruled.join(", "));
+    if !findings.is_empty() {
+        let _ = write!(reason, "; {}", findings.join("; "));
+    }
+    Suggestion {
+        entry: Entry::Rule {
+            rule: "composite".to_string(),
+            domain: None,
+            params,
+        },
+        reason,
+        pii: kind.or(Some(Pii::FreeText)),
         findings,
-    )
+        fallbacks: Vec::new(),
+    }
 }
 
 /// A scalar text column: the only kind whose whole values detectors classify.
@@ -496,7 +716,7 @@ mod tests {
             },
             key: KeyRole::None,
             samples: None,
-            checked: None,
+            fields: Vec::new(),
         }
     }
 
@@ -553,26 +773,39 @@ mod tests {
         );
     }
 
+    static FORMAT: RuleSpec = RuleSpec {
+        name: "format_preserve",
+        summary: "Same format.",
+        params: &[ParamSpec {
+            name: "letters",
+            kind: ParamKind::Bool,
+            required: false,
+            doc: "replace letters",
+        }],
+        accepts: &[TypeClass::Text],
+        may_produce_null: false,
+        unique_preserving: true,
+        max_len: MaxLen::SameAsInput,
+        example: r#"a = { rule = "format_preserve" }"#,
+    };
+
     #[test]
-    fn a_column_with_a_check_constraint_is_never_hashed() {
-        // `ssn national_id` whose domain checks the `123-45-6789` format: a hex hash fails it.
-        let mut col = text("ssn");
-        col.checked = Some("national_id_check".into());
-        let s = suggest(&col, &people(), &[&KEEP, &EMAIL, &HASH]);
-        assert!(s.is_undecided(), "{:?}", s.entry);
-        assert!(
-            s.entry
-                .to_toml()
-                .contains("its CHECK constraint national_id_check"),
-            "{}",
-            s.entry.to_toml()
-        );
-        // The same column without the constraint is hashed.
-        col.checked = None;
-        let s = suggest(&col, &people(), &[&KEEP, &EMAIL, &HASH]);
+    fn an_identifier_gets_its_format_first_and_a_hash_last() {
+        // A format CHECK may reject a hash: the format-preserving rule comes first, the hash
+        // stays as the last fallback; `rules init` writes the first whose outputs pass.
+        let col = text("ssn");
+        let s = suggest(&col, &people(), &[&KEEP, &EMAIL, &HASH, &FORMAT]);
         assert_eq!(
             s.entry.to_toml(),
-            r#"{ rule = "hash", domain = "national_id" }"#
+            r#"{ rule = "format_preserve", domain = "national_id" }"#
+        );
+        let rest: Vec<String> = s.fallbacks.iter().map(|(e, _)| e.to_toml()).collect();
+        assert_eq!(
+            rest,
+            [
+                r#"{ rule = "format_preserve", domain = "national_id", letters = false }"#,
+                r#"{ rule = "hash", domain = "national_id" }"#
+            ]
         );
     }
 
