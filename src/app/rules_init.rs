@@ -215,6 +215,9 @@ async fn inspect(source: &ConnSpec, args: &RulesInitArgs) -> Result<Inspected, F
     let constraints = constraints::load(&client)
         .await
         .map_err(|e| pg("reading CHECK constraints", e))?;
+    let field_lengths = constraints::field_lengths(&client)
+        .await
+        .map_err(|e| pg("reading composite types", e))?;
 
     // Partitions are written once, under the partitioned table at the root of their tree: its
     // rules apply to every partition, including ones created later.
@@ -224,7 +227,11 @@ async fn inspect(source: &ConnSpec, args: &RulesInitArgs) -> Result<Inspected, F
         let infos: Vec<_> = table
             .columns
             .iter()
-            .map(|c| rules::column_info(table, c, &catalog.types))
+            .map(|c| {
+                let mut info = rules::column_info(table, c, &catalog.types);
+                constraints::limit_fields(&mut info, &field_lengths);
+                info
+            })
             .collect();
         let sampled: Vec<usize> = (0..infos.len())
             .filter(|&i| args.sample > 0 && suggest::samples_column(&infos[i]))

@@ -82,6 +82,45 @@ pub async fn load(
         .collect())
 }
 
+/// (composite type oid, field) → the `n` of a `varchar(n)`/`char(n)` field (or of the domain
+/// it is typed with): rules suggested for fields must fit it as they must fit a column.
+pub async fn field_lengths(
+    client: &Client,
+) -> Result<HashMap<(u32, String), usize>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT c.reltype, a.attname::text, \
+                    CASE WHEN a.atttypmod >= 4 THEN a.atttypmod - 4 ELSE t.typtypmod - 4 END \
+             FROM pg_catalog.pg_attribute a \
+             JOIN pg_catalog.pg_class c ON c.oid = a.attrelid AND c.relkind = 'c' \
+             JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
+             WHERE a.attnum > 0 AND NOT a.attisdropped AND t.typcategory = 'S' \
+               AND (a.atttypmod >= 4 OR t.typtypmod >= 4)",
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            let n: i32 = r.get(2);
+            Some(((r.get(0), r.get(1)), usize::try_from(n).ok()?))
+        })
+        .collect())
+}
+
+/// Sets the length limit of every field of `info` (nested ones too) from `lengths`.
+pub fn limit_fields(info: &mut ColumnInfo, lengths: &HashMap<(u32, String), usize>) {
+    let composite = info.scalar_oid;
+    for field in &mut info.fields {
+        if !field.array {
+            if let Some(n) = lengths.get(&(composite, field.name.clone())) {
+                field.max_chars = Some(*n);
+            }
+        }
+        limit_fields(field, lengths);
+    }
+}
+
 /// What is checked of one column: its facts, constraints and sampled values.
 pub struct Column<'a> {
     pub info: &'a ColumnInfo,
@@ -134,11 +173,16 @@ pub async fn settle(
     Some(format!("undecided, {}", failures.join("; ")))
 }
 
-/// The name of an entry's rule.
-fn rule_of(entry: &Entry) -> &str {
+/// An entry's rule with its parameters, as a failure names it: `format_preserve (letters =
+/// false)`.
+fn rule_of(entry: &Entry) -> String {
     match entry {
-        Entry::Rule { rule, .. } => rule,
-        _ => "",
+        Entry::Rule { rule, params, .. } if params.is_empty() => rule.clone(),
+        Entry::Rule { rule, params, .. } => {
+            let params: Vec<String> = params.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+            format!("{rule} ({})", params.join(", "))
+        }
+        _ => String::new(),
     }
 }
 
@@ -260,8 +304,9 @@ async fn check_on_server(
     let total = outputs.len();
     let run = async {
         let cast = format!(
-            "SELECT count(*) FROM (SELECT s.v::{} AS x FROM pg_catalog.unnest($1::pg_catalog.text[]) \
-             AS s(v)) AS t",
+            // count(t.x), not count(*): an unused cast would be planned away.
+            "SELECT count(t.x) FROM (SELECT s.v::{} AS x \
+             FROM pg_catalog.unnest($1::pg_catalog.text[]) AS s(v)) AS t",
             c.type_sql
         );
         if let Err(e) = client.query_one(&cast, &[&outputs]).await {

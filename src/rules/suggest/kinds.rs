@@ -129,7 +129,13 @@ impl Pii {
     pub(super) fn format_preserving(self) -> bool {
         matches!(
             self,
-            Pii::NationalId | Pii::Phone | Pii::BankAccount | Pii::CardNumber | Pii::PostalCode
+            Pii::NationalId
+                | Pii::Phone
+                | Pii::BankAccount
+                | Pii::CardNumber
+                | Pii::PostalCode
+                // A country code in `char(2)`, where no country name fits.
+                | Pii::Country
         )
     }
 

@@ -405,6 +405,100 @@ fn format_preserving(
     })
 }
 
+/// `s` for a field of a composite type with a length limit: the clone builds field rules
+/// without the field's `varchar(n)` (a composite's fields carry no length to rules), so the
+/// entry must fit by itself: a declared bound within the limit, or outputs as long as their
+/// inputs. Otherwise the next working entry, or undecided naming the limit.
+fn bounded(s: Suggestion, field: &ColumnInfo, rules: &[&RuleSpec]) -> Suggestion {
+    let Some(limit) = field.max_chars else {
+        return s;
+    };
+    let fits = |entry: &Entry| -> bool {
+        let Entry::Rule { rule, params, .. } = entry else {
+            return true;
+        };
+        let Some(spec) = rules.iter().find(|r| r.name == rule) else {
+            return false;
+        };
+        match spec.max_len {
+            MaxLen::Chars(n) => n <= limit,
+            MaxLen::Param(p) => params
+                .get(p)
+                .and_then(toml::Value::as_integer)
+                .is_some_and(|n| usize::try_from(n).is_ok_and(|n| n <= limit)),
+            MaxLen::SameAsInput => keeps_length(entry, field),
+            MaxLen::Unbounded => false,
+        }
+    };
+    if fits(&s.entry) {
+        return Suggestion {
+            fallbacks: Vec::new(),
+            ..s
+        };
+    }
+    let rule = match &s.entry {
+        Entry::Rule { rule, .. } => rule.clone(),
+        _ => String::new(),
+    };
+    for (entry, reason) in &s.fallbacks {
+        if fits(entry) {
+            return Suggestion {
+                entry: entry.clone(),
+                reason: reason.clone(),
+                fallbacks: Vec::new(),
+                ..s
+            };
+        }
+    }
+    Suggestion::undecided(
+        format!(
+            "{} is limited to {limit} characters, which `{rule}` does not keep to inside a \
+             composite value",
+            field.type_name
+        ),
+        s.pii,
+        s.findings,
+    )
+}
+
+/// Whether `entry`'s outputs are as long as their inputs, tried on a few made-up values with
+/// a throwaway key, built as the clone builds a field's rule (no length limit).
+fn keeps_length(entry: &Entry, field: &ColumnInfo) -> bool {
+    let Entry::Rule {
+        rule,
+        domain,
+        params,
+    } = entry
+    else {
+        return true;
+    };
+    let mut table = params.clone();
+    table.insert("rule".into(), toml::Value::String(rule.clone()));
+    if let Some(d) = domain {
+        table.insert("domain".into(), toml::Value::String(d.clone()));
+    }
+    let mut column = field.clone();
+    column.max_chars = None;
+    let Ok(sanitizer) = crate::sanitize::build_column(&table, &column, &[], rule) else {
+        return false;
+    };
+    let key = crate::sanitize::Key::from_secret(b"restage rules init length probe");
+    let ctx = crate::sanitize::Ctx {
+        key: &key,
+        row: None,
+    };
+    ["GB", "ab-12", "Abc 123-456", "x"].iter().all(|input| {
+        let mut out = Vec::new();
+        match sanitizer.sanitize(Some(input.as_bytes()), &ctx, &mut out) {
+            Ok(crate::sanitize::Outcome::Value) => {
+                String::from_utf8_lossy(&out).chars().count() == input.chars().count()
+            }
+            Ok(_) => true,
+            Err(_) => false,
+        }
+    })
+}
+
 /// A `composite` rule for a composite column (or an array of them), each field suggested as a
 /// column of its own would be; undecided when a field is, naming it. Kept when no field needs
 /// a rule and nothing personal was seen in the whole values.
@@ -424,7 +518,7 @@ fn composite(
     let mut fields = toml::Table::new();
     let mut ruled = Vec::new();
     for field in &col.fields {
-        let s = suggest(field, &context, rules);
+        let s = bounded(suggest(field, &context, rules), &field.info, rules);
         match s.entry {
             Entry::Keep | Entry::Follows { .. } => {}
             Entry::Rule {
