@@ -195,6 +195,16 @@ fn init(db: &str, extra: &[&str]) -> Run {
     )
 }
 
+/// `text` with every undecided entry replaced by `entry`, as a person decides them.
+fn decided(text: &str, entry: &str) -> String {
+    text.lines()
+        .map(|l| match l.split_once(" = { undecided = ") {
+            Some((key, _)) => format!("{key} = {entry}\n"),
+            None => format!("{l}\n"),
+        })
+        .collect()
+}
+
 /// An inline TOML table as a value, to compare entries whatever their key order.
 fn inline(text: &str) -> toml::Value {
     let doc: toml::Table = format!("x = {text}").parse().expect("inline table");
@@ -800,14 +810,8 @@ fn types_and_demo_schemas_domains_partitions_and_json_are_covered() {
     }
     // Once a person has decided those, it is a complete, valid rules file for the clone:
     // every suggested rule fits its column.
-    let decided: String = text
-        .lines()
-        .map(|l| match l.split_once(" = { undecided = ") {
-            Some((key, _)) => format!("{key} = \"keep\"  # decided by hand\n"),
-            None => format!("{l}\n"),
-        })
-        .collect();
-    std::fs::write(&path, decided).expect("decided rules file");
+    std::fs::write(&path, decided(&text, "\"keep\"  # decided by hand"))
+        .expect("decided rules file");
     let target = fresh_db(cluster(), "ri_types_dst");
     let cloned = run_cmd(
         restage()
@@ -988,19 +992,8 @@ fn structured_columns_get_working_rules_checked_against_the_columns_constraints(
          UNION SELECT (home).contact FROM people UNION SELECT notes FROM people",
     );
     assert_not_printed(&run, &secrets);
-    let decided: String = text
-        .lines()
-        .map(|l| match l.split_once(" = { undecided = ") {
-            Some((key, _)) => format!("{key} = {{ rule = \"null\" }}\n"),
-            None => format!("{l}\n"),
-        })
-        .collect();
-    // The phone is NOT NULL: a person decides to keep these test numbers.
-    let decided = decided.replace(
-        "phone       = { rule = \"null\" }",
-        "phone       = \"keep\"",
-    );
-    std::fs::write(&path, decided).expect("decided rules file");
+    // The phone is left: a person decides to keep these test numbers.
+    std::fs::write(&path, decided(&text, "\"keep\"")).expect("decided rules file");
     let target = fresh_db(cluster(), "ri_checks_dst");
     run_cmd(
         restage()

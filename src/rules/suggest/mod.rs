@@ -903,6 +903,105 @@ mod tests {
         );
     }
 
+    static SCRUB: RuleSpec = RuleSpec {
+        name: "scrub",
+        summary: "Tokens.",
+        params: &[ParamSpec {
+            name: "domains",
+            kind: ParamKind::Table,
+            required: false,
+            doc: "kind → domain",
+        }],
+        accepts: &[
+            TypeClass::Text,
+            TypeClass::Json,
+            TypeClass::Bytea,
+            TypeClass::Other,
+        ],
+        may_produce_null: false,
+        unique_preserving: false,
+        max_len: MaxLen::Unbounded,
+        example: r#"a = { rule = "scrub" }"#,
+    };
+    static COMPOSITE: RuleSpec = RuleSpec {
+        name: "composite",
+        summary: "Fields.",
+        params: &[ParamSpec {
+            name: "fields",
+            kind: ParamKind::Table,
+            required: true,
+            doc: "field → entry",
+        }],
+        accepts: &[TypeClass::Other],
+        may_produce_null: false,
+        unique_preserving: false,
+        max_len: MaxLen::Unbounded,
+        example: r#"a = { rule = "composite", fields = {} }"#,
+    };
+
+    #[test]
+    fn personal_tokens_inside_documents_get_scrub_in_the_domains_of_their_kinds() {
+        let rules = [&KEEP, &NULL, &EMAIL, &HASH, &SCRUB];
+        let mut doc = of(TypeClass::Json, oids::JSONB, "doc");
+        doc.samples = Some(profile(&[
+            r#"{"mail": "a@example.com", "card": "4111 1111 1111 1111"}"#,
+            r#"{"phone": "+44 7700 900123"}"#,
+        ]));
+        let s = suggest(&doc, &people(), &rules);
+        assert_eq!(
+            s.entry.to_toml(),
+            r#"{ rule = "scrub", domains = { email = "email", phone = "phone", card = "card_number" } }"#
+        );
+        // A token scrub cannot replace (a JWT), or values it could not read: left to a person.
+        doc.samples = Some(profile(&[
+            r#"{"token": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlX2hlcmU"}"#,
+            r#"{"mail": "a@example.com"}"#,
+        ]));
+        assert!(suggest(&doc, &people(), &rules).is_undecided());
+        let mut notes = text("notes");
+        let mut p = profile(&["wrote from x@example.com"]);
+        p.add_unreadable();
+        notes.samples = Some(p);
+        assert_ne!(
+            suggest(&notes, &people(), &rules).entry.to_toml(),
+            r#"{ rule = "scrub", domains = { email = "email" } }"#
+        );
+    }
+
+    #[test]
+    fn composite_columns_get_a_rule_per_field_or_name_the_undecided_one() {
+        let rules = [&KEEP, &NULL, &EMAIL, &HASH, &SCRUB, &COMPOSITE];
+        let mut contact = text("contact");
+        contact.samples = Some(profile(&["a@example.com", "b@example.com"]));
+        let mut note = text("note");
+        note.samples = Some(profile(&["call +44 7700 900123 or a@example.com", "-"]));
+        let mut kind = text("kind");
+        kind.samples = Some(profile(&["home", "work"]));
+        let number = of(TypeClass::Integer, oids::INT4, "number");
+        let mut col = of(TypeClass::Other, 16_400, "location");
+        col.info.type_name = "public.postal".into();
+        col.info.fields = [&contact, &note, &kind, &number]
+            .iter()
+            .map(|f| f.info.clone())
+            .collect();
+        col.fields = vec![contact, note, kind, number];
+        col.samples = Some(profile(&[
+            "(a@example.com,\"call +44 7700 900123\",home,1)",
+        ]));
+        let s = suggest(&col, &people(), &rules);
+        assert_eq!(
+            s.entry.to_toml(),
+            r#"{ rule = "composite", fields = { contact = { rule = "email", domain = "email" }, note = { rule = "scrub", domains = { email = "email", phone = "phone" } } } }"#
+        );
+        // A field whose values were not looked at makes the whole column undecided, naming it.
+        col.fields[2].samples = None;
+        let s = suggest(&col, &people(), &rules);
+        assert!(
+            matches!(&s.entry, Entry::Undecided(r) if r.starts_with("public.postal field `kind` is undecided")),
+            "{s:?}"
+        );
+    }
+
     #[test]
     fn without_a_fitting_rule_it_is_left_undecided_never_kept() {
         let col = text("Phone");

@@ -195,17 +195,6 @@ mod tests {
     use crate::sanitize::oids;
     use crate::sanitize::testing::{column, run};
 
-    fn shape(s: &str) -> String {
-        s.chars()
-            .map(|c| match c {
-                '0'..='9' => '9',
-                'a'..='z' => 'a',
-                'A'..='Z' => 'A',
-                c => c,
-            })
-            .collect()
-    }
-
     #[test]
     fn keeps_the_format_and_the_prefix() {
         let col = column(TypeClass::Text, oids::TEXT);
