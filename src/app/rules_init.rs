@@ -4,9 +4,13 @@
 //! over every column whose type can hold text (`TABLESAMPLE SYSTEM` on large tables, `LIMIT
 //! --sample`): the server's text form of composites, arrays, json, xml and tsvector, the bytes
 //! of `bytea` read as UTF-8 where they are. Sampled values go straight into counters
-//! (`suggest::SampleProfile`) and are dropped; only counts reach the output. The suggestions
-//! come from `rules::suggest`, checked the way `rules check` checks them before anything is
-//! written.
+//! (`suggest::SampleProfile`); only counts reach the output. Fields of composite columns are
+//! sampled each on its own (of every element, for arrays of composites). Whole values of
+//! columns whose binary form is their text are kept in memory for the constraint check
+//! (`rules_init_constraints`): suggested rules run over them and their outputs are checked
+//! against the column's constraints on the source, in the same transaction, which is rolled
+//! back. The suggestions come from `rules::suggest`, checked the way `rules check` checks them
+//! before anything is written.
 
 use std::collections::HashMap;
 use std::io::Write as _;

@@ -6,11 +6,15 @@
 //!
 //! A suggestion is only made for a rule the running build has and whose declaration fits the
 //! column (`compose::check_params` and `compose::check_fit`: type class, NOT NULL, UNIQUE,
-//! `varchar(n)`); otherwise it falls back to `hash` (with a `length` when the column is
-//! bounded). Fail closed: where no rule fits a column that looks personal, where personal data
-//! sits inside structured values, or where values could not be looked at, the entry is
-//! `{ undecided = "reason" }`, which `rules check` and `clone` refuse until a person decides;
-//! never `keep`. `follow` leaves columns whose foreign key carries a rule without an entry.
+//! `varchar(n)`): the kind's own rule, `format_preserve` for codes, `hash` last (with a
+//! `length` when the column is bounded); the ones after the first are kept as fallbacks, which
+//! `rules init` tries when the first one's outputs fail a constraint of the column. Personal
+//! tokens inside text, json, xml, arrays and bytea get `scrub`; composite values a `composite`
+//! rule built from each field's own suggestion. Fail closed: where no rule fits a column that
+//! looks personal, where no rule rewrites the personal parts of a structured value, or where
+//! values could not be looked at, the entry is `{ undecided = "reason" }`, which `rules check`
+//! and `clone` refuse until a person decides; never `keep`. `follow` leaves columns whose
+//! foreign key carries a rule without an entry.
 
 mod agree;
 mod detect;
