@@ -223,19 +223,9 @@ async fn verdict(
             None => Ok(format!("{what} by the rule's declaration")),
         };
     };
-    let Entry::Rule {
-        rule: name,
-        domain,
-        params,
-    } = entry
-    else {
+    let (Some(table), Entry::Rule { rule: name, .. }) = (entry.to_table(), entry) else {
         return Ok(String::new());
     };
-    let mut table = params.clone();
-    table.insert("rule".into(), toml::Value::String(name.clone()));
-    if let Some(d) = domain {
-        table.insert("domain".into(), toml::Value::String(d.clone()));
-    }
     let sanitizer = build_column_in(
         &table,
         info,

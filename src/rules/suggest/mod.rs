@@ -112,6 +112,25 @@ impl Entry {
         }
     }
 
+    /// A rule's entry as the rules file holds it (`rule`, `domain` and the parameters), to
+    /// build it; None for the other entries.
+    pub fn to_table(&self) -> Option<toml::Table> {
+        let Entry::Rule {
+            rule,
+            domain,
+            params,
+        } = self
+        else {
+            return None;
+        };
+        let mut table = params.clone();
+        table.insert("rule".into(), toml::Value::String(rule.clone()));
+        if let Some(d) = domain {
+            table.insert("domain".into(), toml::Value::String(d.clone()));
+        }
+        Some(table)
+    }
+
     /// A rule that changes values (so columns referencing this one follow it).
     pub fn changes_values(&self) -> bool {
         match self {
@@ -468,19 +487,9 @@ fn bounded(s: Suggestion, field: &ColumnInfo, rules: &[&RuleSpec]) -> Suggestion
 /// Whether `entry`'s outputs are as long as their inputs, tried on a few made-up values with
 /// a throwaway key, built as the clone builds a field's rule (no length limit).
 fn keeps_length(entry: &Entry, field: &ColumnInfo) -> bool {
-    let Entry::Rule {
-        rule,
-        domain,
-        params,
-    } = entry
-    else {
+    let (Some(table), Entry::Rule { rule, .. }) = (entry.to_table(), entry) else {
         return true;
     };
-    let mut table = params.clone();
-    table.insert("rule".into(), toml::Value::String(rule.clone()));
-    if let Some(d) = domain {
-        table.insert("domain".into(), toml::Value::String(d.clone()));
-    }
     let mut column = field.clone();
     column.max_chars = None;
     let Ok(sanitizer) = crate::sanitize::build_column(&table, &column, &[], rule) else {
