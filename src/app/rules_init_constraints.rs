@@ -266,7 +266,7 @@ async fn verdict(
         return Ok(format!("{what}: no sampled values to check"));
     }
     if let Some(c) = checks {
-        check_on_server(client, c, &info.name, &outputs)
+        check_on_server(client, c, info, &outputs)
             .await
             .map_err(|failed| format!("{failed} fails for `{rule}`"))?;
     }
@@ -288,9 +288,10 @@ fn length(info: &ColumnInfo, text: &str) -> usize {
 async fn check_on_server(
     client: &Client,
     c: &Constraints,
-    column: &str,
+    column: &ColumnInfo,
     outputs: &[String],
 ) -> Result<(), String> {
+    let text_like = column.class == TypeClass::Text;
     let total = outputs.len();
     let run = async {
         let cast = format!(
@@ -309,12 +310,32 @@ async fn check_on_server(
                 None => format!("the cast to {} ({})", c.type_sql, pgerr::describe(&e)),
             });
         }
+        // An explicit cast cuts text to a `varchar(n)` a domain is over, silently: a value
+        // the cast changed is too long for the column.
+        if text_like {
+            let cut = format!(
+                "SELECT count(*) FROM pg_catalog.unnest($1::pg_catalog.text[]) AS s(v) \
+                 WHERE pg_catalog.rtrim((s.v::{})::pg_catalog.text) <> pg_catalog.rtrim(s.v)",
+                c.type_sql
+            );
+            let cut: i64 = client
+                .query_one(&cut, &[&outputs])
+                .await
+                .map_err(|e| format!("the length of {} ({})", c.type_sql, pgerr::describe(&e)))?
+                .get(0);
+            if cut > 0 {
+                return Err(format!(
+                    "the length of {} ({cut}/{total} sanitized samples)",
+                    c.type_sql
+                ));
+            }
+        }
         for (name, expr) in &c.checks {
             let sql = format!(
                 "SELECT count(*) FROM (SELECT s.v::{} AS {} \
                  FROM pg_catalog.unnest($1::pg_catalog.text[]) AS s(v)) AS t WHERE ({expr}) IS FALSE",
                 c.type_sql,
-                quote_ident(column)
+                quote_ident(&column.name)
             );
             let failed: i64 = client
                 .query_one(&sql, &[&outputs])
