@@ -14,6 +14,7 @@ mod reset;
 mod restore;
 mod rules_check;
 mod rules_init;
+mod rules_init_constraints;
 mod rules_list;
 mod sanitizing;
 mod schema_text;

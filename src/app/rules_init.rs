@@ -4,9 +4,13 @@
 //! over every column whose type can hold text (`TABLESAMPLE SYSTEM` on large tables, `LIMIT
 //! --sample`): the server's text form of composites, arrays, json, xml and tsvector, the bytes
 //! of `bytea` read as UTF-8 where they are. Sampled values go straight into counters
-//! (`suggest::SampleProfile`) and are dropped; only counts reach the output. The suggestions
-//! come from `rules::suggest`, checked the way `rules check` checks them before anything is
-//! written.
+//! (`suggest::SampleProfile`); only counts reach the output. Fields of composite columns are
+//! sampled each on its own (of every element, for arrays of composites). Whole values of
+//! columns whose binary form is their text are kept in memory for the constraint check
+//! (`rules_init_constraints`): suggested rules run over them and their outputs are checked
+//! against the column's constraints on the source, in the same transaction, which is rolled
+//! back. The suggestions come from `rules::suggest`, checked the way `rules check` checks them
+//! before anything is written.
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -15,6 +19,8 @@ use std::path::Path;
 use tokio_postgres::Client;
 
 use super::clone::parse_conn;
+use super::rules_init_constraints as constraints;
+use super::sanitizing::ephemeral_key;
 use super::Failure;
 use crate::catalog::{self, quote_ident, select, SourceCatalog, Table};
 use crate::cli::RulesInitArgs;
@@ -50,7 +56,7 @@ pub fn run(args: &RulesInitArgs) -> Result<(), Failure> {
         .enable_all()
         .build()
         .map_err(|e| Failure::new(exit::FAILURE, format!("cannot start a runtime: {e}")))?;
-    let (mut sections, catalog, tables) = rt.block_on(inspect(&source, args))?;
+    let (mut sections, catalog, tables, checked) = rt.block_on(inspect(&source, args))?;
 
     let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let date = now.get(..10).unwrap_or(&now);
@@ -67,7 +73,7 @@ pub fn run(args: &RulesInitArgs) -> Result<(), Failure> {
             ),
         )
     })?;
-    print_findings(&sections);
+    print_findings(&sections, &checked);
     match &args.out {
         None => {
             let mut stdout = std::io::stdout().lock();
@@ -92,12 +98,16 @@ pub fn run(args: &RulesInitArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// One stderr line per column where sampling found something or that is left undecided:
-/// counts and the decision, never a value.
-fn print_findings(sections: &[TableSection]) {
+/// One stderr line per column where sampling found something, whose suggestion was checked
+/// against constraints, or that is left undecided: counts and the decision, never a value.
+fn print_findings(sections: &[TableSection], checked: &[(String, String, String)]) {
     for table in sections {
         for (column, s) in &table.columns {
-            if s.findings.is_empty() && !s.is_undecided() {
+            let check = checked
+                .iter()
+                .find(|(t, c, _)| *t == table.name && c == column)
+                .map(|(_, _, note)| note);
+            if s.findings.is_empty() && !s.is_undecided() && check.is_none() {
                 continue;
             }
             let decision = match &s.entry {
@@ -113,7 +123,11 @@ fn print_findings(sections: &[TableSection]) {
             } else {
                 format!("{} → ", s.findings.join("; "))
             };
-            eprintln!("  {}.{column}: {found}{decision}", table.name);
+            let check = match (check, &s.entry) {
+                (Some(note), Entry::Rule { .. }) => format!(" (checked {note})"),
+                _ => String::new(),
+            };
+            eprintln!("  {}.{column}: {found}{decision}{check}", table.name);
         }
     }
 }
@@ -156,12 +170,18 @@ fn key_links(catalog: &SourceCatalog, tables: &[Table]) -> Vec<KeyLink> {
     links
 }
 
+/// Sections, the catalog and tables they came from, and per checked column (section,
+/// column) what the constraint check said.
+type Inspected = (
+    Vec<TableSection>,
+    SourceCatalog,
+    Vec<Table>,
+    Vec<(String, String, String)>,
+);
+
 /// Reads the source and builds one section per selected table, in `schema.table` order, with
 /// the catalog and the tables they came from.
-async fn inspect(
-    source: &ConnSpec,
-    args: &RulesInitArgs,
-) -> Result<(Vec<TableSection>, SourceCatalog, Vec<Table>), Failure> {
+async fn inspect(source: &ConnSpec, args: &RulesInitArgs) -> Result<Inspected, Failure> {
     let client = source
         .connect(APPLICATION_NAME)
         .await
@@ -196,9 +216,12 @@ async fn inspect(
     let keys = key_roles(&client)
         .await
         .map_err(|e| pg("reading keys", e))?;
-    let checks = checked_columns(&client)
+    let constraints = constraints::load(&client)
         .await
         .map_err(|e| pg("reading CHECK constraints", e))?;
+    let field_lengths = constraints::field_lengths(&client)
+        .await
+        .map_err(|e| pg("reading composite types", e))?;
 
     // Partitions are written once, under the partitioned table at the root of their tree: its
     // rules apply to every partition, including ones created later.
@@ -208,10 +231,27 @@ async fn inspect(
         let infos: Vec<_> = table
             .columns
             .iter()
-            .map(|c| rules::column_info(table, c, &catalog.types))
+            .map(|c| {
+                let mut info = rules::column_info(table, c, &catalog.types);
+                constraints::limit_fields(&mut info, &field_lengths);
+                info
+            })
             .collect();
         let sampled: Vec<usize> = (0..infos.len())
             .filter(|&i| args.sample > 0 && suggest::samples_column(&infos[i]))
+            .collect();
+        let mut probes = Vec::new();
+        let plans: Vec<Option<Plan>> = (0..infos.len())
+            .map(|i| {
+                sampled.contains(&i).then(|| {
+                    plan(
+                        &infos[i],
+                        &[],
+                        &quote_ident(&table.columns[i].name),
+                        &mut probes,
+                    )
+                })
+            })
             .collect();
         let section = table
             .partition_root
@@ -236,8 +276,7 @@ async fn inspect(
         if table.partition_root.is_some() {
             group.partitions.push(table_name.clone());
         }
-        let reads: Vec<Read> = sampled.iter().map(|&i| Read::of(&infos[i])).collect();
-        let profiles = match sample(&client, table, &sampled, &reads, args.sample).await {
+        let sampled = match sample(&client, table, &sampled, &probes, args.sample).await {
             Ok(p) => Some(p),
             Err(e) => {
                 let note = format!(
@@ -250,28 +289,44 @@ async fn inspect(
                 None
             }
         };
+        let no_plan = Plan {
+            probe: None,
+            fields: Vec::new(),
+        };
         for (i, info) in infos.into_iter().enumerate() {
-            let samples = profiles
-                .as_ref()
-                .and_then(|p| sampled.iter().position(|&s| s == i).map(|at| p[at].clone()));
-            match group.columns.iter_mut().find(|c| c.info.name == info.name) {
-                // A partition whose values were not looked at leaves the whole column
-                // uninspected: the others say nothing about it.
-                Some(known) => match (&mut known.samples, samples) {
-                    (Some(mine), Some(more)) => mine.merge(&more),
-                    (mine, _) => *mine = None,
-                },
+            let plan = plans[i].as_ref().unwrap_or(&no_plan);
+            let key = keys
+                .get(&(table.oid, info.name.clone()))
+                .cloned()
+                .unwrap_or(KeyRole::None);
+            let values = match (&sampled, plan.probe) {
+                (Some(s), Some(p)) => s.values[p].clone(),
+                _ => Vec::new(),
+            };
+            let facts = facts_of(
+                info,
+                plan,
+                sampled.as_ref().map(|s| s.profiles.as_slice()),
+                key,
+            );
+            match group
+                .columns
+                .iter_mut()
+                .position(|c| c.facts.info.name == facts.info.name)
+            {
+                Some(at) => {
+                    let known = &mut group.columns[at];
+                    merge_facts(&mut known.facts, facts);
+                    known.values.extend(values);
+                }
                 None => {
-                    let key = keys
-                        .get(&(table.oid, info.name.clone()))
-                        .cloned()
-                        .unwrap_or(KeyRole::None);
-                    let checked = checks.get(&(table.oid, info.name.clone())).cloned();
-                    group.columns.push(ColumnFacts {
-                        info,
-                        key,
-                        samples,
-                        checked,
+                    let constraints = constraints
+                        .get(&(table.oid, facts.info.name.clone()))
+                        .cloned();
+                    group.columns.push(Sampling {
+                        facts,
+                        values,
+                        constraints,
                     });
                 }
             }
@@ -280,41 +335,61 @@ async fn inspect(
     groups.sort_by(|a, b| a.name.cmp(&b.name));
 
     let specs: Vec<&RuleSpec> = registry::all().iter().map(|r| r.spec()).collect();
-    let sections = groups
-        .into_iter()
-        .map(|g| {
-            let names: Vec<&str> = g.columns.iter().map(|c| c.info.name.as_str()).collect();
-            let context = TableContext::new(&g.short, &names);
-            let columns = g
-                .columns
-                .iter()
-                .map(|facts| {
-                    let suggestion = suggest::suggest(facts, &context, &specs);
-                    (facts.info.name.clone(), suggestion)
-                })
-                .collect();
-            let mut notes = g.notes;
-            if !g.partitions.is_empty() {
-                notes.insert(
-                    0,
-                    format!(
-                        "partitioned table: these entries apply to its partitions {}",
-                        g.partitions.join(", ")
-                    ),
-                );
+    // Suggested rules are built with a key of this run only, to check their outputs.
+    let key = ephemeral_key()?;
+    let mut sections = Vec::new();
+    let mut checked = Vec::new();
+    for g in groups {
+        let names: Vec<&str> = g
+            .columns
+            .iter()
+            .map(|c| c.facts.info.name.as_str())
+            .collect();
+        let context = TableContext::new(&g.short, &names);
+        let mut columns = Vec::new();
+        for c in &g.columns {
+            let mut suggestion = suggest::suggest(&c.facts, &context, &specs);
+            let column = constraints::Column {
+                info: &c.facts.info,
+                constraints: c.constraints.as_ref(),
+                values: &c.values,
+            };
+            if let Some(note) = constraints::settle(&client, &key, &column, &mut suggestion).await {
+                checked.push((g.name.clone(), c.facts.info.name.clone(), note));
             }
-            TableSection {
-                name: g.name,
-                columns,
-                note: (!notes.is_empty()).then(|| notes.join("; ")),
-            }
-        })
-        .collect();
+            suggestion.fallbacks.clear();
+            columns.push((c.facts.info.name.clone(), suggestion));
+        }
+        let mut notes = g.notes;
+        if !g.partitions.is_empty() {
+            notes.insert(
+                0,
+                format!(
+                    "partitioned table: these entries apply to its partitions {}",
+                    g.partitions.join(", ")
+                ),
+            );
+        }
+        sections.push(TableSection {
+            name: g.name,
+            columns,
+            note: (!notes.is_empty()).then(|| notes.join("; ")),
+        });
+    }
+    // Read-only, and rolled back: nothing of this run stays on the source.
     client
-        .batch_execute("COMMIT")
+        .batch_execute("ROLLBACK")
         .await
         .map_err(|e| pg("ending the transaction", e))?;
-    Ok((sections, catalog, tables))
+    Ok((sections, catalog, tables, checked))
+}
+
+/// One column of a section as sampled: its facts, the values kept for the constraint check
+/// and its constraints.
+struct Sampling {
+    facts: ColumnFacts,
+    values: Vec<String>,
+    constraints: Option<constraints::Constraints>,
 }
 
 /// One section of the file: a table, or a partitioned table with its partitions.
@@ -324,7 +399,7 @@ struct Group {
     name: String,
     /// The table name alone, to tell whether its rows are people.
     short: String,
-    columns: Vec<ColumnFacts>,
+    columns: Vec<Sampling>,
     partitions: Vec<String>,
     notes: Vec<String>,
 }
@@ -404,30 +479,7 @@ async fn key_roles(
     Ok(keys)
 }
 
-/// (table oid, column) → a CHECK constraint its values must pass: one of the table's over
-/// that column alone, or one of the column's domain.
-async fn checked_columns(
-    client: &Client,
-) -> Result<HashMap<(u32, String), String>, tokio_postgres::Error> {
-    let rows = client
-        .query(
-            "SELECT a.attrelid, a.attname::text, min(co.conname)::text \
-             FROM pg_catalog.pg_attribute a \
-             JOIN pg_catalog.pg_constraint co ON co.contype = 'c' \
-               AND ((co.conrelid = a.attrelid AND co.conkey = ARRAY[a.attnum]) \
-                    OR (co.contypid <> 0 AND co.contypid = a.atttypid)) \
-             WHERE a.attnum > 0 AND NOT a.attisdropped \
-             GROUP BY a.attrelid, a.attname",
-            &[],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| ((r.get(0), r.get(1)), r.get(2)))
-        .collect())
-}
-
-/// How one column's sampled values are read.
+/// How one probe's sampled values are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Read {
     /// The server's text form, first [`SAMPLE_CHARS`] characters: text, json, xml, tsvector,
@@ -449,6 +501,100 @@ impl Read {
     }
 }
 
+/// One expression of the sampling query: a column, or a field of a composite column (inside
+/// arrays of composites: the field of every element, as an array).
+struct Probe {
+    expr: String,
+    read: Read,
+    /// One value per element of an array of composites: the expression gives an array.
+    per_element: bool,
+    /// The column's own values are kept (whole) for the constraint check.
+    keep_values: bool,
+}
+
+/// Which probes describe a column and, for composites, each of its fields.
+struct Plan {
+    probe: Option<usize>,
+    fields: Vec<Plan>,
+}
+
+/// Probes for `info` found at the SQL `value` (a column or a field path), reached through the
+/// `from` items that unnest arrays of composites on the way.
+fn plan(info: &ColumnInfo, from: &[String], value: &str, probes: &mut Vec<Probe>) -> Plan {
+    let probe = suggest::samples_column(info).then(|| {
+        let read = Read::of(info);
+        let one = match read {
+            Read::Bytes => format!("pg_catalog.substring({value}, 1, {})", SAMPLE_CHARS * 4),
+            Read::Text | Read::Opaque => {
+                format!("pg_catalog.left(({value})::pg_catalog.text, {SAMPLE_CHARS})")
+            }
+        };
+        let per_element = !from.is_empty();
+        let expr = if per_element {
+            format!("ARRAY(SELECT {one} FROM {})", from.join(", "))
+        } else {
+            one
+        };
+        probes.push(Probe {
+            expr,
+            read,
+            per_element,
+            keep_values: !per_element && constraints::keeps_values(info),
+        });
+        probes.len() - 1
+    });
+    let mut fields = Vec::new();
+    if !info.fields.is_empty() {
+        let mut from = from.to_vec();
+        let element = if info.array {
+            let alias = format!("restage_e{}", from.len());
+            from.push(format!("pg_catalog.unnest({value}) AS {alias}"));
+            alias
+        } else {
+            value.to_string()
+        };
+        for field in &info.fields {
+            let path = format!("({element}).{}", quote_ident(&field.name));
+            fields.push(plan(field, &from, &path, probes));
+        }
+    }
+    Plan { probe, fields }
+}
+
+/// A column's (or field's) facts from its plan and the sampled profiles (None: not sampled).
+fn facts_of(
+    info: ColumnInfo,
+    plan: &Plan,
+    profiles: Option<&[SampleProfile]>,
+    key: KeyRole,
+) -> ColumnFacts {
+    let samples = profiles.and_then(|p| plan.probe.map(|i| p[i].clone()));
+    let fields = info
+        .fields
+        .iter()
+        .zip(&plan.fields)
+        .map(|(f, p)| facts_of(f.clone(), p, profiles, KeyRole::None))
+        .collect();
+    ColumnFacts {
+        info,
+        key,
+        samples,
+        fields,
+    }
+}
+
+/// Adds another partition's samples of the same column, fields included; a partition whose
+/// values were not looked at leaves the column uninspected.
+fn merge_facts(known: &mut ColumnFacts, more: ColumnFacts) {
+    match (&mut known.samples, more.samples) {
+        (Some(mine), Some(theirs)) => mine.merge(&theirs),
+        (mine, _) => *mine = None,
+    }
+    for (mine, theirs) in known.fields.iter_mut().zip(more.fields) {
+        merge_facts(mine, theirs);
+    }
+}
+
 /// Adds the first bytes of a `bytea` value: as text when they are UTF-8 (a value cut short in
 /// the middle of a character still is), else as a value that could not be read.
 fn add_bytes(profile: &mut SampleProfile, bytes: &[u8]) {
@@ -461,38 +607,38 @@ fn add_bytes(profile: &mut SampleProfile, bytes: &[u8]) {
     }
 }
 
-/// Profiles of the `columns` (indexes into `table.columns`, read as `reads` says) from one
-/// query, in that order. Runs under a savepoint so a failure (a lock or statement timeout)
-/// only loses this table's samples.
+/// What one table's sampling gives: a profile per probe, and the kept values per probe.
+struct Sampled {
+    profiles: Vec<SampleProfile>,
+    values: Vec<Vec<String>>,
+}
+
+/// Profiles of the `probes` from one query over `table`, in that order, with the values of the
+/// probes that keep them (whole values only: one cut at [`SAMPLE_CHARS`] is not kept). Runs
+/// under a savepoint so a failure (a lock or statement timeout) only loses this table's
+/// samples.
 async fn sample(
     client: &Client,
     table: &Table,
     columns: &[usize],
-    reads: &[Read],
+    probes: &[Probe],
     limit: u32,
-) -> Result<Vec<SampleProfile>, tokio_postgres::Error> {
-    let mut profiles = vec![SampleProfile::default(); columns.len()];
-    if columns.is_empty() {
-        return Ok(profiles);
+) -> Result<Sampled, tokio_postgres::Error> {
+    let mut out = Sampled {
+        profiles: vec![SampleProfile::default(); probes.len()],
+        values: vec![Vec::new(); probes.len()],
+    };
+    if probes.is_empty() {
+        return Ok(out);
     }
-    let names: Vec<String> = columns
+    let select_list = probes
         .iter()
-        .map(|&i| quote_ident(&table.columns[i].name))
-        .collect();
-    let select_list = names
-        .iter()
-        .zip(reads)
-        .map(|(c, read)| match read {
-            Read::Bytes => format!("pg_catalog.substring({c}, 1, {})", SAMPLE_CHARS * 4),
-            Read::Text | Read::Opaque => {
-                format!("pg_catalog.left({c}::pg_catalog.text, {SAMPLE_CHARS})")
-            }
-        })
+        .map(|p| p.expr.as_str())
         .collect::<Vec<_>>()
         .join(", ");
-    let any_value = names
+    let any_value = columns
         .iter()
-        .map(|c| format!("{c} IS NOT NULL"))
+        .map(|&i| format!("{} IS NOT NULL", quote_ident(&table.columns[i].name)))
         .collect::<Vec<_>>()
         .join(" OR ");
     let sql = format!(
@@ -514,27 +660,52 @@ async fn sample(
         .batch_execute("RELEASE SAVEPOINT restage_sample")
         .await?;
     for row in &rows {
-        for (i, (profile, read)) in profiles.iter_mut().zip(reads).enumerate() {
-            match read {
-                Read::Text => {
+        for (i, probe) in probes.iter().enumerate() {
+            let profile = &mut out.profiles[i];
+            match (probe.read, probe.per_element) {
+                (Read::Text, false) => {
                     if let Ok(Some(value)) = row.try_get::<_, Option<&str>>(i) {
                         profile.add(value);
+                        if probe.keep_values && value.chars().count() < SAMPLE_CHARS as usize {
+                            out.values[i].push(value.to_string());
+                        }
                     }
                 }
-                Read::Bytes => {
+                (Read::Text, true) => {
+                    if let Ok(Some(values)) = row.try_get::<_, Option<Vec<Option<&str>>>>(i) {
+                        values.into_iter().flatten().for_each(|v| profile.add(v));
+                    }
+                }
+                (Read::Bytes, false) => {
                     if let Ok(Some(value)) = row.try_get::<_, Option<&[u8]>>(i) {
                         add_bytes(profile, value);
                     }
                 }
-                Read::Opaque => {
+                (Read::Bytes, true) => {
+                    if let Ok(Some(values)) = row.try_get::<_, Option<Vec<Option<&[u8]>>>>(i) {
+                        values
+                            .into_iter()
+                            .flatten()
+                            .for_each(|v| add_bytes(profile, v));
+                    }
+                }
+                (Read::Opaque, false) => {
                     if let Ok(Some(_)) = row.try_get::<_, Option<&str>>(i) {
                         profile.add_unreadable();
+                    }
+                }
+                (Read::Opaque, true) => {
+                    if let Ok(Some(values)) = row.try_get::<_, Option<Vec<Option<&str>>>>(i) {
+                        values
+                            .into_iter()
+                            .flatten()
+                            .for_each(|_| profile.add_unreadable());
                     }
                 }
             }
         }
     }
-    Ok(profiles)
+    Ok(out)
 }
 
 /// ` TABLESAMPLE SYSTEM (p)` reading about twenty times the rows wanted, for tables too large

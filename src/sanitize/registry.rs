@@ -13,6 +13,7 @@ static RULES: &[&dyn Rule] = &[
     &builtin::names::FirstName,
     &builtin::names::LastName,
     &builtin::phone::Phone,
+    &builtin::format_preserve::FormatPreserve,
     &builtin::mask::Mask,
     &builtin::lorem::Lorem,
     &builtin::date_shift::DateShift,

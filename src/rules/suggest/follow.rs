@@ -105,6 +105,7 @@ mod tests {
                             reason: "r".into(),
                             pii: None,
                             findings: Vec::new(),
+                            fallbacks: Vec::new(),
                         },
                     )
                 })

@@ -124,6 +124,21 @@ impl Pii {
         )
     }
 
+    /// Whether values of this kind are codes whose format matters (a CHECK may ask for it), so
+    /// a keyed replacement of their digits in the same format is a candidate.
+    pub(super) fn format_preserving(self) -> bool {
+        matches!(
+            self,
+            Pii::NationalId
+                | Pii::Phone
+                | Pii::BankAccount
+                | Pii::CardNumber
+                | Pii::PostalCode
+                // A country code in `char(2)`, where no country name fits.
+                | Pii::Country
+        )
+    }
+
     /// Type classes a column of this kind can have; a name match on another class
     /// (`email_verified boolean`, `phone_count int`) is not personal data.
     pub(super) fn classes(self) -> &'static [TypeClass] {

@@ -6,11 +6,15 @@
 //!
 //! A suggestion is only made for a rule the running build has and whose declaration fits the
 //! column (`compose::check_params` and `compose::check_fit`: type class, NOT NULL, UNIQUE,
-//! `varchar(n)`); otherwise it falls back to `hash` (with a `length` when the column is
-//! bounded). Fail closed: where no rule fits a column that looks personal, where personal data
-//! sits inside structured values, or where values could not be looked at, the entry is
-//! `{ undecided = "reason" }`, which `rules check` and `clone` refuse until a person decides;
-//! never `keep`. `follow` leaves columns whose foreign key carries a rule without an entry.
+//! `varchar(n)`): the kind's own rule, `format_preserve` for codes, `hash` last (with a
+//! `length` when the column is bounded); the ones after the first are kept as fallbacks, which
+//! `rules init` tries when the first one's outputs fail a constraint of the column. Personal
+//! tokens inside text, json, xml, arrays and bytea get `scrub`; composite values a `composite`
+//! rule built from each field's own suggestion. Fail closed: where no rule fits a column that
+//! looks personal, where no rule rewrites the personal parts of a structured value, or where
+//! values could not be looked at, the entry is `{ undecided = "reason" }`, which `rules check`
+//! and `clone` refuse until a person decides; never `keep`. `follow` leaves columns whose
+//! foreign key carries a rule without an entry.
 
 mod agree;
 mod detect;
@@ -53,9 +57,9 @@ pub struct ColumnFacts {
     /// Profile of sampled values; None when the column was not sampled (type not text-like,
     /// `--sample 0`).
     pub samples: Option<SampleProfile>,
-    /// A CHECK constraint of the column or of its domain, by name: the values must keep a
-    /// format, which a keyed hash does not.
-    pub checked: Option<String>,
+    /// For a composite column (or an array of composites): one per field of its type, in
+    /// order, with the field's own sampled values; a composite rule is built from them.
+    pub fields: Vec<ColumnFacts>,
 }
 
 /// What to write for a column.
@@ -108,6 +112,25 @@ impl Entry {
         }
     }
 
+    /// A rule's entry as the rules file holds it (`rule`, `domain` and the parameters), to
+    /// build it; None for the other entries.
+    pub fn to_table(&self) -> Option<toml::Table> {
+        let Entry::Rule {
+            rule,
+            domain,
+            params,
+        } = self
+        else {
+            return None;
+        };
+        let mut table = params.clone();
+        table.insert("rule".into(), toml::Value::String(rule.clone()));
+        if let Some(d) = domain {
+            table.insert("domain".into(), toml::Value::String(d.clone()));
+        }
+        Some(table)
+    }
+
     /// A rule that changes values (so columns referencing this one follow it).
     pub fn changes_values(&self) -> bool {
         match self {
@@ -127,6 +150,9 @@ pub struct Suggestion {
     pub pii: Option<Pii>,
     /// What sampling found, as counts ("3/60 sampled values contain email addresses").
     pub findings: Vec<String>,
+    /// The next working entries, best first, with their reasons: tried in turn when the
+    /// values `entry` gives fail a constraint of the column.
+    pub fallbacks: Vec<(Entry, String)>,
 }
 
 impl Suggestion {
@@ -136,6 +162,7 @@ impl Suggestion {
             reason: reason.into(),
             pii: None,
             findings: Vec::new(),
+            fallbacks: Vec::new(),
         }
     }
 
@@ -151,6 +178,7 @@ impl Suggestion {
             reason: comment,
             pii,
             findings,
+            fallbacks: Vec::new(),
         }
     }
 
@@ -175,10 +203,12 @@ pub fn suggest(col: &ColumnFacts, table: &TableContext, rules: &[&RuleSpec]) -> 
     let samples = col.samples.as_ref();
     let plain_text = is_plain_text(info);
     // Whole-value kinds speak for plain text only: the text form of a composite or an array
-    // is never "an email", though it may hold one.
+    // is never "an email", though it may hold one. Values of two kinds (emails and phone
+    // numbers in one contact field) are free text holding both.
     let content = samples
         .and_then(SampleProfile::dominant)
-        .filter(|_| plain_text);
+        .filter(|_| plain_text)
+        .filter(|(c, _)| samples.is_some_and(|p| p.findings(Some(*c)).is_empty()));
     let inside = samples.is_some_and(SampleProfile::holds_personal_data);
 
     let kind = match (name_kind, content) {
@@ -190,6 +220,9 @@ pub fn suggest(col: &ColumnFacts, table: &TableContext, rules: &[&RuleSpec]) -> 
     };
     let cited = content.map(|(c, _)| c).filter(|c| Some(*c) == kind);
     let findings = samples.map_or_else(Vec::new, |p| p.findings(cited));
+    if !info.fields.is_empty() && col.key == KeyRole::None {
+        return composite(col, kind, findings, rules);
+    }
     let Some(kind) = kind else {
         return plain(col, samples, findings);
     };
@@ -237,60 +270,354 @@ pub fn suggest(col: &ColumnFacts, table: &TableContext, rules: &[&RuleSpec]) -> 
         }
         KeyRole::None => {}
     }
-    if !plain_text && named.is_none() && by_type.is_none() {
-        return Suggestion::undecided(
-            format!(
-                "personal data inside {} values ({evidence}): choose a rule that rewrites those \
-                 parts, or one that replaces the whole value",
-                info.type_name
-            ),
-            Some(kind),
-            findings,
-        );
-    }
 
-    for name in kind.candidates() {
-        if let Some(entry) = fitting(name, kind.domain(), info, rules) {
-            return Suggestion {
+    // Working entries, best first: `rules init` writes the first one whose outputs pass the
+    // column's constraints.
+    let mut working: Vec<(Entry, String)> = Vec::new();
+    let personal = format!("personal data, {}: {evidence}", kind.what());
+    let structured = !plain_text && named.is_none() && by_type.is_none();
+    if kind == Pii::FreeText || structured {
+        if let Some(entry) = scrub(col, rules) {
+            working.push((
                 entry,
-                reason: format!("personal data, {}: {evidence}", kind.what()),
-                pii: Some(kind),
-                findings,
-            };
+                format!("{personal}; personal tokens inside are replaced, the rest is kept"),
+            ));
         }
     }
-    if let Some(check) = &col.checked {
-        return Suggestion::undecided(
-            format!(
-                "looks like {} ({evidence}), and no rule of this build is known to keep the \
-                 format its CHECK constraint {check} asks for: choose a rule whose output passes it",
-                kind.what()
-            ),
-            Some(kind),
-            findings,
-        );
+    if structured {
+        return first_working(working, || {
+            Suggestion::undecided(
+                format!(
+                    "personal data inside {} values ({evidence}): choose a rule that rewrites \
+                     those parts, or one that replaces the whole value",
+                    info.type_name
+                ),
+                Some(kind),
+                findings.clone(),
+            )
+        })
+        .with(Some(kind), &findings);
+    }
+    for name in kind.candidates() {
+        if let Some(entry) = fitting(name, kind.domain(), info, rules) {
+            working.push((entry, personal.clone()));
+        }
+    }
+    if kind.format_preserving() {
+        for letters in [true, false] {
+            if let Some(entry) = format_preserving(kind, letters, info, rules) {
+                working.push((
+                    entry,
+                    format!("{personal}; digits and letters replaced in the same format"),
+                ));
+            }
+        }
     }
     if kind.hash_fallback() {
         if let Some(entry) = fitting("hash", kind.domain(), info, rules) {
-            return Suggestion {
+            working.push((
                 entry,
-                reason: format!(
-                    "personal data, {}: {evidence}; no fitting rule for it in this build, hashed",
-                    kind.what()
-                ),
-                pii: Some(kind),
-                findings,
+                format!("{personal}; no fitting rule for it in this build, hashed"),
+            ));
+        }
+    }
+    first_working(working, || {
+        Suggestion::undecided(
+            format!(
+                "looks like {}, no fitting rule in this build ({evidence})",
+                kind.what()
+            ),
+            Some(kind),
+            findings.clone(),
+        )
+    })
+    .with(Some(kind), &findings)
+}
+
+impl Suggestion {
+    fn with(mut self, pii: Option<Pii>, findings: &[String]) -> Suggestion {
+        self.pii = pii;
+        self.findings = findings.to_vec();
+        self
+    }
+}
+
+/// The first of `working` with the others as its fallbacks, or `otherwise`.
+fn first_working(
+    mut working: Vec<(Entry, String)>,
+    otherwise: impl FnOnce() -> Suggestion,
+) -> Suggestion {
+    if working.is_empty() {
+        return otherwise();
+    }
+    let (entry, reason) = working.remove(0);
+    Suggestion {
+        entry,
+        reason,
+        pii: None,
+        findings: Vec::new(),
+        fallbacks: working,
+    }
+}
+
+/// Token kinds `scrub` replaces, by the name its `domains` parameter uses, with the kind of
+/// personal data each is.
+const SCRUBBED: [(&str, Pii); 5] = [
+    ("email", Pii::Email),
+    ("phone", Pii::Phone),
+    ("card", Pii::CardNumber),
+    ("iban", Pii::BankAccount),
+    ("ip", Pii::IpAddress),
+];
+
+/// `scrub` for a column whose values were all read as text and hold no personal data of a
+/// kind it cannot replace (tokens), with the domain of each kind it found: the domain every
+/// column of that kind gets, so a token maps as those columns do.
+fn scrub(col: &ColumnFacts, rules: &[&RuleSpec]) -> Option<Entry> {
+    let p = col.samples.as_ref()?;
+    let info = &col.info;
+    let readable = match info.class {
+        TypeClass::Text | TypeClass::Json | TypeClass::Bytea => true,
+        _ => info.scalar_oid == crate::sanitize::oids::XML,
+    };
+    if !readable || p.unreadable > 0 || p.inside(Pii::Secret) > 0 {
+        return None;
+    }
+    let mut domains = toml::Table::new();
+    for (token, kind) in SCRUBBED {
+        if let (true, Some(domain)) = (p.inside(kind) > 0, kind.domain()) {
+            domains.insert(token.to_string(), toml::Value::String(domain.to_string()));
+        }
+    }
+    let Some(Entry::Rule { rule, params, .. }) = fitting("scrub", None, info, rules) else {
+        return None;
+    };
+    let mut params = params;
+    if !domains.is_empty() {
+        params.insert("domains".into(), toml::Value::Table(domains));
+    }
+    Some(Entry::Rule {
+        rule,
+        domain: None,
+        params,
+    })
+}
+
+/// `format_preserve` in the kind's domain, letters replaced too or kept.
+fn format_preserving(
+    kind: Pii,
+    letters: bool,
+    info: &ColumnInfo,
+    rules: &[&RuleSpec],
+) -> Option<Entry> {
+    let Entry::Rule {
+        rule,
+        domain,
+        mut params,
+    } = fitting("format_preserve", kind.domain(), info, rules)?
+    else {
+        return None;
+    };
+    if !letters {
+        params.insert("letters".into(), toml::Value::Boolean(false));
+    }
+    Some(Entry::Rule {
+        rule,
+        domain,
+        params,
+    })
+}
+
+/// `s` for a field of a composite type with a length limit: the clone builds field rules
+/// without the field's `varchar(n)` (a composite's fields carry no length to rules), so the
+/// entry must fit by itself: a declared bound within the limit, or outputs as long as their
+/// inputs. Otherwise the next working entry, or undecided naming the limit.
+fn bounded(s: Suggestion, field: &ColumnInfo, rules: &[&RuleSpec]) -> Suggestion {
+    let Some(limit) = field.max_chars else {
+        return s;
+    };
+    let fits = |entry: &Entry| -> bool {
+        let Entry::Rule { rule, params, .. } = entry else {
+            return true;
+        };
+        let Some(spec) = rules.iter().find(|r| r.name == rule) else {
+            return false;
+        };
+        match spec.max_len {
+            MaxLen::Chars(n) => n <= limit,
+            MaxLen::Param(p) => params
+                .get(p)
+                .and_then(toml::Value::as_integer)
+                .is_some_and(|n| usize::try_from(n).is_ok_and(|n| n <= limit)),
+            MaxLen::SameAsInput => keeps_length(entry, field),
+            MaxLen::Unbounded => false,
+        }
+    };
+    if fits(&s.entry) {
+        return Suggestion {
+            fallbacks: Vec::new(),
+            ..s
+        };
+    }
+    let rule = match &s.entry {
+        Entry::Rule { rule, .. } => rule.clone(),
+        _ => String::new(),
+    };
+    for (entry, reason) in &s.fallbacks {
+        if fits(entry) {
+            return Suggestion {
+                entry: entry.clone(),
+                reason: reason.clone(),
+                fallbacks: Vec::new(),
+                ..s
             };
         }
     }
     Suggestion::undecided(
         format!(
-            "looks like {}, no fitting rule in this build ({evidence})",
-            kind.what()
+            "{} is limited to {limit} characters, which `{rule}` does not keep to inside a \
+             composite value",
+            field.type_name
         ),
-        Some(kind),
-        findings,
+        s.pii,
+        s.findings,
     )
+}
+
+/// Whether `entry`'s outputs are as long as their inputs, tried on a few made-up values with
+/// a throwaway key, built as the clone builds a field's rule (no length limit).
+fn keeps_length(entry: &Entry, field: &ColumnInfo) -> bool {
+    let (Some(table), Entry::Rule { rule, .. }) = (entry.to_table(), entry) else {
+        return true;
+    };
+    let mut column = field.clone();
+    column.max_chars = None;
+    let Ok(sanitizer) = crate::sanitize::build_column(&table, &column, &[], rule) else {
+        return false;
+    };
+    let key = crate::sanitize::Key::from_secret(b"restage rules init length probe");
+    let ctx = crate::sanitize::Ctx {
+        key: &key,
+        row: None,
+    };
+    ["GB", "ab-12", "Abc 123-456", "x"].iter().all(|input| {
+        let mut out = Vec::new();
+        match sanitizer.sanitize(Some(input.as_bytes()), &ctx, &mut out) {
+            Ok(crate::sanitize::Outcome::Value) => {
+                String::from_utf8_lossy(&out).chars().count() == input.chars().count()
+            }
+            Ok(_) => true,
+            Err(_) => false,
+        }
+    })
+}
+
+/// A `composite` rule for a composite column (or an array of them), each field suggested as a
+/// column of its own would be; undecided when a field is, naming it. Kept when no field needs
+/// a rule and nothing personal was seen in the whole values.
+fn composite(
+    col: &ColumnFacts,
+    kind: Option<Pii>,
+    findings: Vec<String>,
+    rules: &[&RuleSpec],
+) -> Suggestion {
+    let info = &col.info;
+    let type_name = info.type_name.trim_end_matches("[]");
+    let short = type_name.rsplit('.').next().unwrap_or(type_name);
+    let mut names: Vec<&str> = col.fields.iter().map(|f| f.info.name.as_str()).collect();
+    // The type's name says what its fields are parts of (`postal`: an address).
+    names.push(short);
+    let context = TableContext::new(short, &names);
+    let mut fields = toml::Table::new();
+    let mut ruled = Vec::new();
+    for field in &col.fields {
+        let s = bounded(suggest(field, &context, rules), &field.info, rules);
+        match s.entry {
+            Entry::Keep | Entry::Follows { .. } => {}
+            Entry::Rule {
+                rule,
+                domain,
+                params,
+            } => {
+                let mut entry = toml::Table::new();
+                entry.insert("rule".into(), toml::Value::String(rule.clone()));
+                if let Some(d) = domain {
+                    entry.insert("domain".into(), toml::Value::String(d));
+                }
+                entry.extend(params);
+                fields.insert(field.info.name.clone(), toml::Value::Table(entry));
+                ruled.push(format!("{} {rule}", field.info.name));
+            }
+            Entry::Undecided(reason) => {
+                return Suggestion::undecided(
+                    format!(
+                        "{type_name} field `{}` is undecided: {reason}",
+                        field.info.name
+                    ),
+                    kind,
+                    findings,
+                );
+            }
+        }
+    }
+    let inside = col
+        .samples
+        .as_ref()
+        .is_some_and(SampleProfile::holds_personal_data);
+    if fields.is_empty() {
+        if inside || kind.is_some() {
+            let evidence = if findings.is_empty() {
+                "its column name".to_string()
+            } else {
+                findings.join("; ")
+            };
+            return Suggestion::undecided(
+                format!(
+                    "personal data inside {} values ({evidence}), but no field of it was found \
+                     to hold it: choose a rule that rewrites those parts, or one that replaces \
+                     the whole value",
+                    info.type_name
+                ),
+                kind,
+                findings,
+            );
+        }
+        return plain(col, col.samples.as_ref(), findings);
+    }
+    let mut params = toml::Table::new();
+    params.insert("fields".into(), toml::Value::Table(fields));
+    let spec_fits = rules
+        .iter()
+        .find(|s| s.name == "composite")
+        .is_some_and(|spec| {
+            check_params(spec, &params).is_empty() && check_fit(spec, &params, info).is_empty()
+        });
+    if !spec_fits {
+        return Suggestion::undecided(
+            format!(
+                "personal data inside fields of {} values, and this build has no fitting \
+                 `composite` rule",
+                info.type_name
+            ),
+            kind,
+            findings,
+        );
+    }
+    let mut reason = format!("composite fields: {}", ruled.join(", "));
+    if !findings.is_empty() {
+        let _ = write!(reason, "; {}", findings.join("; "));
+    }
+    Suggestion {
+        entry: Entry::Rule {
+            rule: "composite".to_string(),
+            domain: None,
+            params,
+        },
+        reason,
+        pii: kind.or(Some(Pii::FreeText)),
+        findings,
+        fallbacks: Vec::new(),
+    }
 }
 
 /// A scalar text column: the only kind whose whole values detectors classify.
@@ -496,7 +823,7 @@ mod tests {
             },
             key: KeyRole::None,
             samples: None,
-            checked: None,
+            fields: Vec::new(),
         }
     }
 
@@ -553,26 +880,138 @@ mod tests {
         );
     }
 
+    static FORMAT: RuleSpec = RuleSpec {
+        name: "format_preserve",
+        summary: "Same format.",
+        params: &[ParamSpec {
+            name: "letters",
+            kind: ParamKind::Bool,
+            required: false,
+            doc: "replace letters",
+        }],
+        accepts: &[TypeClass::Text],
+        may_produce_null: false,
+        unique_preserving: true,
+        max_len: MaxLen::SameAsInput,
+        example: r#"a = { rule = "format_preserve" }"#,
+    };
+
     #[test]
-    fn a_column_with_a_check_constraint_is_never_hashed() {
-        // `ssn national_id` whose domain checks the `123-45-6789` format: a hex hash fails it.
-        let mut col = text("ssn");
-        col.checked = Some("national_id_check".into());
-        let s = suggest(&col, &people(), &[&KEEP, &EMAIL, &HASH]);
-        assert!(s.is_undecided(), "{:?}", s.entry);
-        assert!(
-            s.entry
-                .to_toml()
-                .contains("its CHECK constraint national_id_check"),
-            "{}",
-            s.entry.to_toml()
-        );
-        // The same column without the constraint is hashed.
-        col.checked = None;
-        let s = suggest(&col, &people(), &[&KEEP, &EMAIL, &HASH]);
+    fn an_identifier_gets_its_format_first_and_a_hash_last() {
+        // A format CHECK may reject a hash: the format-preserving rule comes first, the hash
+        // stays as the last fallback; `rules init` writes the first whose outputs pass.
+        let col = text("ssn");
+        let s = suggest(&col, &people(), &[&KEEP, &EMAIL, &HASH, &FORMAT]);
         assert_eq!(
             s.entry.to_toml(),
-            r#"{ rule = "hash", domain = "national_id" }"#
+            r#"{ rule = "format_preserve", domain = "national_id" }"#
+        );
+        let rest: Vec<String> = s.fallbacks.iter().map(|(e, _)| e.to_toml()).collect();
+        assert_eq!(
+            rest,
+            [
+                r#"{ rule = "format_preserve", domain = "national_id", letters = false }"#,
+                r#"{ rule = "hash", domain = "national_id" }"#
+            ]
+        );
+    }
+
+    static SCRUB: RuleSpec = RuleSpec {
+        name: "scrub",
+        summary: "Tokens.",
+        params: &[ParamSpec {
+            name: "domains",
+            kind: ParamKind::Table,
+            required: false,
+            doc: "kind → domain",
+        }],
+        accepts: &[
+            TypeClass::Text,
+            TypeClass::Json,
+            TypeClass::Bytea,
+            TypeClass::Other,
+        ],
+        may_produce_null: false,
+        unique_preserving: false,
+        max_len: MaxLen::Unbounded,
+        example: r#"a = { rule = "scrub" }"#,
+    };
+    static COMPOSITE: RuleSpec = RuleSpec {
+        name: "composite",
+        summary: "Fields.",
+        params: &[ParamSpec {
+            name: "fields",
+            kind: ParamKind::Table,
+            required: true,
+            doc: "field → entry",
+        }],
+        accepts: &[TypeClass::Other],
+        may_produce_null: false,
+        unique_preserving: false,
+        max_len: MaxLen::Unbounded,
+        example: r#"a = { rule = "composite", fields = {} }"#,
+    };
+
+    #[test]
+    fn personal_tokens_inside_documents_get_scrub_in_the_domains_of_their_kinds() {
+        let rules = [&KEEP, &NULL, &EMAIL, &HASH, &SCRUB];
+        let mut doc = of(TypeClass::Json, oids::JSONB, "doc");
+        doc.samples = Some(profile(&[
+            r#"{"mail": "a@example.com", "card": "4111 1111 1111 1111"}"#,
+            r#"{"phone": "+44 7700 900123"}"#,
+        ]));
+        let s = suggest(&doc, &people(), &rules);
+        assert_eq!(
+            s.entry.to_toml(),
+            r#"{ rule = "scrub", domains = { email = "email", phone = "phone", card = "card_number" } }"#
+        );
+        // A token scrub cannot replace (a JWT), or values it could not read: left to a person.
+        doc.samples = Some(profile(&[
+            r#"{"token": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlX2hlcmU"}"#,
+            r#"{"mail": "a@example.com"}"#,
+        ]));
+        assert!(suggest(&doc, &people(), &rules).is_undecided());
+        let mut notes = text("notes");
+        let mut p = profile(&["wrote from x@example.com"]);
+        p.add_unreadable();
+        notes.samples = Some(p);
+        assert_ne!(
+            suggest(&notes, &people(), &rules).entry.to_toml(),
+            r#"{ rule = "scrub", domains = { email = "email" } }"#
+        );
+    }
+
+    #[test]
+    fn composite_columns_get_a_rule_per_field_or_name_the_undecided_one() {
+        let rules = [&KEEP, &NULL, &EMAIL, &HASH, &SCRUB, &COMPOSITE];
+        let mut contact = text("contact");
+        contact.samples = Some(profile(&["a@example.com", "b@example.com"]));
+        let mut note = text("note");
+        note.samples = Some(profile(&["call +44 7700 900123 or a@example.com", "-"]));
+        let mut kind = text("kind");
+        kind.samples = Some(profile(&["home", "work"]));
+        let number = of(TypeClass::Integer, oids::INT4, "number");
+        let mut col = of(TypeClass::Other, 16_400, "location");
+        col.info.type_name = "public.postal".into();
+        col.info.fields = [&contact, &note, &kind, &number]
+            .iter()
+            .map(|f| f.info.clone())
+            .collect();
+        col.fields = vec![contact, note, kind, number];
+        col.samples = Some(profile(&[
+            "(a@example.com,\"call +44 7700 900123\",home,1)",
+        ]));
+        let s = suggest(&col, &people(), &rules);
+        assert_eq!(
+            s.entry.to_toml(),
+            r#"{ rule = "composite", fields = { contact = { rule = "email", domain = "email" }, note = { rule = "scrub", domains = { email = "email", phone = "phone" } } } }"#
+        );
+        // A field whose values were not looked at makes the whole column undecided, naming it.
+        col.fields[2].samples = None;
+        let s = suggest(&col, &people(), &rules);
+        assert!(
+            matches!(&s.entry, Entry::Undecided(r) if r.starts_with("public.postal field `kind` is undecided")),
+            "{s:?}"
         );
     }
 

@@ -324,6 +324,8 @@ pub fn by_name(name: &str, table: &TableContext) -> Option<Pii> {
     if (street && !machine)
         || joined.starts_with("addressline")
         || (has("line") && w.len() == 2 && w[1].chars().all(|c| c.is_ascii_digit()))
+        // `line` of an address type or table: its first line.
+        || (first == "line" && w.len() == 1 && table.address)
     {
         return Some(Pii::StreetAddress);
     }

@@ -7,6 +7,7 @@ pub mod constant;
 pub mod date_shift;
 pub mod email;
 pub mod finance;
+pub mod format_preserve;
 pub mod hash;
 pub mod int_range;
 pub mod internet;

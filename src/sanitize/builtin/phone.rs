@@ -190,17 +190,6 @@ mod tests {
     use crate::sanitize::oids;
     use crate::sanitize::testing::column;
 
-    fn shape(s: &str) -> String {
-        s.chars()
-            .map(|c| match c {
-                '0'..='9' => '9',
-                'a'..='z' => 'a',
-                'A'..='Z' => 'A',
-                c => c,
-            })
-            .collect()
-    }
-
     #[test]
     fn keeps_format_and_country_prefix() {
         let col = column(TypeClass::Text, oids::TEXT);

@@ -456,6 +456,18 @@ pub mod tests {
         })
     }
 
+    /// A value's format: digits as `9`, letters as `a`/`A`, everything else as it is.
+    pub fn shape(s: &str) -> String {
+        s.chars()
+            .map(|c| match c {
+                '0'..='9' => '9',
+                'a'..='z' => 'a',
+                'A'..='Z' => 'A',
+                c => c,
+            })
+            .collect()
+    }
+
     /// The set holding one rule + domain pair.
     pub fn unique_pair(rule: &str, domain: &str) -> UniqueDomains {
         [(rule.to_string(), domain.to_string())]
