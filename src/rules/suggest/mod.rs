@@ -276,15 +276,16 @@ pub fn suggest(col: &ColumnFacts, table: &TableContext, rules: &[&RuleSpec]) -> 
     let mut working: Vec<(Entry, String)> = Vec::new();
     let personal = format!("personal data, {}: {evidence}", kind.what());
     let structured = !plain_text && named.is_none() && by_type.is_none();
-    if kind == Pii::FreeText || structured {
+    let scrubbed = |working: &mut Vec<(Entry, String)>| {
         if let Some(entry) = scrub(col, rules) {
             working.push((
                 entry,
                 format!("{personal}; personal tokens inside are replaced, the rest is kept"),
             ));
         }
-    }
+    };
     if structured {
+        scrubbed(&mut working);
         return first_working(working, || {
             Suggestion::undecided(
                 format!(
@@ -302,6 +303,12 @@ pub fn suggest(col: &ColumnFacts, table: &TableContext, rules: &[&RuleSpec]) -> 
         if let Some(entry) = fitting(name, kind.domain(), info, rules) {
             working.push((entry, personal.clone()));
         }
+    }
+    // Plain free text is replaced whole by default: a name or an address no detector knows
+    // would pass `scrub` unchanged. Scrubbing it is the fallback when no replacement fits the
+    // column's constraints.
+    if kind == Pii::FreeText {
+        scrubbed(&mut working);
     }
     if kind.format_preserving() {
         for letters in [true, false] {
