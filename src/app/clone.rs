@@ -8,6 +8,7 @@ use std::time::Instant;
 use tokio_postgres::Client;
 
 use super::guards;
+use super::run_report;
 use super::sanitizing::{self, Sanitizing};
 use super::{pg_failure, runtime, Failure};
 use crate::catalog::{self, select, SourceCatalog, Table, TypeCatalog};
@@ -21,8 +22,7 @@ use crate::pgerr;
 use crate::pipeline::{
     self, ColumnTransform, OidRemap, PostJob, PostRun, RowRules, Sanitize, TablePlan, TableStats,
 };
-use crate::report::{self, CloneReport, Progress, TableRow};
-use crate::rules::Origin;
+use crate::report::{self, Progress, RunReport, VerifyRecord};
 use crate::schema::{self, ItemKind, PostAction, PostDataPlan, RestoreOptions, SchemaArchive};
 use crate::sink::target;
 use crate::source::{self, Leader};
@@ -49,9 +49,8 @@ pub(super) fn clone(
     options: &CloneOptions,
     sanitizing: &Sanitizing,
     output: &OutputArgs,
-) -> Result<CloneReport, Failure> {
-    let mut report = CloneReport::new(source.masked(), target.masked());
-    let started = Instant::now();
+) -> Result<RunReport, Failure> {
+    let mut report = RunReport::new("clone", source.masked(), target.masked());
     let source = &lockwatch::bounded(source, APPLICATION_NAME, options.lock_timeout);
     let target = &lockwatch::bounded(target, APPLICATION_NAME, options.lock_timeout);
     let result = runtime().and_then(|rt| {
@@ -67,53 +66,19 @@ pub(super) fn clone(
         };
         run.execute()
     });
-    report.totals.seconds = started.elapsed().as_secs_f64();
-    match &result {
-        Ok(()) => report.status = "ok".into(),
-        Err(f) => report.error = Some(f.message.clone()),
-    }
-    emit(&report, output)?;
+    report.finish(result.as_ref().err().map(|f| f.message.as_str()));
+    // Row counts are checked as each part is acknowledged, sequences after post-data.
+    let verified = match &result {
+        Ok(()) => Some("ok"),
+        Err(f) if f.code == exit::VERIFY_FAILED => Some("failed"),
+        Err(_) => None,
+    };
+    report.verify = verified.map(|outcome| VerifyRecord {
+        checks: vec!["row counts".into(), "sequences".into()],
+        outcome: outcome.into(),
+    });
+    run_report::emit(&report, output, "")?;
     result.map(|()| report)
-}
-
-fn emit(report: &CloneReport, output: &OutputArgs) -> Result<(), Failure> {
-    if let Some(path) = &output.report {
-        std::fs::write(path, report.to_json()).map_err(|e| {
-            Failure::new(
-                exit::FAILURE,
-                format!("cannot write the report to {}: {e}", path.display()),
-            )
-        })?;
-    }
-    if output.json {
-        println!("{}", report.to_json());
-    } else if !output.quiet && !report.tables.is_empty() {
-        print!("{}", report.render());
-    }
-    Ok(())
-}
-
-/// `schema.table.column: rule` for the report, with the reason when it is not the column's own
-/// entry.
-fn sanitized_columns(plan: &sanitizing::Plan) -> Vec<String> {
-    let mut out = Vec::new();
-    for table in &plan.resolution.tables {
-        for c in table.columns.iter().filter(|c| !c.passes_through()) {
-            let Some(d) = &c.decided else { continue };
-            let why = match &d.origin {
-                Origin::Explicit => String::new(),
-                Origin::Pattern { glob } => format!(" (default {glob:?})"),
-                Origin::ForeignKey { references } => format!(" (references {references})"),
-            };
-            out.push(format!(
-                "{}.{}: {}{why}",
-                table.name,
-                c.column,
-                d.entry.rule()
-            ));
-        }
-    }
-    out
 }
 
 struct CloneRun<'a> {
@@ -122,7 +87,7 @@ struct CloneRun<'a> {
     options: &'a CloneOptions,
     sanitizing: &'a Sanitizing,
     output: &'a OutputArgs,
-    report: &'a mut CloneReport,
+    report: &'a mut RunReport,
     rt: &'a tokio::runtime::Runtime,
     /// Ends lock waits longer than --lock-timeout, once both sides are reachable.
     watch: Option<LockWatch>,
@@ -146,7 +111,7 @@ impl CloneRun<'_> {
     }
 
     fn steps(&mut self) -> Result<(), Failure> {
-        let step = Instant::now();
+        self.report.begin("schema");
         interrupt::target::untouched();
         let source_client = self.connect("source", self.source)?;
         let target_client = self.connect_target()?;
@@ -188,7 +153,9 @@ impl CloneRun<'_> {
                 rules.let_through.join(", ")
             ));
         }
-        self.report.sanitized = sanitized_columns(&rules);
+        self.report.sanitized = run_report::sanitized_columns(&rules);
+        self.report.privacy = run_report::privacy(self.sanitizing, &rules, &tables)?;
+        self.report.versions.source_server = Some(server.to_string());
         self.collect_warnings(&catalog, &tables);
         let comments = self.options.keep_comments || self.sanitizing.verbatim;
         super::schema_text::guard(
@@ -209,6 +176,7 @@ impl CloneRun<'_> {
                 Failure::new(code, format!("source: {e}"))
             })?;
         super::versions::check_restore_tool(self.rt, archive.pg_restore(), &target_client)?;
+        self.report.versions.pg_dump = Some(archive.pg_dump.version.to_string());
         let restore = RestoreOptions {
             no_owner: self.options.no_owner,
             no_acl: self.options.no_acl,
@@ -244,17 +212,17 @@ impl CloneRun<'_> {
         archive
             .restore_pre_data(self.target, restore)
             .map_err(|e| Failure::new(exit::COPY_FAILED, format!("target: {e}")))?;
-        self.report.step("schema", step.elapsed().as_secs_f64());
-
+        self.report.begin("data");
         let step = Instant::now();
         let post_plan = schema::plan_post_data(archive.entries(), &catalog, &tables);
         let plans = self.plan_tables(&target_client, &catalog, tables, &rules)?;
         super::preflight::check(self.rt, &leader.client, &target_client, &plans, &rules)?;
         let outcome = self.copy_data(&leader.snapshot, &plans, &archive, &post_plan, restore)?;
         let stats = outcome.tables;
-        self.report.step("data", outcome.copy_seconds);
+        self.report.end_as(outcome.copy_seconds);
 
         let step_overlap = step.elapsed().as_secs_f64() - outcome.copy_seconds;
+        self.report.begin("post-data");
         let step = Instant::now();
         archive
             .restore_post_data_except(self.target, &post_plan.handled, self.jobs(), restore)
@@ -277,13 +245,14 @@ impl CloneRun<'_> {
         }
         // Post-data that overlapped the copy but outlasted it counts as post-data too.
         self.report
-            .step("post-data", step_overlap + step.elapsed().as_secs_f64());
+            .end_as(step_overlap + step.elapsed().as_secs_f64());
 
-        let step = Instant::now();
+        self.report.begin("verify");
         self.verify_sequences(&target_client, &catalog)?;
-        self.report.step("verify", step.elapsed().as_secs_f64());
+        self.report.end();
 
-        self.fill_tables(&plans, &stats);
+        self.report
+            .set_tables(run_report::table_rows(&plans, &stats));
         let mark = format!(
             "{} from {} at {}",
             target::COMPLETE_MARK,
@@ -335,6 +304,8 @@ impl CloneRun<'_> {
             .rt
             .block_on(catalog::target_state(target_client))
             .map_err(|e| Failure::new(exit::FAILURE, format!("target: {e}")))?;
+        self.report.versions.target_server =
+            Some(crate::pgbin::Version::from_version_num(state.server_version_num).to_string());
         if state.object_count > 0 && !self.options.clean {
             let more = state
                 .object_count
@@ -540,31 +511,6 @@ impl CloneRun<'_> {
             }
         }
         Ok(())
-    }
-
-    fn fill_tables(&mut self, plans: &[TablePlan], stats: &[TableStats]) {
-        let mut rows: Vec<TableRow> = plans
-            .iter()
-            .zip(stats)
-            .map(|(p, s)| TableRow {
-                table: p.table.display_name(),
-                rows: s.rows,
-                bytes: s.bytes,
-                seconds: s.copy_seconds,
-                rows_per_second: if s.copy_seconds > 0.0 {
-                    s.rows as f64 / s.copy_seconds
-                } else {
-                    0.0
-                },
-                parts: s.parts,
-                post_seconds: s.post_seconds,
-            })
-            .collect();
-        rows.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.table.cmp(&b.table)));
-        self.report.totals.tables = rows.len();
-        self.report.totals.rows = rows.iter().map(|r| r.rows).sum();
-        self.report.totals.bytes = rows.iter().map(|r| r.bytes).sum();
-        self.report.tables = rows;
     }
 }
 

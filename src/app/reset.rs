@@ -2,22 +2,21 @@
 //! after terminating the sessions that would block either. Only restage's databases (or empty
 //! ones) are dropped, and only restage's templates copied, unless `--force` says otherwise.
 
-use std::time::Instant;
-
 use tokio_postgres::Client;
 
 use super::clone::parse_conn;
+use super::run_report;
 use super::{owned, pg_failure, runtime, Failure};
 use crate::catalog::quote_ident;
 use crate::cli::ResetArgs;
 use crate::conn::ConnSpec;
 use crate::exit;
+use crate::report::RunReport;
 use crate::sink::target;
 
 const APPLICATION_NAME: &str = "restage";
 
 pub fn run(args: &ResetArgs) -> Result<(), Failure> {
-    let started = Instant::now();
     let server = parse_conn("--target", &args.target)?;
     if args.template == args.target_db {
         return Err(Failure::new(
@@ -25,6 +24,28 @@ pub fn run(args: &ResetArgs) -> Result<(), Failure> {
             "--target-db must differ from the template database",
         ));
     }
+    let mut report = RunReport::new(
+        "reset",
+        format!("template {}", args.template),
+        server.with_dbname(&args.target_db).masked(),
+    );
+    report.privacy.mode = "snapshot".into();
+    let result = reset(args, &server, &mut report);
+    report.finish(result.as_ref().err().map(|f| f.message.as_str()));
+    if result.is_ok() {
+        eprintln!(
+            "reset {} from template {} in {:.2} s",
+            args.target_db, args.template, report.totals.seconds
+        );
+    }
+    run_report::emit(&report, &args.output, "")?;
+    result
+}
+
+/// Drops DB and creates it again from the template.
+fn reset(args: &ResetArgs, server: &ConnSpec, report: &mut RunReport) -> Result<(), Failure> {
+    report.begin("guards");
+    let server = server.clone();
     let admin = admin_conn(&server, &args.target_db);
     let rt = runtime()?;
     let client = rt
@@ -32,7 +53,11 @@ pub fn run(args: &ResetArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::new(exit::CONNECTION, format!("target: {e}")))?;
     check_template(&rt, &client, &server, args)?;
     check_target(&rt, &client, &server, args)?;
+    report.versions.target_server =
+        Some(super::versions::server_version(&rt, &client, "target")?.to_string());
     terminate(&rt, &client, &args.template)?;
+    report.begin("drop");
+    report.target_state = "incomplete".into();
     crate::interrupt::set_state(Some(format!(
         "database {} may be missing or empty: run the reset again",
         args.target_db
@@ -49,6 +74,7 @@ pub fn run(args: &ResetArgs) -> Result<(), Failure> {
     } else {
         ""
     };
+    report.begin("create");
     let sql = format!(
         "CREATE DATABASE {} TEMPLATE {}{strategy}",
         quote_ident(&args.target_db),
@@ -79,12 +105,7 @@ pub fn run(args: &ResetArgs) -> Result<(), Failure> {
     rt.block_on(target::mark_database(&client, &args.target_db, &mark))
         .map_err(|e| pg_failure(exit::FAILURE, "target: marking the new database", &e))?;
     crate::interrupt::set_state(None);
-    eprintln!(
-        "reset {} from template {} in {:.2} s",
-        args.target_db,
-        args.template,
-        started.elapsed().as_secs_f64()
-    );
+    report.target_state = "complete".into();
     Ok(())
 }
 

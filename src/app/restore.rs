@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
 
 use tokio_postgres::Client;
 
 use super::clone::{parse_conn, type_kind, type_map};
+use super::run_report;
 use super::snapshot::{fixture_failure, human_bytes, Bars};
 use super::{lockwait, pg_failure, runtime, Failure};
 use crate::catalog::{self, quote_ident, Column, MatView, Sequence, Table, TypeCatalog};
@@ -21,7 +21,7 @@ use crate::lockwatch;
 use crate::pgbin::Version;
 use crate::pgerr;
 use crate::pipeline::{self, ColumnTransform, Ends, Input, OidRemap, Output, TablePlan};
-use crate::report::{self, Progress};
+use crate::report::{self, Privacy, Progress, RunReport, VerifyRecord};
 use crate::schema::{RestoreOptions, SchemaArchive};
 use crate::sink::target;
 use crate::source::Part;
@@ -35,9 +35,54 @@ const RESTORE_OPTIONS: RestoreOptions = RestoreOptions {
 };
 
 pub fn run(args: &RestoreArgs) -> Result<(), Failure> {
-    let started = Instant::now();
     let server = parse_conn("--target", &args.target)?;
+    let mut report = RunReport::new("restore", args.dir.display().to_string(), server.masked());
+    let result = restore(args, &server, &mut report);
+    report.finish(result.as_ref().err().map(|f| f.message.as_str()));
+    report.verify = report.verify.take().map(|mut v| {
+        if result
+            .as_ref()
+            .is_err_and(|f| f.code == exit::VERIFY_FAILED)
+        {
+            v.outcome = "failed".into();
+        }
+        v
+    });
+    let headline = match &result {
+        Ok(files_bytes) => format!(
+            "restored {} into {}: {} tables, {} rows ({} of files) in {:.1} s{}",
+            args.dir.display(),
+            report.target,
+            report.totals.tables,
+            report.totals.rows,
+            human_bytes(*files_bytes),
+            report.totals.seconds,
+            args.as_template
+                .as_ref()
+                .map(|n| format!("; template {n} ready for `restage reset`"))
+                .unwrap_or_default()
+        ),
+        Err(_) => String::new(),
+    };
+    run_report::emit(&report, &args.output, &headline)?;
+    result.map(|_| ())
+}
+
+/// Checks the snapshot, loads it; returns the size of its files.
+fn restore(args: &RestoreArgs, server: &ConnSpec, report: &mut RunReport) -> Result<u64, Failure> {
+    report.begin("schema");
     let manifest = fixture::read_manifest(&args.dir).map_err(fixture_failure)?;
+    report.privacy = Privacy {
+        mode: "snapshot".into(),
+        rules_files: manifest.rules_files.clone(),
+        rules_digest: Some(manifest.rules_digest.clone()),
+        key_fingerprint: None,
+        columns: Vec::new(),
+    };
+    report.versions.source_server = Some(manifest.source.server_version.clone());
+    report.versions.pg_dump = Some(manifest.source.pg_dump_version.clone());
+    report.detail("snapshot_created_at", manifest.created_at.clone());
+    report.detail("template", args.as_template.clone());
     // Every byte checked before anything on the target changes.
     fixture::verify(&args.dir, &manifest).map_err(|e| {
         let f = fixture_failure(e);
@@ -59,9 +104,10 @@ pub fn run(args: &RestoreArgs) -> Result<(), Failure> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
         .max(1);
     let target = match &args.as_template {
-        Some(name) => create_template_db(&rt, &server, name, args.clean, (&manifest, &archive))?,
+        Some(name) => create_template_db(&rt, server, name, args.clean, (&manifest, &archive))?,
         None => server.clone(),
     };
+    report.target = target.masked();
     let target = lockwatch::bounded(&target, APPLICATION_NAME, args.lock_timeout);
     let run = Restore {
         dir: &args.dir,
@@ -74,39 +120,14 @@ pub fn run(args: &RestoreArgs) -> Result<(), Failure> {
     };
     run.execute(
         args.clean && args.as_template.is_none(),
-        report::progress_wanted(args.quiet, args.json),
+        report::progress_wanted(args.output.quiet, args.output.json),
+        report,
     )?;
     if let Some(name) = &args.as_template {
-        seal_template(&rt, &server, name)?;
+        report.begin("template");
+        seal_template(&rt, server, name)?;
     }
-    let seconds = started.elapsed().as_secs_f64();
-    let rows: u64 = manifest.tables.iter().map(|t| t.rows).sum();
-    if args.json {
-        let out = serde_json::json!({
-            "status": "ok",
-            "target": target.masked(),
-            "template": args.as_template,
-            "tables": manifest.tables.len(),
-            "rows": rows,
-            "seconds": seconds,
-            "rules_digest": manifest.rules_digest,
-        });
-        println!("{out}");
-    } else if !args.quiet {
-        let size: u64 = fixture::files_of(&manifest).iter().map(|f| f.size).sum();
-        println!(
-            "restored {} into {}: {} tables, {rows} rows ({} of files) in {seconds:.1} s{}",
-            args.dir.display(),
-            target.masked(),
-            manifest.tables.len(),
-            human_bytes(size),
-            args.as_template
-                .as_ref()
-                .map(|n| format!("; template {n} ready for `restage reset`"))
-                .unwrap_or_default()
-        );
-    }
-    Ok(())
+    Ok(fixture::files_of(&manifest).iter().map(|f| f.size).sum())
 }
 
 struct Restore<'a> {
@@ -121,24 +142,28 @@ struct Restore<'a> {
 }
 
 impl Restore<'_> {
-    fn execute(&self, clean: bool, progress: bool) -> Result<(), Failure> {
+    fn execute(&self, clean: bool, progress: bool, report: &mut RunReport) -> Result<(), Failure> {
         interrupt::target::untouched();
         let client = self.connect()?;
         let watch = lockwait::watch("target", self.target, self.lock_timeout);
-        lockwait::explain(watch, self.load(client, clean, progress))
+        lockwait::explain(watch, self.load(client, clean, progress, report))
     }
 
     /// [`Self::execute`] once the target is reachable.
-    fn load(&self, client: Client, clean: bool, progress: bool) -> Result<(), Failure> {
+    fn load(
+        &self,
+        client: Client,
+        clean: bool,
+        progress: bool,
+        report: &mut RunReport,
+    ) -> Result<(), Failure> {
         let state = self
             .rt
             .block_on(catalog::target_state(&client))
             .map_err(|e| Failure::new(exit::FAILURE, format!("target: {e}")))?;
-        check_versions(
-            self.manifest,
-            self.archive,
-            Version::from_version_num(state.server_version_num),
-        )?;
+        let server = Version::from_version_num(state.server_version_num);
+        report.versions.target_server = Some(server.to_string());
+        check_versions(self.manifest, self.archive, server)?;
         if state.object_count > 0 {
             if !clean {
                 let more = state
@@ -157,6 +182,7 @@ impl Restore<'_> {
                 ));
             }
             interrupt::target::incomplete(false);
+            report.target_state = "incomplete".into();
             self.rt
                 .block_on(target::clean(&client, state.server_version_num))
                 .map_err(|e| pg_failure(exit::FAILURE, "target: --clean failed", &e))?;
@@ -169,6 +195,7 @@ impl Restore<'_> {
             self.manifest.created_at,
             humantime::format_rfc3339_seconds(std::time::SystemTime::now())
         );
+        report.target_state = "incomplete".into();
         match self.rt.block_on(target::mark(&client, &mark)) {
             Ok(()) => interrupt::target::incomplete(true),
             Err(e) => {
@@ -189,6 +216,7 @@ impl Restore<'_> {
             .restore_pre_data(self.target, RESTORE_OPTIONS)
             .map_err(|e| failed("schema", e.to_string()))?;
 
+        report.begin("data");
         let (plans, files) = self.plan(&client)?;
         let config = pipeline::Config {
             // Unused: the lanes read files.
@@ -212,7 +240,7 @@ impl Restore<'_> {
         ));
         let result = pipeline::run_with(&config, &plans, &[], &bars, ends);
         bars.0.finish();
-        result.map_err(|e| {
+        let outcome = result.map_err(|e| {
             let code = match &e {
                 pipeline::PipelineError::RowMismatch { .. } => exit::VERIFY_FAILED,
                 pipeline::PipelineError::Connect { .. } => exit::CONNECTION,
@@ -220,6 +248,9 @@ impl Restore<'_> {
             };
             Failure::new(code, format!("{e}; the target is incomplete and marked so"))
         })?;
+        let mut rows = run_report::table_rows(&plans, &outcome.tables);
+
+        report.begin("post-data");
 
         self.archive
             .restore_post_data_except(self.target, &Default::default(), self.jobs, RESTORE_OPTIONS)
@@ -255,12 +286,19 @@ impl Restore<'_> {
             .block_on(client.batch_execute("ANALYZE"))
             .map_err(|e| failed("ANALYZE", pgerr::describe(&e)))?;
 
-        for plan in &plans {
+        report.begin("verify");
+        report.verify = Some(VerifyRecord {
+            checks: vec!["row counts".into()],
+            outcome: "ok".into(),
+        });
+        for (plan, row) in plans.iter().zip(rows.iter_mut()) {
             let expected = self.manifest.tables[plan.table.oid as usize - 1].rows;
+            row.source_rows = expected;
             let got = self
                 .rt
                 .block_on(target::count_rows(&client, &plan.table))
                 .map_err(|e| pg_failure(exit::VERIFY_FAILED, "target: counting rows", &e))?;
+            row.target_rows = got;
             if got != expected {
                 return Err(Failure::new(
                     exit::VERIFY_FAILED,
@@ -281,6 +319,8 @@ impl Restore<'_> {
         );
         let _ = self.rt.block_on(target::mark(&client, &mark));
         interrupt::target::complete();
+        report.target_state = "complete".into();
+        report.set_tables(rows);
         Ok(())
     }
 

@@ -3,9 +3,10 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use super::clone::parse_conn;
+use super::run_report;
 use super::sanitizing::{self, Sanitizing};
 use super::{lockwait, pg_failure, runtime, Failure};
 use crate::catalog::{select, CopyFormat, SourceCatalog, Table};
@@ -20,7 +21,7 @@ use crate::lockwatch;
 use crate::pgbin::Version;
 use crate::pipeline::{self, ColumnTransform, Ends, Input, Output, RowRules, Sanitize};
 use crate::pipeline::{Observer, TablePlan};
-use crate::report::{self, Progress};
+use crate::report::{self, Progress, RunReport};
 use crate::schema::SchemaArchive;
 use crate::source::{self, Leader, Part};
 
@@ -43,58 +44,83 @@ pub fn run(args: &SnapshotArgs) -> Result<(), Failure> {
         args.lock_timeout,
     );
     let sanitizing = Sanitizing::prepare(&args.rules)?;
+    let mut report = RunReport::new("snapshot", source.masked(), out.display().to_string());
+    let result = snapshot(&source, out, &sanitizing, args, &mut report);
+    report.finish(result.as_ref().err().map(|f| f.message.as_str()));
+    let headline = match &result {
+        Ok(files) => {
+            report.target_state = "complete".into();
+            report.detail("dir", out.display().to_string());
+            report.detail("files_written", files.written);
+            report.detail("files_unchanged", files.reused);
+            report.detail("files_removed", files.removed);
+            report.detail("snapshot_bytes", files.bytes);
+            format!(
+                "snapshot {}: {} tables, {} rows, {} in {:.1} s ({} files written, {} \
+                 unchanged, {} old removed)",
+                out.display(),
+                report.totals.tables,
+                report.totals.rows,
+                human_bytes(files.bytes),
+                report.totals.seconds,
+                files.written,
+                files.reused,
+                files.removed,
+            )
+        }
+        Err(_) => String::new(),
+    };
+    run_report::emit(&report, &args.output, &headline)?;
+    result.map(|_| ())
+}
+
+/// What a snapshot run did to the directory's files.
+struct FilesDone {
+    written: usize,
+    reused: usize,
+    removed: usize,
+    /// Size of all the snapshot's files.
+    bytes: u64,
+}
+
+/// Checks the directory, writes the snapshot, removes the files of the previous one.
+fn snapshot(
+    source: &ConnSpec,
+    out: &Path,
+    sanitizing: &Sanitizing,
+    args: &SnapshotArgs,
+    report: &mut RunReport,
+) -> Result<FilesDone, Failure> {
     fixture::check_output_dir(out).map_err(fixture_failure)?;
     // What the directory held before: the only files of it this run may remove.
     let previous = fixture::read_manifest(out).ok();
-    let rules_digest = rules_digest(&args.rules.files, sanitizing.verbatim)?;
+    let rules_digest = run_report::rules_digest(&args.rules.files, sanitizing.verbatim)?;
     crate::interrupt::set_state(Some(format!(
         "no snapshot was written ({} holds what it held before)",
         out.display()
     )));
-    let started = Instant::now();
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
         .max(1);
-    let progress = report::progress_wanted(args.quiet, args.json);
+    let progress = report::progress_wanted(args.output.quiet, args.output.json);
     let (manifest, written, reused) = write(
-        &source,
+        source,
         out,
-        &sanitizing,
-        rules_digest,
+        sanitizing,
+        (rules_digest, report),
         jobs,
         progress,
         args,
     )?;
     crate::interrupt::set_state(None);
     let removed = fixture::collect_garbage(out, previous.as_ref(), &manifest);
-    let seconds = started.elapsed().as_secs_f64();
-    let rows: u64 = manifest.tables.iter().map(|t| t.rows).sum();
-    let size: u64 = fixture::files_of(&manifest).iter().map(|f| f.size).sum();
-    if args.json {
-        let report = serde_json::json!({
-            "status": "ok",
-            "dir": out.display().to_string(),
-            "tables": manifest.tables.len(),
-            "rows": rows,
-            "bytes": size,
-            "files_written": written,
-            "files_unchanged": reused,
-            "files_removed": removed,
-            "seconds": seconds,
-            "rules_digest": manifest.rules_digest,
-        });
-        println!("{report}");
-    } else if !args.quiet {
-        println!(
-            "snapshot {}: {} tables, {rows} rows, {} in {seconds:.1} s ({written} files \
-             written, {reused} unchanged, {removed} old removed)",
-            out.display(),
-            manifest.tables.len(),
-            human_bytes(size),
-        );
-    }
-    Ok(())
+    Ok(FilesDone {
+        written,
+        reused,
+        removed,
+        bytes: fixture::files_of(&manifest).iter().map(|f| f.size).sum(),
+    })
 }
 
 pub(super) fn fixture_failure(e: FixtureError) -> Failure {
@@ -107,21 +133,6 @@ pub(super) fn fixture_failure(e: FixtureError) -> Failure {
         FixtureError::Io { .. } => exit::FAILURE,
     };
     Failure::new(code, e.to_string())
-}
-
-/// blake3 over the rules files' bytes in order (each prefixed by its length), or `none`.
-fn rules_digest(files: &[std::path::PathBuf], verbatim: bool) -> Result<String, Failure> {
-    if verbatim {
-        return Ok("none".into());
-    }
-    let mut hasher = blake3::Hasher::new();
-    for path in files {
-        let bytes = std::fs::read(path)
-            .map_err(|e| Failure::new(exit::USAGE, format!("reading {}: {e}", path.display())))?;
-        hasher.update(&(bytes.len() as u64).to_le_bytes());
-        hasher.update(&bytes);
-    }
-    Ok(hasher.finalize().to_hex().to_string())
 }
 
 /// Progress bars per part and overall (no per-table lines: nothing is built meanwhile).
@@ -144,7 +155,7 @@ fn write(
     source: &ConnSpec,
     out: &Path,
     sanitizing: &Sanitizing,
-    rules_digest: String,
+    (rules_digest, report): (String, &mut RunReport),
     jobs: usize,
     progress: bool,
     args: &SnapshotArgs,
@@ -160,7 +171,7 @@ fn write(
         source,
         out,
         sanitizing,
-        rules_digest,
+        (rules_digest, report),
         jobs,
         progress,
         args,
@@ -176,11 +187,12 @@ fn write_from(
     source: &ConnSpec,
     out: &Path,
     sanitizing: &Sanitizing,
-    rules_digest: String,
+    (rules_digest, report): (String, &mut RunReport),
     jobs: usize,
     progress: bool,
     args: &SnapshotArgs,
 ) -> Result<(Manifest, usize, usize), Failure> {
+    report.begin("schema");
     let (include, exclude) = (&args.selection.tables, &args.selection.exclude_tables);
     let leader = rt
         .block_on(Leader::begin(client))
@@ -195,6 +207,9 @@ fn write_from(
     for c in &rules.let_through {
         tracing::warn!("--allow-undecided: {c} written unchanged without a rule");
     }
+    report.sanitized = run_report::sanitized_columns(&rules);
+    report.privacy = run_report::privacy(sanitizing, &rules, &tables)?;
+    report.versions.source_server = Some(server.to_string());
     let comments = args.keep_comments || sanitizing.verbatim;
     super::schema_text::guard(&rt, &leader.client, sanitizing, &rules, &tables, comments)?;
     let archive = SchemaArchive::dump(source, &leader.snapshot, server, comments).map_err(|e| {
@@ -213,6 +228,8 @@ fn write_from(
         }
     };
 
+    report.versions.pg_dump = Some(archive.pg_dump.version.to_string());
+    report.begin("data");
     let plans = plan_tables(&catalog, tables, &rules, sanitizing);
     let files = SnapshotFiles::new(out).map_err(|e| {
         Failure::new(
@@ -242,13 +259,15 @@ fn write_from(
     ));
     let result = pipeline::run_with(&config, &plans, &[], &bars, ends);
     bars.0.finish();
-    result.map_err(|e| {
+    let outcome = result.map_err(|e| {
         Failure::new(
             exit::COPY_FAILED,
             format!("{e}; no snapshot was written (the directory is as it was)"),
         )
     })?;
     let _ = rt.block_on(leader.finish());
+    report.set_tables(run_report::table_rows(&plans, &outcome.tables));
+    report.begin("manifest");
 
     let records = files.into_records();
     let mut written = 0;

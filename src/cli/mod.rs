@@ -152,12 +152,8 @@ pub struct SnapshotArgs {
     /// the snapshot fails naming the table and the blocking sessions. 0 waits forever.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
     pub lock_timeout: std::time::Duration,
-    /// Print the summary as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
-    /// No summary (errors still go to stderr).
-    #[arg(long, short = 'q')]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -205,12 +201,8 @@ pub struct RestoreArgs {
     /// blocking sessions. 0 waits forever.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
     pub lock_timeout: std::time::Duration,
-    /// Print the summary as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
-    /// No summary (errors still go to stderr).
-    #[arg(long, short = 'q')]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -233,6 +225,8 @@ pub struct ResetArgs {
         value_name = "URL"
     )]
     pub target: String,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 const VERIFY_HELP: &str = "\

@@ -430,24 +430,32 @@ fn transform_batch(plan: &TablePlan, batch: &RowBatch) -> Result<Vec<Bytes>, Tra
 }
 
 /// A part's rows are all in the target (or its file): tell the observer and the coordinator.
-fn part_done(
-    shared: &Shared<'_>,
-    events: &Sender<Event>,
-    job: &Job,
-    rows: u64,
-    bytes: u64,
-    started: Instant,
-) {
+fn part_done(shared: &Shared<'_>, events: &Sender<Event>, job: &Job, done: PartWritten) {
     shared
         .observer
         .part_finished(&shared.tables[job.table], &job.part);
     let _ = events.send(Event::PartDone {
         table: job.table,
-        rows,
-        bytes,
-        started,
+        part: job.part.index,
+        rows: done.rows,
+        written: done.written,
+        bytes: done.bytes,
+        digest: done.digest,
+        started: done.started,
         finished: Instant::now(),
     });
+}
+
+/// What the writer knows about a part once it is in.
+struct PartWritten {
+    /// Rows read from the source end.
+    rows: u64,
+    /// Rows the target end acknowledged.
+    written: u64,
+    bytes: u64,
+    /// blake3 of the stream the target end received.
+    digest: [u8; 32],
+    started: Instant,
 }
 
 fn writer(shared: &Shared<'_>, input: Receiver<ToWriter>, events: Sender<Event>) {
@@ -464,18 +472,19 @@ fn writer(shared: &Shared<'_>, input: Receiver<ToWriter>, events: Sender<Event>)
         };
         // Durability comes from the final verification, not from each commit's fsync.
         let _ = client.batch_execute("SET synchronous_commit = off").await;
-        let mut current: Option<(Job, TableSink<'_>, Instant)> = None;
+        let mut current: Option<(Job, TableSink<'_>, Instant, blake3::Hasher)> = None;
         for msg in input.iter() {
             match msg {
                 ToWriter::Start(job, started) => {
                     let plan = &shared.tables[job.table];
                     match TableSink::begin(&client, &plan.table, job.part.is_whole()).await {
-                        Ok(sink) => current = Some((job, sink, started)),
+                        Ok(sink) => current = Some((job, sink, started, blake3::Hasher::new())),
                         Err(e) => return fail_target(shared, &job, e),
                     }
                 }
                 ToWriter::Data(data) => {
-                    if let Some((job, sink, _)) = current.as_mut() {
+                    if let Some((job, sink, _, hasher)) = current.as_mut() {
+                        hasher.update(&data);
                         if let Err(e) = sink.send(data).await {
                             let job = Job {
                                 table: job.table,
@@ -486,7 +495,7 @@ fn writer(shared: &Shared<'_>, input: Receiver<ToWriter>, events: Sender<Event>)
                     }
                 }
                 ToWriter::End { rows, bytes } => {
-                    let Some((job, sink, started)) = current.take() else {
+                    let Some((job, sink, started, hasher)) = current.take() else {
                         continue;
                     };
                     let written = match sink.finish().await {
@@ -501,16 +510,23 @@ fn writer(shared: &Shared<'_>, input: Receiver<ToWriter>, events: Sender<Event>)
                             written,
                         });
                     }
-                    part_done(shared, &events, &job, rows, bytes, started);
+                    let done = PartWritten {
+                        rows,
+                        written,
+                        bytes,
+                        digest: *hasher.finalize().as_bytes(),
+                        started,
+                    };
+                    part_done(shared, &events, &job, done);
                 }
                 ToWriter::Abort => {
-                    if let Some((_, sink, _)) = current.take() {
+                    if let Some((_, sink, _, _)) = current.take() {
                         sink.abort().await;
                     }
                 }
             }
         }
-        if let Some((_, sink, _)) = current.take() {
+        if let Some((_, sink, _, _)) = current.take() {
             sink.abort().await;
         }
     });
@@ -523,7 +539,7 @@ fn file_writer(
     input: Receiver<ToWriter>,
     events: Sender<Event>,
 ) {
-    let mut current: Option<(Job, Box<dyn PartFile + '_>, Instant)> = None;
+    let mut current: Option<(Job, Box<dyn PartFile + '_>, Instant, blake3::Hasher)> = None;
     let fail = |job: &Job, message: String| {
         shared.cancel.fail(PipelineError::Copy {
             table: shared.tables[job.table].table.display_name(),
@@ -537,25 +553,33 @@ fn file_writer(
         match msg {
             ToWriter::Start(job, started) => {
                 match files.create(&shared.tables[job.table], &job.part) {
-                    Ok(file) => current = Some((job, file, started)),
+                    Ok(file) => current = Some((job, file, started, blake3::Hasher::new())),
                     Err(e) => return fail(&job, e),
                 }
             }
             ToWriter::Data(data) => {
-                if let Some((job, file, _)) = current.as_mut() {
+                if let Some((job, file, _, hasher)) = current.as_mut() {
+                    hasher.update(&data);
                     if let Err(e) = file.write(&data) {
                         return fail(job, e);
                     }
                 }
             }
             ToWriter::End { rows, bytes } => {
-                let Some((job, file, started)) = current.take() else {
+                let Some((job, file, started, hasher)) = current.take() else {
                     continue;
                 };
                 if let Err(e) = file.finish(rows) {
                     return fail(&job, e);
                 }
-                part_done(shared, &events, &job, rows, bytes, started);
+                let done = PartWritten {
+                    rows,
+                    written: rows,
+                    bytes,
+                    digest: *hasher.finalize().as_bytes(),
+                    started,
+                };
+                part_done(shared, &events, &job, done);
             }
             ToWriter::Abort => current = None,
         }

@@ -92,6 +92,28 @@ pub struct TableStats {
     pub copy_seconds: f64,
     pub post_seconds: f64,
     pub parts: usize,
+    /// Rows the target acknowledged (its COPY FROM count), or that the snapshot files hold.
+    pub written_rows: u64,
+    /// blake3 digest of each part's stream as the target (or file) received it, by part index.
+    pub part_digests: Vec<(usize, [u8; 32])>,
+}
+
+impl TableStats {
+    /// A checksum of the rows the target received: blake3 over the parts' stream digests in
+    /// part order. The same rows in the same order give the same checksum whether they went
+    /// into a database or a snapshot directory; `None` before every part is in.
+    pub fn checksum(&self) -> Option<String> {
+        if self.part_digests.len() != self.parts {
+            return None;
+        }
+        let mut digests = self.part_digests.clone();
+        digests.sort_by_key(|(index, _)| *index);
+        let mut hasher = blake3::Hasher::new();
+        for (_, digest) in &digests {
+            hasher.update(digest);
+        }
+        Some(hasher.finalize().to_hex().to_string())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -148,8 +170,11 @@ pub(crate) struct Job {
 pub(crate) enum Event {
     PartDone {
         table: usize,
+        part: usize,
         rows: u64,
+        written: u64,
         bytes: u64,
+        digest: [u8; 32],
         started: Instant,
         finished: Instant,
     },
@@ -370,14 +395,19 @@ impl<'s, 'a> Coordinator<'s, 'a> {
             match events.recv_timeout(Duration::from_millis(100)) {
                 Ok(Event::PartDone {
                     table,
+                    part,
                     rows,
+                    written,
                     bytes,
+                    digest,
                     started: part_start,
                     finished,
                 }) => {
                     let s = &mut outcome.tables[table];
                     s.rows += rows;
+                    s.written_rows += written;
                     s.bytes += bytes;
+                    s.part_digests.push((part, digest));
                     let start = *first_start[table].get_or_insert(part_start);
                     let end = last_end[table].map_or(finished, |e| e.max(finished));
                     last_end[table] = Some(end);
