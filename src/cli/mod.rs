@@ -696,7 +696,7 @@ pub struct OutputArgs {
     /// Print the report as JSON on stdout (no progress bars).
     #[arg(long)]
     pub json: bool,
-    /// Also write the JSON report to FILE.
+    /// Also write the JSON report to FILE (its schema: docs/report.md).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
     /// No progress bars and no summary (errors still go to stderr).

@@ -10,6 +10,9 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
+mod report;
+pub use report::*;
+
 use restage::localpg::{Cluster, ClusterOptions};
 use restage::pgbin;
 
