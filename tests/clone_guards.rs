@@ -51,7 +51,12 @@ fn non_empty_target_is_refused_unless_clean() {
         .as_array()
         .expect("steps")
         .iter()
-        .map(|s| (s["name"].as_str().unwrap_or(""), s["outcome"].as_str().unwrap_or("")))
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap_or(""),
+                s["outcome"].as_str().unwrap_or(""),
+            )
+        })
         .collect();
     assert_eq!(steps, [("schema", "failed")]);
     assert!(report["tables"].as_array().is_some_and(|t| t.is_empty()));

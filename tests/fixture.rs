@@ -628,7 +628,10 @@ fn snapshot_restore_and_reset_write_the_run_report() {
     assert_complete_report(&back, "restore");
     assert_eq!(back["verify"]["outcome"], "ok");
     assert_eq!(back["privacy"]["mode"], "snapshot");
-    assert_eq!(back["privacy"]["rules_digest"], snap["privacy"]["rules_digest"]);
+    assert_eq!(
+        back["privacy"]["rules_digest"],
+        snap["privacy"]["rules_digest"]
+    );
     let line = |r: &serde_json::Value, table: &str| {
         r["tables"]
             .as_array()

@@ -8,12 +8,12 @@ use std::time::Instant;
 use tokio_postgres::Client;
 
 use super::guards;
+use super::run::{self, parse_conn, type_kind, type_map, APPLICATION_NAME};
 use super::run_report;
 use super::sanitizing::{self, Sanitizing};
 use super::{pg_failure, runtime, Failure};
-use crate::catalog::{self, select, SourceCatalog, Table, TypeCatalog};
+use crate::catalog::{self, select, SourceCatalog, Table};
 use crate::cli::{CloneArgs, CloneOptions, OutputArgs};
-use crate::codec::typeoids::{SimpleTypeMap, TypeKind};
 use crate::conn::ConnSpec;
 use crate::exit;
 use crate::interrupt;
@@ -27,8 +27,6 @@ use crate::schema::{self, ItemKind, PostAction, PostDataPlan, RestoreOptions, Sc
 use crate::sink::target;
 use crate::source::{self, Leader};
 
-const APPLICATION_NAME: &str = "restage";
-
 pub fn run(args: &CloneArgs) -> Result<(), Failure> {
     let source = parse_conn("--source", &args.source)?;
     let target = parse_conn("--target", &args.target)?;
@@ -36,10 +34,6 @@ pub fn run(args: &CloneArgs) -> Result<(), Failure> {
     let report = clone(&source, &target, &args.options, &sanitizing, &args.output)?;
     let _ = report;
     Ok(())
-}
-
-pub(super) fn parse_conn(flag: &str, text: &str) -> Result<ConnSpec, Failure> {
-    ConnSpec::parse(text).map_err(|e| Failure::new(exit::USAGE, format!("{flag}: {e}")))
 }
 
 /// Runs a clone and emits its report (summary, JSON) as `output` asks. Shared with `demo`.
@@ -168,13 +162,7 @@ impl CloneRun<'_> {
         )?;
 
         let archive = SchemaArchive::dump(self.source, &leader.snapshot, server, comments)
-            .map_err(|e| {
-                let code = match e {
-                    crate::schema::SchemaError::Tool(_) => exit::REFUSED,
-                    _ => exit::FAILURE,
-                };
-                Failure::new(code, format!("source: {e}"))
-            })?;
+            .map_err(|e| run::schema_failure("source", e))?;
         super::versions::check_restore_tool(self.rt, archive.pg_restore(), &target_client)?;
         self.report.versions.pg_dump = Some(archive.pg_dump.version.to_string());
         let restore = RestoreOptions {
@@ -267,10 +255,7 @@ impl CloneRun<'_> {
     }
 
     fn jobs(&self) -> usize {
-        self.options
-            .jobs
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
-            .max(1)
+        run::jobs(self.options.jobs)
     }
 
     fn connect(&self, side: &str, conn: &ConnSpec) -> Result<Client, Failure> {
@@ -307,26 +292,13 @@ impl CloneRun<'_> {
         self.report.versions.target_server =
             Some(crate::pgbin::Version::from_version_num(state.server_version_num).to_string());
         if state.object_count > 0 && !self.options.clean {
-            let more = state
-                .object_count
-                .saturating_sub(state.objects.len() as u64);
-            let mut listing = state.objects.join(", ");
-            if more > 0 {
-                listing.push_str(&format!(" and {more} more"));
-            }
             let note = match &state.comment {
                 Some(c) if c.starts_with(target::INCOMPLETE_MARK) => {
                     " (it holds an incomplete earlier clone)"
                 }
                 _ => "",
             };
-            return Err(Failure::new(
-                exit::REFUSED,
-                format!(
-                    "the target database is not empty{note}: {listing}; use --clean to drop \
-                     everything in it first"
-                ),
-            ));
+            return Err(run::refuse_non_empty(&state, note));
         }
         let extensions =
             guards::check_target_extensions(self.rt, source, target_client, self.options.clean)?;
@@ -475,14 +447,9 @@ impl CloneRun<'_> {
         let result = pipeline::run(&config, plans, &post_jobs, &progress);
         progress.finish();
         result.map_err(|e| {
-            let code = match &e {
-                pipeline::PipelineError::RowMismatch { .. } => exit::VERIFY_FAILED,
-                pipeline::PipelineError::Connect { .. } => exit::CONNECTION,
-                _ => exit::COPY_FAILED,
-            };
-            Failure::new(
-                code,
-                format!("{e}; the target is incomplete and marked so (see `restage clone --help`)"),
+            run::copy_failure(
+                e,
+                "the target is incomplete and marked so (see `restage clone --help`)",
             )
         })
     }
@@ -616,27 +583,4 @@ where
             .map_err(|e| format!("target: {e}"))?;
         f(client).await
     })
-}
-
-pub(super) fn type_map(
-    types: &TypeCatalog,
-    target_types: &[(u32, String, String)],
-) -> SimpleTypeMap {
-    let oids = types.oid_map(target_types);
-    let mut map = SimpleTypeMap::new();
-    for oid in types.oids() {
-        map.set_kind(oid, type_kind(types, oid));
-        if let Some(target) = oids.get(&oid) {
-            map.set_target(oid, *target);
-        }
-    }
-    map
-}
-
-pub(super) fn type_kind(types: &TypeCatalog, oid: u32) -> TypeKind {
-    match types.shape(oid) {
-        catalog::Shape::Array => TypeKind::Array,
-        catalog::Shape::Composite => TypeKind::Composite,
-        catalog::Shape::Other => TypeKind::Other,
-    }
 }

@@ -2,6 +2,7 @@
 //! context and exit code here.
 
 mod clone;
+mod databases;
 mod demo;
 mod guards;
 mod lockwait;
@@ -14,6 +15,7 @@ mod restore;
 mod rules_check;
 mod rules_init;
 mod rules_list;
+mod run;
 mod run_report;
 mod sanitizing;
 mod schema_text;

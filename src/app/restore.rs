@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use tokio_postgres::Client;
 
-use super::clone::{parse_conn, type_kind, type_map};
+use super::databases;
+use super::run::{self, fixture_failure, parse_conn, type_kind, type_map, APPLICATION_NAME};
 use super::run_report;
-use super::snapshot::{fixture_failure, human_bytes, Bars};
 use super::{lockwait, pg_failure, runtime, Failure};
 use crate::catalog::{self, quote_ident, Column, MatView, Sequence, Table, TypeCatalog};
 use crate::cli::RestoreArgs;
@@ -21,12 +21,10 @@ use crate::lockwatch;
 use crate::pgbin::Version;
 use crate::pgerr;
 use crate::pipeline::{self, ColumnTransform, Ends, Input, OidRemap, Output, TablePlan};
-use crate::report::{self, Privacy, Progress, RunReport, VerifyRecord};
+use crate::report::{self, format_bytes, PartBars, Privacy, Progress, RunReport, VerifyRecord};
 use crate::schema::{RestoreOptions, SchemaArchive};
 use crate::sink::target;
 use crate::source::Part;
-
-const APPLICATION_NAME: &str = "restage";
 
 /// Objects belong to whoever restores: production's roles rarely exist where fixtures go.
 const RESTORE_OPTIONS: RestoreOptions = RestoreOptions {
@@ -55,7 +53,7 @@ pub fn run(args: &RestoreArgs) -> Result<(), Failure> {
             report.target,
             report.totals.tables,
             report.totals.rows,
-            human_bytes(*files_bytes),
+            format_bytes(*files_bytes),
             report.totals.seconds,
             args.as_template
                 .as_ref()
@@ -91,18 +89,10 @@ fn restore(args: &RestoreArgs, server: &ConnSpec, report: &mut RunReport) -> Res
     let dumped_by = Version::parse_from_text(&manifest.source.pg_dump_version)
         .unwrap_or_else(|| Version::from_version_num(manifest.source.server_version_num));
     let schema_path = fixture::file_path(&args.dir, &manifest.schema).map_err(fixture_failure)?;
-    let archive = SchemaArchive::open(&schema_path, dumped_by).map_err(|e| {
-        let code = match e {
-            crate::schema::SchemaError::Tool(_) => exit::REFUSED,
-            _ => exit::FAILURE,
-        };
-        Failure::new(code, format!("snapshot schema: {e}"))
-    })?;
+    let archive = SchemaArchive::open(&schema_path, dumped_by)
+        .map_err(|e| run::schema_failure("snapshot schema", e))?;
     let rt = runtime()?;
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
-        .max(1);
+    let jobs = run::jobs(args.jobs);
     let target = match &args.as_template {
         Some(name) => create_template_db(&rt, server, name, args.clean, (&manifest, &archive))?,
         None => server.clone(),
@@ -166,20 +156,7 @@ impl Restore<'_> {
         check_versions(self.manifest, self.archive, server)?;
         if state.object_count > 0 {
             if !clean {
-                let more = state
-                    .object_count
-                    .saturating_sub(state.objects.len() as u64);
-                let mut listing = state.objects.join(", ");
-                if more > 0 {
-                    listing.push_str(&format!(" and {more} more"));
-                }
-                return Err(Failure::new(
-                    exit::REFUSED,
-                    format!(
-                        "the target database is not empty: {listing}; use --clean to drop \
-                         everything in it first"
-                    ),
-                ));
+                return Err(run::refuse_non_empty(&state, ""));
             }
             interrupt::target::incomplete(false);
             report.target_state = "incomplete".into();
@@ -234,20 +211,14 @@ impl Restore<'_> {
             input: Input::Files(&files),
             output: Output::Database,
         };
-        let bars = Bars(Progress::new(
+        let bars = PartBars(Progress::new(
             progress,
             plans.iter().map(|p| p.table.bytes).sum(),
         ));
         let result = pipeline::run_with(&config, &plans, &[], &bars, ends);
         bars.0.finish();
-        let outcome = result.map_err(|e| {
-            let code = match &e {
-                pipeline::PipelineError::RowMismatch { .. } => exit::VERIFY_FAILED,
-                pipeline::PipelineError::Connect { .. } => exit::CONNECTION,
-                _ => exit::COPY_FAILED,
-            };
-            Failure::new(code, format!("{e}; the target is incomplete and marked so"))
-        })?;
+        let outcome =
+            result.map_err(|e| run::copy_failure(e, "the target is incomplete and marked so"))?;
         let mut rows = run_report::table_rows(&plans, &outcome.tables);
 
         report.begin("post-data");
@@ -448,7 +419,7 @@ fn create_template_db(
     clean: bool,
     (manifest, archive): (&Manifest, &SchemaArchive),
 ) -> Result<ConnSpec, Failure> {
-    let admin = super::reset::admin_conn(server, name);
+    let admin = databases::admin_conn(server, name);
     let client = rt
         .block_on(admin.connect(APPLICATION_NAME))
         .map_err(|e| Failure::new(exit::CONNECTION, format!("target: {e}")))?;
@@ -459,7 +430,7 @@ fn create_template_db(
         super::versions::server_version(rt, &client, "target")?,
     )?;
     let exists = rt
-        .block_on(super::reset::database_exists(&client, name))
+        .block_on(databases::database_exists(&client, name))
         .map_err(|e| pg_failure(exit::FAILURE, "target", &e))?;
     if exists {
         if !clean {
@@ -490,7 +461,7 @@ fn create_template_db(
             quote_ident(name)
         )))
         .map_err(|e| pg_failure(exit::FAILURE, "target: unmarking the old template", &e))?;
-        super::reset::drop_database(rt, &client, name)?;
+        databases::drop_database(rt, &client, name)?;
     }
     rt.block_on(client.batch_execute(&format!("CREATE DATABASE {}", quote_ident(name))))
         .map_err(|e| pg_failure(exit::FAILURE, "target: creating the template database", &e))?;
@@ -504,7 +475,7 @@ fn seal_template(
     server: &ConnSpec,
     name: &str,
 ) -> Result<(), Failure> {
-    let admin = super::reset::admin_conn(server, name);
+    let admin = databases::admin_conn(server, name);
     let client = rt
         .block_on(admin.connect(APPLICATION_NAME))
         .map_err(|e| Failure::new(exit::CONNECTION, format!("target: {e}")))?;

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use tokio_postgres::Client;
 
-use super::clone::parse_conn;
+use super::run::parse_conn;
 use super::Failure;
 use crate::catalog::{self, quote_ident, select, SourceCatalog, Table};
 use crate::cli::RulesInitArgs;

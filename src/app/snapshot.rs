@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::clone::parse_conn;
+use super::run::{self, fixture_failure, parse_conn, APPLICATION_NAME};
 use super::run_report;
 use super::sanitizing::{self, Sanitizing};
 use super::{lockwait, pg_failure, runtime, Failure};
@@ -14,18 +14,17 @@ use crate::cli::{SnapshotArgs, SnapshotCommand, SnapshotDirArgs};
 use crate::conn::ConnSpec;
 use crate::exit;
 use crate::fixture::{
-    self, ColumnEntry, DataFormat, FixtureError, Manifest, MatViewEntry, PartEntry, SequenceEntry,
-    SnapshotFiles, SourceInfo, TableEntry, TypeEntry,
+    self, ColumnEntry, DataFormat, Manifest, MatViewEntry, PartEntry, SequenceEntry, SnapshotFiles,
+    SourceInfo, TableEntry, TypeEntry,
 };
 use crate::lockwatch;
 use crate::pgbin::Version;
+use crate::pipeline::TablePlan;
 use crate::pipeline::{self, ColumnTransform, Ends, Input, Output, RowRules, Sanitize};
-use crate::pipeline::{Observer, TablePlan};
-use crate::report::{self, Progress, RunReport};
+use crate::report::{self, format_bytes, PartBars, Progress, RunReport};
 use crate::schema::SchemaArchive;
-use crate::source::{self, Leader, Part};
+use crate::source::{self, Leader};
 
-const APPLICATION_NAME: &str = "restage";
 /// Tables larger than this are written as several block-range files read concurrently.
 const SPLIT_BYTES: u64 = 1 << 30;
 
@@ -61,7 +60,7 @@ pub fn run(args: &SnapshotArgs) -> Result<(), Failure> {
                 out.display(),
                 report.totals.tables,
                 report.totals.rows,
-                human_bytes(files.bytes),
+                format_bytes(files.bytes),
                 report.totals.seconds,
                 files.written,
                 files.reused,
@@ -99,10 +98,7 @@ fn snapshot(
         "no snapshot was written ({} holds what it held before)",
         out.display()
     )));
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
-        .max(1);
+    let jobs = run::jobs(args.jobs);
     let progress = report::progress_wanted(args.output.quiet, args.output.json);
     let (manifest, written, reused) = write(
         source,
@@ -121,33 +117,6 @@ fn snapshot(
         removed,
         bytes: fixture::files_of(&manifest).iter().map(|f| f.size).sum(),
     })
-}
-
-pub(super) fn fixture_failure(e: FixtureError) -> Failure {
-    let code = match &e {
-        FixtureError::NotASnapshot { .. } | FixtureError::NewerFormat { .. } => {
-            exit::NOT_A_SNAPSHOT
-        }
-        FixtureError::Damaged { .. } => exit::SNAPSHOT_DAMAGED,
-        FixtureError::Occupied { .. } => exit::REFUSED,
-        FixtureError::Io { .. } => exit::FAILURE,
-    };
-    Failure::new(code, e.to_string())
-}
-
-/// Progress bars per part and overall (no per-table lines: nothing is built meanwhile).
-pub(super) struct Bars(pub(super) Progress);
-
-impl Observer for Bars {
-    fn part_started(&self, table: &TablePlan, part: &Part) {
-        self.0.part_started(table, part);
-    }
-    fn rows_copied(&self, table: &TablePlan, part: &Part, rows: u64, bytes: u64) {
-        self.0.rows_copied(table, part, rows, bytes);
-    }
-    fn part_finished(&self, table: &TablePlan, part: &Part) {
-        self.0.part_finished(table, part);
-    }
 }
 
 /// Writes the snapshot; returns its manifest and how many table files were written and reused.
@@ -212,13 +181,8 @@ fn write_from(
     report.versions.source_server = Some(server.to_string());
     let comments = args.keep_comments || sanitizing.verbatim;
     super::schema_text::guard(&rt, &leader.client, sanitizing, &rules, &tables, comments)?;
-    let archive = SchemaArchive::dump(source, &leader.snapshot, server, comments).map_err(|e| {
-        let code = match e {
-            crate::schema::SchemaError::Tool(_) => exit::REFUSED,
-            _ => exit::FAILURE,
-        };
-        Failure::new(code, format!("source: {e}"))
-    })?;
+    let archive = SchemaArchive::dump(source, &leader.snapshot, server, comments)
+        .map_err(|e| run::schema_failure("source", e))?;
     let schema = match unchanged_schema(out, &archive, server) {
         Some(previous) => previous,
         None => {
@@ -253,7 +217,7 @@ fn write_from(
         input: Input::Database,
         output: Output::Files(&files),
     };
-    let bars = Bars(Progress::new(
+    let bars = PartBars(Progress::new(
         progress,
         plans.iter().map(|p| p.table.bytes).sum(),
     ));
@@ -470,7 +434,7 @@ fn ls(args: &SnapshotDirArgs) -> Result<(), Failure> {
             "{:<width$}  {:>12}  {:>10}",
             t.display_name(),
             t.rows,
-            human_bytes(t.size())
+            format_bytes(t.size())
         );
     }
     Ok(())
@@ -497,7 +461,7 @@ fn inspect(args: &SnapshotDirArgs) -> Result<(), Failure> {
     println!(
         "schema:          {} ({}, blake3 {})",
         m.schema.path,
-        human_bytes(m.schema.size),
+        format_bytes(m.schema.size),
         m.schema.blake3
     );
     println!("sequences:       {}", m.sequences.len());
@@ -507,7 +471,7 @@ fn inspect(args: &SnapshotDirArgs) -> Result<(), Failure> {
             "\n{}: {} rows, {}{}, {} columns: {}",
             t.display_name(),
             t.rows,
-            human_bytes(t.size()),
+            format_bytes(t.size()),
             if t.format.is_binary() {
                 ""
             } else {
@@ -525,7 +489,7 @@ fn inspect(args: &SnapshotDirArgs) -> Result<(), Failure> {
                 "  part {}: {} rows  {}  {}",
                 p.index,
                 p.rows,
-                human_bytes(p.file.size),
+                format_bytes(p.file.size),
                 p.file.path
             );
         }
@@ -550,26 +514,11 @@ fn header(m: &Manifest) -> String {
         m.created_at,
         m.rules_digest,
         m.tables.len(),
-        human_bytes(size)
+        format_bytes(size)
     )
 }
 
 fn age(created_at: &str) -> Option<std::time::Duration> {
     let t = humantime::parse_rfc3339(created_at).ok()?;
     SystemTime::now().duration_since(t).ok()
-}
-
-pub(super) fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
 }

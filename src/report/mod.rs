@@ -4,7 +4,7 @@ mod progress;
 mod record;
 mod summary;
 
-pub use progress::Progress;
+pub use progress::{PartBars, Progress};
 pub use record::{
     ColumnRecord, Privacy, RunReport, Step, TableRow, Totals, VerifyRecord, Versions,
     REPORT_VERSION,

@@ -128,9 +128,7 @@ pub fn assert_run_report<'a>(report: &'a Value, command: &str) -> &'a Value {
     for c in privacy["columns"].as_array().expect("privacy.columns") {
         assert_eq!(
             keys(c, "column record"),
-            sorted(&[
-                "table", "column", "type", "decision", "rule", "domain", "origin"
-            ])
+            sorted(&["table", "column", "type", "decision", "rule", "domain", "origin"])
         );
         assert!(matches!(
             c["decision"].as_str(),
