@@ -20,7 +20,8 @@ use crate::interrupt;
 use crate::lockwatch::{self, LockWatch};
 use crate::pgerr;
 use crate::pipeline::{
-    self, ColumnTransform, OidRemap, PostJob, PostRun, RowRules, Sanitize, TablePlan, TableStats,
+    self, ColumnTransform, Database, Ends, Input, OidRemap, Output, PostJob, PostRun, RowRules,
+    Sanitize, TablePlan, TableStats,
 };
 use crate::report::{self, Progress, RunReport, VerifyRecord};
 use crate::schema::{self, ItemKind, PostAction, PostDataPlan, RestoreOptions, SchemaArchive};
@@ -424,9 +425,6 @@ impl CloneRun<'_> {
     ) -> Result<pipeline::Outcome, Failure> {
         let jobs = self.jobs();
         let config = pipeline::Config {
-            source: self.source.clone(),
-            target: self.target.clone(),
-            snapshot: snapshot.to_string(),
             lanes: jobs,
             // `--index-jobs 0`: nothing runs beside the copy; post-data follows it with --jobs.
             post_table_workers: match self.options.index_jobs {
@@ -436,7 +434,19 @@ impl CloneRun<'_> {
             post_data_during_copy: self.options.index_jobs != Some(0),
             batch_bytes: 2 << 20,
             channel_capacity: 2,
-            application_name: APPLICATION_NAME.into(),
+        };
+        let ends = Ends {
+            input: Input::Database {
+                db: Database {
+                    conn: self.source,
+                    application_name: APPLICATION_NAME,
+                },
+                snapshot,
+            },
+            output: Output::Database(Database {
+                conn: self.target,
+                application_name: APPLICATION_NAME,
+            }),
         };
         let total_bytes = plans.iter().map(|p| p.table.bytes).sum();
         let progress = Progress::new(
@@ -444,7 +454,7 @@ impl CloneRun<'_> {
             total_bytes,
         );
         let post_jobs = post_jobs(self.target, plans, archive, post_plan, restore);
-        let result = pipeline::run(&config, plans, &post_jobs, &progress);
+        let result = pipeline::run(&config, plans, &post_jobs, &progress, ends);
         progress.finish();
         result.map_err(|e| {
             run::copy_failure(

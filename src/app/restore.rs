@@ -20,7 +20,7 @@ use crate::interrupt;
 use crate::lockwatch;
 use crate::pgbin::Version;
 use crate::pgerr;
-use crate::pipeline::{self, ColumnTransform, Ends, Input, OidRemap, Output, TablePlan};
+use crate::pipeline::{self, ColumnTransform, Database, Ends, Input, OidRemap, Output, TablePlan};
 use crate::report::{self, format_bytes, PartBars, Privacy, Progress, RunReport, VerifyRecord};
 use crate::schema::{RestoreOptions, SchemaArchive};
 use crate::sink::target;
@@ -196,26 +196,24 @@ impl Restore<'_> {
         report.begin("data");
         let (plans, files) = self.plan(&client)?;
         let config = pipeline::Config {
-            // Unused: the lanes read files.
-            source: self.target.clone(),
-            target: self.target.clone(),
-            snapshot: String::new(),
             lanes: self.jobs,
             post_table_workers: 1,
             post_data_during_copy: true,
             batch_bytes: 2 << 20,
             channel_capacity: 2,
-            application_name: APPLICATION_NAME.into(),
         };
         let ends = Ends {
             input: Input::Files(&files),
-            output: Output::Database,
+            output: Output::Database(Database {
+                conn: self.target,
+                application_name: APPLICATION_NAME,
+            }),
         };
         let bars = PartBars(Progress::new(
             progress,
             plans.iter().map(|p| p.table.bytes).sum(),
         ));
-        let result = pipeline::run_with(&config, &plans, &[], &bars, ends);
+        let result = pipeline::run(&config, &plans, &[], &bars, ends);
         bars.0.finish();
         let outcome =
             result.map_err(|e| run::copy_failure(e, "the target is incomplete and marked so"))?;

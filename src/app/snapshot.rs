@@ -20,7 +20,7 @@ use crate::fixture::{
 use crate::lockwatch;
 use crate::pgbin::Version;
 use crate::pipeline::TablePlan;
-use crate::pipeline::{self, ColumnTransform, Ends, Input, Output, RowRules, Sanitize};
+use crate::pipeline::{self, ColumnTransform, Database, Ends, Input, Output, RowRules, Sanitize};
 use crate::report::{self, format_bytes, PartBars, Progress, RunReport};
 use crate::schema::SchemaArchive;
 use crate::source::{self, Leader};
@@ -202,26 +202,27 @@ fn write_from(
         )
     })?;
     let config = pipeline::Config {
-        source: source.clone(),
-        // Unused: the lanes write files.
-        target: source.clone(),
-        snapshot: leader.snapshot.clone(),
         lanes: jobs,
         post_table_workers: 1,
         post_data_during_copy: true,
         batch_bytes: 2 << 20,
         channel_capacity: 2,
-        application_name: APPLICATION_NAME.into(),
     };
     let ends = Ends {
-        input: Input::Database,
+        input: Input::Database {
+            db: Database {
+                conn: source,
+                application_name: APPLICATION_NAME,
+            },
+            snapshot: &leader.snapshot,
+        },
         output: Output::Files(&files),
     };
     let bars = PartBars(Progress::new(
         progress,
         plans.iter().map(|p| p.table.bytes).sum(),
     ));
-    let result = pipeline::run_with(&config, &plans, &[], &bars, ends);
+    let result = pipeline::run(&config, &plans, &[], &bars, ends);
     bars.0.finish();
     let outcome = result.map_err(|e| {
         Failure::new(

@@ -7,7 +7,7 @@ use bytes::{Bytes, BytesMut};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use rayon::prelude::*;
 
-use super::files::{FileDestination, FileSource, Input, Output, PartFile};
+use super::files::{Database, FileDestination, FileSource, Input, Output, PartFile};
 use super::transform::TransformError;
 use super::{Event, Job, PipelineError, Shared, TablePlan};
 use crate::catalog::CopyFormat;
@@ -73,10 +73,10 @@ fn runtime() -> Result<tokio::runtime::Runtime, PipelineError> {
 /// Connects one end of a lane; a failure cancels the run and yields `None`.
 async fn connect(
     shared: &Shared<'_>,
-    conn: &crate::conn::ConnSpec,
+    db: Database<'_>,
     side: &'static str,
 ) -> Option<tokio_postgres::Client> {
-    match conn.connect(&shared.config.application_name).await {
+    match db.conn.connect(db.application_name).await {
         Ok(c) => Some(c),
         Err(e) => {
             shared.cancel.fail(PipelineError::Connect {
@@ -98,19 +98,20 @@ fn part_label(job: &Job) -> String {
 }
 
 fn reader(shared: &Shared<'_>, jobs: Receiver<Job>, out: Sender<ToTransform>) {
-    if let Input::Files(files) = shared.ends.input {
-        return file_reader(shared, files, jobs, out);
-    }
+    let (db, snapshot) = match shared.ends.input {
+        Input::Files(files) => return file_reader(shared, files, jobs, out),
+        Input::Database { db, snapshot } => (db, snapshot),
+    };
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => return shared.cancel.fail(e),
     };
     rt.block_on(async {
         let config = shared.config;
-        let Some(client) = connect(shared, &config.source, "source").await else {
+        let Some(client) = connect(shared, db, "source").await else {
             return;
         };
-        if let Err(e) = source::join_snapshot(&client, &config.snapshot).await {
+        if let Err(e) = source::join_snapshot(&client, snapshot).await {
             return shared.cancel.fail(PipelineError::Connect {
                 side: "source",
                 message: format!("cannot import the snapshot: {}", pgerr::describe(&e)),
@@ -459,15 +460,16 @@ struct PartWritten {
 }
 
 fn writer(shared: &Shared<'_>, input: Receiver<ToWriter>, events: Sender<Event>) {
-    if let Output::Files(files) = shared.ends.output {
-        return file_writer(shared, files, input, events);
-    }
+    let db = match shared.ends.output {
+        Output::Files(files) => return file_writer(shared, files, input, events),
+        Output::Database(db) => db,
+    };
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => return shared.cancel.fail(e),
     };
     rt.block_on(async {
-        let Some(client) = connect(shared, &shared.config.target, "target").await else {
+        let Some(client) = connect(shared, db, "target").await else {
             return;
         };
         // Durability comes from the final verification, not from each commit's fsync.

@@ -20,11 +20,10 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{unbounded, RecvTimeoutError};
 
 pub use cancel::Cancel;
-pub use files::{Ends, FileDestination, FileSource, Input, Output, PartFile};
+pub use files::{Database, Ends, FileDestination, FileSource, Input, Output, PartFile};
 pub use transform::{ColumnTransform, OidRemap, RowColumn, RowRules, Sanitize, TransformError};
 
 use crate::catalog::Table;
-use crate::conn::ConnSpec;
 use crate::source::Part;
 
 /// One table to copy, with its parts and the per-column transforms applied to its batches.
@@ -34,11 +33,8 @@ pub struct TablePlan {
     pub transforms: Vec<Arc<dyn ColumnTransform>>,
 }
 
+/// The size of a run (what it reads and writes are its [`Ends`]).
 pub struct Config {
-    pub source: ConnSpec,
-    pub target: ConnSpec,
-    /// Exported snapshot every reader imports.
-    pub snapshot: String,
     pub lanes: usize,
     pub post_table_workers: usize,
     /// Start post-data jobs while other tables still copy (otherwise after the last row).
@@ -47,7 +43,6 @@ pub struct Config {
     pub batch_bytes: usize,
     /// Batches in flight between two stages of one lane.
     pub channel_capacity: usize,
-    pub application_name: String,
 }
 
 /// Progress callbacks; implemented by `report`. Called from lane threads.
@@ -192,21 +187,9 @@ pub(crate) struct Shared<'a> {
     pub ends: Ends<'a>,
 }
 
-/// Copies every table of `tables` and runs the post-data jobs as their inputs complete;
-/// returns per-table statistics in the same order.
+/// Copies every table of `tables` from one end to the other and runs the post-data jobs as
+/// their inputs complete; returns per-table statistics in the same order.
 pub fn run(
-    config: &Config,
-    tables: &[TablePlan],
-    jobs: &[PostJob<'_>],
-    observer: &dyn Observer,
-) -> Result<Outcome, PipelineError> {
-    run_with(config, tables, jobs, observer, Ends::databases())
-}
-
-/// [`run`] with other ends: parts read from files instead of the source (then `config.source`
-/// and `config.snapshot` are unused), or written to files instead of the target (then
-/// `config.target` is unused and post-data jobs have nothing to wait for but the files).
-pub fn run_with(
     config: &Config,
     tables: &[TablePlan],
     jobs: &[PostJob<'_>],
