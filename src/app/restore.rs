@@ -11,11 +11,11 @@ use super::databases;
 use super::run::{self, fixture_failure, parse_conn, type_kind, type_map, APPLICATION_NAME};
 use super::run_report;
 use super::{lockwait, pg_failure, runtime, Failure};
-use crate::catalog::{self, quote_ident, Column, MatView, Sequence, Table, TypeCatalog};
+use crate::catalog::{self, quote_ident, MatView, Sequence, TypeCatalog};
 use crate::cli::RestoreArgs;
 use crate::conn::ConnSpec;
 use crate::exit;
-use crate::fixture::{self, DataFiles, DataFormat, Manifest};
+use crate::fixture::{self, DataFiles, Manifest};
 use crate::interrupt;
 use crate::lockwatch;
 use crate::pgbin::Version;
@@ -260,8 +260,9 @@ impl Restore<'_> {
             checks: vec!["row counts".into()],
             outcome: "ok".into(),
         });
-        for (plan, row) in plans.iter().zip(rows.iter_mut()) {
-            let expected = self.manifest.tables[plan.table.oid as usize - 1].rows;
+        // Plans are in the manifest's order.
+        for ((plan, row), entry) in plans.iter().zip(rows.iter_mut()).zip(&self.manifest.tables) {
+            let expected = entry.rows;
             row.source_rows = expected;
             let got = self
                 .rt
@@ -299,8 +300,8 @@ impl Restore<'_> {
             .map_err(|e| Failure::new(exit::CONNECTION, format!("target: {e}")))
     }
 
-    /// One plan per manifest table (its position + 1 stands for the OID), with OID rewrites for
-    /// columns whose binary values embed user type OIDs.
+    /// One plan per manifest table, in the manifest's order, with OID rewrites for columns
+    /// whose binary values embed user type OIDs.
     fn plan(&self, client: &Client) -> Result<(Vec<TablePlan>, DataFiles), Failure> {
         let needs_map = self
             .manifest
@@ -323,39 +324,8 @@ impl Restore<'_> {
         };
         let mut paths = HashMap::new();
         let mut plans = Vec::with_capacity(self.manifest.tables.len());
-        for (i, t) in self.manifest.tables.iter().enumerate() {
-            let oid = i as u32 + 1;
-            let table = Table {
-                oid,
-                schema: t.schema.clone(),
-                name: t.name.clone(),
-                columns: t
-                    .columns
-                    .iter()
-                    .map(|c| Column {
-                        name: c.name.clone(),
-                        type_oid: c.type_oid,
-                        type_name: c.type_name.clone(),
-                        not_null: false,
-                        embeds_user_oids: c.embeds_user_oids,
-                        // The files of a text-format table are loaded in text form.
-                        needs_text: t.format == DataFormat::Text,
-                        typmod: -1,
-                        unique: false,
-                    })
-                    .collect(),
-                // Uncompressed when known: what the progress counts and the largest go first by.
-                bytes: match t.parts.iter().map(|p| p.pgcopy_bytes).sum::<u64>() {
-                    0 => t.size(),
-                    n => n,
-                },
-                pages: 0,
-                estimated_rows: t.rows,
-                unlogged: false,
-                references: Vec::new(),
-                partition_root: None,
-                primary_key: Vec::new(),
-            };
+        for t in &self.manifest.tables {
+            let table = t.table();
             let mut transforms: Vec<Arc<dyn ColumnTransform>> = Vec::new();
             if let Some((types, map)) = &types {
                 for (n, c) in t.columns.iter().enumerate() {
@@ -373,7 +343,7 @@ impl Restore<'_> {
             let mut parts = Vec::with_capacity(count);
             for p in &t.parts {
                 let path = fixture::file_path(self.dir, &p.file).map_err(fixture_failure)?;
-                paths.insert((oid, p.index), (path, p.rows));
+                paths.insert((t.qualified(), p.index), (path, p.rows));
                 parts.push(Part {
                     index: p.index,
                     count,
