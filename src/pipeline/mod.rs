@@ -466,3 +466,6 @@ fn post_worker(
         let _ = events.send(Event::JobDone { job, seconds });
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 mod report;
+#[allow(unused_imports)]
 pub use report::*;
 
 use restage::localpg::{Cluster, ClusterOptions};
