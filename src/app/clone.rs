@@ -8,7 +8,7 @@ use std::time::Instant;
 use tokio_postgres::Client;
 
 use super::guards;
-use super::run::{self, parse_conn, type_kind, type_map, APPLICATION_NAME};
+use super::run::{self, parse_conn, type_map, APPLICATION_NAME};
 use super::run_report;
 use super::sanitizing::{self, Sanitizing};
 use super::{pg_failure, runtime, Failure};
@@ -20,13 +20,12 @@ use crate::interrupt;
 use crate::lockwatch::{self, LockWatch};
 use crate::pgerr;
 use crate::pipeline::{
-    self, ColumnTransform, Database, Ends, Input, OidRemap, Output, PostJob, PostRun, RowRules,
-    Sanitize, TablePlan, TableStats,
+    self, Database, Ends, Input, Output, PostJob, PostRun, TablePlan, TableStats,
 };
 use crate::report::{self, Progress, RunReport, VerifyRecord};
 use crate::schema::{self, ItemKind, PostAction, PostDataPlan, RestoreOptions, SchemaArchive};
 use crate::sink::target;
-use crate::source::{self, Leader};
+use crate::source::Leader;
 
 pub fn run(args: &CloneArgs) -> Result<(), Failure> {
     let source = parse_conn("--source", &args.source)?;
@@ -149,7 +148,7 @@ impl CloneRun<'_> {
             ));
         }
         self.report.sanitized = run_report::sanitized_columns(&rules);
-        self.report.privacy = run_report::privacy(self.sanitizing, &rules, &tables)?;
+        self.report.privacy = run_report::privacy(self.sanitizing, &rules, &tables);
         self.report.versions.source_server = Some(server.to_string());
         self.collect_warnings(&catalog, &tables);
         let comments = self.options.keep_comments || self.sanitizing.verbatim;
@@ -370,49 +369,13 @@ impl CloneRun<'_> {
         } else {
             None
         };
-        Ok(tables
-            .into_iter()
-            .map(|table| {
-                let mut transforms: Vec<Arc<dyn ColumnTransform>> = Vec::new();
-                let sanitizers = rules.sanitizers.get(&table.oid);
-                let row = Arc::new(RowRules::new(&table, |i| {
-                    sanitizers.and_then(|s| s.get(i).cloned().flatten())
-                }));
-                for (i, col) in table.columns.iter().enumerate() {
-                    let remap = match &map {
-                        Some(map) if col.embeds_user_oids => Some(OidRemap {
-                            column: i,
-                            column_name: col.name.clone(),
-                            kind: type_kind(&catalog.types, col.type_oid),
-                            map: map.clone(),
-                        }),
-                        _ => None,
-                    };
-                    let sanitizer = sanitizers.and_then(|s| s.get(i).cloned().flatten());
-                    match (sanitizer, remap) {
-                        (Some(sanitizer), remap) => transforms.push(Arc::new(Sanitize {
-                            column: i,
-                            column_name: col.name.clone(),
-                            sanitizer,
-                            key: self.sanitizing.key_or_unused(),
-                            row: row.clone(),
-                            remap,
-                        })),
-                        (None, Some(remap)) => transforms.push(Arc::new(remap)),
-                        (None, None) => {}
-                    }
-                }
-                TablePlan {
-                    parts: source::plan_parts(
-                        &table,
-                        self.options.split_larger_than,
-                        catalog.server_version_num,
-                    ),
-                    table,
-                    transforms,
-                }
-            })
-            .collect())
+        Ok(run::plan::from_catalog(
+            catalog,
+            tables,
+            (rules, self.sanitizing),
+            self.options.split_larger_than,
+            map.as_ref(),
+        ))
     }
 
     fn copy_data(

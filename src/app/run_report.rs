@@ -2,8 +2,6 @@
 //! the rules and key, the per-table lines from the pipeline's statistics, and the output
 //! (`--json` on stdout, `--report FILE`, or the human summary).
 
-use std::path::PathBuf;
-
 use super::sanitizing::{self, Sanitizing};
 use super::Failure;
 use crate::cli::OutputArgs;
@@ -34,19 +32,19 @@ pub(super) fn emit(report: &RunReport, output: &OutputArgs, headline: &str) -> R
     Ok(())
 }
 
-/// blake3 over the rules files' bytes in order (each prefixed by its length), or `none`.
-pub(super) fn rules_digest(files: &[PathBuf], verbatim: bool) -> Result<String, Failure> {
-    if verbatim {
-        return Ok("none".into());
+/// blake3 over the rules files' bytes as they were read, in order (each prefixed by its length
+/// as 8 little-endian bytes), or `none` with `--no-rules`.
+pub(super) fn rules_digest(sanitizing: &Sanitizing) -> String {
+    if sanitizing.verbatim {
+        return "none".into();
     }
     let mut hasher = blake3::Hasher::new();
-    for path in files {
-        let bytes = std::fs::read(path)
-            .map_err(|e| Failure::new(exit::USAGE, format!("reading {}: {e}", path.display())))?;
-        hasher.update(&(bytes.len() as u64).to_le_bytes());
-        hasher.update(&bytes);
+    for file in &sanitizing.files {
+        let bytes = file.text.as_bytes();
+        hasher.update(&u64::try_from(bytes.len()).unwrap_or(u64::MAX).to_le_bytes());
+        hasher.update(bytes);
     }
-    Ok(hasher.finalize().to_hex().to_string())
+    hasher.finalize().to_hex().to_string()
 }
 
 /// The privacy record of a run reading production values: rules files, their digest, the key's
@@ -55,15 +53,18 @@ pub(super) fn privacy(
     sanitizing: &Sanitizing,
     plan: &sanitizing::Plan,
     tables: &[crate::catalog::Table],
-) -> Result<Privacy, Failure> {
-    let paths: Vec<PathBuf> = sanitizing.files.iter().map(|f| f.path.clone()).collect();
-    Ok(Privacy {
+) -> Privacy {
+    Privacy {
         mode: if sanitizing.verbatim { "none" } else { "rules" }.into(),
-        rules_files: paths.iter().map(|p| p.display().to_string()).collect(),
-        rules_digest: Some(rules_digest(&paths, sanitizing.verbatim)?),
+        rules_files: sanitizing
+            .files
+            .iter()
+            .map(|f| f.path.display().to_string())
+            .collect(),
+        rules_digest: Some(rules_digest(sanitizing)),
         key_fingerprint: sanitizing.key.as_ref().map(|k| k.fingerprint()),
         columns: column_records(plan, tables),
-    })
+    }
 }
 
 /// One record per column of every copied table, in table and column order.

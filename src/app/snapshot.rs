@@ -2,14 +2,13 @@
 //! `snapshot ls|inspect DIR`.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::run::{self, fixture_failure, parse_conn, APPLICATION_NAME};
 use super::run_report;
-use super::sanitizing::{self, Sanitizing};
+use super::sanitizing::Sanitizing;
 use super::{lockwait, pg_failure, runtime, Failure};
-use crate::catalog::{select, CopyFormat, SourceCatalog, Table};
+use crate::catalog::{select, CopyFormat, SourceCatalog};
 use crate::cli::{SnapshotArgs, SnapshotCommand, SnapshotDirArgs};
 use crate::conn::ConnSpec;
 use crate::exit;
@@ -20,10 +19,10 @@ use crate::fixture::{
 use crate::lockwatch;
 use crate::pgbin::Version;
 use crate::pipeline::TablePlan;
-use crate::pipeline::{self, ColumnTransform, Database, Ends, Input, Output, RowRules, Sanitize};
+use crate::pipeline::{self, Database, Ends, Input, Output};
 use crate::report::{self, format_bytes, PartBars, Progress, RunReport};
 use crate::schema::SchemaArchive;
-use crate::source::{self, Leader};
+use crate::source::Leader;
 
 /// Tables larger than this are written as several block-range files read concurrently.
 const SPLIT_BYTES: u64 = 1 << 30;
@@ -93,7 +92,7 @@ fn snapshot(
     fixture::check_output_dir(out).map_err(fixture_failure)?;
     // What the directory held before: the only files of it this run may remove.
     let previous = fixture::read_manifest(out).ok();
-    let rules_digest = run_report::rules_digest(&args.rules.files, sanitizing.verbatim)?;
+    let rules_digest = run_report::rules_digest(sanitizing);
     crate::interrupt::set_state(Some(format!(
         "no snapshot was written ({} holds what it held before)",
         out.display()
@@ -177,7 +176,7 @@ fn write_from(
         tracing::warn!("--allow-undecided: {c} written unchanged without a rule");
     }
     report.sanitized = run_report::sanitized_columns(&rules);
-    report.privacy = run_report::privacy(sanitizing, &rules, &tables)?;
+    report.privacy = run_report::privacy(sanitizing, &rules, &tables);
     report.versions.source_server = Some(server.to_string());
     let comments = args.keep_comments || sanitizing.verbatim;
     super::schema_text::guard(&rt, &leader.client, sanitizing, &rules, &tables, comments)?;
@@ -194,7 +193,8 @@ fn write_from(
 
     report.versions.pg_dump = Some(archive.pg_dump.version.to_string());
     report.begin("data");
-    let plans = plan_tables(&catalog, tables, &rules, sanitizing);
+    // Embedded type OIDs stay the source's: restore rewrites them for its target.
+    let plans = run::plan::from_catalog(&catalog, tables, (&rules, sanitizing), SPLIT_BYTES, None);
     let files = SnapshotFiles::new(out).map_err(|e| {
         Failure::new(
             exit::FAILURE,
@@ -360,42 +360,6 @@ fn types_of(catalog: &SourceCatalog, plans: &[TablePlan]) -> Vec<TypeEntry> {
         .collect();
     out.sort_by_key(|t| t.oid);
     out
-}
-
-/// Tables with their parts and sanitizers. Embedded type OIDs stay the source's: restore
-/// rewrites them for its target.
-fn plan_tables(
-    catalog: &SourceCatalog,
-    tables: Vec<Table>,
-    rules: &sanitizing::Plan,
-    sanitizing: &Sanitizing,
-) -> Vec<TablePlan> {
-    tables
-        .into_iter()
-        .map(|table| {
-            let sanitizers = rules.sanitizers.get(&table.oid);
-            let sanitizer_of = |i: usize| sanitizers.and_then(|s| s.get(i).cloned().flatten());
-            let row = Arc::new(RowRules::new(&table, sanitizer_of));
-            let mut transforms: Vec<Arc<dyn ColumnTransform>> = Vec::new();
-            for (i, col) in table.columns.iter().enumerate() {
-                if let Some(sanitizer) = sanitizer_of(i) {
-                    transforms.push(Arc::new(Sanitize {
-                        column: i,
-                        column_name: col.name.clone(),
-                        sanitizer,
-                        key: sanitizing.key_or_unused(),
-                        row: row.clone(),
-                        remap: None,
-                    }));
-                }
-            }
-            TablePlan {
-                parts: source::plan_parts(&table, SPLIT_BYTES, catalog.server_version_num),
-                table,
-                transforms,
-            }
-        })
-        .collect()
 }
 
 fn ls(args: &SnapshotDirArgs) -> Result<(), Failure> {

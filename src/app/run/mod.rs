@@ -5,6 +5,7 @@
 //! the steps go; the mechanics live here and in the layers below, never in another command.
 
 mod failure;
+pub(crate) mod plan;
 mod sizing;
 mod types;
 
