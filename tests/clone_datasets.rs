@@ -40,6 +40,21 @@ fn northwind_with_empty_tables_and_bytea_is_copied_exactly() {
         serde_json::from_str(&std::fs::read_to_string(&report_file).expect("--report file"))
             .expect("--report JSON");
     assert_eq!(written, report, "--report writes the same report as --json");
+    assert_complete_report(&report, "clone");
+    assert_eq!(report["verify"]["outcome"], "ok");
+    // --no-rules: every column of every table is recorded as kept, without a key.
+    let privacy = &report["privacy"];
+    assert_eq!(privacy["mode"], "none");
+    assert_eq!(privacy["rules_digest"], "none");
+    assert!(privacy["key_fingerprint"].is_null());
+    let columns = privacy["columns"].as_array().expect("columns");
+    assert!(columns.iter().any(|c| c["table"] == "public.order_details"
+        && c["column"] == "unit_price"
+        && c["decision"] == "keep"));
+    assert!(columns.iter().all(|c| c["decision"] == "keep"));
+    let versions = &report["versions"];
+    assert!(versions["source_server"].is_string() && versions["target_server"].is_string());
+    assert!(versions["pg_dump"].is_string());
     assert_eq!(report["status"], "ok");
     assert_eq!(report["target_state"], "complete");
     let tables = report["tables"].as_array().expect("tables");

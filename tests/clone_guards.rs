@@ -37,8 +37,29 @@ fn non_empty_target_is_refused_unless_clean() {
         &dst,
         "CREATE TABLE leftover (x int); CREATE SCHEMA old_stuff",
     );
-    let run = clone(pg, &src, &dst, &[]);
+    let run = clone(pg, &src, &dst, &["--json"]);
     assert_eq!(run.code, EXIT_REFUSED, "{}", run.stderr);
+    // The refusal is a failed run in the report: its first step failed, nothing was touched.
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON report");
+    assert_run_report(&report, "clone");
+    assert_eq!(report["status"], "failed");
+    assert_eq!(report["target_state"], "untouched");
+    assert!(report["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("not empty")));
+    let steps: Vec<(&str, &str)> = report["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap_or(""),
+                s["outcome"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(steps, [("schema", "failed")]);
+    assert!(report["tables"].as_array().is_some_and(|t| t.is_empty()));
     assert!(
         run.stderr.contains("table public.leftover"),
         "{}",

@@ -9,7 +9,7 @@ fn demo_clones_the_sample_app_and_cleans_up() {
     let out = run_cmd(restage().args(["demo", "--json"]));
     out.assert_ok();
     let report: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON report");
-    assert_eq!(report["status"], "ok");
+    assert_complete_report(&report, "clone");
     let tables: Vec<&str> = report["tables"]
         .as_array()
         .expect("tables")

@@ -583,3 +583,93 @@ fn a_subset_snapshot_restores_the_selected_tables_and_the_rest_empty() {
     assert_eq!(count("Track"), "0");
     assert_eq!(count("Customer"), "0");
 }
+
+#[test]
+fn snapshot_restore_and_reset_write_the_run_report() {
+    let pg = cluster();
+    let src = app_db("report_src");
+    let w = work();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("snapshot-report.json");
+    let run = run_cmd(
+        restage()
+            .env("RESTAGE_KEY", KEY)
+            .args(["snapshot", "--json", "--source", &pg.url(&src)])
+            .arg("--rules")
+            .arg(&w.rules)
+            .arg("--out")
+            .arg(&w.snap)
+            .arg("--report")
+            .arg(&file),
+    );
+    run.assert_ok();
+    let snap: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON report");
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("--report file"))
+            .expect("--report JSON");
+    assert_eq!(snap, written, "--report writes the same report as --json");
+    assert_complete_report(&snap, "snapshot");
+    assert_eq!(snap["totals"]["rows"], 1900);
+    assert_eq!(snap["target"], w.snap.display().to_string());
+    assert_eq!(snap["details"]["files_unchanged"], 0);
+    let columns = snap["privacy"]["columns"].as_array().expect("columns");
+    assert!(columns.iter().any(|c| c["table"] == "public.users"
+        && c["column"] == "email"
+        && c["decision"] == "rule"
+        && c["rule"] == "email"));
+    assert!(snap["privacy"]["key_fingerprint"]
+        .as_str()
+        .is_some_and(|f| f.starts_with("blake3:")));
+
+    let restored = fresh_db(pg, "report_restored");
+    let run = restore(&w.snap, &restored, &["--json"]);
+    run.assert_ok();
+    let back: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON report");
+    assert_complete_report(&back, "restore");
+    assert_eq!(back["verify"]["outcome"], "ok");
+    assert_eq!(back["privacy"]["mode"], "snapshot");
+    assert_eq!(
+        back["privacy"]["rules_digest"],
+        snap["privacy"]["rules_digest"]
+    );
+    let line = |r: &serde_json::Value, table: &str| {
+        r["tables"]
+            .as_array()
+            .expect("tables")
+            .iter()
+            .find(|t| t["table"] == table)
+            .cloned()
+            .unwrap_or_default()
+    };
+    // visits holds no embedded type OIDs: the target received the very stream the snapshot
+    // stored, so both runs report the same checksum.
+    assert_eq!(line(&back, "public.visits")["target_rows"], 1500);
+    assert_eq!(
+        line(&back, "public.visits")["checksum"],
+        line(&snap, "public.visits")["checksum"]
+    );
+
+    let template = "report_tpl";
+    restore(&w.snap, "postgres", &["--as-template", template, "--quiet"]).assert_ok();
+    let run = run_cmd(restage().args([
+        "reset",
+        template,
+        "--target-db",
+        "report_reset",
+        "--json",
+        "--target",
+        &pg.url("postgres"),
+    ]));
+    run.assert_ok();
+    let reset: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON report");
+    assert_run_report(&reset, "reset");
+    assert_eq!(reset["status"], "ok");
+    assert_eq!(reset["target_state"], "complete");
+    let steps: Vec<&str> = reset["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(steps, ["guards", "drop", "create"]);
+}

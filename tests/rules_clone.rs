@@ -90,6 +90,66 @@ fn rules_apply_in_the_data_path_and_kept_columns_are_identical() {
         "{}",
         run.stdout
     );
+    // The privacy record: what happened to each column, under which rules and key.
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON report");
+    assert_complete_report(&report, "clone");
+    let privacy = &report["privacy"];
+    assert_eq!(privacy["mode"], "rules");
+    assert_eq!(privacy["rules_files"][0], rules.display().to_string());
+    let digest = blake3::Hasher::new()
+        .update(&(GOOD_RULES.len() as u64).to_le_bytes())
+        .update(GOOD_RULES.as_bytes())
+        .finalize()
+        .to_hex()
+        .to_string();
+    assert_eq!(privacy["rules_digest"], digest);
+    let fingerprint = privacy["key_fingerprint"].as_str().unwrap_or("");
+    assert!(fingerprint.starts_with("blake3:"), "{fingerprint}");
+    assert!(!run.stdout.contains(KEY), "the key is never in the report");
+    let decision = |table: &str, column: &str| {
+        privacy["columns"]
+            .as_array()
+            .expect("columns")
+            .iter()
+            .find(|c| c["table"] == table && c["column"] == column)
+            .map(|c| {
+                (
+                    c["decision"].as_str().unwrap_or("").to_string(),
+                    c["rule"].as_str().unwrap_or("").to_string(),
+                    c["origin"].as_str().unwrap_or("").to_string(),
+                )
+            })
+    };
+    let owned = |d: &str, r: &str, o: &str| Some((d.into(), r.into(), o.into()));
+    assert_eq!(
+        decision("public.users", "notes"),
+        owned("rule", "null", "explicit")
+    );
+    assert_eq!(
+        decision("public.users", "email"),
+        owned("keep", "keep", "explicit")
+    );
+    assert_eq!(
+        decision("public.users", "created_at"),
+        owned("keep", "keep", "pattern \"*at\"")
+    );
+    // Same rules, same key: the same fingerprint and the same checksums on a second clone.
+    let again = fresh_db(pg, "rules_dst_again");
+    let second = clone_with(&src, &again, &rules, &["--json"]);
+    second.assert_ok();
+    let second: serde_json::Value = serde_json::from_str(&second.stdout).expect("JSON report");
+    assert_eq!(second["privacy"]["key_fingerprint"], fingerprint);
+    let checksums = |r: &serde_json::Value| {
+        let mut v: Vec<(String, String)> = r["tables"]
+            .as_array()
+            .expect("tables")
+            .iter()
+            .map(|t| (t["table"].to_string(), t["checksum"].to_string()))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(checksums(&report), checksums(&second));
     assert_eq!(
         sql(pg, &dst, "SELECT count(*), count(notes) FROM public.users").trim(),
         "500|0"

@@ -8,26 +8,24 @@ use std::time::Instant;
 use tokio_postgres::Client;
 
 use super::guards;
+use super::run::{self, parse_conn, type_map, APPLICATION_NAME};
+use super::run_report;
 use super::sanitizing::{self, Sanitizing};
 use super::{pg_failure, runtime, Failure};
-use crate::catalog::{self, select, SourceCatalog, Table, TypeCatalog};
+use crate::catalog::{self, select, SourceCatalog, Table};
 use crate::cli::{CloneArgs, CloneOptions, OutputArgs};
-use crate::codec::typeoids::{SimpleTypeMap, TypeKind};
 use crate::conn::ConnSpec;
 use crate::exit;
 use crate::interrupt;
 use crate::lockwatch::{self, LockWatch};
 use crate::pgerr;
 use crate::pipeline::{
-    self, ColumnTransform, OidRemap, PostJob, PostRun, RowRules, Sanitize, TablePlan, TableStats,
+    self, Database, Ends, Input, Output, PostJob, PostRun, TablePlan, TableStats,
 };
-use crate::report::{self, CloneReport, Progress, TableRow};
-use crate::rules::Origin;
+use crate::report::{self, Progress, RunReport, VerifyRecord};
 use crate::schema::{self, ItemKind, PostAction, PostDataPlan, RestoreOptions, SchemaArchive};
 use crate::sink::target;
-use crate::source::{self, Leader};
-
-const APPLICATION_NAME: &str = "restage";
+use crate::source::Leader;
 
 pub fn run(args: &CloneArgs) -> Result<(), Failure> {
     let source = parse_conn("--source", &args.source)?;
@@ -38,10 +36,6 @@ pub fn run(args: &CloneArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-pub(super) fn parse_conn(flag: &str, text: &str) -> Result<ConnSpec, Failure> {
-    ConnSpec::parse(text).map_err(|e| Failure::new(exit::USAGE, format!("{flag}: {e}")))
-}
-
 /// Runs a clone and emits its report (summary, JSON) as `output` asks. Shared with `demo`.
 pub(super) fn clone(
     source: &ConnSpec,
@@ -49,9 +43,8 @@ pub(super) fn clone(
     options: &CloneOptions,
     sanitizing: &Sanitizing,
     output: &OutputArgs,
-) -> Result<CloneReport, Failure> {
-    let mut report = CloneReport::new(source.masked(), target.masked());
-    let started = Instant::now();
+) -> Result<RunReport, Failure> {
+    let mut report = RunReport::new("clone", source.masked(), target.masked());
     let source = &lockwatch::bounded(source, APPLICATION_NAME, options.lock_timeout);
     let target = &lockwatch::bounded(target, APPLICATION_NAME, options.lock_timeout);
     let result = runtime().and_then(|rt| {
@@ -67,53 +60,19 @@ pub(super) fn clone(
         };
         run.execute()
     });
-    report.totals.seconds = started.elapsed().as_secs_f64();
-    match &result {
-        Ok(()) => report.status = "ok".into(),
-        Err(f) => report.error = Some(f.message.clone()),
-    }
-    emit(&report, output)?;
+    report.finish(result.as_ref().err().map(|f| f.message.as_str()));
+    // Row counts are checked as each part is acknowledged, sequences after post-data.
+    let verified = match &result {
+        Ok(()) => Some("ok"),
+        Err(f) if f.code == exit::VERIFY_FAILED => Some("failed"),
+        Err(_) => None,
+    };
+    report.verify = verified.map(|outcome| VerifyRecord {
+        checks: vec!["row counts".into(), "sequences".into()],
+        outcome: outcome.into(),
+    });
+    run_report::emit(&report, output, "")?;
     result.map(|()| report)
-}
-
-fn emit(report: &CloneReport, output: &OutputArgs) -> Result<(), Failure> {
-    if let Some(path) = &output.report {
-        std::fs::write(path, report.to_json()).map_err(|e| {
-            Failure::new(
-                exit::FAILURE,
-                format!("cannot write the report to {}: {e}", path.display()),
-            )
-        })?;
-    }
-    if output.json {
-        println!("{}", report.to_json());
-    } else if !output.quiet && !report.tables.is_empty() {
-        print!("{}", report.render());
-    }
-    Ok(())
-}
-
-/// `schema.table.column: rule` for the report, with the reason when it is not the column's own
-/// entry.
-fn sanitized_columns(plan: &sanitizing::Plan) -> Vec<String> {
-    let mut out = Vec::new();
-    for table in &plan.resolution.tables {
-        for c in table.columns.iter().filter(|c| !c.passes_through()) {
-            let Some(d) = &c.decided else { continue };
-            let why = match &d.origin {
-                Origin::Explicit => String::new(),
-                Origin::Pattern { glob } => format!(" (default {glob:?})"),
-                Origin::ForeignKey { references } => format!(" (references {references})"),
-            };
-            out.push(format!(
-                "{}.{}: {}{why}",
-                table.name,
-                c.column,
-                d.entry.rule()
-            ));
-        }
-    }
-    out
 }
 
 struct CloneRun<'a> {
@@ -122,7 +81,7 @@ struct CloneRun<'a> {
     options: &'a CloneOptions,
     sanitizing: &'a Sanitizing,
     output: &'a OutputArgs,
-    report: &'a mut CloneReport,
+    report: &'a mut RunReport,
     rt: &'a tokio::runtime::Runtime,
     /// Ends lock waits longer than --lock-timeout, once both sides are reachable.
     watch: Option<LockWatch>,
@@ -146,7 +105,7 @@ impl CloneRun<'_> {
     }
 
     fn steps(&mut self) -> Result<(), Failure> {
-        let step = Instant::now();
+        self.report.begin("schema");
         interrupt::target::untouched();
         let source_client = self.connect("source", self.source)?;
         let target_client = self.connect_target()?;
@@ -190,7 +149,9 @@ impl CloneRun<'_> {
                 rules.let_through.join(", ")
             ));
         }
-        self.report.sanitized = sanitized_columns(&rules);
+        self.report.sanitized = run_report::sanitized_columns(&rules);
+        self.report.privacy = run_report::privacy(self.sanitizing, &rules, &tables);
+        self.report.versions.source_server = Some(server.to_string());
         self.collect_warnings(&catalog, &tables);
         let comments = self.options.keep_comments || self.sanitizing.verbatim;
         super::schema_text::guard(
@@ -209,14 +170,9 @@ impl CloneRun<'_> {
             comments,
             &self.options.schemas,
         )
-        .map_err(|e| {
-            let code = match e {
-                crate::schema::SchemaError::Tool(_) => exit::REFUSED,
-                _ => exit::FAILURE,
-            };
-            Failure::new(code, format!("source: {e}"))
-        })?;
+        .map_err(|e| run::schema_failure("source", e))?;
         super::versions::check_restore_tool(self.rt, archive.pg_restore(), &target_client)?;
+        self.report.versions.pg_dump = Some(archive.pg_dump.version.to_string());
         let restore = RestoreOptions {
             no_owner: self.options.no_owner,
             no_acl: self.options.no_acl,
@@ -257,17 +213,17 @@ impl CloneRun<'_> {
             restore,
             &self.options.schemas,
         )?;
-        self.report.step("schema", step.elapsed().as_secs_f64());
-
+        self.report.begin("data");
         let step = Instant::now();
         let post_plan = schema::plan_post_data(archive.entries(), &catalog, &tables);
         let plans = self.plan_tables(&target_client, &catalog, tables, &rules)?;
         super::preflight::check(self.rt, &leader.client, &target_client, &plans, &rules)?;
         let outcome = self.copy_data(&leader.snapshot, &plans, &archive, &post_plan, restore)?;
         let stats = outcome.tables;
-        self.report.step("data", outcome.copy_seconds);
+        self.report.end_as(outcome.copy_seconds);
 
         let step_overlap = step.elapsed().as_secs_f64() - outcome.copy_seconds;
+        self.report.begin("post-data");
         let step = Instant::now();
         archive
             .restore_post_data_except(self.target, &post_plan.handled, self.jobs(), restore)
@@ -290,13 +246,14 @@ impl CloneRun<'_> {
         }
         // Post-data that overlapped the copy but outlasted it counts as post-data too.
         self.report
-            .step("post-data", step_overlap + step.elapsed().as_secs_f64());
+            .end_as(step_overlap + step.elapsed().as_secs_f64());
 
-        let step = Instant::now();
+        self.report.begin("verify");
         self.verify_sequences(&target_client, &catalog)?;
-        self.report.step("verify", step.elapsed().as_secs_f64());
+        self.report.end();
 
-        self.fill_tables(&plans, &stats);
+        self.report
+            .set_tables(run_report::table_rows(&plans, &stats));
         let mark = format!(
             "{} from {} at {}",
             target::COMPLETE_MARK,
@@ -311,10 +268,7 @@ impl CloneRun<'_> {
     }
 
     fn jobs(&self) -> usize {
-        self.options
-            .jobs
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
-            .max(1)
+        run::jobs(self.options.jobs)
     }
 
     fn connect(&self, side: &str, conn: &ConnSpec) -> Result<Client, Failure> {
@@ -351,27 +305,16 @@ impl CloneRun<'_> {
                 &self.options.schemas,
             ))
             .map_err(|e| Failure::new(exit::FAILURE, format!("target: {e}")))?;
+        self.report.versions.target_server =
+            Some(crate::pgbin::Version::from_version_num(state.server_version_num).to_string());
         if state.object_count > 0 && !self.options.clean {
-            let more = state
-                .object_count
-                .saturating_sub(state.objects.len() as u64);
-            let mut listing = state.objects.join(", ");
-            if more > 0 {
-                listing.push_str(&format!(" and {more} more"));
-            }
             let note = match &state.comment {
                 Some(c) if c.starts_with(target::INCOMPLETE_MARK) => {
                     " (it holds an incomplete earlier clone)"
                 }
                 _ => "",
             };
-            return Err(Failure::new(
-                exit::REFUSED,
-                format!(
-                    "the target database is not empty{note}: {listing}; use --clean to drop \
-                     everything in it first"
-                ),
-            ));
+            return Err(run::refuse_non_empty(&state, note));
         }
         let extensions =
             guards::check_target_extensions(self.rt, source, target_client, self.options.clean)?;
@@ -442,49 +385,13 @@ impl CloneRun<'_> {
         } else {
             None
         };
-        Ok(tables
-            .into_iter()
-            .map(|table| {
-                let mut transforms: Vec<Arc<dyn ColumnTransform>> = Vec::new();
-                let sanitizers = rules.sanitizers.get(&table.oid);
-                let row = Arc::new(RowRules::new(&table, |i| {
-                    sanitizers.and_then(|s| s.get(i).cloned().flatten())
-                }));
-                for (i, col) in table.columns.iter().enumerate() {
-                    let remap = match &map {
-                        Some(map) if col.embeds_user_oids => Some(OidRemap {
-                            column: i,
-                            column_name: col.name.clone(),
-                            kind: type_kind(&catalog.types, col.type_oid),
-                            map: map.clone(),
-                        }),
-                        _ => None,
-                    };
-                    let sanitizer = sanitizers.and_then(|s| s.get(i).cloned().flatten());
-                    match (sanitizer, remap) {
-                        (Some(sanitizer), remap) => transforms.push(Arc::new(Sanitize {
-                            column: i,
-                            column_name: col.name.clone(),
-                            sanitizer,
-                            key: self.sanitizing.key_or_unused(),
-                            row: row.clone(),
-                            remap,
-                        })),
-                        (None, Some(remap)) => transforms.push(Arc::new(remap)),
-                        (None, None) => {}
-                    }
-                }
-                TablePlan {
-                    parts: source::plan_parts(
-                        &table,
-                        self.options.split_larger_than,
-                        catalog.server_version_num,
-                    ),
-                    table,
-                    transforms,
-                }
-            })
-            .collect())
+        Ok(run::plan::from_catalog(
+            catalog,
+            tables,
+            (rules, self.sanitizing),
+            self.options.split_larger_than,
+            map.as_ref(),
+        ))
     }
 
     fn copy_data(
@@ -497,9 +404,6 @@ impl CloneRun<'_> {
     ) -> Result<pipeline::Outcome, Failure> {
         let jobs = self.jobs();
         let config = pipeline::Config {
-            source: self.source.clone(),
-            target: self.target.clone(),
-            snapshot: snapshot.to_string(),
             lanes: jobs,
             // `--index-jobs 0`: nothing runs beside the copy; post-data follows it with --jobs.
             post_table_workers: match self.options.index_jobs {
@@ -509,7 +413,19 @@ impl CloneRun<'_> {
             post_data_during_copy: self.options.index_jobs != Some(0),
             batch_bytes: 2 << 20,
             channel_capacity: 2,
-            application_name: APPLICATION_NAME.into(),
+        };
+        let ends = Ends {
+            input: Input::Database {
+                db: Database {
+                    conn: self.source,
+                    application_name: APPLICATION_NAME,
+                },
+                snapshot,
+            },
+            output: Output::Database(Database {
+                conn: self.target,
+                application_name: APPLICATION_NAME,
+            }),
         };
         let total_bytes = plans.iter().map(|p| p.table.bytes).sum();
         let progress = Progress::new(
@@ -517,17 +433,12 @@ impl CloneRun<'_> {
             total_bytes,
         );
         let post_jobs = post_jobs(self.target, plans, archive, post_plan, restore);
-        let result = pipeline::run(&config, plans, &post_jobs, &progress);
+        let result = pipeline::run(&config, plans, &post_jobs, &progress, ends);
         progress.finish();
         result.map_err(|e| {
-            let code = match &e {
-                pipeline::PipelineError::RowMismatch { .. } => exit::VERIFY_FAILED,
-                pipeline::PipelineError::Connect { .. } => exit::CONNECTION,
-                _ => exit::COPY_FAILED,
-            };
-            Failure::new(
-                code,
-                format!("{e}; the target is incomplete and marked so (see `restage clone --help`)"),
+            run::copy_failure(
+                e,
+                "the target is incomplete and marked so (see `restage clone --help`)",
             )
         })
     }
@@ -556,31 +467,6 @@ impl CloneRun<'_> {
             }
         }
         Ok(())
-    }
-
-    fn fill_tables(&mut self, plans: &[TablePlan], stats: &[TableStats]) {
-        let mut rows: Vec<TableRow> = plans
-            .iter()
-            .zip(stats)
-            .map(|(p, s)| TableRow {
-                table: p.table.display_name(),
-                rows: s.rows,
-                bytes: s.bytes,
-                seconds: s.copy_seconds,
-                rows_per_second: if s.copy_seconds > 0.0 {
-                    s.rows as f64 / s.copy_seconds
-                } else {
-                    0.0
-                },
-                parts: s.parts,
-                post_seconds: s.post_seconds,
-            })
-            .collect();
-        rows.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.table.cmp(&b.table)));
-        self.report.totals.tables = rows.len();
-        self.report.totals.rows = rows.iter().map(|r| r.rows).sum();
-        self.report.totals.bytes = rows.iter().map(|r| r.bytes).sum();
-        self.report.tables = rows;
     }
 }
 
@@ -686,27 +572,4 @@ where
             .map_err(|e| format!("target: {e}"))?;
         f(client).await
     })
-}
-
-pub(super) fn type_map(
-    types: &TypeCatalog,
-    target_types: &[(u32, String, String)],
-) -> SimpleTypeMap {
-    let oids = types.oid_map(target_types);
-    let mut map = SimpleTypeMap::new();
-    for oid in types.oids() {
-        map.set_kind(oid, type_kind(types, oid));
-        if let Some(target) = oids.get(&oid) {
-            map.set_target(oid, *target);
-        }
-    }
-    map
-}
-
-pub(super) fn type_kind(types: &TypeCatalog, oid: u32) -> TypeKind {
-    match types.shape(oid) {
-        catalog::Shape::Array => TypeKind::Array,
-        catalog::Shape::Composite => TypeKind::Composite,
-        catalog::Shape::Other => TypeKind::Other,
-    }
 }

@@ -6,7 +6,8 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use super::clone::{clone, parse_conn};
+use super::clone::clone;
+use super::run::parse_conn;
 use super::sanitizing::{ephemeral_key, Sanitizing};
 use super::verify;
 use super::Failure;

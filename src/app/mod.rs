@@ -2,6 +2,7 @@
 //! context and exit code here.
 
 mod clone;
+mod databases;
 mod demo;
 mod guards;
 mod lockwait;
@@ -16,6 +17,8 @@ mod rules_check;
 mod rules_init;
 mod rules_init_constraints;
 mod rules_list;
+mod run;
+mod run_report;
 mod sanitizing;
 mod schema_text;
 mod snapshot;

@@ -8,7 +8,7 @@ use serde::Serialize;
 use tokio_postgres::types::{IsNull, ToSql, Type};
 use tokio_postgres::Client;
 
-use super::clone::parse_conn;
+use super::run::parse_conn;
 use super::sanitizing::Sanitizing;
 use super::{pg_failure, Failure};
 use crate::catalog::{self, CopyFormat, Table};

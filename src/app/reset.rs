@@ -2,22 +2,20 @@
 //! after terminating the sessions that would block either. Only restage's databases (or empty
 //! ones) are dropped, and only restage's templates copied, unless `--force` says otherwise.
 
-use std::time::Instant;
-
 use tokio_postgres::Client;
 
-use super::clone::parse_conn;
+use super::databases::{admin_conn, drop_database, terminate};
+use super::run::{parse_conn, APPLICATION_NAME};
+use super::run_report;
 use super::{owned, pg_failure, runtime, Failure};
 use crate::catalog::quote_ident;
 use crate::cli::ResetArgs;
 use crate::conn::ConnSpec;
 use crate::exit;
+use crate::report::RunReport;
 use crate::sink::target;
 
-const APPLICATION_NAME: &str = "restage";
-
 pub fn run(args: &ResetArgs) -> Result<(), Failure> {
-    let started = Instant::now();
     let server = parse_conn("--target", &args.target)?;
     if args.template == args.target_db {
         return Err(Failure::new(
@@ -25,6 +23,28 @@ pub fn run(args: &ResetArgs) -> Result<(), Failure> {
             "--target-db must differ from the template database",
         ));
     }
+    let mut report = RunReport::new(
+        "reset",
+        format!("template {}", args.template),
+        server.with_dbname(&args.target_db).masked(),
+    );
+    report.privacy.mode = "snapshot".into();
+    let result = reset(args, &server, &mut report);
+    report.finish(result.as_ref().err().map(|f| f.message.as_str()));
+    if result.is_ok() {
+        eprintln!(
+            "reset {} from template {} in {:.2} s",
+            args.target_db, args.template, report.totals.seconds
+        );
+    }
+    run_report::emit(&report, &args.output, "")?;
+    result
+}
+
+/// Drops DB and creates it again from the template.
+fn reset(args: &ResetArgs, server: &ConnSpec, report: &mut RunReport) -> Result<(), Failure> {
+    report.begin("guards");
+    let server = server.clone();
     let admin = admin_conn(&server, &args.target_db);
     let rt = runtime()?;
     let client = rt
@@ -32,7 +52,11 @@ pub fn run(args: &ResetArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::new(exit::CONNECTION, format!("target: {e}")))?;
     check_template(&rt, &client, &server, args)?;
     check_target(&rt, &client, &server, args)?;
+    report.versions.target_server =
+        Some(super::versions::server_version(&rt, &client, "target")?.to_string());
     terminate(&rt, &client, &args.template)?;
+    report.begin("drop");
+    report.target_state = "incomplete".into();
     crate::interrupt::set_state(Some(format!(
         "database {} may be missing or empty: run the reset again",
         args.target_db
@@ -49,6 +73,7 @@ pub fn run(args: &ResetArgs) -> Result<(), Failure> {
     } else {
         ""
     };
+    report.begin("create");
     let sql = format!(
         "CREATE DATABASE {} TEMPLATE {}{strategy}",
         quote_ident(&args.target_db),
@@ -79,12 +104,7 @@ pub fn run(args: &ResetArgs) -> Result<(), Failure> {
     rt.block_on(target::mark_database(&client, &args.target_db, &mark))
         .map_err(|e| pg_failure(exit::FAILURE, "target: marking the new database", &e))?;
     crate::interrupt::set_state(None);
-    eprintln!(
-        "reset {} from template {} in {:.2} s",
-        args.target_db,
-        args.template,
-        started.elapsed().as_secs_f64()
-    );
+    report.target_state = "complete".into();
     Ok(())
 }
 
@@ -155,93 +175,4 @@ fn check_target(
             ),
         )),
     }
-}
-
-/// A connection to the server through a database other than `avoid` (which is about to be
-/// dropped or copied): the URL's own, or `postgres`.
-pub(super) fn admin_conn(server: &ConnSpec, avoid: &str) -> ConnSpec {
-    if server.dbname() == avoid {
-        server.with_dbname("postgres")
-    } else {
-        server.clone()
-    }
-}
-
-pub(super) async fn database_exists(
-    client: &Client,
-    name: &str,
-) -> Result<bool, tokio_postgres::Error> {
-    Ok(client
-        .query_opt(
-            "SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1",
-            &[&name],
-        )
-        .await?
-        .is_some())
-}
-
-/// Ends every other session connected to `db`, saying so on stderr.
-fn terminate(rt: &tokio::runtime::Runtime, client: &Client, db: &str) -> Result<(), Failure> {
-    let rows = rt
-        .block_on(client.query(
-            "SELECT pid, coalesce(usename::text, ''), coalesce(application_name, ''), \
-                    pg_catalog.pg_terminate_backend(pid) \
-             FROM pg_catalog.pg_stat_activity \
-             WHERE datname = $1 AND pid <> pg_catalog.pg_backend_pid()",
-            &[&db],
-        ))
-        .map_err(|e| {
-            pg_failure(
-                exit::FAILURE,
-                &format!("target: terminating sessions connected to {db}"),
-                &e,
-            )
-        })?;
-    for row in &rows {
-        let pid: i32 = row.get(0);
-        let user: String = row.get(1);
-        let app: String = row.get(2);
-        let ok: bool = row.get(3);
-        let app = if app.is_empty() {
-            String::new()
-        } else {
-            format!(", application {app:?}")
-        };
-        if ok {
-            eprintln!("terminated session {pid} (user {user}{app}) connected to {db}");
-        } else {
-            eprintln!("could not terminate session {pid} (user {user}{app}) connected to {db}");
-        }
-    }
-    Ok(())
-}
-
-/// Drops `db` if it exists, terminating its sessions first (and, on PostgreSQL 13+, any that
-/// arrive meanwhile, with FORCE).
-pub(super) fn drop_database(
-    rt: &tokio::runtime::Runtime,
-    client: &Client,
-    db: &str,
-) -> Result<(), Failure> {
-    let exists = rt
-        .block_on(database_exists(client, db))
-        .map_err(|e| pg_failure(exit::FAILURE, "target", &e))?;
-    if !exists {
-        return Ok(());
-    }
-    terminate(rt, client, db)?;
-    let version: i32 = rt
-        .block_on(client.query_one("SELECT current_setting('server_version_num')::int", &[]))
-        .map_err(|e| pg_failure(exit::FAILURE, "target", &e))?
-        .get(0);
-    let force = if version >= 130000 {
-        " WITH (FORCE)"
-    } else {
-        ""
-    };
-    rt.block_on(client.batch_execute(&format!(
-        "DROP DATABASE IF EXISTS {}{force}",
-        quote_ident(db)
-    )))
-    .map_err(|e| pg_failure(exit::FAILURE, &format!("target: DROP DATABASE {db}"), &e))
 }

@@ -4,29 +4,27 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
 
 use tokio_postgres::Client;
 
-use super::clone::{parse_conn, type_kind, type_map};
-use super::snapshot::{fixture_failure, human_bytes, Bars};
+use super::databases;
+use super::run::{self, fixture_failure, parse_conn, type_kind, type_map, APPLICATION_NAME};
+use super::run_report;
 use super::{lockwait, pg_failure, runtime, Failure};
-use crate::catalog::{self, quote_ident, Column, MatView, Sequence, Table, TypeCatalog};
+use crate::catalog::{self, quote_ident, MatView, Sequence, TypeCatalog};
 use crate::cli::RestoreArgs;
 use crate::conn::ConnSpec;
 use crate::exit;
-use crate::fixture::{self, DataFiles, DataFormat, Manifest};
+use crate::fixture::{self, DataFiles, Manifest};
 use crate::interrupt;
 use crate::lockwatch;
 use crate::pgbin::Version;
 use crate::pgerr;
-use crate::pipeline::{self, ColumnTransform, Ends, Input, OidRemap, Output, TablePlan};
-use crate::report::{self, Progress};
+use crate::pipeline::{self, ColumnTransform, Database, Ends, Input, OidRemap, Output, TablePlan};
+use crate::report::{self, format_bytes, PartBars, Privacy, Progress, RunReport, VerifyRecord};
 use crate::schema::{RestoreOptions, SchemaArchive};
 use crate::sink::target;
 use crate::source::Part;
-
-const APPLICATION_NAME: &str = "restage";
 
 /// Objects belong to whoever restores: production's roles rarely exist where fixtures go.
 const RESTORE_OPTIONS: RestoreOptions = RestoreOptions {
@@ -35,9 +33,54 @@ const RESTORE_OPTIONS: RestoreOptions = RestoreOptions {
 };
 
 pub fn run(args: &RestoreArgs) -> Result<(), Failure> {
-    let started = Instant::now();
     let server = parse_conn("--target", &args.target)?;
+    let mut report = RunReport::new("restore", args.dir.display().to_string(), server.masked());
+    let result = restore(args, &server, &mut report);
+    report.finish(result.as_ref().err().map(|f| f.message.as_str()));
+    report.verify = report.verify.take().map(|mut v| {
+        if result
+            .as_ref()
+            .is_err_and(|f| f.code == exit::VERIFY_FAILED)
+        {
+            v.outcome = "failed".into();
+        }
+        v
+    });
+    let headline = match &result {
+        Ok(files_bytes) => format!(
+            "restored {} into {}: {} tables, {} rows ({} of files) in {:.1} s{}",
+            args.dir.display(),
+            report.target,
+            report.totals.tables,
+            report.totals.rows,
+            format_bytes(*files_bytes),
+            report.totals.seconds,
+            args.as_template
+                .as_ref()
+                .map(|n| format!("; template {n} ready for `restage reset`"))
+                .unwrap_or_default()
+        ),
+        Err(_) => String::new(),
+    };
+    run_report::emit(&report, &args.output, &headline)?;
+    result.map(|_| ())
+}
+
+/// Checks the snapshot, loads it; returns the size of its files.
+fn restore(args: &RestoreArgs, server: &ConnSpec, report: &mut RunReport) -> Result<u64, Failure> {
+    report.begin("schema");
     let manifest = fixture::read_manifest(&args.dir).map_err(fixture_failure)?;
+    report.privacy = Privacy {
+        mode: "snapshot".into(),
+        rules_files: manifest.rules_files.clone(),
+        rules_digest: Some(manifest.rules_digest.clone()),
+        key_fingerprint: None,
+        columns: Vec::new(),
+    };
+    report.versions.source_server = Some(manifest.source.server_version.clone());
+    report.versions.pg_dump = Some(manifest.source.pg_dump_version.clone());
+    report.detail("snapshot_created_at", manifest.created_at.clone());
+    report.detail("template", args.as_template.clone());
     // Every byte checked before anything on the target changes.
     fixture::verify(&args.dir, &manifest).map_err(|e| {
         let f = fixture_failure(e);
@@ -46,23 +89,16 @@ pub fn run(args: &RestoreArgs) -> Result<(), Failure> {
     let dumped_by = Version::parse_from_text(&manifest.source.pg_dump_version)
         .unwrap_or_else(|| Version::from_version_num(manifest.source.server_version_num));
     let schema_path = fixture::file_path(&args.dir, &manifest.schema).map_err(fixture_failure)?;
-    let archive = SchemaArchive::open(&schema_path, dumped_by).map_err(|e| {
-        let code = match e {
-            crate::schema::SchemaError::Tool(_) => exit::REFUSED,
-            _ => exit::FAILURE,
-        };
-        Failure::new(code, format!("snapshot schema: {e}"))
-    })?;
+    let archive = SchemaArchive::open(&schema_path, dumped_by)
+        .map_err(|e| run::schema_failure("snapshot schema", e))?;
     super::only_schemas::check_snapshot_holds_only(&manifest, &archive, &args.schemas)?;
     let rt = runtime()?;
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
-        .max(1);
+    let jobs = run::jobs(args.jobs);
     let target = match &args.as_template {
-        Some(name) => create_template_db(&rt, &server, name, args.clean, (&manifest, &archive))?,
+        Some(name) => create_template_db(&rt, server, name, args.clean, (&manifest, &archive))?,
         None => server.clone(),
     };
+    report.target = target.masked();
     let target = lockwatch::bounded(&target, APPLICATION_NAME, args.lock_timeout);
     let run = Restore {
         dir: &args.dir,
@@ -76,39 +112,14 @@ pub fn run(args: &RestoreArgs) -> Result<(), Failure> {
     };
     run.execute(
         args.clean && args.as_template.is_none(),
-        report::progress_wanted(args.quiet, args.json),
+        report::progress_wanted(args.output.quiet, args.output.json),
+        report,
     )?;
     if let Some(name) = &args.as_template {
-        seal_template(&rt, &server, name)?;
+        report.begin("template");
+        seal_template(&rt, server, name)?;
     }
-    let seconds = started.elapsed().as_secs_f64();
-    let rows: u64 = manifest.tables.iter().map(|t| t.rows).sum();
-    if args.json {
-        let out = serde_json::json!({
-            "status": "ok",
-            "target": target.masked(),
-            "template": args.as_template,
-            "tables": manifest.tables.len(),
-            "rows": rows,
-            "seconds": seconds,
-            "rules_digest": manifest.rules_digest,
-        });
-        println!("{out}");
-    } else if !args.quiet {
-        let size: u64 = fixture::files_of(&manifest).iter().map(|f| f.size).sum();
-        println!(
-            "restored {} into {}: {} tables, {rows} rows ({} of files) in {seconds:.1} s{}",
-            args.dir.display(),
-            target.masked(),
-            manifest.tables.len(),
-            human_bytes(size),
-            args.as_template
-                .as_ref()
-                .map(|n| format!("; template {n} ready for `restage reset`"))
-                .unwrap_or_default()
-        );
-    }
-    Ok(())
+    Ok(fixture::files_of(&manifest).iter().map(|f| f.size).sum())
 }
 
 struct Restore<'a> {
@@ -125,42 +136,34 @@ struct Restore<'a> {
 }
 
 impl Restore<'_> {
-    fn execute(&self, clean: bool, progress: bool) -> Result<(), Failure> {
+    fn execute(&self, clean: bool, progress: bool, report: &mut RunReport) -> Result<(), Failure> {
         interrupt::target::untouched();
         let client = self.connect()?;
         let watch = lockwait::watch("target", self.target, self.lock_timeout);
-        lockwait::explain(watch, self.load(client, clean, progress))
+        lockwait::explain(watch, self.load(client, clean, progress, report))
     }
 
     /// [`Self::execute`] once the target is reachable.
-    fn load(&self, client: Client, clean: bool, progress: bool) -> Result<(), Failure> {
+    fn load(
+        &self,
+        client: Client,
+        clean: bool,
+        progress: bool,
+        report: &mut RunReport,
+    ) -> Result<(), Failure> {
         let state = self
             .rt
             .block_on(catalog::target_state_in(&client, self.schemas))
             .map_err(|e| Failure::new(exit::FAILURE, format!("target: {e}")))?;
-        check_versions(
-            self.manifest,
-            self.archive,
-            Version::from_version_num(state.server_version_num),
-        )?;
+        let server = Version::from_version_num(state.server_version_num);
+        report.versions.target_server = Some(server.to_string());
+        check_versions(self.manifest, self.archive, server)?;
         if state.object_count > 0 {
             if !clean {
-                let more = state
-                    .object_count
-                    .saturating_sub(state.objects.len() as u64);
-                let mut listing = state.objects.join(", ");
-                if more > 0 {
-                    listing.push_str(&format!(" and {more} more"));
-                }
-                return Err(Failure::new(
-                    exit::REFUSED,
-                    format!(
-                        "the target database is not empty: {listing}; use --clean to drop \
-                         everything in it first"
-                    ),
-                ));
+                return Err(run::refuse_non_empty(&state, ""));
             }
             interrupt::target::incomplete(false);
+            report.target_state = "incomplete".into();
             self.rt
                 .block_on(target::clean(&client, state.server_version_num))
                 .map_err(|e| pg_failure(exit::FAILURE, "target: --clean failed", &e))?;
@@ -173,6 +176,7 @@ impl Restore<'_> {
             self.manifest.created_at,
             humantime::format_rfc3339_seconds(std::time::SystemTime::now())
         );
+        report.target_state = "incomplete".into();
         match self.rt.block_on(target::mark(&client, &mark)) {
             Ok(()) => interrupt::target::incomplete(true),
             Err(e) => {
@@ -199,37 +203,33 @@ impl Restore<'_> {
         )
         .map_err(|f| failed("schema", f.message))?;
 
+        report.begin("data");
         let (plans, files) = self.plan(&client)?;
         let config = pipeline::Config {
-            // Unused: the lanes read files.
-            source: self.target.clone(),
-            target: self.target.clone(),
-            snapshot: String::new(),
             lanes: self.jobs,
             post_table_workers: 1,
             post_data_during_copy: true,
             batch_bytes: 2 << 20,
             channel_capacity: 2,
-            application_name: APPLICATION_NAME.into(),
         };
         let ends = Ends {
             input: Input::Files(&files),
-            output: Output::Database,
+            output: Output::Database(Database {
+                conn: self.target,
+                application_name: APPLICATION_NAME,
+            }),
         };
-        let bars = Bars(Progress::new(
+        let bars = PartBars(Progress::new(
             progress,
             plans.iter().map(|p| p.table.bytes).sum(),
         ));
-        let result = pipeline::run_with(&config, &plans, &[], &bars, ends);
+        let result = pipeline::run(&config, &plans, &[], &bars, ends);
         bars.0.finish();
-        result.map_err(|e| {
-            let code = match &e {
-                pipeline::PipelineError::RowMismatch { .. } => exit::VERIFY_FAILED,
-                pipeline::PipelineError::Connect { .. } => exit::CONNECTION,
-                _ => exit::COPY_FAILED,
-            };
-            Failure::new(code, format!("{e}; the target is incomplete and marked so"))
-        })?;
+        let outcome =
+            result.map_err(|e| run::copy_failure(e, "the target is incomplete and marked so"))?;
+        let mut rows = run_report::table_rows(&plans, &outcome.tables);
+
+        report.begin("post-data");
 
         self.archive
             .restore_post_data_except(self.target, &Default::default(), self.jobs, RESTORE_OPTIONS)
@@ -265,12 +265,20 @@ impl Restore<'_> {
             .block_on(client.batch_execute("ANALYZE"))
             .map_err(|e| failed("ANALYZE", pgerr::describe(&e)))?;
 
-        for plan in &plans {
-            let expected = self.manifest.tables[plan.table.oid as usize - 1].rows;
+        report.begin("verify");
+        report.verify = Some(VerifyRecord {
+            checks: vec!["row counts".into()],
+            outcome: "ok".into(),
+        });
+        // Plans are in the manifest's order.
+        for ((plan, row), entry) in plans.iter().zip(rows.iter_mut()).zip(&self.manifest.tables) {
+            let expected = entry.rows;
+            row.source_rows = expected;
             let got = self
                 .rt
                 .block_on(target::count_rows(&client, &plan.table))
                 .map_err(|e| pg_failure(exit::VERIFY_FAILED, "target: counting rows", &e))?;
+            row.target_rows = got;
             if got != expected {
                 return Err(Failure::new(
                     exit::VERIFY_FAILED,
@@ -291,6 +299,8 @@ impl Restore<'_> {
         );
         let _ = self.rt.block_on(target::mark(&client, &mark));
         interrupt::target::complete();
+        report.target_state = "complete".into();
+        report.set_tables(rows);
         Ok(())
     }
 
@@ -300,8 +310,8 @@ impl Restore<'_> {
             .map_err(|e| Failure::new(exit::CONNECTION, format!("target: {e}")))
     }
 
-    /// One plan per manifest table (its position + 1 stands for the OID), with OID rewrites for
-    /// columns whose binary values embed user type OIDs.
+    /// One plan per manifest table, in the manifest's order, with OID rewrites for columns
+    /// whose binary values embed user type OIDs.
     fn plan(&self, client: &Client) -> Result<(Vec<TablePlan>, DataFiles), Failure> {
         let needs_map = self
             .manifest
@@ -324,39 +334,8 @@ impl Restore<'_> {
         };
         let mut paths = HashMap::new();
         let mut plans = Vec::with_capacity(self.manifest.tables.len());
-        for (i, t) in self.manifest.tables.iter().enumerate() {
-            let oid = i as u32 + 1;
-            let table = Table {
-                oid,
-                schema: t.schema.clone(),
-                name: t.name.clone(),
-                columns: t
-                    .columns
-                    .iter()
-                    .map(|c| Column {
-                        name: c.name.clone(),
-                        type_oid: c.type_oid,
-                        type_name: c.type_name.clone(),
-                        not_null: false,
-                        embeds_user_oids: c.embeds_user_oids,
-                        // The files of a text-format table are loaded in text form.
-                        needs_text: t.format == DataFormat::Text,
-                        typmod: -1,
-                        unique: false,
-                    })
-                    .collect(),
-                // Uncompressed when known: what the progress counts and the largest go first by.
-                bytes: match t.parts.iter().map(|p| p.pgcopy_bytes).sum::<u64>() {
-                    0 => t.size(),
-                    n => n,
-                },
-                pages: 0,
-                estimated_rows: t.rows,
-                unlogged: false,
-                references: Vec::new(),
-                partition_root: None,
-                primary_key: Vec::new(),
-            };
+        for t in &self.manifest.tables {
+            let table = t.table();
             let mut transforms: Vec<Arc<dyn ColumnTransform>> = Vec::new();
             if let Some((types, map)) = &types {
                 for (n, c) in t.columns.iter().enumerate() {
@@ -374,7 +353,7 @@ impl Restore<'_> {
             let mut parts = Vec::with_capacity(count);
             for p in &t.parts {
                 let path = fixture::file_path(self.dir, &p.file).map_err(fixture_failure)?;
-                paths.insert((oid, p.index), (path, p.rows));
+                paths.insert((t.qualified(), p.index), (path, p.rows));
                 parts.push(Part {
                     index: p.index,
                     count,
@@ -418,7 +397,7 @@ fn create_template_db(
     clean: bool,
     (manifest, archive): (&Manifest, &SchemaArchive),
 ) -> Result<ConnSpec, Failure> {
-    let admin = super::reset::admin_conn(server, name);
+    let admin = databases::admin_conn(server, name);
     let client = rt
         .block_on(admin.connect(APPLICATION_NAME))
         .map_err(|e| Failure::new(exit::CONNECTION, format!("target: {e}")))?;
@@ -429,7 +408,7 @@ fn create_template_db(
         super::versions::server_version(rt, &client, "target")?,
     )?;
     let exists = rt
-        .block_on(super::reset::database_exists(&client, name))
+        .block_on(databases::database_exists(&client, name))
         .map_err(|e| pg_failure(exit::FAILURE, "target", &e))?;
     if exists {
         if !clean {
@@ -460,7 +439,7 @@ fn create_template_db(
             quote_ident(name)
         )))
         .map_err(|e| pg_failure(exit::FAILURE, "target: unmarking the old template", &e))?;
-        super::reset::drop_database(rt, &client, name)?;
+        databases::drop_database(rt, &client, name)?;
     }
     rt.block_on(client.batch_execute(&format!("CREATE DATABASE {}", quote_ident(name))))
         .map_err(|e| pg_failure(exit::FAILURE, "target: creating the template database", &e))?;
@@ -474,7 +453,7 @@ fn seal_template(
     server: &ConnSpec,
     name: &str,
 ) -> Result<(), Failure> {
-    let admin = super::reset::admin_conn(server, name);
+    let admin = databases::admin_conn(server, name);
     let client = rt
         .block_on(admin.connect(APPLICATION_NAME))
         .map_err(|e| Failure::new(exit::CONNECTION, format!("target: {e}")))?;

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::clone::parse_conn;
+use super::run::parse_conn;
 use super::{pg_failure, Failure};
 use crate::catalog::{self, select};
 use crate::cli::RulesCheckArgs;

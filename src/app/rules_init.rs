@@ -18,8 +18,8 @@ use std::path::Path;
 
 use tokio_postgres::Client;
 
-use super::clone::parse_conn;
 use super::rules_init_constraints as constraints;
+use super::run::parse_conn;
 use super::sanitizing::ephemeral_key;
 use super::Failure;
 use crate::catalog::{self, quote_ident, select, SourceCatalog, Table};

@@ -2,29 +2,28 @@
 //! `snapshot ls|inspect DIR`.
 
 use std::path::Path;
-use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
-use super::clone::parse_conn;
-use super::sanitizing::{self, Sanitizing};
+use super::run::{self, fixture_failure, parse_conn, APPLICATION_NAME};
+use super::run_report;
+use super::sanitizing::Sanitizing;
 use super::{lockwait, pg_failure, runtime, Failure};
-use crate::catalog::{select, CopyFormat, SourceCatalog, Table};
+use crate::catalog::{select, CopyFormat, SourceCatalog};
 use crate::cli::{SnapshotArgs, SnapshotCommand, SnapshotDirArgs};
 use crate::conn::ConnSpec;
 use crate::exit;
 use crate::fixture::{
-    self, ColumnEntry, DataFormat, FixtureError, Manifest, MatViewEntry, PartEntry, SequenceEntry,
-    SnapshotFiles, SourceInfo, TableEntry, TypeEntry,
+    self, ColumnEntry, DataFormat, Manifest, MatViewEntry, PartEntry, SequenceEntry, SnapshotFiles,
+    SourceInfo, TableEntry, TypeEntry,
 };
 use crate::lockwatch;
 use crate::pgbin::Version;
-use crate::pipeline::{self, ColumnTransform, Ends, Input, Output, RowRules, Sanitize};
-use crate::pipeline::{Observer, TablePlan};
-use crate::report::{self, Progress};
+use crate::pipeline::TablePlan;
+use crate::pipeline::{self, Database, Ends, Input, Output};
+use crate::report::{self, format_bytes, PartBars, Progress, RunReport};
 use crate::schema::SchemaArchive;
-use crate::source::{self, Leader, Part};
+use crate::source::Leader;
 
-const APPLICATION_NAME: &str = "restage";
 /// Tables larger than this are written as several block-range files read concurrently.
 const SPLIT_BYTES: u64 = 1 << 30;
 
@@ -43,100 +42,80 @@ pub fn run(args: &SnapshotArgs) -> Result<(), Failure> {
         args.lock_timeout,
     );
     let sanitizing = Sanitizing::prepare(&args.rules)?;
+    let mut report = RunReport::new("snapshot", source.masked(), out.display().to_string());
+    let result = snapshot(&source, out, &sanitizing, args, &mut report);
+    report.finish(result.as_ref().err().map(|f| f.message.as_str()));
+    let headline = match &result {
+        Ok(files) => {
+            report.target_state = "complete".into();
+            report.detail("dir", out.display().to_string());
+            report.detail("files_written", files.written);
+            report.detail("files_unchanged", files.reused);
+            report.detail("files_removed", files.removed);
+            report.detail("snapshot_bytes", files.bytes);
+            format!(
+                "snapshot {}: {} tables, {} rows, {} in {:.1} s ({} files written, {} \
+                 unchanged, {} old removed)",
+                out.display(),
+                report.totals.tables,
+                report.totals.rows,
+                format_bytes(files.bytes),
+                report.totals.seconds,
+                files.written,
+                files.reused,
+                files.removed,
+            )
+        }
+        Err(_) => String::new(),
+    };
+    run_report::emit(&report, &args.output, &headline)?;
+    result.map(|_| ())
+}
+
+/// What a snapshot run did to the directory's files.
+struct FilesDone {
+    written: usize,
+    reused: usize,
+    removed: usize,
+    /// Size of all the snapshot's files.
+    bytes: u64,
+}
+
+/// Checks the directory, writes the snapshot, removes the files of the previous one.
+fn snapshot(
+    source: &ConnSpec,
+    out: &Path,
+    sanitizing: &Sanitizing,
+    args: &SnapshotArgs,
+    report: &mut RunReport,
+) -> Result<FilesDone, Failure> {
     fixture::check_output_dir(out).map_err(fixture_failure)?;
     // What the directory held before: the only files of it this run may remove.
     let previous = fixture::read_manifest(out).ok();
-    let rules_digest = rules_digest(&args.rules.files, sanitizing.verbatim)?;
+    let rules_digest = run_report::rules_digest(sanitizing);
     crate::interrupt::set_state(Some(format!(
         "no snapshot was written ({} holds what it held before)",
         out.display()
     )));
-    let started = Instant::now();
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
-        .max(1);
-    let progress = report::progress_wanted(args.quiet, args.json);
+    let jobs = run::jobs(args.jobs);
+    let progress = report::progress_wanted(args.output.quiet, args.output.json);
     let (manifest, written, reused) = write(
-        &source,
+        source,
         out,
-        &sanitizing,
-        rules_digest,
+        sanitizing,
+        (rules_digest, report),
         jobs,
         progress,
         args,
     )?;
     crate::interrupt::set_state(None);
     let removed = fixture::collect_garbage(out, previous.as_ref(), &manifest);
-    let seconds = started.elapsed().as_secs_f64();
-    let rows: u64 = manifest.tables.iter().map(|t| t.rows).sum();
-    let size: u64 = fixture::files_of(&manifest).iter().map(|f| f.size).sum();
-    if args.json {
-        let report = serde_json::json!({
-            "status": "ok",
-            "dir": out.display().to_string(),
-            "tables": manifest.tables.len(),
-            "rows": rows,
-            "bytes": size,
-            "files_written": written,
-            "files_unchanged": reused,
-            "files_removed": removed,
-            "seconds": seconds,
-            "rules_digest": manifest.rules_digest,
-        });
-        println!("{report}");
-    } else if !args.quiet {
-        println!(
-            "snapshot {}: {} tables, {rows} rows, {} in {seconds:.1} s ({written} files \
-             written, {reused} unchanged, {removed} old removed)",
-            out.display(),
-            manifest.tables.len(),
-            human_bytes(size),
-        );
-    }
-    Ok(())
-}
-
-pub(super) fn fixture_failure(e: FixtureError) -> Failure {
-    let code = match &e {
-        FixtureError::NotASnapshot { .. } | FixtureError::NewerFormat { .. } => {
-            exit::NOT_A_SNAPSHOT
-        }
-        FixtureError::Damaged { .. } => exit::SNAPSHOT_DAMAGED,
-        FixtureError::Occupied { .. } => exit::REFUSED,
-        FixtureError::Io { .. } => exit::FAILURE,
-    };
-    Failure::new(code, e.to_string())
-}
-
-/// blake3 over the rules files' bytes in order (each prefixed by its length), or `none`.
-fn rules_digest(files: &[std::path::PathBuf], verbatim: bool) -> Result<String, Failure> {
-    if verbatim {
-        return Ok("none".into());
-    }
-    let mut hasher = blake3::Hasher::new();
-    for path in files {
-        let bytes = std::fs::read(path)
-            .map_err(|e| Failure::new(exit::USAGE, format!("reading {}: {e}", path.display())))?;
-        hasher.update(&(bytes.len() as u64).to_le_bytes());
-        hasher.update(&bytes);
-    }
-    Ok(hasher.finalize().to_hex().to_string())
-}
-
-/// Progress bars per part and overall (no per-table lines: nothing is built meanwhile).
-pub(super) struct Bars(pub(super) Progress);
-
-impl Observer for Bars {
-    fn part_started(&self, table: &TablePlan, part: &Part) {
-        self.0.part_started(table, part);
-    }
-    fn rows_copied(&self, table: &TablePlan, part: &Part, rows: u64, bytes: u64) {
-        self.0.rows_copied(table, part, rows, bytes);
-    }
-    fn part_finished(&self, table: &TablePlan, part: &Part) {
-        self.0.part_finished(table, part);
-    }
+    Ok(FilesDone {
+        written,
+        reused,
+        removed,
+        bytes: fixture::files_of(&manifest).iter().map(|f| f.size).sum(),
+    })
 }
 
 /// Writes the snapshot; returns its manifest and how many table files were written and reused.
@@ -144,7 +123,7 @@ fn write(
     source: &ConnSpec,
     out: &Path,
     sanitizing: &Sanitizing,
-    rules_digest: String,
+    (rules_digest, report): (String, &mut RunReport),
     jobs: usize,
     progress: bool,
     args: &SnapshotArgs,
@@ -160,7 +139,7 @@ fn write(
         source,
         out,
         sanitizing,
-        rules_digest,
+        (rules_digest, report),
         jobs,
         progress,
         args,
@@ -176,11 +155,12 @@ fn write_from(
     source: &ConnSpec,
     out: &Path,
     sanitizing: &Sanitizing,
-    rules_digest: String,
+    (rules_digest, report): (String, &mut RunReport),
     jobs: usize,
     progress: bool,
     args: &SnapshotArgs,
 ) -> Result<(Manifest, usize, usize), Failure> {
+    report.begin("schema");
     let (include, exclude) = (&args.selection.tables, &args.selection.exclude_tables);
     let leader = rt
         .block_on(Leader::begin(client))
@@ -197,17 +177,14 @@ fn write_from(
     for c in &rules.let_through {
         tracing::warn!("--allow-undecided: {c} written unchanged without a rule");
     }
+    report.sanitized = run_report::sanitized_columns(&rules);
+    report.privacy = run_report::privacy(sanitizing, &rules, &tables);
+    report.versions.source_server = Some(server.to_string());
     let comments = args.keep_comments || sanitizing.verbatim;
     super::schema_text::guard(&rt, &leader.client, sanitizing, &rules, &tables, comments)?;
     let archive =
         SchemaArchive::dump_schemas(source, &leader.snapshot, server, comments, &args.schemas)
-            .map_err(|e| {
-                let code = match e {
-                    crate::schema::SchemaError::Tool(_) => exit::REFUSED,
-                    _ => exit::FAILURE,
-                };
-                Failure::new(code, format!("source: {e}"))
-            })?;
+            .map_err(|e| run::schema_failure("source", e))?;
     let schema = match unchanged_schema(out, &archive, server) {
         Some(previous) => previous,
         None => {
@@ -217,7 +194,10 @@ fn write_from(
         }
     };
 
-    let plans = plan_tables(&catalog, tables, &rules, sanitizing);
+    report.versions.pg_dump = Some(archive.pg_dump.version.to_string());
+    report.begin("data");
+    // Embedded type OIDs stay the source's: restore rewrites them for its target.
+    let plans = run::plan::from_catalog(&catalog, tables, (&rules, sanitizing), SPLIT_BYTES, None);
     let files = SnapshotFiles::new(out).map_err(|e| {
         Failure::new(
             exit::FAILURE,
@@ -225,34 +205,37 @@ fn write_from(
         )
     })?;
     let config = pipeline::Config {
-        source: source.clone(),
-        // Unused: the lanes write files.
-        target: source.clone(),
-        snapshot: leader.snapshot.clone(),
         lanes: jobs,
         post_table_workers: 1,
         post_data_during_copy: true,
         batch_bytes: 2 << 20,
         channel_capacity: 2,
-        application_name: APPLICATION_NAME.into(),
     };
     let ends = Ends {
-        input: Input::Database,
+        input: Input::Database {
+            db: Database {
+                conn: source,
+                application_name: APPLICATION_NAME,
+            },
+            snapshot: &leader.snapshot,
+        },
         output: Output::Files(&files),
     };
-    let bars = Bars(Progress::new(
+    let bars = PartBars(Progress::new(
         progress,
         plans.iter().map(|p| p.table.bytes).sum(),
     ));
-    let result = pipeline::run_with(&config, &plans, &[], &bars, ends);
+    let result = pipeline::run(&config, &plans, &[], &bars, ends);
     bars.0.finish();
-    result.map_err(|e| {
+    let outcome = result.map_err(|e| {
         Failure::new(
             exit::COPY_FAILED,
             format!("{e}; no snapshot was written (the directory is as it was)"),
         )
     })?;
     let _ = rt.block_on(leader.finish());
+    report.set_tables(run_report::table_rows(&plans, &outcome.tables));
+    report.begin("manifest");
 
     let records = files.into_records();
     let mut written = 0;
@@ -382,42 +365,6 @@ fn types_of(catalog: &SourceCatalog, plans: &[TablePlan]) -> Vec<TypeEntry> {
     out
 }
 
-/// Tables with their parts and sanitizers. Embedded type OIDs stay the source's: restore
-/// rewrites them for its target.
-fn plan_tables(
-    catalog: &SourceCatalog,
-    tables: Vec<Table>,
-    rules: &sanitizing::Plan,
-    sanitizing: &Sanitizing,
-) -> Vec<TablePlan> {
-    tables
-        .into_iter()
-        .map(|table| {
-            let sanitizers = rules.sanitizers.get(&table.oid);
-            let sanitizer_of = |i: usize| sanitizers.and_then(|s| s.get(i).cloned().flatten());
-            let row = Arc::new(RowRules::new(&table, sanitizer_of));
-            let mut transforms: Vec<Arc<dyn ColumnTransform>> = Vec::new();
-            for (i, col) in table.columns.iter().enumerate() {
-                if let Some(sanitizer) = sanitizer_of(i) {
-                    transforms.push(Arc::new(Sanitize {
-                        column: i,
-                        column_name: col.name.clone(),
-                        sanitizer,
-                        key: sanitizing.key_or_unused(),
-                        row: row.clone(),
-                        remap: None,
-                    }));
-                }
-            }
-            TablePlan {
-                parts: source::plan_parts(&table, SPLIT_BYTES, catalog.server_version_num),
-                table,
-                transforms,
-            }
-        })
-        .collect()
-}
-
 fn ls(args: &SnapshotDirArgs) -> Result<(), Failure> {
     let m = fixture::read_manifest(&args.dir).map_err(fixture_failure)?;
     if args.json {
@@ -455,7 +402,7 @@ fn ls(args: &SnapshotDirArgs) -> Result<(), Failure> {
             "{:<width$}  {:>12}  {:>10}",
             t.display_name(),
             t.rows,
-            human_bytes(t.size())
+            format_bytes(t.size())
         );
     }
     Ok(())
@@ -482,7 +429,7 @@ fn inspect(args: &SnapshotDirArgs) -> Result<(), Failure> {
     println!(
         "schema:          {} ({}, blake3 {})",
         m.schema.path,
-        human_bytes(m.schema.size),
+        format_bytes(m.schema.size),
         m.schema.blake3
     );
     println!("sequences:       {}", m.sequences.len());
@@ -492,7 +439,7 @@ fn inspect(args: &SnapshotDirArgs) -> Result<(), Failure> {
             "\n{}: {} rows, {}{}, {} columns: {}",
             t.display_name(),
             t.rows,
-            human_bytes(t.size()),
+            format_bytes(t.size()),
             if t.format.is_binary() {
                 ""
             } else {
@@ -510,7 +457,7 @@ fn inspect(args: &SnapshotDirArgs) -> Result<(), Failure> {
                 "  part {}: {} rows  {}  {}",
                 p.index,
                 p.rows,
-                human_bytes(p.file.size),
+                format_bytes(p.file.size),
                 p.file.path
             );
         }
@@ -535,26 +482,11 @@ fn header(m: &Manifest) -> String {
         m.created_at,
         m.rules_digest,
         m.tables.len(),
-        human_bytes(size)
+        format_bytes(size)
     )
 }
 
 fn age(created_at: &str) -> Option<std::time::Duration> {
     let t = humantime::parse_rfc3339(created_at).ok()?;
     SystemTime::now().duration_since(t).ok()
-}
-
-pub(super) fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
 }

@@ -1,6 +1,6 @@
 //! `restage verify`: leak scan of a sanitized target against its source.
 
-use super::clone::parse_conn;
+use super::run::parse_conn;
 use super::Failure;
 use crate::catalog::{self, select};
 use crate::cli::VerifyArgs;

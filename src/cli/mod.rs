@@ -156,12 +156,8 @@ pub struct SnapshotArgs {
     /// the snapshot fails naming the table and the blocking sessions. 0 waits forever.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
     pub lock_timeout: std::time::Duration,
-    /// Print the summary as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
-    /// No summary (errors still go to stderr).
-    #[arg(long, short = 'q')]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -214,12 +210,8 @@ pub struct RestoreArgs {
     /// blocking sessions. 0 waits forever.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
     pub lock_timeout: std::time::Duration,
-    /// Print the summary as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
-    /// No summary (errors still go to stderr).
-    #[arg(long, short = 'q')]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -242,6 +234,8 @@ pub struct ResetArgs {
         value_name = "URL"
     )]
     pub target: String,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 const VERIFY_HELP: &str = "\
@@ -725,7 +719,7 @@ pub struct OutputArgs {
     /// Print the report as JSON on stdout (no progress bars).
     #[arg(long)]
     pub json: bool,
-    /// Also write the JSON report to FILE.
+    /// Also write the JSON report to FILE (its schema: docs/report.md).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
     /// No progress bars and no summary (errors still go to stderr).

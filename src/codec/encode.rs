@@ -41,7 +41,7 @@ impl ReplacedColumn {
             return Err(CodecError::ValueTooLarge { len });
         }
         let field = Field {
-            start: start as u32,
+            start: u32::try_from(start).map_err(|_| CodecError::ValueTooLarge { len })?,
             len: match value {
                 None => -1,
                 Some(_) => field_len(len)?,
@@ -50,6 +50,28 @@ impl ReplacedColumn {
         self.values.extend_from_slice(value.unwrap_or_default());
         self.fields.push(field);
         Ok(())
+    }
+
+    /// Records the bytes appended to `values` since `start` (by a rule writing in place) as the
+    /// next row's value, with the same limits as [`Self::push`]; on failure the bytes are
+    /// dropped and nothing is recorded.
+    pub fn seal(&mut self, start: usize) -> Result<(), CodecError> {
+        let len = self.values.len().saturating_sub(start);
+        let checked = u32::try_from(self.values.len())
+            .ok()
+            .and_then(|_| u32::try_from(start).ok())
+            .ok_or(CodecError::ValueTooLarge { len })
+            .and_then(|start| Ok((start, field_len(len)?)));
+        match checked {
+            Ok((start, len)) => {
+                self.fields.push(Field { start, len });
+                Ok(())
+            }
+            Err(e) => {
+                self.values.truncate(start);
+                Err(e)
+            }
+        }
     }
 
     /// The value of `row`, `None` for NULL. Panics if `row` is out of range.

@@ -15,6 +15,7 @@
 //! [`typeoids`] rewrites the type OIDs that binary `array` and `record` values embed, because
 //! user-defined types get different OIDs in the source and the target database.
 
+pub mod array;
 pub mod decode;
 pub mod encode;
 pub mod typeoids;

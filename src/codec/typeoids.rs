@@ -9,14 +9,12 @@
 
 use std::collections::HashMap;
 
+use super::array::ArrayHeader;
 use super::{read_i32, CodecError};
 
 /// OIDs below this are assigned at initdb time and identical in every database; OIDs from
 /// here on are user objects, numbered per database.
 pub const FIRST_NORMAL_OBJECT_ID: u32 = 16384;
-
-/// PostgreSQL's MAXDIM: arrays have at most 6 dimensions.
-const MAX_ARRAY_DIMS: usize = 6;
 
 /// Nesting bound for arrays and records inside each other, so a hostile value cannot
 /// overflow the stack. Far beyond anything a real schema nests.
@@ -134,29 +132,12 @@ impl Walker<'_> {
     /// `int32 ndim, int32 flags, int32 elemtype, ndim × (int32 dim, int32 lbound)`, then the
     /// elements.
     fn array(&mut self, pos: usize, end: usize, depth: usize) -> Result<usize, CodecError> {
-        let ndim = self.read(pos, end, "array dimension count missing")?;
-        let ndim = usize::try_from(ndim)
-            .ok()
-            .filter(|&n| n <= MAX_ARRAY_DIMS)
-            .ok_or_else(|| malformed(pos, "invalid array dimension count"))?;
-        // pos + 4 is the has-null flag, which does not affect the layout.
-        self.read(pos + 4, end, "array flags missing")?;
+        let header =
+            ArrayHeader::read(self.buf, pos, end).map_err(|(at, why)| malformed(at, why))?;
         let elem_oid = self.remap_oid(pos + 8, end)?;
-        // A zero-dimensional array is empty but still carries its element type.
-        let mut nelems: usize = usize::from(ndim > 0);
-        let mut at = pos + 12;
-        for _ in 0..ndim {
-            let dim = self.read(at, end, "array dimension missing")?;
-            self.read(at + 4, end, "array lower bound missing")?;
-            let dim =
-                usize::try_from(dim).map_err(|_| malformed(at, "negative array dimension"))?;
-            nelems = nelems
-                .checked_mul(dim)
-                .ok_or_else(|| malformed(at, "array too large"))?;
-            at += 8;
-        }
+        let mut at = pos + header.len;
         let elem_kind = self.map.kind(elem_oid);
-        for _ in 0..nelems {
+        for _ in 0..header.elements {
             at = self.element(at, end, elem_kind, depth)?;
         }
         Ok(at)

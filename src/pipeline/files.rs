@@ -5,6 +5,7 @@
 use std::io::Read;
 
 use super::TablePlan;
+use crate::conn::ConnSpec;
 use crate::source::Part;
 
 /// Where a lane writes parts when the destination is files.
@@ -30,32 +31,37 @@ pub trait FileSource: Sync {
     fn open(&self, table: &TablePlan, part: &Part) -> Result<(Box<dyn Read + Send>, u64), String>;
 }
 
-/// The two ends of a run: databases (clone) or files on one side (snapshot, restore).
+/// A database end of a run: every lane opens its own session with these.
+#[derive(Clone, Copy)]
+pub struct Database<'a> {
+    pub conn: &'a ConnSpec,
+    /// `application_name` of the lanes' sessions.
+    pub application_name: &'a str,
+}
+
+/// Where a run reads rows. The ends own what only they need (connections, the exported
+/// snapshot, files), so that `Config` only sizes the run. A new kind of read end (a generator,
+/// a filtered read of a database) is a new variant here and a reader for it in `lane`.
 #[derive(Clone, Copy)]
 pub enum Input<'a> {
-    /// COPY out of `Config::source` inside `Config::snapshot`.
-    Database,
+    /// COPY out of a database inside an exported snapshot that every reader imports.
+    Database { db: Database<'a>, snapshot: &'a str },
+    /// Each part's stream from its file (a snapshot directory).
     Files(&'a dyn FileSource),
 }
 
+/// Where a run writes rows.
 #[derive(Clone, Copy)]
 pub enum Output<'a> {
-    /// COPY into `Config::target`.
-    Database,
+    /// COPY into a database.
+    Database(Database<'a>),
+    /// Each part's stream into its file (a snapshot directory).
     Files(&'a dyn FileDestination),
 }
 
+/// The two ends of a run: databases (clone) or files on one side (snapshot, restore).
 #[derive(Clone, Copy)]
 pub struct Ends<'a> {
     pub input: Input<'a>,
     pub output: Output<'a>,
-}
-
-impl Ends<'_> {
-    pub fn databases() -> Ends<'static> {
-        Ends {
-            input: Input::Database,
-            output: Output::Database,
-        }
-    }
 }

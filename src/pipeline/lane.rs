@@ -7,7 +7,7 @@ use bytes::{Bytes, BytesMut};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use rayon::prelude::*;
 
-use super::files::{FileDestination, FileSource, Input, Output, PartFile};
+use super::files::{Database, FileDestination, FileSource, Input, Output, PartFile};
 use super::transform::TransformError;
 use super::{Event, Job, PipelineError, Shared, TablePlan};
 use crate::catalog::CopyFormat;
@@ -73,10 +73,10 @@ fn runtime() -> Result<tokio::runtime::Runtime, PipelineError> {
 /// Connects one end of a lane; a failure cancels the run and yields `None`.
 async fn connect(
     shared: &Shared<'_>,
-    conn: &crate::conn::ConnSpec,
+    db: Database<'_>,
     side: &'static str,
 ) -> Option<tokio_postgres::Client> {
-    match conn.connect(&shared.config.application_name).await {
+    match db.conn.connect(db.application_name).await {
         Ok(c) => Some(c),
         Err(e) => {
             shared.cancel.fail(PipelineError::Connect {
@@ -98,19 +98,20 @@ fn part_label(job: &Job) -> String {
 }
 
 fn reader(shared: &Shared<'_>, jobs: Receiver<Job>, out: Sender<ToTransform>) {
-    if let Input::Files(files) = shared.ends.input {
-        return file_reader(shared, files, jobs, out);
-    }
+    let (db, snapshot) = match shared.ends.input {
+        Input::Files(files) => return file_reader(shared, files, jobs, out),
+        Input::Database { db, snapshot } => (db, snapshot),
+    };
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => return shared.cancel.fail(e),
     };
     rt.block_on(async {
         let config = shared.config;
-        let Some(client) = connect(shared, &config.source, "source").await else {
+        let Some(client) = connect(shared, db, "source").await else {
             return;
         };
-        if let Err(e) = source::join_snapshot(&client, &config.snapshot).await {
+        if let Err(e) = source::join_snapshot(&client, snapshot).await {
             return shared.cancel.fail(PipelineError::Connect {
                 side: "source",
                 message: format!("cannot import the snapshot: {}", pgerr::describe(&e)),
@@ -430,52 +431,62 @@ fn transform_batch(plan: &TablePlan, batch: &RowBatch) -> Result<Vec<Bytes>, Tra
 }
 
 /// A part's rows are all in the target (or its file): tell the observer and the coordinator.
-fn part_done(
-    shared: &Shared<'_>,
-    events: &Sender<Event>,
-    job: &Job,
-    rows: u64,
-    bytes: u64,
-    started: Instant,
-) {
+fn part_done(shared: &Shared<'_>, events: &Sender<Event>, job: &Job, done: PartWritten) {
     shared
         .observer
         .part_finished(&shared.tables[job.table], &job.part);
     let _ = events.send(Event::PartDone {
         table: job.table,
-        rows,
-        bytes,
-        started,
+        part: job.part.index,
+        rows: done.rows,
+        written: done.written,
+        bytes: done.bytes,
+        digest: done.digest,
+        started: done.started,
         finished: Instant::now(),
     });
 }
 
+/// What the writer knows about a part once it is in.
+struct PartWritten {
+    /// Rows read from the source end.
+    rows: u64,
+    /// Rows the target end acknowledged.
+    written: u64,
+    bytes: u64,
+    /// blake3 of the stream the target end received.
+    digest: [u8; 32],
+    started: Instant,
+}
+
 fn writer(shared: &Shared<'_>, input: Receiver<ToWriter>, events: Sender<Event>) {
-    if let Output::Files(files) = shared.ends.output {
-        return file_writer(shared, files, input, events);
-    }
+    let db = match shared.ends.output {
+        Output::Files(files) => return file_writer(shared, files, input, events),
+        Output::Database(db) => db,
+    };
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => return shared.cancel.fail(e),
     };
     rt.block_on(async {
-        let Some(client) = connect(shared, &shared.config.target, "target").await else {
+        let Some(client) = connect(shared, db, "target").await else {
             return;
         };
         // Durability comes from the final verification, not from each commit's fsync.
         let _ = client.batch_execute("SET synchronous_commit = off").await;
-        let mut current: Option<(Job, TableSink<'_>, Instant)> = None;
+        let mut current: Option<(Job, TableSink<'_>, Instant, blake3::Hasher)> = None;
         for msg in input.iter() {
             match msg {
                 ToWriter::Start(job, started) => {
                     let plan = &shared.tables[job.table];
                     match TableSink::begin(&client, &plan.table, job.part.is_whole()).await {
-                        Ok(sink) => current = Some((job, sink, started)),
+                        Ok(sink) => current = Some((job, sink, started, blake3::Hasher::new())),
                         Err(e) => return fail_target(shared, &job, e),
                     }
                 }
                 ToWriter::Data(data) => {
-                    if let Some((job, sink, _)) = current.as_mut() {
+                    if let Some((job, sink, _, hasher)) = current.as_mut() {
+                        hasher.update(&data);
                         if let Err(e) = sink.send(data).await {
                             let job = Job {
                                 table: job.table,
@@ -486,7 +497,7 @@ fn writer(shared: &Shared<'_>, input: Receiver<ToWriter>, events: Sender<Event>)
                     }
                 }
                 ToWriter::End { rows, bytes } => {
-                    let Some((job, sink, started)) = current.take() else {
+                    let Some((job, sink, started, hasher)) = current.take() else {
                         continue;
                     };
                     let written = match sink.finish().await {
@@ -501,16 +512,23 @@ fn writer(shared: &Shared<'_>, input: Receiver<ToWriter>, events: Sender<Event>)
                             written,
                         });
                     }
-                    part_done(shared, &events, &job, rows, bytes, started);
+                    let done = PartWritten {
+                        rows,
+                        written,
+                        bytes,
+                        digest: *hasher.finalize().as_bytes(),
+                        started,
+                    };
+                    part_done(shared, &events, &job, done);
                 }
                 ToWriter::Abort => {
-                    if let Some((_, sink, _)) = current.take() {
+                    if let Some((_, sink, _, _)) = current.take() {
                         sink.abort().await;
                     }
                 }
             }
         }
-        if let Some((_, sink, _)) = current.take() {
+        if let Some((_, sink, _, _)) = current.take() {
             sink.abort().await;
         }
     });
@@ -523,7 +541,7 @@ fn file_writer(
     input: Receiver<ToWriter>,
     events: Sender<Event>,
 ) {
-    let mut current: Option<(Job, Box<dyn PartFile + '_>, Instant)> = None;
+    let mut current: Option<(Job, Box<dyn PartFile + '_>, Instant, blake3::Hasher)> = None;
     let fail = |job: &Job, message: String| {
         shared.cancel.fail(PipelineError::Copy {
             table: shared.tables[job.table].table.display_name(),
@@ -537,25 +555,33 @@ fn file_writer(
         match msg {
             ToWriter::Start(job, started) => {
                 match files.create(&shared.tables[job.table], &job.part) {
-                    Ok(file) => current = Some((job, file, started)),
+                    Ok(file) => current = Some((job, file, started, blake3::Hasher::new())),
                     Err(e) => return fail(&job, e),
                 }
             }
             ToWriter::Data(data) => {
-                if let Some((job, file, _)) = current.as_mut() {
+                if let Some((job, file, _, hasher)) = current.as_mut() {
+                    hasher.update(&data);
                     if let Err(e) = file.write(&data) {
                         return fail(job, e);
                     }
                 }
             }
             ToWriter::End { rows, bytes } => {
-                let Some((job, file, started)) = current.take() else {
+                let Some((job, file, started, hasher)) = current.take() else {
                     continue;
                 };
                 if let Err(e) = file.finish(rows) {
                     return fail(&job, e);
                 }
-                part_done(shared, &events, &job, rows, bytes, started);
+                let done = PartWritten {
+                    rows,
+                    written: rows,
+                    bytes,
+                    digest: *hasher.finalize().as_bytes(),
+                    started,
+                };
+                part_done(shared, &events, &job, done);
             }
             ToWriter::Abort => current = None,
         }

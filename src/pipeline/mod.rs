@@ -20,11 +20,10 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{unbounded, RecvTimeoutError};
 
 pub use cancel::Cancel;
-pub use files::{Ends, FileDestination, FileSource, Input, Output, PartFile};
+pub use files::{Database, Ends, FileDestination, FileSource, Input, Output, PartFile};
 pub use transform::{ColumnTransform, OidRemap, RowColumn, RowRules, Sanitize, TransformError};
 
 use crate::catalog::Table;
-use crate::conn::ConnSpec;
 use crate::source::Part;
 
 /// One table to copy, with its parts and the per-column transforms applied to its batches.
@@ -34,11 +33,8 @@ pub struct TablePlan {
     pub transforms: Vec<Arc<dyn ColumnTransform>>,
 }
 
+/// The size of a run (what it reads and writes are its [`Ends`]).
 pub struct Config {
-    pub source: ConnSpec,
-    pub target: ConnSpec,
-    /// Exported snapshot every reader imports.
-    pub snapshot: String,
     pub lanes: usize,
     pub post_table_workers: usize,
     /// Start post-data jobs while other tables still copy (otherwise after the last row).
@@ -47,7 +43,6 @@ pub struct Config {
     pub batch_bytes: usize,
     /// Batches in flight between two stages of one lane.
     pub channel_capacity: usize,
-    pub application_name: String,
 }
 
 /// Progress callbacks; implemented by `report`. Called from lane threads.
@@ -92,6 +87,28 @@ pub struct TableStats {
     pub copy_seconds: f64,
     pub post_seconds: f64,
     pub parts: usize,
+    /// Rows the target acknowledged (its COPY FROM count), or that the snapshot files hold.
+    pub written_rows: u64,
+    /// blake3 digest of each part's stream as the target (or file) received it, by part index.
+    pub part_digests: Vec<(usize, [u8; 32])>,
+}
+
+impl TableStats {
+    /// A checksum of the rows the target received: blake3 over the parts' stream digests in
+    /// part order. The same rows in the same order give the same checksum whether they went
+    /// into a database or a snapshot directory; `None` before every part is in.
+    pub fn checksum(&self) -> Option<String> {
+        if self.part_digests.len() != self.parts {
+            return None;
+        }
+        let mut digests = self.part_digests.clone();
+        digests.sort_by_key(|(index, _)| *index);
+        let mut hasher = blake3::Hasher::new();
+        for (_, digest) in &digests {
+            hasher.update(digest);
+        }
+        Some(hasher.finalize().to_hex().to_string())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -148,8 +165,11 @@ pub(crate) struct Job {
 pub(crate) enum Event {
     PartDone {
         table: usize,
+        part: usize,
         rows: u64,
+        written: u64,
         bytes: u64,
+        digest: [u8; 32],
         started: Instant,
         finished: Instant,
     },
@@ -167,21 +187,9 @@ pub(crate) struct Shared<'a> {
     pub ends: Ends<'a>,
 }
 
-/// Copies every table of `tables` and runs the post-data jobs as their inputs complete;
-/// returns per-table statistics in the same order.
+/// Copies every table of `tables` from one end to the other and runs the post-data jobs as
+/// their inputs complete; returns per-table statistics in the same order.
 pub fn run(
-    config: &Config,
-    tables: &[TablePlan],
-    jobs: &[PostJob<'_>],
-    observer: &dyn Observer,
-) -> Result<Outcome, PipelineError> {
-    run_with(config, tables, jobs, observer, Ends::databases())
-}
-
-/// [`run`] with other ends: parts read from files instead of the source (then `config.source`
-/// and `config.snapshot` are unused), or written to files instead of the target (then
-/// `config.target` is unused and post-data jobs have nothing to wait for but the files).
-pub fn run_with(
     config: &Config,
     tables: &[TablePlan],
     jobs: &[PostJob<'_>],
@@ -370,14 +378,19 @@ impl<'s, 'a> Coordinator<'s, 'a> {
             match events.recv_timeout(Duration::from_millis(100)) {
                 Ok(Event::PartDone {
                     table,
+                    part,
                     rows,
+                    written,
                     bytes,
+                    digest,
                     started: part_start,
                     finished,
                 }) => {
                     let s = &mut outcome.tables[table];
                     s.rows += rows;
+                    s.written_rows += written;
                     s.bytes += bytes;
+                    s.part_digests.push((part, digest));
                     let start = *first_start[table].get_or_insert(part_start);
                     let end = last_end[table].map_or(finished, |e| e.max(finished));
                     last_end[table] = Some(end);
@@ -453,3 +466,6 @@ fn post_worker(
         let _ = events.send(Event::JobDone { job, seconds });
     }
 }
+
+#[cfg(test)]
+mod tests;

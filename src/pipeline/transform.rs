@@ -35,38 +35,32 @@ pub struct OidRemap {
     pub map: Arc<dyn TypeMap + Send + Sync>,
 }
 
+impl OidRemap {
+    fn error(&self, e: impl std::fmt::Display) -> TransformError {
+        TransformError {
+            column: self.column_name.clone(),
+            message: e.to_string(),
+        }
+    }
+}
+
 impl ColumnTransform for OidRemap {
     fn apply(
         &self,
         batch: &RowBatch,
         rows: Range<usize>,
     ) -> Result<ReplacedColumn, TransformError> {
-        let mut values = Vec::new();
-        let mut fields = Vec::with_capacity(rows.len());
+        let mut out = ReplacedColumn::with_capacity(self.column, rows.len(), 0);
         for row in rows {
-            match batch.field(row, self.column) {
-                None => fields.push(Field { start: 0, len: -1 }),
-                Some(value) => {
-                    let start = values.len();
-                    values.extend_from_slice(value);
-                    remap_value_oids(&mut values[start..], self.kind, self.map.as_ref()).map_err(
-                        |e| TransformError {
-                            column: self.column_name.clone(),
-                            message: e.to_string(),
-                        },
-                    )?;
-                    fields.push(Field {
-                        start: start as u32,
-                        len: value.len() as i32,
-                    });
-                }
+            let value = batch.field(row, self.column);
+            let start = out.values.len();
+            out.push(value).map_err(|e| self.error(e))?;
+            if value.is_some() {
+                remap_value_oids(&mut out.values[start..], self.kind, self.map.as_ref())
+                    .map_err(|e| self.error(e))?;
             }
         }
-        Ok(ReplacedColumn {
-            col: self.column,
-            values,
-            fields,
-        })
+        Ok(out)
     }
 }
 
@@ -124,35 +118,42 @@ impl ColumnTransform for Sanitize {
         batch: &RowBatch,
         rows: Range<usize>,
     ) -> Result<ReplacedColumn, TransformError> {
-        let (mut values, fields) = self.sanitize_rows(batch, rows.start, rows.end)?;
+        let mut out = self.sanitize_rows(batch, rows.start, rows.end)?;
         if let Some(remap) = &self.remap {
-            for f in fields.iter().filter(|f| f.len >= 0) {
-                let range = f.start as usize..f.start as usize + f.len as usize;
-                remap_value_oids(&mut values[range], remap.kind, remap.map.as_ref()).map_err(
-                    |e| TransformError {
-                        column: self.column_name.clone(),
-                        message: e.to_string(),
-                    },
-                )?;
+            for row in 0..out.fields.len() {
+                let Some(range) = value_range(out.fields[row]) else {
+                    continue;
+                };
+                remap_value_oids(&mut out.values[range], remap.kind, remap.map.as_ref())
+                    .map_err(|e| self.error(e))?;
             }
         }
-        Ok(ReplacedColumn {
-            col: self.column,
-            values,
-            fields,
-        })
+        Ok(out)
     }
 }
 
+/// The byte range of a non-NULL value in its column's values.
+fn value_range(field: Field) -> Option<Range<usize>> {
+    let start = usize::try_from(field.start).ok()?;
+    let len = usize::try_from(field.len).ok()?;
+    Some(start..start.checked_add(len)?)
+}
+
 impl Sanitize {
+    fn error(&self, e: impl std::fmt::Display) -> TransformError {
+        TransformError {
+            column: self.column_name.clone(),
+            message: e.to_string(),
+        }
+    }
+
     fn sanitize_rows(
         &self,
         batch: &RowBatch,
         start: usize,
         end: usize,
-    ) -> Result<(Vec<u8>, Vec<Field>), TransformError> {
-        let mut values = Vec::new();
-        let mut fields = Vec::with_capacity(end - start);
+    ) -> Result<ReplacedColumn, TransformError> {
+        let mut out = ReplacedColumn::with_capacity(self.column, end - start, 0);
         for row in start..end {
             let input = batch.field(row, self.column);
             let access = BatchRow {
@@ -165,34 +166,25 @@ impl Sanitize {
                 key: &self.key,
                 row: Some(&access),
             };
-            let before = values.len();
+            let before = out.values.len();
             let outcome = self
                 .sanitizer
-                .sanitize(input, &ctx, &mut values)
-                .map_err(|e| TransformError {
-                    column: self.column_name.clone(),
-                    message: e.to_string(),
-                })?;
-            let field = match outcome {
-                Outcome::Value => Field {
-                    start: before as u32,
-                    len: (values.len() - before) as i32,
-                },
-                Outcome::Null => Field { start: 0, len: -1 },
-                Outcome::Same => match input {
-                    None => Field { start: 0, len: -1 },
-                    Some(v) => {
-                        values.extend_from_slice(v);
-                        Field {
-                            start: before as u32,
-                            len: v.len() as i32,
-                        }
-                    }
-                },
+                .sanitize(input, &ctx, &mut out.values)
+                .map_err(|e| self.error(e))?;
+            let recorded = match outcome {
+                Outcome::Value => out.seal(before),
+                Outcome::Null => {
+                    out.values.truncate(before);
+                    out.push(None)
+                }
+                Outcome::Same => {
+                    out.values.truncate(before);
+                    out.push(input)
+                }
             };
-            fields.push(field);
+            recorded.map_err(|e| self.error(e))?;
         }
-        Ok((values, fields))
+        Ok(out)
     }
 }
 

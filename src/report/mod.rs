@@ -1,10 +1,15 @@
 //! Progress bars, the end-of-run summary and the JSON report. The only module using indicatif.
 
 mod progress;
+mod record;
 mod summary;
 
-pub use progress::Progress;
-pub use summary::{format_bytes, CloneReport, Step, TableRow, Totals};
+pub use progress::{PartBars, Progress};
+pub use record::{
+    ColumnRecord, Privacy, RunReport, Step, TableRow, Totals, VerifyRecord, Versions,
+    REPORT_VERSION,
+};
+pub use summary::format_bytes;
 
 use std::io::IsTerminal;
 

@@ -126,3 +126,19 @@ impl Observer for Progress {
         ));
     }
 }
+
+/// Progress bars per part and overall, without the per-table lines (for runs that build
+/// nothing meanwhile: snapshot, restore).
+pub struct PartBars(pub Progress);
+
+impl Observer for PartBars {
+    fn part_started(&self, table: &TablePlan, part: &Part) {
+        self.0.part_started(table, part);
+    }
+    fn rows_copied(&self, table: &TablePlan, part: &Part, rows: u64, bytes: u64) {
+        self.0.rows_copied(table, part, rows, bytes);
+    }
+    fn part_finished(&self, table: &TablePlan, part: &Part) {
+        self.0.part_finished(table, part);
+    }
+}

@@ -1,88 +1,15 @@
-//! The run report: a per-table summary for people and the same data as JSON for machines.
+//! The run report for people: per-table lines, the step table, sanitized columns, warnings.
 
-use serde::Serialize;
+use super::record::RunReport;
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Step {
-    pub name: String,
-    pub seconds: f64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct TableRow {
-    pub table: String,
-    pub rows: u64,
-    pub bytes: u64,
-    pub seconds: f64,
-    pub rows_per_second: f64,
-    pub parts: usize,
-    /// Index builds, constraints and verification of this table after its copy.
-    pub post_seconds: f64,
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Totals {
-    pub tables: usize,
-    pub rows: u64,
-    pub bytes: u64,
-    pub seconds: f64,
-}
-
-/// What `restage clone` reports (printed as a table, or as JSON with `--json`/`--report`).
-#[derive(Debug, Clone, Serialize)]
-pub struct CloneReport {
-    /// `ok` or `failed`.
-    pub status: String,
-    pub source: String,
-    pub target: String,
-    pub started_at: String,
-    pub restage_version: String,
-    pub steps: Vec<Step>,
-    pub tables: Vec<TableRow>,
-    pub totals: Totals,
-    pub warnings: Vec<String>,
-    /// What the target held before the clone and still holds (preinstalled extensions).
-    pub kept: Vec<String>,
-    /// Sanitized columns: `schema.table.column: rule` (and why, when not its own entry).
-    pub sanitized: Vec<String>,
-    pub error: Option<String>,
-    /// `complete`, `incomplete` (a failed run left partial data, marked as such) or `untouched`.
-    pub target_state: String,
-}
-
-impl CloneReport {
-    pub fn new(source: String, target: String) -> CloneReport {
-        CloneReport {
-            status: "failed".into(),
-            source,
-            target,
-            started_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-            restage_version: env!("CARGO_PKG_VERSION").into(),
-            steps: Vec::new(),
-            tables: Vec::new(),
-            totals: Totals::default(),
-            warnings: Vec::new(),
-            kept: Vec::new(),
-            sanitized: Vec::new(),
-            error: None,
-            target_state: "untouched".into(),
-        }
-    }
-
-    pub fn step(&mut self, name: &str, seconds: f64) {
-        self.steps.push(Step {
-            name: name.into(),
-            seconds,
-        });
-    }
-
-    pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
-    }
-
-    /// The human summary: per table rows, bytes, seconds, rows/s, then step timings.
+impl RunReport {
+    /// The human summary: per table rows, bytes, seconds, rows/s, then the step table.
     pub fn render(&self) -> String {
         let mut out = String::new();
+        if self.tables.is_empty() {
+            out.push_str(&self.render_steps());
+            return out;
+        }
         let width = self
             .tables
             .iter()
@@ -112,16 +39,7 @@ impl CloneReport {
             format_bytes(self.totals.bytes)
         ));
         out.push('\n');
-        let steps = self
-            .steps
-            .iter()
-            .map(|s| format!("{} {:.2} s", s.name, s.seconds))
-            .collect::<Vec<_>>()
-            .join(", ");
-        out.push_str(&format!(
-            "steps: {steps}; total {:.2} s\n",
-            self.totals.seconds
-        ));
+        out.push_str(&self.render_steps());
         if !self.sanitized.is_empty() {
             let head = format!(
                 "sanitized {} column{}:",
@@ -136,6 +54,34 @@ impl CloneReport {
         for w in &self.warnings {
             out.push_str(&format!("warning: {w}\n"));
         }
+        out
+    }
+}
+
+impl RunReport {
+    /// One line per step: name, start (seconds into the run), duration, outcome; then the total.
+    fn render_steps(&self) -> String {
+        let width = self
+            .steps
+            .iter()
+            .map(|s| s.name.chars().count())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        let mut out = format!(
+            "{:<width$}  {:>8}  {:>8}  outcome\n",
+            "step", "start s", "took s"
+        );
+        for s in &self.steps {
+            out.push_str(&format!(
+                "{:<width$}  {:>8.2}  {:>8.2}  {}\n",
+                s.name, s.start, s.seconds, s.outcome
+            ));
+        }
+        out.push_str(&format!(
+            "{:<width$}  {:>8}  {:>8.2}  {}\n",
+            "total", "", self.totals.seconds, self.status
+        ));
         out
     }
 }
@@ -183,6 +129,7 @@ pub fn format_bytes(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::TableRow;
 
     #[test]
     fn long_column_lists_wrap_at_100_characters() {
@@ -221,8 +168,8 @@ mod tests {
 
     #[test]
     fn render_lists_every_table_and_step() {
-        let mut r = CloneReport::new("src".into(), "dst".into());
-        r.tables.push(TableRow {
+        let mut r = RunReport::new("clone", "src".into(), "dst".into());
+        r.set_tables(vec![TableRow {
             table: "public.users".into(),
             rows: 10,
             bytes: 2048,
@@ -230,11 +177,17 @@ mod tests {
             rows_per_second: 20.0,
             parts: 1,
             post_seconds: 0.1,
-        });
-        r.step("data", 0.5);
+            ..TableRow::default()
+        }]);
+        r.step("data", std::time::Instant::now(), 0.5);
+        r.finish(None);
         let text = r.render();
         assert!(text.contains("public.users"));
-        assert!(text.contains("data 0.50 s"));
+        let data = text.lines().find(|l| l.starts_with("data ")).unwrap_or("");
+        assert!(data.contains("0.50") && data.ends_with(" ok"), "{text}");
+        assert!(text
+            .lines()
+            .any(|l| l.starts_with("total ") && l.ends_with(" ok")));
         assert!(r.to_json().contains("\"rows_per_second\": 20.0"));
     }
 }

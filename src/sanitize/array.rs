@@ -4,6 +4,7 @@
 
 use super::spec::*;
 use super::value::err;
+use crate::codec::array::ArrayHeader;
 
 /// Applies `element` to every element of an array value.
 pub struct Elementwise {
@@ -27,22 +28,12 @@ impl ColumnSanitizer for Elementwise {
         let Some(b) = input else {
             return Ok(Outcome::Null);
         };
-        let ndim = be_i32(b, 0)?;
-        if !(0..=6).contains(&ndim) {
-            return Err(err(format!("malformed array: {ndim} dimensions")));
-        }
-        be_i32(b, 8)?;
-        let header = 12 + 8 * ndim as usize;
-        let mut count: usize = usize::from(ndim > 0);
-        for d in 0..ndim as usize {
-            let dim = be_i32(b, 12 + 8 * d)?;
-            be_i32(b, 16 + 8 * d)?;
-            let dim =
-                usize::try_from(dim).map_err(|_| err("malformed array: negative dimension"))?;
-            count = count
-                .checked_mul(dim)
-                .ok_or_else(|| err("malformed array: too many elements"))?;
-        }
+        let ArrayHeader {
+            elements: count,
+            len: header,
+            ..
+        } = ArrayHeader::read(b, 0, b.len())
+            .map_err(|(_, why)| err(format!("malformed array: {why}")))?;
         let start = out.len();
         out.extend_from_slice(&b[..header]);
         let mut has_null = false;

@@ -57,6 +57,14 @@ impl Key {
         *h.finalize().as_bytes()
     }
 
+    /// A fingerprint that tells keys apart in a run report without revealing the key: a keyed
+    /// hash of a fixed label (one-way; the same key always gives the same fingerprint).
+    pub fn fingerprint(&self) -> String {
+        let digest = blake3::keyed_hash(&self.0, b"restage key fingerprint v1");
+        let hex = digest.to_hex();
+        format!("blake3:{}", &hex.as_str()[..16])
+    }
+
     /// A deterministic RNG for one value.
     pub fn rng(&self, rule: &str, domain: &str, value: &[u8]) -> ChaCha8Rng {
         ChaCha8Rng::from_seed(self.hash(rule, domain, value))
@@ -78,6 +86,11 @@ mod tests {
         assert_ne!(x, a.rng("email", "e", b"v").next_u64());
         assert_ne!(a.hash("ab", "c", b""), a.hash("a", "bc", b""));
         assert_eq!(format!("{a:?}"), "Key(****)");
+        assert_eq!(a.fingerprint(), Key::from_secret(b"one").fingerprint());
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        assert!(!a
+            .fingerprint()
+            .contains(&blake3::Hash::from(a.0).to_hex().as_str()[..16]));
     }
 
     #[test]

@@ -1,43 +1,8 @@
-//! The one list of built-in rules. A new rule is a file under `builtin/` plus one line here.
+//! Looking up the built-in rules. The list itself is declared once, module and rules on one
+//! line, in `builtin/mod.rs`: a new rule is a file under `builtin/` plus that line.
 
-use super::builtin;
+use super::builtin::RULES;
 use super::Rule;
-
-static RULES: &[&dyn Rule] = &[
-    &builtin::keep::Keep,
-    &builtin::null::Null,
-    &builtin::constant::Constant,
-    &builtin::hash::Hash,
-    &builtin::email::Email,
-    &builtin::names::PersonName,
-    &builtin::names::FirstName,
-    &builtin::names::LastName,
-    &builtin::phone::Phone,
-    &builtin::format_preserve::FormatPreserve,
-    &builtin::mask::Mask,
-    &builtin::lorem::Lorem,
-    &builtin::date_shift::DateShift,
-    &builtin::number_noise::NumberNoise,
-    &builtin::int_range::IntRange,
-    &builtin::uuid::Uuid,
-    &builtin::ip::Ip,
-    &builtin::json::Json,
-    &builtin::composite::Composite,
-    &builtin::scrub::Scrub,
-    &builtin::template::Template,
-    &builtin::choice::Choice,
-    &builtin::regex_replace::RegexReplace,
-    &builtin::address::Address,
-    &builtin::address::Street,
-    &builtin::address::City,
-    &builtin::address::Postcode,
-    &builtin::address::Country,
-    &builtin::internet::Company,
-    &builtin::internet::Username,
-    &builtin::internet::Url,
-    &builtin::finance::CreditCard,
-    &builtin::finance::Iban,
-];
 
 /// Every built-in rule, in the order `restage rules list` prints them.
 pub fn all() -> &'static [&'static dyn Rule] {

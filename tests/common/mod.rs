@@ -10,6 +10,10 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
+mod report;
+#[allow(unused_imports)]
+pub use report::*;
+
 use restage::localpg::{Cluster, ClusterOptions};
 use restage::pgbin;
 

@@ -1,0 +1,14 @@
+//! The run core shared by the data commands (`clone`, `snapshot`, `restore`, `reset`, `demo`):
+//! how a connection string becomes a connection, how big a run is, what a failure means for
+//! the exit code, and the refusals every command that writes a database makes. Commands stay
+//! thin: they say which ends a run has (a database, a snapshot directory) and in what order
+//! the steps go; the mechanics live here and in the layers below, never in another command.
+
+mod failure;
+pub(crate) mod plan;
+mod sizing;
+mod types;
+
+pub(crate) use failure::{copy_failure, fixture_failure, refuse_non_empty, schema_failure};
+pub(crate) use sizing::{jobs, parse_conn, APPLICATION_NAME};
+pub(crate) use types::{type_kind, type_map};
