@@ -16,6 +16,8 @@ mod rules_init;
 mod rules_list;
 mod sanitizing;
 mod schema_text;
+pub mod seed;
+mod seed_init;
 mod snapshot;
 mod verify;
 mod versions;
@@ -67,6 +69,7 @@ pub fn main() -> i32 {
         Command::Snapshot(args) => snapshot::run(args),
         Command::Restore(args) => restore::run(args),
         Command::Reset(args) => reset::run(args),
+        Command::Seed(args) => seed::run(args),
     };
     match result {
         Ok(()) => exit::OK,

@@ -30,12 +30,27 @@ pub trait FileSource: Sync {
     fn open(&self, table: &TablePlan, part: &Part) -> Result<(Box<dyn Read + Send>, u64), String>;
 }
 
+/// Where a lane reads parts when their rows are generated (seed) instead of read.
+pub trait RowSource: Sync {
+    /// Calls `emit` with the part's rows in batches of about `batch_bytes` (it returns false
+    /// to stop); returns the number of rows produced. An empty error means stopped.
+    fn produce(
+        &self,
+        table: &TablePlan,
+        part: &Part,
+        batch_bytes: usize,
+        emit: &mut dyn FnMut(crate::codec::decode::RowBatch) -> bool,
+    ) -> Result<u64, String>;
+}
+
 /// The two ends of a run: databases (clone) or files on one side (snapshot, restore).
 #[derive(Clone, Copy)]
 pub enum Input<'a> {
     /// COPY out of `Config::source` inside `Config::snapshot`.
     Database,
     Files(&'a dyn FileSource),
+    /// Rows made by a generator; written next to the target's rows (never truncating).
+    Generated(&'a dyn RowSource),
 }
 
 #[derive(Clone, Copy)]

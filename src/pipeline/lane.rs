@@ -7,7 +7,7 @@ use bytes::{Bytes, BytesMut};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use rayon::prelude::*;
 
-use super::files::{FileDestination, FileSource, Input, Output, PartFile};
+use super::files::{FileDestination, FileSource, Input, Output, PartFile, RowSource};
 use super::transform::TransformError;
 use super::{Event, Job, PipelineError, Shared, TablePlan};
 use crate::catalog::CopyFormat;
@@ -98,8 +98,10 @@ fn part_label(job: &Job) -> String {
 }
 
 fn reader(shared: &Shared<'_>, jobs: Receiver<Job>, out: Sender<ToTransform>) {
-    if let Input::Files(files) = shared.ends.input {
-        return file_reader(shared, files, jobs, out);
+    match shared.ends.input {
+        Input::Files(files) => return file_reader(shared, files, jobs, out),
+        Input::Generated(rows) => return generated_reader(shared, rows, jobs, out),
+        Input::Database => {}
     }
     let rt = match runtime() {
         Ok(rt) => rt,
@@ -268,6 +270,50 @@ fn file_reader(
                 let _ = out.send(ToTransform::Abort);
                 if !message.is_empty() {
                     shared.cancel.fail(fail(message));
+                }
+                break;
+            }
+        }
+    }
+}
+
+/// Generates each part's rows; they go on as batches without transforms.
+fn generated_reader(
+    shared: &Shared<'_>,
+    rows: &dyn RowSource,
+    jobs: Receiver<Job>,
+    out: Sender<ToTransform>,
+) {
+    while let Ok(job) = jobs.recv() {
+        if shared.cancel.is_cancelled() {
+            break;
+        }
+        let plan = &shared.tables[job.table];
+        let part = job.part.clone();
+        let label = part_label(&job);
+        shared.observer.part_started(plan, &part);
+        if out.send(ToTransform::Start(job)).is_err() {
+            break;
+        }
+        let mut bytes = 0u64;
+        let result = rows.produce(plan, &part, shared.config.batch_bytes, &mut |batch| {
+            bytes += batch.data.len() as u64;
+            !shared.cancel.is_cancelled() && out.send(ToTransform::Batch(batch)).is_ok()
+        });
+        match result {
+            Ok(rows) => {
+                if out.send(ToTransform::End { rows, bytes }).is_err() {
+                    break;
+                }
+            }
+            Err(message) => {
+                let _ = out.send(ToTransform::Abort);
+                if !message.is_empty() {
+                    shared.cancel.fail(PipelineError::Transform {
+                        table: plan.table.display_name(),
+                        part: label,
+                        message,
+                    });
                 }
                 break;
             }
@@ -469,7 +515,10 @@ fn writer(shared: &Shared<'_>, input: Receiver<ToWriter>, events: Sender<Event>)
             match msg {
                 ToWriter::Start(job, started) => {
                     let plan = &shared.tables[job.table];
-                    match TableSink::begin(&client, &plan.table, job.part.is_whole()).await {
+                    // Generated rows join the target's own: never truncate the table first.
+                    let whole = job.part.is_whole()
+                        && !matches!(shared.ends.input, Input::Generated(_));
+                    match TableSink::begin(&client, &plan.table, whole).await {
                         Ok(sink) => current = Some((job, sink, started)),
                         Err(e) => return fail_target(shared, &job, e),
                     }
