@@ -112,7 +112,7 @@ fn seeds_an_empty_database_and_unique_values_avoid_existing_rows() {
     let empty = fresh_db(c, "seed_empty");
     let plan = plan_file(
         "users.toml",
-        "[tables.tenants]\nrows = 3\n[tables.tenants.columns]\nname = \"company\"\nslug = \"hash\"\n\
+        "[tables.tenants]\nrows = 3\n[tables.tenants.columns]\nname = \"hash\"\nslug = \"hash\"\n\
          plan = { rule = \"choice\", values = [\"free\", \"team\"] }\n\
          [tables.users]\nper_parent = { table = \"tenants\", min = 3, max = 8 }\n",
     );
@@ -174,7 +174,7 @@ fn bad_plans_are_refused_before_any_row_is_written() {
     let cases: &[(&str, &str, i32, &str)] = &[
         ("[tables.nope]\nrows = 1\n", "plan.toml:1:9", 2, "no table public.nope"),
         (
-            "[tables.t]\nrows = 1\n[tables.t.columns]\nqtty = \"int_range\"\n",
+            "[tables.t]\nrows = 1\n[tables.t.columns]\nqtty = { rule = \"int_range\", min = 1, max = 2 }\n",
             "public.t.qtty",
             2,
             "did you mean qty",
@@ -257,7 +257,8 @@ fn seed_init_writes_a_plan_that_runs() {
         "[tables.\"public.orders\"]",
         "email = { rule = \"email\" }  # text, by its name",
         "user_id = { rule = \"reference\", table = \"public.users\" }  # foreign key to public.users",
-        "status = { rule = \"choice\", values = [\"pending\"",
+        "# status: has a default",
+        "quantity = { rule = \"int_range\", min = 1, max = 1001 }",
         "plan = { rule = \"choice\", values = [\"free\", \"team\", \"enterprise\"] }",
         "# active: has a default",
     ] {

@@ -16,7 +16,7 @@ use super::target::{self, ColumnFacts, Facts};
 use crate::catalog::{ForeignKey, SourceCatalog, Table};
 use crate::rules::column_info;
 use crate::rules::diagnostic::Diagnostic;
-use crate::sanitize::spec::{oids, ColumnInfo, TypeClass};
+use crate::sanitize::spec::{ColumnInfo, TypeClass};
 use crate::sanitize::{compose, value};
 
 /// Everything that can go wrong: plan problems (each at its place) or a database error.
@@ -310,7 +310,7 @@ impl<'a> Ctx<'a> {
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("{}.{}", entry.name, col.name));
             let built = self
-                .column_gen(entry, table, info, facts, fk, &spec, rows, has_rows, done)
+                .column_gen(entry, table, info, facts, fk, &spec, rows, has_rows, done, place.is_some())
                 .await?;
             match built {
                 Ok((gen, draw_domain)) => {
@@ -360,6 +360,7 @@ impl<'a> Ctx<'a> {
         rows: u64,
         has_rows: bool,
         done: &[TableGen],
+        explicit: bool,
     ) -> Result<Result<(Gen, Option<String>), Vec<String>>, ResolveError> {
         let rule = spec.get("rule").and_then(toml::Value::as_str).unwrap_or("");
         let str_of = |k: &str| spec.get(k).and_then(toml::Value::as_str);
@@ -474,6 +475,10 @@ impl<'a> Ctx<'a> {
                             crate::pgerr::describe(&e)
                         )))?;
                         let values = values.into_iter().next().unwrap_or_default();
+                        if values.is_empty() && !explicit && !info.not_null {
+                            // An unmentioned nullable key without parents to point to.
+                            return Ok(Ok((Gen::Null, None)));
+                        }
                         if values.is_empty() && rows > 0 {
                             return one(format!(
                                 "reference to {parent_name}: it has no rows{} to point to",
@@ -485,17 +490,18 @@ impl<'a> Ctx<'a> {
                 }
             }
             _ => {
-                let mut col = info.clone();
-                let mut spec = spec.clone();
-                spec.remove("existing");
-                let sanitizer = match compose::build_column(&spec, &col, std::slice::from_ref(info), "") {
-                    Ok(s) => s,
-                    Err(problems) => return Ok(Err(problems)),
-                };
-                let _ = &mut col;
                 let unique_rule = crate::sanitize::registry::lookup(rule)
                     .map(|r| r.spec().unique_preserving)
                     .unwrap_or(false);
+                // A rule that may repeat values is fine on a unique column for a single row
+                // (one tenant's name); more rows are refused below.
+                let mut col = info.clone();
+                col.unique = info.unique && unique_rule;
+                let sanitizer =
+                    match compose::build_column(spec, &col, std::slice::from_ref(&col), "") {
+                        Ok(s) => s,
+                        Err(problems) => return Ok(Err(problems)),
+                    };
                 if info.unique && !unique_rule && rows > 1 && fk.is_none() {
                     return one(format!(
                         "the column is unique but `{rule}` may repeat values; use a \
@@ -514,7 +520,6 @@ impl<'a> Ctx<'a> {
                 } else {
                     None
                 };
-                let _ = oids::TEXT;
                 (
                     Gen::Rule { sanitizer, class: info.class, oid, taken, rows },
                     None,

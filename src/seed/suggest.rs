@@ -130,9 +130,14 @@ pub fn suggest(col: &ColumnInfo, facts: &ColumnFacts, referenced: Option<&str>) 
         ),
         TypeClass::Text if !checks.contains('~') => {
             let lower = col.name.to_lowercase();
+            let unique_ok = |rule: &str| {
+                !col.unique
+                    || crate::sanitize::registry::lookup(rule)
+                        .is_some_and(|r| r.spec().unique_preserving)
+            };
             let (rule, why) = TEXT_BY_NAME
                 .iter()
-                .find(|(part, _)| lower.contains(part))
+                .find(|(part, rule)| lower.contains(part) && unique_ok(rule))
                 .map(|(_, rule)| (*rule, "text, by its name"))
                 .unwrap_or(if col.unique {
                     ("hash", "unique text")
