@@ -261,14 +261,12 @@ fn seed_init_writes_a_plan_that_runs() {
         "quantity = { rule = \"int_range\", min = 1, max = 1001 }",
         "plan = { rule = \"choice\", values = [\"free\", \"team\", \"enterprise\"] }",
         "# active: has a default",
+        "slug = { rule = \"hash\", output = \"hex\" }  # CHECK pattern",
     ] {
         assert!(out.stdout.contains(expected), "{expected} missing in\n{}", out.stdout);
     }
     let empty = fresh_db(c, "seed_init_empty");
-    let plan = plan_file("init.toml", &out.stdout.replace(
-        "slug = { rule = \"hash\" }",
-        "slug = { rule = \"hash\", output = \"hex\" }",
-    ));
+    let plan = plan_file("init.toml", &out.stdout);
     let run = run_cmd(
         restage()
             .args(["seed", "--quiet", "--target"])

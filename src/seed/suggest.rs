@@ -146,6 +146,12 @@ pub fn suggest(col: &ColumnInfo, facts: &ColumnFacts, referenced: Option<&str>) 
                 });
             Suggestion::Generate(entry(rule, &[]), why.into())
         }
+        TypeClass::Text if pattern(&checks).is_some_and(|p| accepts_hex(&p)) => {
+            Suggestion::Generate(
+                entry("hash", &[("output", "hex".into())]),
+                "CHECK pattern: hex digits match it".into(),
+            )
+        }
         TypeClass::Text => nullable_or(col, "a CHECK with a pattern: give a generator"),
         _ if col.scalar_oid == oids::BOOL => nullable_or(col, "boolean: give a generator"),
         _ => nullable_or(
@@ -196,6 +202,23 @@ pub fn in_list(check: &str) -> Option<Vec<String>> {
     (!values.is_empty()).then_some(values)
 }
 
+/// The pattern of `col ~ '…'` in a CHECK definition.
+pub fn pattern(check: &str) -> Option<String> {
+    let start = check.find(" ~ '")? + " ~ '".len();
+    let body = &check[start..];
+    let end = body.find("'::")?;
+    Some(body[..end].replace("''", "'"))
+}
+
+/// Whether the hex text the `hash` rule writes matches `pattern` (a slug pattern does).
+fn accepts_hex(pattern: &str) -> bool {
+    regex::Regex::new(pattern).is_ok_and(|re| {
+        ["0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"]
+            .iter()
+            .all(|s| re.is_match(s))
+    })
+}
+
 /// Lower and upper bounds `col >= n`, `col > n`, `col <= n`, `col < n` in a CHECK definition.
 pub fn bounds(check: &str, column: &str) -> (Option<f64>, Option<f64>) {
     let (mut lo, mut hi) = (None, None);
@@ -240,5 +263,9 @@ mod tests {
         assert_eq!((lo, hi), (Some(1.0), Some(100.0)));
         let (lo, _) = bounds("CHECK ((price >= (0)::numeric))", "price");
         assert_eq!(lo, Some(0.0));
+        let slug = "CHECK ((slug ~ '^[a-z0-9-]+$'::text))";
+        assert_eq!(pattern(slug).as_deref(), Some("^[a-z0-9-]+$"));
+        assert!(accepts_hex("^[a-z0-9-]+$"));
+        assert!(!accepts_hex("^[A-Z]{3}$"));
     }
 }
