@@ -14,7 +14,12 @@ fn plan_file(name: &str, text: &str) -> PathBuf {
     path
 }
 
-fn seed(cluster: &localpg_cluster::Cluster, db: &str, plan: &std::path::Path, extra: &[&str]) -> Run {
+fn seed(
+    cluster: &localpg_cluster::Cluster,
+    db: &str,
+    plan: &std::path::Path,
+    extra: &[&str],
+) -> Run {
     run_cmd(
         restage()
             .args(["seed", "--quiet", "--target"])
@@ -47,13 +52,28 @@ fn demo_plan_adds_a_tenant_to_a_cloned_database_deterministically() {
         clone(c, &prod, &staging, &[]).assert_ok();
         let before = sql(c, &staging, "SELECT count(*) FROM users");
         seed(c, &staging, &demo_plan(), &[]).assert_ok();
-        assert_eq!(sql(c, &staging, &format!("SELECT count(*) FROM tenants WHERE id = {ACME}")), "1");
         assert_eq!(
-            sql(c, &staging, &format!("SELECT count(*) FROM users WHERE tenant_id = {ACME}")),
+            sql(
+                c,
+                &staging,
+                &format!("SELECT count(*) FROM tenants WHERE id = {ACME}")
+            ),
+            "1"
+        );
+        assert_eq!(
+            sql(
+                c,
+                &staging,
+                &format!("SELECT count(*) FROM users WHERE tenant_id = {ACME}")
+            ),
             "20"
         );
         assert_eq!(
-            sql(c, &staging, &format!("SELECT count(*) FROM products WHERE tenant_id = {ACME}")),
+            sql(
+                c,
+                &staging,
+                &format!("SELECT count(*) FROM products WHERE tenant_id = {ACME}")
+            ),
             "50"
         );
         // Ten orders for every generated user, each for a product of the tenant.
@@ -87,7 +107,11 @@ fn demo_plan_adds_a_tenant_to_a_cloned_database_deterministically() {
             (prod_users + 20).to_string()
         );
         assert_eq!(
-            sql(c, &staging, &format!("SELECT min(id) > {prod_users} FROM users WHERE tenant_id = {ACME}")),
+            sql(
+                c,
+                &staging,
+                &format!("SELECT min(id) > {prod_users} FROM users WHERE tenant_id = {ACME}")
+            ),
             "t"
         );
         fingerprints.push(sql(
@@ -100,7 +124,10 @@ fn demo_plan_adds_a_tenant_to_a_cloned_database_deterministically() {
             ),
         ));
     }
-    assert_eq!(fingerprints[0], fingerprints[1], "same plan and seed, other rows");
+    assert_eq!(
+        fingerprints[0], fingerprints[1],
+        "same plan and seed, other rows"
+    );
 }
 
 /// Into an empty database whose schema comes from `--schema-from`; another seed gives
@@ -126,20 +153,31 @@ fn seeds_an_empty_database_and_unique_values_avoid_existing_rows() {
             .arg(&plan),
     );
     run.assert_ok();
-    assert_eq!(sql(c, &empty, "SELECT min(id), max(id) FROM tenants"), "1|3");
+    assert_eq!(
+        sql(c, &empty, "SELECT min(id), max(id) FROM tenants"),
+        "1|3"
+    );
     let per_tenant = sql(
         c,
         &empty,
         "SELECT bool_and(n BETWEEN 3 AND 8), count(*) FROM (SELECT tenant_id, count(*) n FROM users GROUP BY tenant_id) s",
     );
     assert_eq!(per_tenant, "t|3");
-    let first = sql(c, &empty, "SELECT string_agg(email, ',' ORDER BY id) FROM users");
+    let first = sql(
+        c,
+        &empty,
+        "SELECT string_agg(email, ',' ORDER BY id) FROM users",
+    );
     // The same plan and seed again: the same draws collide with the rows now there and are
     // drawn again, so the unique columns stay unique.
     seed(c, &empty, &plan, &["--seed", "5"]).assert_ok();
     assert_eq!(sql(c, &empty, "SELECT count(*) FROM tenants"), "6");
     assert_eq!(
-        sql(c, &empty, "SELECT count(DISTINCT email) = count(*) FROM users"),
+        sql(
+            c,
+            &empty,
+            "SELECT count(DISTINCT email) = count(*) FROM users"
+        ),
         "t"
     );
     let other = fresh_db(c, "seed_other");
@@ -154,7 +192,11 @@ fn seeds_an_empty_database_and_unique_values_avoid_existing_rows() {
             .arg(&plan),
     )
     .assert_ok();
-    let third = sql(c, &other, "SELECT string_agg(email, ',' ORDER BY id) FROM users");
+    let third = sql(
+        c,
+        &other,
+        "SELECT string_agg(email, ',' ORDER BY id) FROM users",
+    );
     assert_ne!(first, third, "another seed gives other rows");
 }
 
@@ -211,15 +253,27 @@ fn bad_plans_are_refused_before_any_row_is_written() {
         let plan = plan_file("plan.toml", text);
         let run = seed(c, &db, &plan, &[]);
         assert_eq!(run.code, *code, "{text}\n{}", run.stderr);
-        assert!(run.stderr.contains(place), "{text}: {place} missing in\n{}", run.stderr);
-        assert!(run.stderr.contains(message), "{text}: {message} missing in\n{}", run.stderr);
+        assert!(
+            run.stderr.contains(place),
+            "{text}: {place} missing in\n{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains(message),
+            "{text}: {message} missing in\n{}",
+            run.stderr
+        );
         assert_eq!(sql(c, &db, "SELECT count(*) FROM t"), "0", "{text}");
     }
     // The NOT NULL bytea column nothing can fill is named before any row is written.
     let plan = plan_file("plan.toml", "[tables.t]\nrows = 1\n");
     let run = seed(c, &db, &plan, &[]);
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("column blob cannot be generated"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("column blob cannot be generated"),
+        "{}",
+        run.stderr
+    );
 }
 
 /// A cycle through a nullable key is closed with NULL; through NOT NULL keys it is refused.
@@ -237,13 +291,22 @@ fn foreign_key_cycles() {
     let plan = plan_file("cycle.toml", "[tables.b]\nrows = 7\n[tables.a]\nrows = 3\n");
     seed(c, &db, &plan, &[]).assert_ok();
     assert_eq!(
-        sql(c, &db, "SELECT count(*), count(b_id) FROM a; SELECT count(*) FROM b"),
+        sql(
+            c,
+            &db,
+            "SELECT count(*), count(b_id) FROM a; SELECT count(*) FROM b"
+        ),
         "3|0\n7"
     );
-    c.psql(&db, "TRUNCATE a, b; ALTER TABLE a ALTER b_id SET NOT NULL").expect("alter");
+    c.psql(&db, "TRUNCATE a, b; ALTER TABLE a ALTER b_id SET NOT NULL")
+        .expect("alter");
     let run = seed(c, &db, &plan, &[]);
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("cycle through NOT NULL"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cycle through NOT NULL"),
+        "{}",
+        run.stderr
+    );
 }
 
 /// `seed init` writes a plan every table of the schema is in that seeds as written.
@@ -251,7 +314,11 @@ fn foreign_key_cycles() {
 fn seed_init_writes_a_plan_that_runs() {
     let c = cluster();
     let src = loaded_db(c, "seed_init_src", "demo/app.sql");
-    let out = run_cmd(restage().args(["seed", "init", "--rows", "4", "--source"]).arg(c.url(&src)));
+    let out = run_cmd(
+        restage()
+            .args(["seed", "init", "--rows", "4", "--source"])
+            .arg(c.url(&src)),
+    );
     out.assert_ok();
     for expected in [
         "[tables.\"public.orders\"]",

@@ -53,7 +53,10 @@ pub fn run(args: &SeedArgs) -> Result<(), Failure> {
         return super::seed_init::run(init);
     }
     let usage = |flag: &str| Failure::new(exit::USAGE, format!("seed: {flag} is required"));
-    let target = parse_conn("--target", args.target.as_deref().ok_or_else(|| usage("--target"))?)?;
+    let target = parse_conn(
+        "--target",
+        args.target.as_deref().ok_or_else(|| usage("--target"))?,
+    )?;
     let path = args.plan.as_deref().ok_or_else(|| usage("--plan"))?;
     let plan = load_plan(path)?;
     if let Some(source) = &args.schema_from {
@@ -143,13 +146,12 @@ pub fn seed_database(
                 transforms: Vec::new(),
             })
             .collect();
-        let done = pipeline::run_with(&config, &plans, &[], &Silent, ends)
-            .map_err(|e| {
-                Failure::new(
-                    exit::COPY_FAILED,
-                    format!("{e}; tables seeded before this one keep their rows"),
-                )
-            })?;
+        let done = pipeline::run_with(&config, &plans, &[], &Silent, ends).map_err(|e| {
+            Failure::new(
+                exit::COPY_FAILED,
+                format!("{e}; tables seeded before this one keep their rows"),
+            )
+        })?;
         for (plan, stats) in plans.iter().zip(done.tables) {
             outcome.tables.push((plan.table.display_name(), stats.rows));
         }
@@ -224,7 +226,9 @@ async fn preflight_rows(client: &Client, seeder: &Seeder) -> Result<(), Failure>
         data.extend_from_slice(&batch.data);
         encode::write_trailer(&mut data);
         let pg = |e: tokio_postgres::Error| refused(pgerr::describe(&e));
-        let mut sink = TableSink::begin(client, &t.table, false).await.map_err(pg)?;
+        let mut sink = TableSink::begin(client, &t.table, false)
+            .await
+            .map_err(pg)?;
         sink.send(data.freeze()).await.map_err(pg)?;
         sink.finish().await.map_err(pg)?;
     }
@@ -241,7 +245,8 @@ fn copy_schema(source: &ConnSpec, target: &ConnSpec) -> Result<(), Failure> {
         .block_on(crate::source::Leader::begin(client))
         .map_err(|e| super::pg_failure(exit::FAILURE, "--schema-from", &e))?;
     let (_, server) = super::load_source_catalog(&rt, &leader.client)?;
-    let failed = |e: crate::schema::SchemaError| Failure::new(exit::FAILURE, format!("schema: {e}"));
+    let failed =
+        |e: crate::schema::SchemaError| Failure::new(exit::FAILURE, format!("schema: {e}"));
     let archive = SchemaArchive::dump(source, &leader.snapshot, server, false).map_err(failed)?;
     let options = RestoreOptions {
         no_owner: true,

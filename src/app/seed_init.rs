@@ -42,9 +42,8 @@ pub fn run(args: &SeedInitArgs) -> Result<(), Failure> {
     let _ = rt.block_on(client.batch_execute("COMMIT"));
     let text = render(source.dbname(), &catalog, &facts, args.rows);
     match &args.out {
-        Some(path) => std::fs::write(path, text).map_err(|e| {
-            Failure::new(exit::FAILURE, format!("writing {}: {e}", path.display()))
-        }),
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| Failure::new(exit::FAILURE, format!("writing {}: {e}", path.display()))),
         None => {
             print!("{text}");
             Ok(())

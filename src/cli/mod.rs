@@ -93,9 +93,10 @@ keys; exit 2), and a sample of every table is written and rolled back (exit 4 wh
 constraints refuse it). Exit 5 when writing fails midway (tables finished before keep their rows).
 
 Examples:
-  restage seed init --source \"$STAGING_URL\" -o seed/staging.toml
-  restage seed --target \"$STAGING_URL\" --plan seed/staging.toml --seed 42
-  restage seed --target \"$EMPTY_URL\" --schema-from \"$STAGING_URL\" --plan seed/staging.toml";
+  restage seed init --source \"$STAGING_URL\" -o seeds/staging.toml
+  restage seed --target \"$STAGING_URL\" --plan seeds/staging.toml --seed 42
+  restage seed --target \"$EMPTY_URL\" --schema-from \"$STAGING_URL\" \\
+      --plan seeds/staging.toml";
 
 #[derive(Debug, Args)]
 pub struct SeedArgs {

@@ -516,8 +516,8 @@ fn writer(shared: &Shared<'_>, input: Receiver<ToWriter>, events: Sender<Event>)
                 ToWriter::Start(job, started) => {
                     let plan = &shared.tables[job.table];
                     // Generated rows join the target's own: never truncate the table first.
-                    let whole = job.part.is_whole()
-                        && !matches!(shared.ends.input, Input::Generated(_));
+                    let whole =
+                        job.part.is_whole() && !matches!(shared.ends.input, Input::Generated(_));
                     match TableSink::begin(&client, &plan.table, whole).await {
                         Ok(sink) => current = Some((job, sink, started)),
                         Err(e) => return fail_target(shared, &job, e),

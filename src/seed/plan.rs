@@ -51,7 +51,11 @@ pub const SEED_GENERATORS: &[(&str, &str)] = &[
 pub enum Count {
     Rows(u64),
     /// Between `min` and `max` rows for each generated row of `parent`.
-    PerParent { parent: String, min: u64, max: u64 },
+    PerParent {
+        parent: String,
+        min: u64,
+        max: u64,
+    },
 }
 
 /// One column's generator as written, and where.
@@ -117,8 +121,12 @@ pub fn render(problems: &[Diagnostic]) -> String {
 
 /// Reads and parses a plan file.
 pub fn load(path: &Path) -> Result<SeedPlan, Vec<Diagnostic>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| vec![Diagnostic::in_file(path, format!("cannot read the plan: {e}"))])?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![Diagnostic::in_file(
+            path,
+            format!("cannot read the plan: {e}"),
+        )]
+    })?;
     parse(path, &text)
 }
 
@@ -218,7 +226,10 @@ impl Parser<'_> {
     ) -> Option<TableEntry> {
         let name = qualify(raw);
         let (DeValue::Table(section), Some(plain)) = (value.get_ref(), plain) else {
-            self.at(key.span().start, format!("[tables.\"{raw}\"] must be a table"));
+            self.at(
+                key.span().start,
+                format!("[tables.\"{raw}\"] must be a table"),
+            );
             return None;
         };
         let (line, column) = line_col(self.text, key.span().start);
@@ -371,7 +382,10 @@ fn per_parent(value: Option<&toml::Value>) -> Result<Count, String> {
     let Some(t) = value.and_then(toml::Value::as_table) else {
         return Err(usage.into());
     };
-    if let Some(k) = t.keys().find(|k| !["table", "min", "max"].contains(&k.as_str())) {
+    if let Some(k) = t
+        .keys()
+        .find(|k| !["table", "min", "max"].contains(&k.as_str()))
+    {
         return Err(format!("unknown key `{k}`: {usage}"));
     }
     let parent = t
@@ -452,15 +466,36 @@ mod tests {
 
     #[test]
     fn every_problem_points_at_its_place() {
-        let text = "[tables.users]\nrows = 2\nsize = 1\n[tables.users.columns]\nemail = \"emial\"\n\
+        let text =
+            "[tables.users]\nrows = 2\nsize = 1\n[tables.users.columns]\nemail = \"emial\"\n\
                     n = { rule = \"decimal_range\", min = 1 }\n[tables.t]\n";
         let problems = parse(Path::new("p.toml"), text).err().expect("problems");
         let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        assert!(shown.iter().any(|s| s.starts_with("p.toml:3:1: unknown key `size`")), "{shown:?}");
-        assert!(shown.iter().any(|s| s.starts_with("p.toml:5:9: public.users.email:")), "{shown:?}");
-        assert!(shown.iter().any(|s| s.contains("p.toml:6:5") && s.contains("needs `max`")), "{shown:?}");
-        assert!(shown.iter().any(|s| s.contains("missing `rows")), "{shown:?}");
-        let bad = parse(Path::new("p.toml"), "[tables\n").err().expect("syntax");
+        assert!(
+            shown
+                .iter()
+                .any(|s| s.starts_with("p.toml:3:1: unknown key `size`")),
+            "{shown:?}"
+        );
+        assert!(
+            shown
+                .iter()
+                .any(|s| s.starts_with("p.toml:5:9: public.users.email:")),
+            "{shown:?}"
+        );
+        assert!(
+            shown
+                .iter()
+                .any(|s| s.contains("p.toml:6:5") && s.contains("needs `max`")),
+            "{shown:?}"
+        );
+        assert!(
+            shown.iter().any(|s| s.contains("missing `rows")),
+            "{shown:?}"
+        );
+        let bad = parse(Path::new("p.toml"), "[tables\n")
+            .err()
+            .expect("syntax");
         assert_eq!(bad[0].line, 1);
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio_postgres::Client;
 
 use super::columns::{sequence_fits, stream, Gen};
-use super::plan::{ColumnEntry, Count, SeedPlan, TableEntry};
+use super::plan::{Count, SeedPlan, TableEntry};
 use super::rows::{Seeder, TableGen};
 use super::suggest::{suggest, Suggestion};
 use super::target::{self, ColumnFacts, Facts};
@@ -74,8 +74,8 @@ pub async fn resolve(
                     let mut total = 0u64;
                     offsets.push(0);
                     for r in 0..parents {
-                        total += min
-                            + stream(&key, "per_parent", &entry.name, r).below(max - min + 1);
+                        total +=
+                            min + stream(&key, "per_parent", &entry.name, r).below(max - min + 1);
                         offsets.push(total);
                     }
                     (total, Some(offsets))
@@ -135,10 +135,11 @@ impl<'a> Ctx<'a> {
                         self.catalog.tables.iter().map(|t| t.display_name()),
                         &entry.name,
                     );
-                    self.problems.push(
-                        self.plan
-                            .at(entry.line, entry.column, format!("no table {}{hint} in the target", entry.name)),
-                    );
+                    self.problems.push(self.plan.at(
+                        entry.line,
+                        entry.column,
+                        format!("no table {}{hint} in the target", entry.name),
+                    ));
                 }
             }
         }
@@ -238,7 +239,11 @@ impl<'a> Ctx<'a> {
                 let hint = closest(table.columns.iter().map(|c| c.name.clone()), &c.name);
                 self.problems.push(
                     self.plan
-                        .at(c.line, c.column, format!("no such column{hint} (or it is generated)"))
+                        .at(
+                            c.line,
+                            c.column,
+                            format!("no such column{hint} (or it is generated)"),
+                        )
                         .for_column(&entry.name, Some(&c.name)),
                 );
             }
@@ -276,12 +281,9 @@ impl<'a> Ctx<'a> {
                     let referenced = match (&entry.count, fk) {
                         // A nullable key closing a cycle stays NULL (see `breakable`).
                         (_, Some(fk)) if self.breakable(entry, table, fk) => {
-                            let mut t = toml::Table::new();
-                            t.insert("rule".into(), "null".into());
                             kept.push(col.clone());
                             gens.push(Gen::Null);
                             domains.push(String::new());
-                            let _ = t;
                             continue;
                         }
                         _ => referenced,
@@ -292,11 +294,15 @@ impl<'a> Ctx<'a> {
                         Suggestion::Impossible(why) => {
                             self.problems.push(
                                 self.plan
-                                    .at(entry.line, entry.column, format!(
+                                    .at(
+                                        entry.line,
+                                        entry.column,
+                                        format!(
                                         "column {} cannot be generated: {why}; name a generator \
                                          in [tables.\"{}\".columns]",
                                         col.name, entry.name
-                                    ))
+                                    ),
+                                    )
                                     .for_column(&entry.name, Some(&col.name)),
                             );
                             continue;
@@ -310,7 +316,18 @@ impl<'a> Ctx<'a> {
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("{}.{}", entry.name, col.name));
             let built = self
-                .column_gen(entry, table, info, facts, fk, &spec, rows, has_rows, done, place.is_some())
+                .column_gen(
+                    entry,
+                    table,
+                    info,
+                    facts,
+                    fk,
+                    &spec,
+                    rows,
+                    has_rows,
+                    done,
+                    place.is_some(),
+                )
                 .await?;
             match built {
                 Ok((gen, draw_domain)) => {
@@ -373,15 +390,27 @@ impl<'a> Ctx<'a> {
         Ok(Ok(match rule {
             "sequence" => {
                 if info.class != TypeClass::Integer || info.array {
-                    return one(format!("`sequence` needs an integer column, not {}", info.type_name));
+                    return one(format!(
+                        "`sequence` needs an integer column, not {}",
+                        info.type_name
+                    ));
                 }
-                let step = spec.get("step").and_then(toml::Value::as_integer).unwrap_or(1);
-                let start = match (spec.get("start").and_then(toml::Value::as_integer), &facts.sequence) {
+                let step = spec
+                    .get("step")
+                    .and_then(toml::Value::as_integer)
+                    .unwrap_or(1);
+                let start = match (
+                    spec.get("start").and_then(toml::Value::as_integer),
+                    &facts.sequence,
+                ) {
                     (Some(s), _) => s,
                     (None, Some(seq)) if step == 1 => {
-                        target::reserve(self.client, seq, &table.qualified(), &info.name, rows).await?
+                        target::reserve(self.client, seq, &table.qualified(), &info.name, rows)
+                            .await?
                     }
-                    _ => target::next_after_max(self.client, &table.qualified(), &info.name).await?,
+                    _ => {
+                        target::next_after_max(self.client, &table.qualified(), &info.name).await?
+                    }
                 };
                 if !sequence_fits(oid, start, step, rows) {
                     return one(format!(
@@ -401,14 +430,29 @@ impl<'a> Ctx<'a> {
                         info.type_name
                     ));
                 }
-                let scale = spec.get("scale").and_then(toml::Value::as_integer).unwrap_or(2);
-                (Gen::Decimal { min, max, scale: scale.clamp(0, 30) as u32, oid }, None)
+                let scale = spec
+                    .get("scale")
+                    .and_then(toml::Value::as_integer)
+                    .unwrap_or(2);
+                (
+                    Gen::Decimal {
+                        min,
+                        max,
+                        scale: scale.clamp(0, 30) as u32,
+                        oid,
+                    },
+                    None,
+                )
             }
             "date_range" | "timestamp_range" => {
                 let date = rule == "date_range";
                 let parse = |k: &str| -> Result<i64, String> {
                     let s = str_of(k).ok_or_else(|| format!("`{k}` must be a string"))?;
-                    if date { value::parse_date(s) } else { value::parse_timestamp(s) }
+                    if date {
+                        value::parse_date(s)
+                    } else {
+                        value::parse_timestamp(s)
+                    }
                 };
                 let (min, max) = match (parse("min"), parse("max")) {
                     (Ok(a), Ok(b)) if a <= b => (a, b),
@@ -423,7 +467,11 @@ impl<'a> Ctx<'a> {
             }
             "reference" => {
                 let parent_name = str_of("table").map(|t| {
-                    if t.contains('.') { t.to_string() } else { format!("public.{t}") }
+                    if t.contains('.') {
+                        t.to_string()
+                    } else {
+                        format!("public.{t}")
+                    }
                 });
                 let Some(parent_name) = parent_name else {
                     return one("`table` must be a string".into());
@@ -444,17 +492,41 @@ impl<'a> Ctx<'a> {
                     _ => return one(format!("say which `column` of {parent_name} to reference")),
                 };
                 let existing = spec.get("existing").and_then(toml::Value::as_bool);
-                let generated = self.order.get(&parent_name).copied().filter(|&p| p < done.len());
+                let generated = self
+                    .order
+                    .get(&parent_name)
+                    .copied()
+                    .filter(|&p| p < done.len());
                 let per_parent = matches!(&entry.count, Count::PerParent { parent, .. } if parent == &parent_name);
                 match (generated, existing) {
                     (Some(p), None | Some(false)) => {
-                        let Some(c) = done[p].table.columns.iter().position(|c| c.name == parent_col) else {
-                            return one(format!("{parent_name}.{parent_col} is not generated by this plan"));
+                        let Some(c) = done[p]
+                            .table
+                            .columns
+                            .iter()
+                            .position(|c| c.name == parent_col)
+                        else {
+                            return one(format!(
+                                "{parent_name}.{parent_col} is not generated by this plan"
+                            ));
                         };
                         if per_parent {
-                            (Gen::Parent { table: p, column: c }, None)
+                            (
+                                Gen::Parent {
+                                    table: p,
+                                    column: c,
+                                },
+                                None,
+                            )
                         } else {
-                            (Gen::Generated { table: p, column: c, rows: done[p].rows }, draw_domain)
+                            (
+                                Gen::Generated {
+                                    table: p,
+                                    column: c,
+                                    rows: done[p].rows,
+                                },
+                                draw_domain,
+                            )
                         }
                     }
                     (None, Some(false)) => {
@@ -469,11 +541,13 @@ impl<'a> Ctx<'a> {
                             filter,
                         )
                         .await
-                        .map_err(|e| ResolveError::Database(format!(
-                            "reading {parent_name}.{parent_col}{}: {}",
-                            filter.map(|f| format!(" where {f}")).unwrap_or_default(),
-                            crate::pgerr::describe(&e)
-                        )))?;
+                        .map_err(|e| {
+                            ResolveError::Database(format!(
+                                "reading {parent_name}.{parent_col}{}: {}",
+                                filter.map(|f| format!(" where {f}")).unwrap_or_default(),
+                                crate::pgerr::describe(&e)
+                            ))
+                        })?;
                         let values = values.into_iter().next().unwrap_or_default();
                         if values.is_empty() && !explicit && !info.not_null {
                             // An unmentioned nullable key without parents to point to.
@@ -516,12 +590,25 @@ impl<'a> Ctx<'a> {
                         None,
                     )
                     .await?;
-                    Some(Arc::new(values.into_iter().next().unwrap_or_default().into_iter().collect()))
+                    Some(Arc::new(
+                        values
+                            .into_iter()
+                            .next()
+                            .unwrap_or_default()
+                            .into_iter()
+                            .collect(),
+                    ))
                 } else {
                     None
                 };
                 (
-                    Gen::Rule { sanitizer, class: info.class, oid, taken, rows },
+                    Gen::Rule {
+                        sanitizer,
+                        class: info.class,
+                        oid,
+                        taken,
+                        rows,
+                    },
                     None,
                 )
             }
@@ -531,14 +618,14 @@ impl<'a> Ctx<'a> {
 
 fn closest(candidates: impl Iterator<Item = String>, name: &str) -> String {
     candidates
-        .map(|c| (compose::edit_distance(&c.to_lowercase(), &name.to_lowercase()), c))
+        .map(|c| {
+            (
+                compose::edit_distance(&c.to_lowercase(), &name.to_lowercase()),
+                c,
+            )
+        })
         .filter(|(d, _)| *d <= 2)
         .min()
         .map(|(_, c)| format!(" (did you mean {c}?)"))
         .unwrap_or_default()
-}
-
-#[allow(dead_code)]
-fn entry_place(e: &ColumnEntry) -> (usize, usize) {
-    (e.line, e.column)
 }

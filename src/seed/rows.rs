@@ -231,7 +231,10 @@ impl Seeder {
 
     /// The parts `table` is generated in.
     pub fn parts(&self, table: usize) -> Vec<Part> {
-        let count = self.tables[table].rows.div_ceil(ROWS_PER_PART).clamp(1, 1024) as usize;
+        let count = self.tables[table]
+            .rows
+            .div_ceil(ROWS_PER_PART)
+            .clamp(1, 1024) as usize;
         (1..=count)
             .map(|index| Part {
                 index,

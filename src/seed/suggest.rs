@@ -94,7 +94,11 @@ pub fn suggest(col: &ColumnInfo, facts: &ColumnFacts, referenced: Option<&str>) 
             Suggestion::Generate(
                 entry(
                     "decimal_range",
-                    &[("min", min.into()), ("max", max.into()), ("scale", 2.into())],
+                    &[
+                        ("min", min.into()),
+                        ("max", max.into()),
+                        ("scale", 2.into()),
+                    ],
                 ),
                 "number (CHECK bounds when there are)".into(),
             )
@@ -213,9 +217,12 @@ pub fn pattern(check: &str) -> Option<String> {
 /// Whether the hex text the `hash` rule writes matches `pattern` (a slug pattern does).
 fn accepts_hex(pattern: &str) -> bool {
     regex::Regex::new(pattern).is_ok_and(|re| {
-        ["0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"]
-            .iter()
-            .all(|s| re.is_match(s))
+        [
+            "0123456789abcdef0123456789abcdef",
+            "fedcba9876543210fedcba9876543210",
+        ]
+        .iter()
+        .all(|s| re.is_match(s))
     })
 }
 
