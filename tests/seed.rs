@@ -346,3 +346,39 @@ fn seed_init_writes_a_plan_that_runs() {
     run.assert_ok();
     assert_eq!(sql(c, &empty, "SELECT count(*) FROM orders"), "4");
 }
+
+/// The shipped chinook plan: customers with invoices and lines for tracks already there.
+#[test]
+fn chinook_plan_seeds_customers_with_invoices_for_existing_tracks() {
+    let c = cluster();
+    let db = loaded_db(c, "seed_chinook", "chinook/Chinook_PostgreSql.sql");
+    let before = sql(
+        c,
+        &db,
+        "SELECT count(*), max(\"CustomerId\") FROM \"Customer\"",
+    );
+    let plan = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("seeds/chinook.toml");
+    seed(c, &db, &plan, &[]).assert_ok();
+    let (count, max) = before.split_once('|').expect("count|max");
+    let count: i64 = count.parse().expect("count");
+    let max: i64 = max.parse().expect("max");
+    assert_eq!(
+        sql(c, &db, "SELECT count(*) FROM \"Customer\""),
+        (count + 100).to_string()
+    );
+    // Every generated customer has 2–6 invoices of 1–5 lines, each for an existing track.
+    assert_eq!(
+        sql(
+            c,
+            &db,
+            &format!(
+                "SELECT count(*), bool_and(n BETWEEN 2 AND 6) FROM (SELECT cu.\"CustomerId\", \
+                 count(i.\"InvoiceId\") n FROM \"Customer\" cu LEFT JOIN \"Invoice\" i \
+                 USING (\"CustomerId\") WHERE cu.\"CustomerId\" > {max} GROUP BY 1) s; \
+                 SELECT bool_and(n BETWEEN 1 AND 5) FROM (SELECT count(*) n FROM \"InvoiceLine\" l \
+                 JOIN \"Invoice\" i USING (\"InvoiceId\") WHERE i.\"CustomerId\" > {max} GROUP BY l.\"InvoiceId\") s"
+            )
+        ),
+        "100|t\nt"
+    );
+}

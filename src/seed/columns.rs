@@ -24,6 +24,8 @@ pub enum Gen {
         taken: Option<Arc<HashSet<Vec<u8>>>>,
         /// Rows of the table, so redrawn inputs never meet another row's first input.
         rows: u64,
+        /// `n` of varchar(n): text inputs fit it (rules may keep the input's length).
+        max_chars: Option<usize>,
     },
     /// `start + n × step` (identity and serial columns: a block reserved from the sequence).
     Sequence {
@@ -64,8 +66,15 @@ pub enum Gen {
 }
 
 /// The synthetic input of row `n` for a rule on a column of `class`: a valid binary value of
-/// the column's type (rules check their input), distinct for distinct `n`.
-pub fn synthetic_input(class: TypeClass, oid: u32, n: u64, out: &mut Vec<u8>) {
+/// the column's type (rules check their input), distinct for distinct `n` (for text: below
+/// 10^max_chars).
+pub fn synthetic_input(
+    class: TypeClass,
+    oid: u32,
+    n: u64,
+    max_chars: Option<usize>,
+    out: &mut Vec<u8>,
+) {
     out.clear();
     match class {
         TypeClass::Integer => value::write_int(oid, n as i64, out),
@@ -89,8 +98,13 @@ pub fn synthetic_input(class: TypeClass, oid: u32, n: u64, out: &mut Vec<u8>) {
             },
             out,
         ),
-        // Text-like rules size some outputs after the input (lorem): a sentence-sized input.
-        _ => out.extend_from_slice(format!("synthetic row {n:012}").as_bytes()),
+        // Rules that keep the input's shape (phone, lorem's length) see a short digit string,
+        // cut from the left to the column's length so that its end still tells rows apart.
+        _ => {
+            let digits = format!("{n:012}");
+            let keep = max_chars.unwrap_or(digits.len()).min(digits.len());
+            out.extend_from_slice(&digits.as_bytes()[digits.len() - keep..]);
+        }
     }
 }
 
@@ -116,6 +130,7 @@ pub fn rule_value(
     sanitizer: &dyn ColumnSanitizer,
     class: TypeClass,
     oid: u32,
+    max_chars: Option<usize>,
     taken: Option<&HashSet<Vec<u8>>>,
     rows: u64,
     n: u64,
@@ -124,7 +139,7 @@ pub fn rule_value(
 ) -> Result<bool, String> {
     let mut input = Vec::with_capacity(32);
     for attempt in 0..=MAX_REDRAWS {
-        synthetic_input(class, oid, n + attempt * rows.max(1), &mut input);
+        synthetic_input(class, oid, n + attempt * rows.max(1), max_chars, &mut input);
         let start = out.len();
         let outcome = sanitizer
             .sanitize(Some(&input), ctx, out)
@@ -166,13 +181,15 @@ mod tests {
             (TypeClass::Timestamp, oids::TIMESTAMP, Some(8)),
             (TypeClass::Text, oids::TEXT, None),
         ] {
-            synthetic_input(class, oid, 1, &mut a);
-            synthetic_input(class, oid, 2, &mut b);
+            synthetic_input(class, oid, 1, None, &mut a);
+            synthetic_input(class, oid, 2, None, &mut b);
             assert_ne!(a, b);
             if let Some(len) = len {
                 assert_eq!(a.len(), len);
             }
         }
+        synthetic_input(TypeClass::Text, oids::VARCHAR, 123_456, Some(4), &mut a);
+        assert_eq!(a, b"3456");
     }
 
     #[test]

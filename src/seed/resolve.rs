@@ -608,6 +608,7 @@ impl<'a> Ctx<'a> {
                         oid,
                         taken,
                         rows,
+                        max_chars: info.max_chars,
                     },
                     None,
                 )

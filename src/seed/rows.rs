@@ -103,6 +103,7 @@ impl Seeder {
                 oid,
                 taken,
                 rows,
+                max_chars,
             } => {
                 let view = t.reads_row.then(|| RowView {
                     seeder: self,
@@ -113,8 +114,14 @@ impl Seeder {
                         .iter()
                         .map(|g| {
                             let mut v = Vec::new();
-                            if let Gen::Rule { class, oid, .. } = g {
-                                synthetic_input(*class, *oid, n, &mut v);
+                            if let Gen::Rule {
+                                class,
+                                oid,
+                                max_chars,
+                                ..
+                            } = g
+                            {
+                                synthetic_input(*class, *oid, n, *max_chars, &mut v);
                             }
                             v
                         })
@@ -128,6 +135,7 @@ impl Seeder {
                     sanitizer.as_ref(),
                     *class,
                     *oid,
+                    *max_chars,
                     taken.as_deref(),
                     *rows,
                     n,
