@@ -469,7 +469,7 @@ mod tests {
         let text =
             "[tables.users]\nrows = 2\nsize = 1\n[tables.users.columns]\nemail = \"emial\"\n\
                     n = { rule = \"decimal_range\", min = 1 }\n[tables.t]\n";
-        let problems = parse(Path::new("p.toml"), text).err().expect("problems");
+        let problems = parse(Path::new("p.toml"), text).expect_err("problems");
         let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
         assert!(
             shown
@@ -493,9 +493,7 @@ mod tests {
             shown.iter().any(|s| s.contains("missing `rows")),
             "{shown:?}"
         );
-        let bad = parse(Path::new("p.toml"), "[tables\n")
-            .err()
-            .expect("syntax");
+        let bad = parse(Path::new("p.toml"), "[tables\n").expect_err("syntax");
         assert_eq!(bad[0].line, 1);
     }
 }
