@@ -99,6 +99,20 @@ fn init_logging(level: &str) {
         .try_init();
 }
 
+/// Refuses to replace an existing output file unless `--force` says so.
+pub(crate) fn refuse_overwrite(out: Option<&std::path::Path>, force: bool) -> Result<(), Failure> {
+    match out {
+        Some(path) if path.exists() && !force => Err(Failure::new(
+            exit::REFUSED,
+            format!(
+                "{} exists; refusing to overwrite it (use --force to replace it)",
+                path.display()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// A single-threaded runtime for a command's database conversations.
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_current_thread()

@@ -17,17 +17,7 @@ const APPLICATION_NAME: &str = "restage seed init";
 
 pub fn run(args: &SeedInitArgs) -> Result<(), Failure> {
     let source = parse_conn("--source", &args.source)?;
-    if let Some(path) = &args.out {
-        if path.exists() && !args.force {
-            return Err(Failure::new(
-                exit::REFUSED,
-                format!(
-                    "{} exists; refusing to overwrite it (use --force to replace it)",
-                    path.display()
-                ),
-            ));
-        }
-    }
+    super::refuse_overwrite(args.out.as_deref(), args.force)?;
     let rt = super::runtime()?;
     let client = rt
         .block_on(source.connect(APPLICATION_NAME))

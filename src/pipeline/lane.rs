@@ -260,19 +260,8 @@ fn file_reader(
                 break Err(e);
             }
         };
-        match result {
-            Ok(rows) => {
-                if out.send(ToTransform::End { rows, bytes }).is_err() {
-                    break;
-                }
-            }
-            Err(message) => {
-                let _ = out.send(ToTransform::Abort);
-                if !message.is_empty() {
-                    shared.cancel.fail(fail(message));
-                }
-                break;
-            }
+        if !end_part(shared, &out, result, bytes, fail) {
+            break;
         }
     }
 }
@@ -300,23 +289,35 @@ fn generated_reader(
             bytes += batch.data.len() as u64;
             !shared.cancel.is_cancelled() && out.send(ToTransform::Batch(batch)).is_ok()
         });
-        match result {
-            Ok(rows) => {
-                if out.send(ToTransform::End { rows, bytes }).is_err() {
-                    break;
-                }
+        let fail = |message| PipelineError::Transform {
+            table: plan.table.display_name(),
+            part: label,
+            message,
+        };
+        if !end_part(shared, &out, result, bytes, fail) {
+            break;
+        }
+    }
+}
+
+/// Ends a part a reader produced: its row count goes on, or the part is aborted and the run
+/// cancelled (an empty message: it stopped because the run already was). False when the lane
+/// must stop.
+fn end_part(
+    shared: &Shared<'_>,
+    out: &Sender<ToTransform>,
+    result: Result<u64, String>,
+    bytes: u64,
+    fail: impl FnOnce(String) -> PipelineError,
+) -> bool {
+    match result {
+        Ok(rows) => out.send(ToTransform::End { rows, bytes }).is_ok(),
+        Err(message) => {
+            let _ = out.send(ToTransform::Abort);
+            if !message.is_empty() {
+                shared.cancel.fail(fail(message));
             }
-            Err(message) => {
-                let _ = out.send(ToTransform::Abort);
-                if !message.is_empty() {
-                    shared.cancel.fail(PipelineError::Transform {
-                        table: plan.table.display_name(),
-                        part: label,
-                        message,
-                    });
-                }
-                break;
-            }
+            false
         }
     }
 }

@@ -19,6 +19,7 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use crate::rules::diagnostic::{line_col, Diagnostic};
+use crate::rules::file::first_line;
 use crate::sanitize::{compose, registry};
 
 /// Generators of seed plans only (the sanitizer rules are the others).
@@ -197,10 +198,6 @@ pub fn parse(path: &Path, text: &str) -> Result<SeedPlan, Vec<Diagnostic>> {
     } else {
         Err(problems)
     }
-}
-
-fn first_line(message: &str) -> String {
-    message.lines().next().unwrap_or(message).trim().to_string()
 }
 
 struct Parser<'a> {
