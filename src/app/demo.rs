@@ -98,6 +98,15 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
             );
         }
         verify::outcome(&report)?;
+        if args.keep {
+            // A kept staging copy stays the plain sanitized clone: `restage verify` on it then
+            // compares equal row counts (the hint below suggests running it).
+            say(&format!(
+                "not adding the seed tenant ({DEMO_SEED_PATH}) with --keep: try it with \
+                 `restage seed --target \"$STAGING_URL\" --plan {DEMO_SEED_PATH}`"
+            ));
+            return Ok(());
+        }
         say(&format!(
             "adding the staging tenant `acme-staging` with {DEMO_SEED_PATH} (restage seed)…"
         ));
