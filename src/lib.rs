@@ -22,6 +22,7 @@ pub mod report;
 pub mod rules;
 pub mod sanitize;
 pub mod schema;
+pub mod seed;
 pub mod sink;
 pub mod source;
 pub mod verify;

@@ -21,6 +21,8 @@ const COMMANDS: &[&[&str]] = &[
     &["snapshot"],
     &["restore"],
     &["reset"],
+    &["seed"],
+    &["seed", "init"],
 ];
 
 fn help(command: &[&str], columns: Option<&str>) -> String {

@@ -15,6 +15,7 @@ use crate::cli::{CloneOptions, DemoArgs, TableSelection};
 use crate::exit;
 use crate::localpg::{Cluster, ClusterOptions};
 use crate::rules;
+use crate::seed;
 
 /// The demo's production database: synthetic tenants, users, products and orders.
 const APP_SQL: &str = include_str!("../../fixtures/demo/app.sql");
@@ -98,7 +99,33 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
                 started.elapsed().as_secs_f64()
             );
         }
-        verify::outcome(&report)
+        verify::outcome(&report)?;
+        if args.keep {
+            // A kept staging copy stays the plain sanitized clone: `restage verify` on it then
+            // compares equal row counts (the hint below suggests running it).
+            say(&format!(
+                "not adding the seed tenant ({DEMO_SEED_PATH}) with --keep: try it with \
+                 `restage seed --target \"$STAGING_URL\" --plan {DEMO_SEED_PATH}`"
+            ));
+            return Ok(());
+        }
+        say(&format!(
+            "adding the staging tenant `acme-staging` with {DEMO_SEED_PATH} (restage seed)…"
+        ));
+        let seeded = seed_tenant(&target)?;
+        if human {
+            let rows: Vec<String> = seeded
+                .tables
+                .iter()
+                .map(|(t, n)| format!("{t} +{n}"))
+                .collect();
+            println!(
+                "seeded {} in {:.2} s: test accounts that come back after every refresh",
+                rows.join(", "),
+                seeded.seconds
+            );
+        }
+        Ok(())
     });
 
     if args.keep {
@@ -111,6 +138,23 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
         say("removing the demo clusters.");
     }
     result.map(|_| ())
+}
+
+/// The demo's seed plan: a staging tenant beside the sanitized copy.
+const DEMO_SEED: &str = include_str!("../../seeds/demo.toml");
+const DEMO_SEED_PATH: &str = "seeds/demo.toml";
+
+fn seed_tenant(target: &crate::conn::ConnSpec) -> Result<super::seed::SeedOutcome, Failure> {
+    let plan = seed::plan::parse(Path::new(DEMO_SEED_PATH), DEMO_SEED).map_err(|problems| {
+        Failure::new(
+            exit::FAILURE,
+            format!(
+                "the embedded demo seed plan: {}",
+                seed::plan::render(&problems)
+            ),
+        )
+    })?;
+    super::seed::seed_database(target, &plan, &super::seed::SeedOptions::default())
 }
 
 /// What verify's `values` column counts, for readers meeting the table for the first time.

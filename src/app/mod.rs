@@ -21,6 +21,8 @@ mod run;
 mod run_report;
 mod sanitizing;
 mod schema_text;
+pub mod seed;
+mod seed_init;
 mod snapshot;
 mod verify;
 mod versions;
@@ -72,6 +74,7 @@ pub fn main() -> i32 {
         Command::Snapshot(args) => snapshot::run(args),
         Command::Restore(args) => restore::run(args),
         Command::Reset(args) => reset::run(args),
+        Command::Seed(args) => seed::run(args),
     };
     match result {
         Ok(()) => exit::OK,
@@ -99,6 +102,20 @@ fn init_logging(level: &str) {
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
+}
+
+/// Refuses to replace an existing output file unless `--force` says so.
+pub(crate) fn refuse_overwrite(out: Option<&std::path::Path>, force: bool) -> Result<(), Failure> {
+    match out {
+        Some(path) if path.exists() && !force => Err(Failure::new(
+            exit::REFUSED,
+            format!(
+                "{} exists; refusing to overwrite it (use --force to replace it)",
+                path.display()
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// A single-threaded runtime for a command's database conversations.

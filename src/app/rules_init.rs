@@ -41,17 +41,7 @@ const SAMPLE_CHARS: u32 = 2048;
 
 pub fn run(args: &RulesInitArgs) -> Result<(), Failure> {
     let source = parse_conn("--source", &args.source)?;
-    if let Some(path) = &args.out {
-        if path.exists() && !args.force {
-            return Err(Failure::new(
-                exit::REFUSED,
-                format!(
-                    "{} exists; refusing to overwrite it (use --force to replace it)",
-                    path.display()
-                ),
-            ));
-        }
-    }
+    super::refuse_overwrite(args.out.as_deref(), args.force)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

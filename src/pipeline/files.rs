@@ -31,6 +31,19 @@ pub trait FileSource: Sync {
     fn open(&self, table: &TablePlan, part: &Part) -> Result<(Box<dyn Read + Send>, u64), String>;
 }
 
+/// Where a lane reads parts when their rows are generated (seed) instead of read.
+pub trait RowSource: Sync {
+    /// Calls `emit` with the part's rows in batches of about `batch_bytes` (it returns false
+    /// to stop); returns the number of rows produced. An empty error means stopped.
+    fn produce(
+        &self,
+        table: &TablePlan,
+        part: &Part,
+        batch_bytes: usize,
+        emit: &mut dyn FnMut(crate::codec::decode::RowBatch) -> bool,
+    ) -> Result<u64, String>;
+}
+
 /// A database end of a run: every lane opens its own session with these.
 #[derive(Clone, Copy)]
 pub struct Database<'a> {
@@ -48,6 +61,8 @@ pub enum Input<'a> {
     Database { db: Database<'a>, snapshot: &'a str },
     /// Each part's stream from its file (a snapshot directory).
     Files(&'a dyn FileSource),
+    /// Rows made by a generator; written next to the target's rows (never truncating).
+    Generated(&'a dyn RowSource),
 }
 
 /// Where a run writes rows.

@@ -7,7 +7,7 @@ use bytes::{Bytes, BytesMut};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use rayon::prelude::*;
 
-use super::files::{Database, FileDestination, FileSource, Input, Output, PartFile};
+use super::files::{Database, FileDestination, FileSource, Input, Output, PartFile, RowSource};
 use super::transform::TransformError;
 use super::{Event, Job, PipelineError, Shared, TablePlan};
 use crate::catalog::CopyFormat;
@@ -100,6 +100,7 @@ fn part_label(job: &Job) -> String {
 fn reader(shared: &Shared<'_>, jobs: Receiver<Job>, out: Sender<ToTransform>) {
     let (db, snapshot) = match shared.ends.input {
         Input::Files(files) => return file_reader(shared, files, jobs, out),
+        Input::Generated(rows) => return generated_reader(shared, rows, jobs, out),
         Input::Database { db, snapshot } => (db, snapshot),
     };
     let rt = match runtime() {
@@ -259,19 +260,64 @@ fn file_reader(
                 break Err(e);
             }
         };
-        match result {
-            Ok(rows) => {
-                if out.send(ToTransform::End { rows, bytes }).is_err() {
-                    break;
-                }
+        if !end_part(shared, &out, result, bytes, fail) {
+            break;
+        }
+    }
+}
+
+/// Generates each part's rows; they go on as batches without transforms.
+fn generated_reader(
+    shared: &Shared<'_>,
+    rows: &dyn RowSource,
+    jobs: Receiver<Job>,
+    out: Sender<ToTransform>,
+) {
+    while let Ok(job) = jobs.recv() {
+        if shared.cancel.is_cancelled() {
+            break;
+        }
+        let plan = &shared.tables[job.table];
+        let part = job.part.clone();
+        let label = part_label(&job);
+        shared.observer.part_started(plan, &part);
+        if out.send(ToTransform::Start(job)).is_err() {
+            break;
+        }
+        let mut bytes = 0u64;
+        let result = rows.produce(plan, &part, shared.config.batch_bytes, &mut |batch| {
+            bytes += batch.data.len() as u64;
+            !shared.cancel.is_cancelled() && out.send(ToTransform::Batch(batch)).is_ok()
+        });
+        let fail = |message| PipelineError::Transform {
+            table: plan.table.display_name(),
+            part: label,
+            message,
+        };
+        if !end_part(shared, &out, result, bytes, fail) {
+            break;
+        }
+    }
+}
+
+/// Ends a part a reader produced: its row count goes on, or the part is aborted and the run
+/// cancelled (an empty message: it stopped because the run already was). False when the lane
+/// must stop.
+fn end_part(
+    shared: &Shared<'_>,
+    out: &Sender<ToTransform>,
+    result: Result<u64, String>,
+    bytes: u64,
+    fail: impl FnOnce(String) -> PipelineError,
+) -> bool {
+    match result {
+        Ok(rows) => out.send(ToTransform::End { rows, bytes }).is_ok(),
+        Err(message) => {
+            let _ = out.send(ToTransform::Abort);
+            if !message.is_empty() {
+                shared.cancel.fail(fail(message));
             }
-            Err(message) => {
-                let _ = out.send(ToTransform::Abort);
-                if !message.is_empty() {
-                    shared.cancel.fail(fail(message));
-                }
-                break;
-            }
+            false
         }
     }
 }
@@ -479,7 +525,10 @@ fn writer(shared: &Shared<'_>, input: Receiver<ToWriter>, events: Sender<Event>)
             match msg {
                 ToWriter::Start(job, started) => {
                     let plan = &shared.tables[job.table];
-                    match TableSink::begin(&client, &plan.table, job.part.is_whole()).await {
+                    // Generated rows join the target's own: never truncate the table first.
+                    let whole =
+                        job.part.is_whole() && !matches!(shared.ends.input, Input::Generated(_));
+                    match TableSink::begin(&client, &plan.table, whole).await {
                         Ok(sink) => current = Some((job, sink, started, blake3::Hasher::new())),
                         Err(e) => return fail_target(shared, &job, e),
                     }

@@ -248,7 +248,8 @@ pub fn parse(path: &Path, text: String) -> (Option<RuleFile>, Vec<Diagnostic>) {
     (Some(file), problems)
 }
 
-fn first_line(message: &str) -> String {
+/// The first line of a TOML parser message (the rest repeats the source line).
+pub(crate) fn first_line(message: &str) -> String {
     message.lines().next().unwrap_or(message).trim().to_string()
 }
 

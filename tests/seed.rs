@@ -1,0 +1,384 @@
+//! `restage seed`: synthetic rows from a seed plan, into a cloned database and an empty one.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::*;
+
+fn plan_file(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("restage-seed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("plan directory");
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("writing the plan");
+    path
+}
+
+fn seed(
+    cluster: &localpg_cluster::Cluster,
+    db: &str,
+    plan: &std::path::Path,
+    extra: &[&str],
+) -> Run {
+    run_cmd(
+        restage()
+            .args(["seed", "--quiet", "--target"])
+            .arg(cluster.url(db))
+            .arg("--plan")
+            .arg(plan)
+            .args(extra),
+    )
+}
+
+mod localpg_cluster {
+    pub use restage::localpg::Cluster;
+}
+
+fn demo_plan() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("seeds/demo.toml")
+}
+
+const ACME: &str = "(SELECT id FROM tenants WHERE slug = 'acme-staging')";
+
+/// The demo plan adds a tenant beside production's rows: counts, per-parent counts, keys from
+/// the target's sequences, and the same rows for the same seed in another database.
+#[test]
+fn demo_plan_adds_a_tenant_to_a_cloned_database_deterministically() {
+    let c = cluster();
+    let prod = loaded_db(c, "seed_prod", "demo/app.sql");
+    let mut fingerprints = Vec::new();
+    for _ in 0..2 {
+        let staging = fresh_db(c, "seed_staging");
+        clone(c, &prod, &staging, &[]).assert_ok();
+        let before = sql(c, &staging, "SELECT count(*) FROM users");
+        seed(c, &staging, &demo_plan(), &[]).assert_ok();
+        assert_eq!(
+            sql(
+                c,
+                &staging,
+                &format!("SELECT count(*) FROM tenants WHERE id = {ACME}")
+            ),
+            "1"
+        );
+        assert_eq!(
+            sql(
+                c,
+                &staging,
+                &format!("SELECT count(*) FROM users WHERE tenant_id = {ACME}")
+            ),
+            "20"
+        );
+        assert_eq!(
+            sql(
+                c,
+                &staging,
+                &format!("SELECT count(*) FROM products WHERE tenant_id = {ACME}")
+            ),
+            "50"
+        );
+        // Ten orders for every generated user, each for a product of the tenant.
+        assert_eq!(
+            sql(
+                c,
+                &staging,
+                &format!(
+                    "SELECT count(*), min(n), max(n) FROM (SELECT u.id, count(o.id) n FROM users u \
+                     LEFT JOIN orders o ON o.user_id = u.id WHERE u.tenant_id = {ACME} \
+                     GROUP BY u.id) s"
+                )
+            ),
+            "20|10|10"
+        );
+        assert_eq!(
+            sql(
+                c,
+                &staging,
+                &format!(
+                    "SELECT count(*) FROM orders o JOIN products p ON p.id = o.product_id \
+                     JOIN users u ON u.id = o.user_id WHERE u.tenant_id = {ACME} AND p.tenant_id = {ACME}"
+                )
+            ),
+            "200"
+        );
+        // Production's rows are untouched; new ids come after theirs.
+        let prod_users: i64 = before.parse().expect("count");
+        assert_eq!(
+            sql(c, &staging, "SELECT count(*) FROM users"),
+            (prod_users + 20).to_string()
+        );
+        assert_eq!(
+            sql(
+                c,
+                &staging,
+                &format!("SELECT min(id) > {prod_users} FROM users WHERE tenant_id = {ACME}")
+            ),
+            "t"
+        );
+        fingerprints.push(sql(
+            c,
+            &staging,
+            &format!(
+                "SELECT md5(string_agg(u::text, ',' ORDER BY u.id)) FROM users u WHERE tenant_id = {ACME}; \
+                 SELECT md5(string_agg(o::text, ',' ORDER BY o.id)) FROM orders o JOIN users u \
+                 ON u.id = o.user_id WHERE u.tenant_id = {ACME}"
+            ),
+        ));
+    }
+    assert_eq!(
+        fingerprints[0], fingerprints[1],
+        "same plan and seed, other rows"
+    );
+}
+
+/// Into an empty database whose schema comes from `--schema-from`; another seed gives
+/// other rows; running the plan again adds rows whose unique values avoid the first run's.
+#[test]
+fn seeds_an_empty_database_and_unique_values_avoid_existing_rows() {
+    let c = cluster();
+    let src = loaded_db(c, "seed_schema_src", "demo/app.sql");
+    let empty = fresh_db(c, "seed_empty");
+    let plan = plan_file(
+        "users.toml",
+        "[tables.tenants]\nrows = 3\n[tables.tenants.columns]\nname = \"hash\"\nslug = \"hash\"\n\
+         plan = { rule = \"choice\", values = [\"free\", \"team\"] }\n\
+         [tables.users]\nper_parent = { table = \"tenants\", min = 3, max = 8 }\n",
+    );
+    let run = run_cmd(
+        restage()
+            .args(["seed", "--quiet", "--seed", "5", "--target"])
+            .arg(c.url(&empty))
+            .arg("--schema-from")
+            .arg(c.url(&src))
+            .arg("--plan")
+            .arg(&plan),
+    );
+    run.assert_ok();
+    assert_eq!(
+        sql(c, &empty, "SELECT min(id), max(id) FROM tenants"),
+        "1|3"
+    );
+    let per_tenant = sql(
+        c,
+        &empty,
+        "SELECT bool_and(n BETWEEN 3 AND 8), count(*) FROM (SELECT tenant_id, count(*) n FROM users GROUP BY tenant_id) s",
+    );
+    assert_eq!(per_tenant, "t|3");
+    let first = sql(
+        c,
+        &empty,
+        "SELECT string_agg(email, ',' ORDER BY id) FROM users",
+    );
+    // The same plan and seed again: the same draws collide with the rows now there and are
+    // drawn again, so the unique columns stay unique.
+    seed(c, &empty, &plan, &["--seed", "5"]).assert_ok();
+    assert_eq!(sql(c, &empty, "SELECT count(*) FROM tenants"), "6");
+    assert_eq!(
+        sql(
+            c,
+            &empty,
+            "SELECT count(DISTINCT email) = count(*) FROM users"
+        ),
+        "t"
+    );
+    let other = fresh_db(c, "seed_other");
+    c.psql(&other, "SELECT 1").expect("db");
+    run_cmd(
+        restage()
+            .args(["seed", "--quiet", "--seed", "6", "--target"])
+            .arg(c.url(&other))
+            .arg("--schema-from")
+            .arg(c.url(&src))
+            .arg("--plan")
+            .arg(&plan),
+    )
+    .assert_ok();
+    let third = sql(
+        c,
+        &other,
+        "SELECT string_agg(email, ',' ORDER BY id) FROM users",
+    );
+    assert_ne!(first, third, "another seed gives other rows");
+}
+
+/// Bad plans: each a clear error before anything is written.
+#[test]
+fn bad_plans_are_refused_before_any_row_is_written() {
+    let c = cluster();
+    let db = fresh_db(c, "seed_bad");
+    c.psql(
+        &db,
+        "CREATE TABLE parent (id int PRIMARY KEY); \
+         CREATE TABLE t (id serial PRIMARY KEY, small smallint NOT NULL UNIQUE, \
+                         qty int NOT NULL CHECK (qty BETWEEN 1 AND 10), blob bytea NOT NULL, \
+                         p int REFERENCES parent (id));",
+    )
+    .expect("schema");
+    let cases: &[(&str, &str, i32, &str)] = &[
+        ("[tables.nope]\nrows = 1\n", "plan.toml:1:9", 2, "no table public.nope"),
+        (
+            "[tables.t]\nrows = 1\n[tables.t.columns]\nqtty = { rule = \"int_range\", min = 1, max = 2 }\n",
+            "public.t.qtty",
+            2,
+            "did you mean qty",
+        ),
+        (
+            "[tables.t]\nrows = 1\n[tables.t.columns]\nblob = \"null\"\n",
+            "blob",
+            2,
+            "",
+        ),
+        (
+            "[tables.t]\nrows = 40000\n[tables.t.columns]\nblob = { rule = \"constant\", value = \"x\" }\n",
+            "public.t.small",
+            2,
+            "more distinct values than smallint",
+        ),
+        (
+            "[tables.t]\nrows = 5\n[tables.t.columns]\nblob = { rule = \"constant\", value = \"x\" }\n\
+             p = { rule = \"reference\", table = \"parent\" }\n",
+            "public.t.p",
+            2,
+            "no rows",
+        ),
+        (
+            "[tables.t]\nrows = 5\n[tables.t.columns]\nblob = { rule = \"constant\", value = \"x\" }\n\
+             qty = { rule = \"int_range\", min = 50, max = 60 }\n",
+            "public.t",
+            4,
+            "check constraint",
+        ),
+        ("[tables.t]\nrows = 1\nrow = 2\n", "plan.toml:3:1", 2, "unknown key `row`"),
+    ];
+    for (text, place, code, message) in cases {
+        let plan = plan_file("plan.toml", text);
+        let run = seed(c, &db, &plan, &[]);
+        assert_eq!(run.code, *code, "{text}\n{}", run.stderr);
+        assert!(
+            run.stderr.contains(place),
+            "{text}: {place} missing in\n{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains(message),
+            "{text}: {message} missing in\n{}",
+            run.stderr
+        );
+        assert_eq!(sql(c, &db, "SELECT count(*) FROM t"), "0", "{text}");
+    }
+    // The NOT NULL bytea column nothing can fill is named before any row is written.
+    let plan = plan_file("plan.toml", "[tables.t]\nrows = 1\n");
+    let run = seed(c, &db, &plan, &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("column blob cannot be generated"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A cycle through a nullable key is closed with NULL; through NOT NULL keys it is refused.
+#[test]
+fn foreign_key_cycles() {
+    let c = cluster();
+    let db = fresh_db(c, "seed_cycle");
+    c.psql(
+        &db,
+        "CREATE TABLE a (id int PRIMARY KEY, b_id int); \
+         CREATE TABLE b (id int PRIMARY KEY, a_id int NOT NULL REFERENCES a (id)); \
+         ALTER TABLE a ADD FOREIGN KEY (b_id) REFERENCES b (id);",
+    )
+    .expect("schema");
+    let plan = plan_file("cycle.toml", "[tables.b]\nrows = 7\n[tables.a]\nrows = 3\n");
+    seed(c, &db, &plan, &[]).assert_ok();
+    assert_eq!(
+        sql(
+            c,
+            &db,
+            "SELECT count(*), count(b_id) FROM a; SELECT count(*) FROM b"
+        ),
+        "3|0\n7"
+    );
+    c.psql(&db, "TRUNCATE a, b; ALTER TABLE a ALTER b_id SET NOT NULL")
+        .expect("alter");
+    let run = seed(c, &db, &plan, &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cycle through NOT NULL"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// `seed init` writes a plan every table of the schema is in that seeds as written.
+#[test]
+fn seed_init_writes_a_plan_that_runs() {
+    let c = cluster();
+    let src = loaded_db(c, "seed_init_src", "demo/app.sql");
+    let out = run_cmd(
+        restage()
+            .args(["seed", "init", "--rows", "4", "--source"])
+            .arg(c.url(&src)),
+    );
+    out.assert_ok();
+    for expected in [
+        "[tables.\"public.orders\"]",
+        "email = { rule = \"email\" }  # text, by its name",
+        "user_id = { rule = \"reference\", table = \"public.users\" }  # foreign key to public.users",
+        "# status: has a default",
+        "quantity = { rule = \"int_range\", min = 1, max = 1001 }",
+        "plan = { rule = \"choice\", values = [\"free\", \"team\", \"enterprise\"] }",
+        "# active: has a default",
+        "slug = { rule = \"hash\", output = \"hex\" }  # CHECK pattern",
+    ] {
+        assert!(out.stdout.contains(expected), "{expected} missing in\n{}", out.stdout);
+    }
+    let empty = fresh_db(c, "seed_init_empty");
+    let plan = plan_file("init.toml", &out.stdout);
+    let run = run_cmd(
+        restage()
+            .args(["seed", "--quiet", "--target"])
+            .arg(c.url(&empty))
+            .arg("--schema-from")
+            .arg(c.url(&src))
+            .arg("--plan")
+            .arg(&plan),
+    );
+    run.assert_ok();
+    assert_eq!(sql(c, &empty, "SELECT count(*) FROM orders"), "4");
+}
+
+/// The shipped chinook plan: customers with invoices and lines for tracks already there.
+#[test]
+fn chinook_plan_seeds_customers_with_invoices_for_existing_tracks() {
+    let c = cluster();
+    let db = loaded_db(c, "seed_chinook", "chinook/Chinook_PostgreSql.sql");
+    let before = sql(
+        c,
+        &db,
+        "SELECT count(*), max(\"CustomerId\") FROM \"Customer\"",
+    );
+    let plan = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("seeds/chinook.toml");
+    seed(c, &db, &plan, &[]).assert_ok();
+    let (count, max) = before.split_once('|').expect("count|max");
+    let count: i64 = count.parse().expect("count");
+    let max: i64 = max.parse().expect("max");
+    assert_eq!(
+        sql(c, &db, "SELECT count(*) FROM \"Customer\""),
+        (count + 100).to_string()
+    );
+    // Every generated customer has 2–6 invoices of 1–5 lines, each for an existing track.
+    assert_eq!(
+        sql(
+            c,
+            &db,
+            &format!(
+                "SELECT count(*), bool_and(n BETWEEN 2 AND 6) FROM (SELECT cu.\"CustomerId\", \
+                 count(i.\"InvoiceId\") n FROM \"Customer\" cu LEFT JOIN \"Invoice\" i \
+                 USING (\"CustomerId\") WHERE cu.\"CustomerId\" > {max} GROUP BY 1) s; \
+                 SELECT bool_and(n BETWEEN 1 AND 5) FROM (SELECT count(*) n FROM \"InvoiceLine\" l \
+                 JOIN \"Invoice\" i USING (\"InvoiceId\") WHERE i.\"CustomerId\" > {max} GROUP BY l.\"InvoiceId\") s"
+            )
+        ),
+        "100|t\nt"
+    );
+}
