@@ -12,6 +12,7 @@ pub mod checksum;
 mod claim_properties;
 pub mod compose;
 pub mod detect;
+pub mod dictionary;
 #[cfg(test)]
 mod echo_properties;
 pub mod json_scan;

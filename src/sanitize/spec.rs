@@ -202,6 +202,9 @@ pub struct RuleArgs<'a> {
     /// (`json` paths, `scrub` tokens, `composite` fields) build those in the unique form, so a
     /// value inside a document maps as the unique column of its domain maps it.
     pub unique_domains: &'a UniqueDomains,
+    /// The production values of the run's sanitized domains, for rules that find them inside
+    /// free text (`scrub`); None outside a run (or when no rule of the run needs them).
+    pub dictionary: Option<&'a std::sync::Arc<super::dictionary::Dictionary>>,
 }
 
 /// Rule + domain pairs whose mapping is the unique-preserving one.

@@ -4,9 +4,21 @@
 //! audit-log document becomes the same fake address as in `users.email` (rule `email`, domain
 //! `email` unless `domains` says otherwise). Every other byte of the value stays as it was.
 //! Replacements are ASCII without quotes, backslashes or markup, so json and xml stay valid.
+//!
+//! In a run, `scrub` also finds the production values of every sanitized domain of the run
+//! (a customer's name, street or username written into a note or copied into an audit
+//! document) on word boundaries and replaces each with the value its domain's own rule gives
+//! it, so it equals the sanitized column. Values shorter than `min_chars` characters, and
+//! values of digits only with fewer than `min_digits` digits, are not looked for: they would
+//! replace ordinary words and numbers.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::Arc;
 
 use super::util::*;
 use crate::sanitize::detect::{self, TokenKind};
+use crate::sanitize::dictionary::Dictionary;
 use crate::sanitize::registry;
 use crate::sanitize::spec::*;
 
@@ -15,8 +27,11 @@ pub struct Scrub;
 static SPEC: RuleSpec = RuleSpec {
     name: "scrub",
     summary: "Replace personal tokens inside text, json, xml or bytea (emails, phones, card \
-              numbers, IBANs, IPv4 addresses, national-id-like numbers) with the values their \
-              own rules give them; everything else is kept byte for byte.",
+              numbers, IBANs, IPv4 addresses, national-id-like numbers) and the run's production \
+              values of every sanitized domain (names, streets… of the sanitized columns, on \
+              word boundaries) with the values their own rules give them; everything else is \
+              kept byte for byte. Values shorter than `min_chars` characters and numbers of \
+              fewer than `min_digits` digits are not looked for.",
     params: &[
         ParamSpec {
             name: "kinds",
@@ -39,6 +54,26 @@ static SPEC: RuleSpec = RuleSpec {
             required: false,
             doc: "as the email rule's `mail_domain`: give the same value as the email columns \
                   of that domain so tokens map alike",
+        },
+        ParamSpec {
+            name: "production_values",
+            kind: ParamKind::Bool,
+            required: false,
+            doc: "also replace the run's production values of every sanitized domain (each as \
+                  its column's rule maps it); default true",
+        },
+        ParamSpec {
+            name: "min_chars",
+            kind: ParamKind::Integer,
+            required: false,
+            doc: "shortest production value replaced, in characters; default 4 (shorter \
+                  values are common words)",
+        },
+        ParamSpec {
+            name: "min_digits",
+            kind: ParamKind::Integer,
+            required: false,
+            doc: "shortest production value of digits only replaced, in digits; default 6",
         },
     ],
     accepts: &[
@@ -74,8 +109,28 @@ enum Layout {
     Jsonb,
 }
 
+/// The production values of the run's sanitized domains and the rule that maps each domain.
+struct RunValues {
+    dictionary: Arc<Dictionary>,
+    /// Per mapping of the dictionary (in its order): the domain's rule on text.
+    rules: Vec<Box<dyn ColumnSanitizer>>,
+    min_chars: usize,
+    min_digits: usize,
+}
+
+/// What replaces one range of the text.
+#[derive(Debug, Clone, Copy)]
+enum Found {
+    Token(TokenKind),
+    /// A production value of the dictionary's mapping with this index.
+    Value(u16),
+}
+
 struct ScrubValue {
     layout: Layout,
+    /// json or xml: a replacement must not bring quotes, backslashes or markup.
+    markup: bool,
+    values: Option<RunValues>,
     /// Per kind (in `TokenKind::ALL` order): the token's sanitizer, None when not replaced.
     rules: Vec<Option<Box<dyn ColumnSanitizer>>>,
     /// Domain of national-id-like numbers (no rule of their own: digits replaced in place).
@@ -89,7 +144,80 @@ fn kind_index(kind: TokenKind) -> usize {
         .unwrap_or_default()
 }
 
+/// Keeps the longest of overlapping finds (production values before tokens of equal length:
+/// they map exactly as their column does), in text order.
+fn without_overlaps(mut found: Vec<(Range<usize>, Found)>) -> Vec<(Range<usize>, Found)> {
+    found.sort_by_key(|(r, f)| {
+        (
+            std::cmp::Reverse(r.end - r.start),
+            !matches!(f, Found::Value(_)),
+            r.start,
+        )
+    });
+    let mut kept: BTreeMap<usize, (Range<usize>, Found)> = BTreeMap::new();
+    for (range, f) in found {
+        let before = kept.range(..range.end).next_back();
+        if before.is_some_and(|(_, (r, _))| r.end > range.start) {
+            continue;
+        }
+        kept.insert(range.start, (range, f));
+    }
+    kept.into_values().collect()
+}
+
 impl ScrubValue {
+    /// Every token and production value of `text`, in order, not overlapping.
+    fn find(&self, text: &[u8]) -> Vec<(Range<usize>, Found)> {
+        let tokens = detect::find(text)
+            .into_iter()
+            .map(|t| (t.range, Found::Token(t.kind)));
+        let Some(values) = &self.values else {
+            return tokens.collect();
+        };
+        let hits = values
+            .dictionary
+            .find(text, values.min_chars, values.min_digits);
+        if hits.is_empty() {
+            return tokens.collect();
+        }
+        let all = tokens
+            .chain(hits.into_iter().map(|h| (h.range, Found::Value(h.mapping))))
+            .collect();
+        without_overlaps(all)
+    }
+
+    /// Writes the value `mapping`'s rule gives `value`; false (nothing written) when it gives
+    /// none.
+    fn replace_value(
+        &self,
+        mapping: u16,
+        value: &[u8],
+        ctx: &Ctx<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, SanitizeError> {
+        let Some(rule) = self
+            .values
+            .as_ref()
+            .and_then(|v| v.rules.get(usize::from(mapping)))
+        else {
+            return Ok(false);
+        };
+        let start = out.len();
+        match rule.sanitize(Some(value), ctx, out)? {
+            Outcome::Value => {}
+            Outcome::Same | Outcome::Null => return Ok(false),
+        }
+        if self.markup {
+            // Inside json or xml a quote or markup character would break the document.
+            for b in &mut out[start..] {
+                if matches!(*b, b'"' | b'\\' | b'<' | b'>' | b'&') || *b < 0x20 {
+                    *b = b' ';
+                }
+            }
+        }
+        Ok(true)
+    }
+
     fn replace(
         &self,
         kind: TokenKind,
@@ -152,23 +280,27 @@ impl ColumnSanitizer for ScrubValue {
             Layout::Plain => 0,
         };
         let text = &input[skip..];
-        let tokens = detect::find(text);
-        if tokens.is_empty() {
+        let found = self.find(text);
+        if found.is_empty() {
             return Ok(Outcome::Same);
         }
         let start = out.len();
         out.extend_from_slice(&input[..skip]);
         let mut copied = 0;
         let mut changed = false;
-        for token in tokens {
-            let piece = &text[token.range.clone()];
-            out.extend_from_slice(&text[copied..token.range.start]);
-            if self.replace(token.kind, piece, ctx, out)? {
+        for (range, what) in found {
+            let piece = &text[range.clone()];
+            out.extend_from_slice(&text[copied..range.start]);
+            let replaced = match what {
+                Found::Token(kind) => self.replace(kind, piece, ctx, out)?,
+                Found::Value(mapping) => self.replace_value(mapping, piece, ctx, out)?,
+            };
+            if replaced {
                 changed = true;
             } else {
                 out.extend_from_slice(piece);
             }
-            copied = token.range.end;
+            copied = range.end;
         }
         out.extend_from_slice(&text[copied..]);
         if !changed {
@@ -194,6 +326,53 @@ fn token_column(args: &RuleArgs<'_>, unique: bool) -> ColumnInfo {
         not_null: true,
         unique,
     }
+}
+
+/// A count parameter: absent → `default`; negative → an error naming it.
+fn count_param(params: &toml::Table, name: &str, default: usize) -> Result<usize, String> {
+    match p_int(params, name) {
+        None => Ok(default),
+        Some(n) => {
+            usize::try_from(n).map_err(|_| format!("parameter `{name}` must be 0 or more, not {n}"))
+        }
+    }
+}
+
+/// The run's production values with each domain's rule, unless `production_values = false`
+/// or there is no run dictionary (a build outside a run).
+fn run_values(args: &RuleArgs<'_>) -> Result<Option<RunValues>, String> {
+    let min_chars = count_param(args.params, "min_chars", 4)?;
+    let min_digits = count_param(args.params, "min_digits", 6)?;
+    let wanted = p_bool(args.params, "production_values").unwrap_or(true);
+    let Some(dictionary) = args.dictionary.filter(|_| wanted) else {
+        return Ok(None);
+    };
+    let mut rules = Vec::new();
+    for m in dictionary.mappings() {
+        let rule =
+            registry::lookup(&m.rule).ok_or_else(|| format!("the {} rule is missing", m.rule))?;
+        let column = token_column(args, args.unique_in(&m.rule, &m.domain));
+        let built = rule.build(&RuleArgs {
+            params: &m.params,
+            column: &column,
+            domain: &m.domain,
+            row: &[],
+            unique_domains: args.unique_domains,
+            dictionary: None,
+        });
+        rules.push(built.map_err(|e| {
+            format!(
+                "production values of domain {:?} (rule {}): {e}",
+                m.domain, m.rule
+            )
+        })?);
+    }
+    Ok(Some(RunValues {
+        dictionary: Arc::clone(dictionary),
+        rules,
+        min_chars,
+        min_digits,
+    }))
 }
 
 impl Rule for Scrub {
@@ -271,14 +450,18 @@ impl Rule for Scrub {
                 domain: &domain,
                 row: &[],
                 unique_domains: args.unique_domains,
+                dictionary: None,
             })?;
             rules.push(Some(inner));
         }
         let national_id_domain = kinds
             .contains(&TokenKind::NationalId)
             .then(|| domain_of(TokenKind::NationalId));
+        let markup = args.column.class == TypeClass::Json || args.column.scalar_oid == oids::XML;
         Ok(Box::new(ScrubValue {
             layout,
+            markup,
+            values: run_values(args)?,
             rules,
             national_id_domain,
         }))
@@ -407,5 +590,108 @@ mod tests {
         ));
         let out = text_of(elsewhere.as_ref(), input);
         assert_eq!(out, format!("mail {plain_fake} today"));
+    }
+
+    fn with_values(
+        params: &str,
+        col: &ColumnInfo,
+        values: &[(&str, &str, &str)],
+    ) -> Box<dyn ColumnSanitizer> {
+        use crate::sanitize::dictionary::{ignores_case, DictionaryBuilder, DomainMapping};
+        let mut b = DictionaryBuilder::new(&key());
+        for (rule, domain, value) in values {
+            let m = b
+                .add_mapping(DomainMapping {
+                    rule: (*rule).into(),
+                    domain: (*domain).into(),
+                    params: toml::Table::new(),
+                    case_insensitive: ignores_case(rule),
+                })
+                .unwrap_or_default();
+            b.insert(m, value.as_bytes());
+        }
+        let dictionary = Arc::new(b.finish());
+        let params: toml::Table = params.parse().unwrap_or_default();
+        must(Scrub.build(&RuleArgs {
+            params: &params,
+            column: col,
+            domain: "d",
+            row: std::slice::from_ref(col),
+            unique_domains: &crate::sanitize::NO_UNIQUE_DOMAINS,
+            dictionary: Some(&dictionary),
+        }))
+    }
+
+    fn unchanged(s: &dyn ColumnSanitizer, input: &str) -> bool {
+        let ctx = Ctx {
+            key: &key(),
+            row: None,
+        };
+        s.sanitize(Some(input.as_bytes()), &ctx, &mut Vec::new()) == Ok(Outcome::Same)
+    }
+
+    fn mapped(rule: &str, domain: &str, value: &str) -> String {
+        let params = toml::Table::new();
+        let col = text_col();
+        let s = must(registry::lookup(rule).unwrap_or(&Scrub).build(&RuleArgs {
+            params: &params,
+            column: &col,
+            domain,
+            row: &[],
+            unique_domains: &crate::sanitize::NO_UNIQUE_DOMAINS,
+            dictionary: None,
+        }));
+        text_of(s.as_ref(), value)
+    }
+
+    #[test]
+    fn production_values_map_as_their_columns_do() {
+        let values = [
+            ("person_name", "customer_name", "James Blackwood"),
+            ("street", "street", "Ravenscroft Lane 17"),
+            ("email", "person_email", "J.Blackwood@Privatebox.org"),
+        ];
+        let scrub = with_values("", &text_col(), &values);
+        let out = text_of(
+            scrub.as_ref(),
+            "called James Blackwood about order 7 (Ravenscroft Lane 17), mail j.blackwood@privatebox.org",
+        );
+        let name = mapped("person_name", "customer_name", "James Blackwood");
+        let street = mapped("street", "street", "Ravenscroft Lane 17");
+        let email = mapped("email", "person_email", "j.blackwood@privatebox.org");
+        assert_eq!(
+            out,
+            format!("called {name} about order 7 ({street}), mail {email}")
+        );
+        // Off, or too short to be told from ordinary words: kept.
+        let off = with_values("production_values = false", &text_col(), &values);
+        assert!(unchanged(off.as_ref(), "James Blackwood"));
+        let short = with_values("", &text_col(), &[("last_name", "last_name", "Lee")]);
+        assert!(unchanged(short.as_ref(), "Lee"));
+        let lower = with_values(
+            "min_chars = 3",
+            &text_col(),
+            &[("last_name", "last_name", "Lee")],
+        );
+        assert_eq!(
+            text_of(lower.as_ref(), "Lee"),
+            mapped("last_name", "last_name", "Lee")
+        );
+    }
+
+    #[test]
+    fn production_values_inside_jsonb_keep_it_valid() {
+        let col = column(TypeClass::Json, oids::JSONB);
+        let scrub = with_values(
+            "",
+            &col,
+            &[("person_name", "person_name", "James Blackwood")],
+        );
+        let mut input = vec![1u8];
+        input.extend_from_slice(br#"{"customer": {"name": "James Blackwood", "id": 7}}"#);
+        let out = value_of(scrub.as_ref(), &input);
+        let text = String::from_utf8_lossy(&out[1..]).into_owned();
+        assert!(!text.contains("Blackwood"), "{text}");
+        serde_json::from_str::<serde_json::Value>(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
     }
 }
