@@ -14,6 +14,7 @@ mod restore;
 mod rules_check;
 mod rules_init;
 mod rules_list;
+mod run_values;
 mod sanitizing;
 mod schema_text;
 mod snapshot;

@@ -9,6 +9,7 @@
 pub mod diagnostic;
 pub mod file;
 pub mod resolve;
+pub mod run_values;
 pub mod schema_text;
 pub mod suggest;
 
