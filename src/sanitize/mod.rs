@@ -21,6 +21,7 @@ pub mod registry;
 pub mod spec;
 #[cfg(test)]
 pub mod testing;
+pub mod tsvector;
 pub mod value;
 pub mod when;
 

@@ -112,6 +112,7 @@ pub mod oids {
     pub const TIMESTAMPTZ: u32 = 1184;
     pub const NUMERIC: u32 = 1700;
     pub const UUID: u32 = 2950;
+    pub const TSVECTOR: u32 = 3614;
     pub const JSONB: u32 = 3802;
 }
 

@@ -1,4 +1,4 @@
-//! `scrub`: personal tokens inside free text, json/jsonb, xml and text-like bytea (email
+//! `scrub`: personal tokens inside free text, json/jsonb, xml, tsvector and text-like bytea (email
 //! addresses, phone and card numbers, IBANs, IPv4 addresses, national-id-like numbers) are
 //! replaced by the value their own rule gives them in their domain, so an address inside an
 //! audit-log document becomes the same fake address as in `users.email` (rule `email`, domain
@@ -21,12 +21,14 @@ use crate::sanitize::detect::{self, TokenKind};
 use crate::sanitize::dictionary::Dictionary;
 use crate::sanitize::registry;
 use crate::sanitize::spec::*;
+use crate::sanitize::tsvector;
 
 pub struct Scrub;
 
 static SPEC: RuleSpec = RuleSpec {
     name: "scrub",
-    summary: "Replace personal tokens inside text, json, xml or bytea (emails, phones, card \
+    summary:
+        "Replace personal tokens inside text, json, xml, tsvector or bytea (emails, phones, card \
               numbers, IBANs, IPv4 addresses, national-id-like numbers) and the run's production \
               values of every sanitized domain (names, streets… of the sanitized columns, on \
               word boundaries) with the values their own rules give them; everything else is \
@@ -107,6 +109,8 @@ enum Layout {
     Plain,
     /// jsonb: a version byte (1), then the text.
     Jsonb,
+    /// tsvector: lexemes, each scrubbed on its own.
+    TsVector,
 }
 
 /// The production values of the run's sanitized domains and the rule that maps each domain.
@@ -218,6 +222,85 @@ impl ScrubValue {
         Ok(true)
     }
 
+    /// Appends `text` with its tokens and production values replaced and returns true, or
+    /// returns false without writing when nothing was replaced.
+    fn scrub_into(
+        &self,
+        text: &[u8],
+        ctx: &Ctx<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, SanitizeError> {
+        let found = self.find(text);
+        if found.is_empty() {
+            return Ok(false);
+        }
+        let start = out.len();
+        let mut copied = 0;
+        let mut changed = false;
+        for (range, what) in found {
+            let piece = &text[range.clone()];
+            out.extend_from_slice(&text[copied..range.start]);
+            let replaced = match what {
+                Found::Token(kind) => self.replace(kind, piece, ctx, out)?,
+                Found::Value(mapping) => self.replace_value(mapping, piece, ctx, out)?,
+            };
+            if replaced {
+                changed = true;
+            } else {
+                out.extend_from_slice(piece);
+            }
+            copied = range.end;
+        }
+        out.extend_from_slice(&text[copied..]);
+        if !changed {
+            out.truncate(start);
+        }
+        Ok(changed)
+    }
+
+    /// A lexeme scrubbed, in lower case as the text search parser writes lexemes. Lexemes
+    /// are folded to lower case, so a production value written capitalised (a surname) is
+    /// also looked for capitalised.
+    fn scrub_lexeme(&self, lexeme: &[u8], ctx: &Ctx<'_>) -> Result<Option<Vec<u8>>, SanitizeError> {
+        let mut out = Vec::new();
+        let mut changed = self.scrub_into(lexeme, ctx, &mut out)?;
+        if !changed && self.values.is_some() && lexeme.first().is_some_and(u8::is_ascii_lowercase) {
+            let mut titled = lexeme.to_vec();
+            titled[0] = titled[0].to_ascii_uppercase();
+            changed = self.scrub_into(&titled, ctx, &mut out)?;
+        }
+        if !changed {
+            return Ok(None);
+        }
+        // A lexeme never holds a NUL (it ends the lexeme in the binary form).
+        out.retain(|b| *b != 0);
+        out.make_ascii_lowercase();
+        Ok(Some(out))
+    }
+
+    /// Every lexeme scrubbed; lexemes that became equal merged, as PostgreSQL requires.
+    fn scrub_tsvector(
+        &self,
+        input: &[u8],
+        ctx: &Ctx<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<Outcome, SanitizeError> {
+        let mut lexemes = tsvector::decode(input).map_err(SanitizeError)?;
+        let mut changed = false;
+        for lexeme in &mut lexemes {
+            if let Some(text) = self.scrub_lexeme(&lexeme.text, ctx)? {
+                lexeme.text = text;
+                changed = true;
+            }
+        }
+        if !changed {
+            return Ok(Outcome::Same);
+        }
+        lexemes.retain(|l| !l.text.is_empty());
+        tsvector::encode(lexemes, out);
+        Ok(Outcome::Value)
+    }
+
     fn replace(
         &self,
         kind: TokenKind,
@@ -271,6 +354,7 @@ impl ColumnSanitizer for ScrubValue {
             return Ok(Outcome::Null);
         };
         let skip = match self.layout {
+            Layout::TsVector => return self.scrub_tsvector(input, ctx, out),
             Layout::Jsonb if input.first() == Some(&1) => 1,
             Layout::Jsonb => {
                 return Err(SanitizeError(
@@ -279,35 +363,13 @@ impl ColumnSanitizer for ScrubValue {
             }
             Layout::Plain => 0,
         };
-        let text = &input[skip..];
-        let found = self.find(text);
-        if found.is_empty() {
-            return Ok(Outcome::Same);
-        }
         let start = out.len();
         out.extend_from_slice(&input[..skip]);
-        let mut copied = 0;
-        let mut changed = false;
-        for (range, what) in found {
-            let piece = &text[range.clone()];
-            out.extend_from_slice(&text[copied..range.start]);
-            let replaced = match what {
-                Found::Token(kind) => self.replace(kind, piece, ctx, out)?,
-                Found::Value(mapping) => self.replace_value(mapping, piece, ctx, out)?,
-            };
-            if replaced {
-                changed = true;
-            } else {
-                out.extend_from_slice(piece);
-            }
-            copied = range.end;
+        if self.scrub_into(&input[skip..], ctx, out)? {
+            return Ok(Outcome::Value);
         }
-        out.extend_from_slice(&text[copied..]);
-        if !changed {
-            out.truncate(start);
-            return Ok(Outcome::Same);
-        }
-        Ok(Outcome::Value)
+        out.truncate(start);
+        Ok(Outcome::Same)
     }
 }
 
@@ -389,9 +451,10 @@ impl Rule for Scrub {
             (TypeClass::Json, oids::JSONB) => Layout::Jsonb,
             (TypeClass::Text | TypeClass::Json | TypeClass::Bytea, _) => Layout::Plain,
             (_, oids::XML) => Layout::Plain,
+            (_, oids::TSVECTOR) => Layout::TsVector,
             _ => {
                 return Err(format!(
-                    "`scrub` works on text, json/jsonb, xml and bytea columns, not {}",
+                    "`scrub` works on text, json/jsonb, xml, tsvector and bytea columns, not {}",
                     args.column.type_name
                 ))
             }
@@ -693,5 +756,43 @@ mod tests {
         let text = String::from_utf8_lossy(&out[1..]).into_owned();
         assert!(!text.contains("Blackwood"), "{text}");
         serde_json::from_str::<serde_json::Value>(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    }
+
+    #[test]
+    fn tsvector_lexemes_are_scrubbed_and_stay_sorted() {
+        use crate::sanitize::tsvector::{decode, encode, Lexeme};
+        let lexeme = |t: &str, p: u16| Lexeme {
+            text: t.as_bytes().to_vec(),
+            positions: vec![p],
+        };
+        let mut input = Vec::new();
+        encode(
+            vec![
+                lexeme("called", 1),
+                lexeme("blackwood", 2),
+                lexeme("jane.roe@privatebox.org", 3),
+            ],
+            &mut input,
+        );
+        let col = column(TypeClass::Other, oids::TSVECTOR);
+        let scrub = with_values("", &col, &[("last_name", "last_name", "Blackwood")]);
+        let out = value_of(scrub.as_ref(), &input);
+        let lexemes = decode(&out).unwrap_or_default();
+        let texts: Vec<String> = lexemes
+            .iter()
+            .map(|l| String::from_utf8_lossy(&l.text).into_owned())
+            .collect();
+        let surname = mapped("last_name", "last_name", "Blackwood").to_lowercase();
+        assert!(texts.contains(&surname), "{texts:?} lacks {surname}");
+        assert!(texts.contains(&"called".to_string()));
+        assert!(
+            !texts
+                .iter()
+                .any(|t| t.contains("blackwood") || t.contains("privatebox")),
+            "{texts:?}"
+        );
+        let mut sorted = texts.clone();
+        sorted.sort();
+        assert_eq!(texts, sorted);
     }
 }
