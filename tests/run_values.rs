@@ -56,7 +56,11 @@ fn pg_dump_data(db: &str) -> String {
         .args(["-p", &pg.port().to_string(), "-U", "postgres", "-d", db])
         .output()
         .expect("pg_dump");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -122,4 +126,41 @@ fn production_values_in_text_jsonb_and_tsvector_become_their_columns_values() {
         &leaked[..leaked.len().min(12)]
     );
     assert_eq!(sql(pg, &dst, SAME_AS_COLUMNS).trim(), "60|60|60|60");
+}
+
+#[test]
+fn bad_scrub_arguments_stop_rules_check_before_it_connects() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("rules.toml");
+    std::fs::write(
+        &path,
+        "[tables.\"public.notes\".columns]\nbody = { rule = \"scrub\", kinds = [\"names\"] }\n",
+    )
+    .expect("rules file");
+    // Nothing listens there: a connection attempt would fail differently.
+    let run = run_cmd(
+        restage()
+            .args([
+                "rules",
+                "check",
+                "--source",
+                "postgresql://nobody@127.0.0.1:9/none",
+            ])
+            .arg("--rules")
+            .arg(&path),
+    );
+    assert_ne!(run.code, 0);
+    let place = format!("{}:2:8:", path.display());
+    assert!(
+        run.stdout.contains(&place) || run.stderr.contains(&place),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(
+        format!("{}{}", run.stdout, run.stderr).contains("unknown kind \"names\""),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
 }

@@ -251,6 +251,12 @@ pub trait Rule: Send + Sync {
     fn output_source(&self) -> OutputSource {
         OutputSource::KeyedHash
     }
+    /// Problems of the parameters that no column is needed to see (a value outside the set
+    /// the rule knows), each one sentence: reported when the rules file is read, before any
+    /// connection. `build` reports them too.
+    fn param_problems(&self, _params: &toml::Table) -> Vec<String> {
+        Vec::new()
+    }
     /// Validates parameters for `args.column` and builds the sanitizer. Errors are one
     /// sentence naming the parameter (the caller adds file, line, table and column).
     fn build(&self, args: &RuleArgs<'_>) -> Result<Box<dyn ColumnSanitizer>, String>;

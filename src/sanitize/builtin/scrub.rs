@@ -437,9 +437,41 @@ fn run_values(args: &RuleArgs<'_>) -> Result<Option<RunValues>, String> {
     }))
 }
 
+/// What is wrong with the parameters whatever the column: unknown kinds, domains that are
+/// not names, negative minimums.
+fn param_problems(params: &toml::Table) -> Vec<String> {
+    let mut problems = Vec::new();
+    for n in p_strs(params, "kinds").unwrap_or_default() {
+        if TokenKind::by_name(&n).is_none() {
+            problems.push(format!(
+                "parameter `kinds`: unknown kind {n:?} (one of email, phone, card, iban, ip, \
+                 national_id)"
+            ));
+        }
+    }
+    let domains = params.get("domains").and_then(toml::Value::as_table);
+    for (k, v) in domains.into_iter().flatten() {
+        if TokenKind::by_name(k).is_none() {
+            problems.push(format!("parameter `domains`: unknown kind {k:?}"));
+        } else if !v.is_str() {
+            problems.push(format!("parameter `domains`: {k} must name a domain"));
+        }
+    }
+    for name in ["min_chars", "min_digits"] {
+        if let Err(e) = count_param(params, name, 0) {
+            problems.push(e);
+        }
+    }
+    problems
+}
+
 impl Rule for Scrub {
     fn spec(&self) -> &'static RuleSpec {
         &SPEC
+    }
+
+    fn param_problems(&self, params: &toml::Table) -> Vec<String> {
+        param_problems(params)
     }
 
     fn output_source(&self) -> OutputSource {
@@ -459,31 +491,14 @@ impl Rule for Scrub {
                 ))
             }
         };
+        if let Some(problem) = param_problems(args.params).into_iter().next() {
+            return Err(problem);
+        }
         let kinds: Vec<TokenKind> = match p_strs(args.params, "kinds") {
             None => TokenKind::ALL.to_vec(),
-            Some(names) => names
-                .iter()
-                .map(|n| {
-                    TokenKind::by_name(n).ok_or_else(|| {
-                        format!(
-                            "parameter `kinds`: unknown kind {n:?} (one of email, phone, card, \
-                             iban, ip, national_id)"
-                        )
-                    })
-                })
-                .collect::<Result<_, _>>()?,
+            Some(names) => names.iter().filter_map(|n| TokenKind::by_name(n)).collect(),
         };
         let domains = args.params.get("domains").and_then(toml::Value::as_table);
-        if let Some(d) = domains {
-            for (k, v) in d {
-                if TokenKind::by_name(k).is_none() {
-                    return Err(format!("parameter `domains`: unknown kind {k:?}"));
-                }
-                if !v.is_str() {
-                    return Err(format!("parameter `domains`: {k} must name a domain"));
-                }
-            }
-        }
         let domain_of = |kind: TokenKind| -> String {
             domains
                 .and_then(|d| d.get(kind.name()))
