@@ -207,9 +207,8 @@ impl ScrubValue {
             return Ok(false);
         };
         let start = out.len();
-        match rule.sanitize(Some(value), ctx, out)? {
-            Outcome::Value => {}
-            Outcome::Same | Outcome::Null => return Ok(false),
+        if !replaced_by(rule.as_ref(), value, ctx, out)? {
+            return Ok(false);
         }
         if self.markup {
             // Inside json or xml a quote or markup character would break the document.
@@ -328,17 +327,24 @@ impl ScrubValue {
         let Some(rule) = &self.rules[kind_index(kind)] else {
             return Ok(false);
         };
-        let start = out.len();
-        match rule.sanitize(Some(token), ctx, out)? {
-            Outcome::Value => Ok(true),
-            Outcome::Same => {
-                out.extend_from_slice(token);
-                Ok(true)
-            }
-            Outcome::Null => {
-                out.truncate(start);
-                Ok(false)
-            }
+        replaced_by(rule.as_ref(), token, ctx, out)
+    }
+}
+
+/// Appends what `rule` gives `piece` and returns true, or returns false with nothing written
+/// when it gives no value of its own (the caller keeps the piece).
+fn replaced_by(
+    rule: &dyn ColumnSanitizer,
+    piece: &[u8],
+    ctx: &Ctx<'_>,
+    out: &mut Vec<u8>,
+) -> Result<bool, SanitizeError> {
+    let start = out.len();
+    match rule.sanitize(Some(piece), ctx, out)? {
+        Outcome::Value => Ok(true),
+        Outcome::Same | Outcome::Null => {
+            out.truncate(start);
+            Ok(false)
         }
     }
 }
