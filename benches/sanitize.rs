@@ -59,6 +59,33 @@ fn numeric(s: &str) -> Vec<u8> {
     b
 }
 
+/// An audit-log document of about 1 KB (jsonb): a copy of a customer row with a few personal
+/// tokens among ids, amounts and timestamps, as `scrub` meets them, and a free-text note.
+fn audit_doc(i: usize, note: &str) -> Vec<u8> {
+    let mut b = vec![1u8];
+    let items: String = (0..8)
+        .map(|k| {
+            format!(
+                r#"{{"sku":"SKU-{k:05}","qty":{},"price":"{}.99","added":"2024-03-{:02}T10:{:02}:00Z"}},"#,
+                1 + k % 3,
+                10 + k,
+                1 + k % 28,
+                k % 60
+            )
+        })
+        .collect();
+    b.extend_from_slice(
+        format!(
+            r#"{{"event":"order.updated","actor":"user{i}@mail.example.org","at":"2024-03-01T12:00:00Z","before":{{"id":{i},"email":"person{i}@mail.example.org","phone":"+44 20 7946 {:04}","items":[{}{{}}]}},"ip":"203.0.113.{}","note":"customer asked to {note}, ref {i}"}}"#,
+            i % 10_000,
+            items,
+            i % 250
+        )
+        .as_bytes(),
+    );
+    b
+}
+
 fn cases() -> Vec<(&'static str, &'static str, ColumnInfo, Vec<Vec<u8>>)> {
     let text = |n: &str| column(n, TypeClass::Text, oids::TEXT);
     let emails = text_inputs(|i| format!("customer.{i}@mail{}.example.org", i % 97));
@@ -106,32 +133,7 @@ fn cases() -> Vec<(&'static str, &'static str, ColumnInfo, Vec<Vec<u8>>)> {
         .collect();
     // Audit-log documents of about 1 KB: a copy of a customer row with a few personal tokens
     // among ids, amounts and timestamps, as `scrub` meets them.
-    let audit_docs: Vec<Vec<u8>> = (0..N)
-        .map(|i| {
-            let mut b = vec![1u8];
-            let items: String = (0..8)
-                .map(|k| {
-                    format!(
-                        r#"{{"sku":"SKU-{k:05}","qty":{},"price":"{}.99","added":"2024-03-{:02}T10:{:02}:00Z"}},"#,
-                        1 + k % 3,
-                        10 + k,
-                        1 + k % 28,
-                        k % 60
-                    )
-                })
-                .collect();
-            b.extend_from_slice(
-                format!(
-                    r#"{{"event":"order.updated","actor":"user{i}@mail.example.org","at":"2024-03-01T12:00:00Z","before":{{"id":{i},"email":"person{i}@mail.example.org","phone":"+44 20 7946 {:04}","items":[{}{{}}]}},"ip":"203.0.113.{}","note":"customer asked to ship to the office, ref {i}"}}"#,
-                    i % 10_000,
-                    items,
-                    i % 250
-                )
-                .as_bytes(),
-            );
-            b
-        })
-        .collect();
+    let audit_docs: Vec<Vec<u8>> = (0..N).map(|i| audit_doc(i, "ship to the office")).collect();
     let int8s: Vec<Vec<u8>> = (0..N as i64)
         .map(|i| (i * 7919).to_be_bytes().to_vec())
         .collect();
@@ -374,12 +376,92 @@ fn rules(c: &mut Criterion) {
     g.finish();
 }
 
+/// Values of the production-values dictionary: a person's name or a street per value.
+fn production_value(i: usize) -> String {
+    if i % 2 == 0 {
+        format!("Given{} Family{}", i % 5000, i / 5000)
+    } else {
+        format!("{} Street{} Lane", i % 2000, i / 2000)
+    }
+}
+
+/// `scrub` with the run's dictionary of 1 M production values loaded, over the same 1 KB
+/// documents whose notes name a person and a street of the dictionary.
+fn scrub_with_values(c: &mut Criterion) {
+    use restage::sanitize::dictionary::{DictionaryBuilder, DomainMapping};
+    use std::sync::Arc;
+    let key = Key::from_secret(b"bench");
+    let mut builder = DictionaryBuilder::new(&key);
+    let mapping = |rule: &str| DomainMapping {
+        rule: rule.into(),
+        domain: rule.into(),
+        params: toml::Table::new(),
+        case_insensitive: false,
+    };
+    let (name, street) = (
+        builder
+            .add_mapping(mapping("person_name"))
+            .unwrap_or_default(),
+        builder.add_mapping(mapping("street")).unwrap_or_default(),
+    );
+    const VALUES: usize = 1_000_000;
+    for i in 0..VALUES {
+        let m = if i % 2 == 0 { name } else { street };
+        builder.insert(m, production_value(i).as_bytes());
+    }
+    let dictionary = Arc::new(builder.finish());
+    eprintln!(
+        "dictionary: {} values, {:.1} MB ({:.1} bytes per value)",
+        dictionary.len(),
+        dictionary.heap_bytes() as f64 / 1e6,
+        dictionary.heap_bytes() as f64 / dictionary.len() as f64
+    );
+    let col = column("audit", TypeClass::Json, oids::JSONB);
+    let entry: toml::Table = r#"rule = "scrub""#.parse().expect("bench entry parses");
+    let s = restage::sanitize::build_column_in(
+        &entry,
+        &col,
+        std::slice::from_ref(&col),
+        "scrub",
+        &restage::sanitize::NO_UNIQUE_DOMAINS,
+        Some(&dictionary),
+    )
+    .unwrap_or_else(|e| panic!("scrub: {e:?}"));
+    let inputs: Vec<Vec<u8>> = (0..N)
+        .map(|i| {
+            let note = format!(
+                "call {} at {}",
+                production_value(i * 97 % VALUES / 2 * 2),
+                production_value(i * 89 % VALUES / 2 * 2 + 1)
+            );
+            audit_doc(i, &note)
+        })
+        .collect();
+    let mut g = c.benchmark_group("sanitize");
+    g.throughput(Throughput::Elements(N as u64));
+    let mut out = Vec::with_capacity(2048);
+    g.bench_function("scrub (1 KB json, 1 M production values)", |b| {
+        b.iter(|| {
+            for input in &inputs {
+                out.clear();
+                let ctx = Ctx {
+                    key: &key,
+                    row: None,
+                };
+                let o = s.sanitize(Some(input), &ctx, &mut out);
+                black_box((o.is_ok(), &out));
+            }
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = rules
+    targets = rules, scrub_with_values
 }
 criterion_main!(benches);

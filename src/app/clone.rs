@@ -136,7 +136,15 @@ impl CloneRun<'_> {
         guards::check_source_access(self.rt, &leader.client, &tables, catalog.server_version_num)?;
         super::settle_values(self.rt, &leader.client, &catalog, &mut tables)?;
         // Every column decided (or the clone refused) before the target is touched.
-        let rules = self.sanitizing.plan(&catalog, &tables)?;
+        let mut rules = self.sanitizing.plan(&catalog, &tables)?;
+        super::run_values::attach(
+            self.rt,
+            &leader.client,
+            &catalog,
+            &tables,
+            self.sanitizing,
+            &mut rules,
+        )?;
         if !rules.let_through.is_empty() {
             self.report.warnings.push(format!(
                 "--allow-undecided: {} column{} copied unchanged without a rule: {}",

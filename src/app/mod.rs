@@ -19,6 +19,7 @@ mod rules_init_constraints;
 mod rules_list;
 mod run;
 mod run_report;
+mod run_values;
 mod sanitizing;
 mod schema_text;
 pub mod seed;

@@ -232,6 +232,7 @@ async fn verdict(
         std::slice::from_ref(info),
         name,
         &NO_UNIQUE_DOMAINS,
+        None,
     )
     .map_err(|e| format!("`{rule}` cannot be built for it: {}", e.join("; ")))?;
     let ctx = Ctx { key, row: None };

@@ -173,7 +173,15 @@ fn write_from(
     super::guards::check_source_access(&rt, &leader.client, &tables, catalog.server_version_num)?;
     super::settle_values(&rt, &leader.client, &catalog, &mut tables)?;
     // Every column decided (or the snapshot refused) before anything is written.
-    let rules = sanitizing.plan(&catalog, &tables)?;
+    let mut rules = sanitizing.plan(&catalog, &tables)?;
+    super::run_values::attach(
+        &rt,
+        &leader.client,
+        &catalog,
+        &tables,
+        sanitizing,
+        &mut rules,
+    )?;
     for c in &rules.let_through {
         tracing::warn!("--allow-undecided: {c} written unchanged without a rule");
     }

@@ -391,7 +391,11 @@ impl Parser<'_> {
                             params.insert(k.clone(), v.clone());
                         }
                     }
-                    for problem in compose::check_params(rule.spec(), &params) {
+                    let mut problems = compose::check_params(rule.spec(), &params);
+                    if problems.is_empty() {
+                        problems = rule.param_problems(&params);
+                    }
+                    for problem in problems {
                         with_target(self, problem);
                         ok = false;
                     }
@@ -479,6 +483,27 @@ mod tests {
             p[2]
         );
         assert!(p.iter().any(|x| x.contains("unknown key `extra`")), "{p:?}");
+    }
+
+    #[test]
+    fn bad_scrub_arguments_are_reported_where_they_are_written() {
+        let (_, p) = parse_str(
+            "[tables.\"public.notes\".columns]\nbody = { rule = \"scrub\", kinds = [\"email\", \"names\"] }\ndoc = { rule = \"scrub\", domains = { mail = \"x\" }, min_chars = -1 }\n",
+        );
+        assert_eq!(p.len(), 3, "{p:#?}");
+        assert!(
+            p[0].starts_with(
+                "app.toml:2:8: public.notes.body: parameter `kinds`: unknown kind \"names\""
+            ),
+            "{}",
+            p[0]
+        );
+        assert!(
+            p[1].starts_with("app.toml:3:7: public.notes.doc: parameter `domains`"),
+            "{}",
+            p[1]
+        );
+        assert!(p[2].contains("`min_chars` must be 0 or more"), "{}", p[2]);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 pub mod diagnostic;
 pub mod file;
 pub mod resolve;
+pub mod run_values;
 pub mod schema_text;
 pub mod suggest;
 
@@ -21,6 +22,7 @@ pub use file::{Entry, RuleFile};
 pub use resolve::{resolve, ColumnDecision, Decided, Origin, Resolution, TableDecisions};
 
 use crate::catalog::{Column, SourceCatalog, Table, TypeCatalog};
+use crate::sanitize::dictionary::Dictionary;
 use crate::sanitize::{self, ColumnInfo, ColumnSanitizer, TypeClass};
 
 /// Reads and parses every file; all problems of all files together.
@@ -143,6 +145,16 @@ pub fn build(
     catalog: &SourceCatalog,
     tables: &[Table],
 ) -> Result<Sanitizers, Vec<Diagnostic>> {
+    build_with(resolution, catalog, tables, None)
+}
+
+/// [`build`] with the run's dictionary of production values (for `scrub`).
+pub fn build_with(
+    resolution: &Resolution,
+    catalog: &SourceCatalog,
+    tables: &[Table],
+    dictionary: Option<&Arc<Dictionary>>,
+) -> Result<Sanitizers, Vec<Diagnostic>> {
     let mut problems = Vec::new();
     let mut out = Sanitizers::new();
     let unique_domains: sanitize::UniqueDomains =
@@ -212,6 +224,7 @@ pub fn build(
                 &infos,
                 &decided.domain,
                 &unique_domains,
+                dictionary,
             ) {
                 Ok(s) => {
                     for read in s.reads() {

@@ -5,6 +5,9 @@
 //! `{ rule = "email", domain = "person_email", mail_domain = "example.com" }`; the string form
 //! `"keep"` is `{ rule = "keep" }`. Reserved keys: `rule`, `domain`, `when`.
 
+use std::sync::Arc;
+
+use super::dictionary::Dictionary;
 use super::registry;
 use super::spec::*;
 
@@ -24,17 +27,19 @@ pub fn build_column(
     row: &[ColumnInfo],
     default_domain: &str,
 ) -> Result<Box<dyn ColumnSanitizer>, Vec<String>> {
-    build_column_in(entry, column, row, default_domain, &NO_UNIQUE_DOMAINS)
+    build_column_in(entry, column, row, default_domain, &NO_UNIQUE_DOMAINS, None)
 }
 
 /// [`build_column`] within a resolution whose `unique_domains` (rule + domain pairs that rule a
-/// unique column) the rules that build inner rules need.
+/// unique column) the rules that build inner rules need, and its dictionary of production
+/// values (for `scrub`).
 pub fn build_column_in(
     entry: &toml::Table,
     column: &ColumnInfo,
     row: &[ColumnInfo],
     default_domain: &str,
     unique_domains: &UniqueDomains,
+    dictionary: Option<&Arc<Dictionary>>,
 ) -> Result<Box<dyn ColumnSanitizer>, Vec<String>> {
     let mut problems = Vec::new();
     let built = build_entry(
@@ -43,6 +48,7 @@ pub fn build_column_in(
         row,
         default_domain,
         unique_domains,
+        dictionary,
         &mut problems,
     );
     match built {
@@ -74,6 +80,7 @@ pub fn build_entry(
     row: &[ColumnInfo],
     default_domain: &str,
     unique_domains: &UniqueDomains,
+    dictionary: Option<&Arc<Dictionary>>,
     problems: &mut Vec<String>,
 ) -> Option<Box<dyn ColumnSanitizer>> {
     let Some(name) = entry.get("rule") else {
@@ -98,7 +105,15 @@ pub fn build_entry(
     };
     let branches = match entry.get("when") {
         None => Some(Vec::new()),
-        Some(w) => super::when::build_branches(w, column, row, domain, unique_domains, problems),
+        Some(w) => super::when::build_branches(
+            w,
+            column,
+            row,
+            domain,
+            unique_domains,
+            dictionary,
+            problems,
+        ),
     };
     let mut params = toml::Table::new();
     for (k, v) in entry {
@@ -119,6 +134,7 @@ pub fn build_entry(
         domain,
         row,
         unique_domains,
+        dictionary,
     }) {
         Ok(s) => s,
         Err(e) => {

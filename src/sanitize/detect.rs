@@ -123,6 +123,24 @@ fn iban_at(text: &[u8], i: usize) -> Option<Range<usize>> {
     (end > i).then_some(i..end)
 }
 
+/// Every IBAN of `text` (compact or in space-separated groups of four, checksum-valid), in
+/// order: the one IBAN scanner of `scrub`, `rules init` and `verify`.
+pub fn iban_spans(text: &[u8]) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i + 1 < text.len() {
+        if text[i].is_ascii_uppercase() && text[i + 1].is_ascii_uppercase() {
+            if let Some(r) = iban_at(text, i) {
+                i = r.end;
+                out.push(r);
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
 /// A run of digits with phone/card punctuation starting at `i`; returns its range (ending on a
 /// digit) and its digit count.
 fn digit_run(text: &[u8], i: usize) -> (Range<usize>, usize) {
@@ -341,6 +359,21 @@ mod tests {
         ] {
             assert_eq!(kinds(text), vec![], "{text}");
         }
+    }
+
+    #[test]
+    fn ibans_compact_or_grouped_with_their_checksum() {
+        let spans = |t: &str| -> Vec<String> {
+            iban_spans(t.as_bytes())
+                .into_iter()
+                .map(|r| t[r].to_string())
+                .collect()
+        };
+        assert_eq!(
+            spans("IBAN GB82 WEST 1234 5698 7654 32, iban:DE89370400440532013000."),
+            ["GB82 WEST 1234 5698 7654 32", "DE89370400440532013000"]
+        );
+        assert!(spans("GB82WEST12345698765433 xGB82WEST12345698765432").is_empty());
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod checksum;
 mod claim_properties;
 pub mod compose;
 pub mod detect;
+pub mod dictionary;
 #[cfg(test)]
 mod echo_properties;
 pub mod json_scan;
@@ -20,6 +21,7 @@ pub mod registry;
 pub mod spec;
 #[cfg(test)]
 pub mod testing;
+pub mod tsvector;
 pub mod value;
 pub mod when;
 

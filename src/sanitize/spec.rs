@@ -112,6 +112,7 @@ pub mod oids {
     pub const TIMESTAMPTZ: u32 = 1184;
     pub const NUMERIC: u32 = 1700;
     pub const UUID: u32 = 2950;
+    pub const TSVECTOR: u32 = 3614;
     pub const JSONB: u32 = 3802;
 }
 
@@ -202,6 +203,9 @@ pub struct RuleArgs<'a> {
     /// (`json` paths, `scrub` tokens, `composite` fields) build those in the unique form, so a
     /// value inside a document maps as the unique column of its domain maps it.
     pub unique_domains: &'a UniqueDomains,
+    /// The production values of the run's sanitized domains, for rules that find them inside
+    /// free text (`scrub`); None outside a run (or when no rule of the run needs them).
+    pub dictionary: Option<&'a std::sync::Arc<super::dictionary::Dictionary>>,
 }
 
 /// Rule + domain pairs whose mapping is the unique-preserving one.
@@ -246,6 +250,12 @@ pub trait Rule: Send + Sync {
     /// Where the output comes from. The default holds a new rule to the strictest promise.
     fn output_source(&self) -> OutputSource {
         OutputSource::KeyedHash
+    }
+    /// Problems of the parameters that no column is needed to see (a value outside the set
+    /// the rule knows), each one sentence: reported when the rules file is read, before any
+    /// connection. `build` reports them too.
+    fn param_problems(&self, _params: &toml::Table) -> Vec<String> {
+        Vec::new()
     }
     /// Validates parameters for `args.column` and builds the sanitizer. Errors are one
     /// sentence naming the parameter (the caller adds file, line, table and column).

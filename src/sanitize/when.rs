@@ -59,6 +59,7 @@ pub fn build_branches(
     row: &[ColumnInfo],
     domain: &str,
     unique_domains: &UniqueDomains,
+    dictionary: Option<&std::sync::Arc<super::dictionary::Dictionary>>,
     problems: &mut Vec<String>,
 ) -> Option<Vec<(Branch, ColumnInfo)>> {
     let Some(list) = when.as_array() else {
@@ -160,6 +161,7 @@ pub fn build_branches(
             row,
             domain,
             unique_domains,
+            dictionary,
             &mut branch_problems,
         );
         problems.extend(

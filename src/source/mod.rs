@@ -3,11 +3,13 @@
 //! splitting large tables into ranges.
 
 mod copy_out;
+mod dictionary;
 mod sample;
 mod snapshot;
 mod split;
 
 pub use copy_out::{copy_out, copy_out_text, CopyOutError};
+pub use dictionary::distinct_values;
 pub use sample::sample;
 pub use snapshot::{join_snapshot, Leader};
 pub use split::{plan_parts, Part};

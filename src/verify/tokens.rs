@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use crate::rules::suggest::{is_card_number, is_email, is_iban, is_phone};
+use crate::rules::suggest::{is_card_number, is_email, is_phone};
 
 /// Longest run of tokens compared: a production value of more tokens (a free-text note) is
 /// looked for by its first `MAX_WINDOW` tokens.
@@ -200,52 +200,6 @@ fn number_runs(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Byte ranges of the IBANs in `text`, written compact or in groups of four
-/// (`GB82 WEST 1234 …`), case as written.
-fn iban_spans(text: &str) -> Vec<std::ops::Range<usize>> {
-    let mut words: Vec<std::ops::Range<usize>> = Vec::new();
-    let mut start = None;
-    for (i, c) in text.char_indices().chain([(text.len(), ' ')]) {
-        match (c.is_ascii_alphanumeric(), start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                words.push(s..i);
-                start = None;
-            }
-            _ => {}
-        }
-    }
-    let mut spans = Vec::new();
-    let mut first = 0;
-    while first < words.len() {
-        let head = text[words[first].clone()].as_bytes();
-        let mut matched = None;
-        if head.len() >= 4
-            && head[..2].iter().all(u8::is_ascii_uppercase)
-            && head[2..4].iter().all(u8::is_ascii_digit)
-        {
-            let mut joined = String::new();
-            for (n, w) in words[first..].iter().enumerate() {
-                if joined.len() + w.len() > 34 {
-                    break;
-                }
-                joined.push_str(&text[w.clone()]);
-                if joined.len() >= 15 && is_iban(&joined) {
-                    matched = Some(first + n);
-                }
-            }
-        }
-        match matched {
-            Some(last) => {
-                spans.push(words[first].start..words[last].end);
-                first = last + 1;
-            }
-            None => first += 1,
-        }
-    }
-    spans
-}
-
 /// The kinds of personal data found in `text` by shape, ignoring generated email addresses.
 pub fn shapes(text: &str, generated: &Generated) -> Vec<Shape> {
     let mut found = Vec::new();
@@ -257,7 +211,7 @@ pub fn shapes(text: &str, generated: &Generated) -> Vec<Shape> {
     {
         found.push(Shape::Email);
     }
-    let ibans = iban_spans(text);
+    let ibans = crate::sanitize::detect::iban_spans(text.as_bytes());
     // The digit groups of an IBAN are no phone number.
     let mut rest = std::borrow::Cow::Borrowed(text);
     for span in &ibans {

@@ -142,7 +142,8 @@ pub fn kinds_inside(v: &str) -> [bool; 6] {
             mark(Pii::IpAddress);
         }
     }
-    if spaced_iban_inside(v) {
+    // Written in groups (`GB82 WEST 1234 5698 7654 32`): the scanner `scrub` uses.
+    if !crate::sanitize::detect::iban_spans(v.as_bytes()).is_empty() {
         mark(Pii::BankAccount);
     }
     for run in number_runs(v) {
@@ -216,37 +217,6 @@ fn number_runs(v: &str) -> Vec<&str> {
         }
     }
     out
-}
-
-/// An IBAN written in groups (`GB82 WEST 1234 5698 7654 32`) somewhere in free text.
-fn spaced_iban_inside(v: &str) -> bool {
-    let b = v.as_bytes();
-    for i in 0..b.len().saturating_sub(15) {
-        let starts = b[i].is_ascii_uppercase()
-            && b[i + 1].is_ascii_uppercase()
-            && b[i + 2].is_ascii_digit()
-            && b[i + 3].is_ascii_digit()
-            && (i == 0 || !b[i - 1].is_ascii_alphanumeric());
-        if !starts {
-            continue;
-        }
-        let mut compact = Vec::with_capacity(34);
-        let mut j = i;
-        while j < b.len() && compact.len() < 34 {
-            match b[j] {
-                c if c.is_ascii_uppercase() || c.is_ascii_digit() => compact.push(c),
-                b' ' if b.get(j + 1).is_some_and(u8::is_ascii_alphanumeric) => {}
-                _ => break,
-            }
-            j += 1;
-        }
-        for len in (15..=compact.len()).rev() {
-            if std::str::from_utf8(&compact[..len]).is_ok_and(is_iban) {
-                return true;
-            }
-        }
-    }
-    false
 }
 
 /// What one value wholly is, if it is one of the recognised kinds.

@@ -188,6 +188,7 @@ impl Rule for Composite {
                 &[],
                 &domain,
                 args.unique_domains,
+                args.dictionary,
             ) {
                 Ok(s) => slots[i] = Some(s),
                 Err(errors) => {

@@ -195,6 +195,7 @@ mod tests {
                 domain: "d",
                 row: &[id, col.clone()],
                 unique_domains: &NO_UNIQUE_DOMAINS,
+                dictionary: None,
             })
             .expect("builds");
         assert_eq!(s.reads()[0].column, "id");
@@ -219,6 +220,7 @@ mod tests {
                 domain: "d",
                 row: &[],
                 unique_domains: &NO_UNIQUE_DOMAINS,
+                dictionary: None,
             })
             .err();
         assert!(e.expect("refused").contains("`key_column`"));

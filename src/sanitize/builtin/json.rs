@@ -523,6 +523,7 @@ impl Rule for Json {
                         args.row,
                         args.domain,
                         args.unique_domains,
+                        args.dictionary,
                         &mut sub,
                     )
                 })
@@ -535,6 +536,7 @@ impl Rule for Json {
                         args.row,
                         args.domain,
                         args.unique_domains,
+                        args.dictionary,
                         &mut sub,
                     )
                 })

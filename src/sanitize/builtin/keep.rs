@@ -57,6 +57,7 @@ mod tests {
             domain: "d",
             row: &[],
             unique_domains: &NO_UNIQUE_DOMAINS,
+            dictionary: None,
         });
         let s = s.expect("builds");
         assert_eq!(run(s.as_ref(), Some(b"abc")), (Outcome::Same, Vec::new()));

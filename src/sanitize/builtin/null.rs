@@ -56,6 +56,7 @@ mod tests {
             domain: "d",
             row: &[],
             unique_domains: &NO_UNIQUE_DOMAINS,
+            dictionary: None,
         });
         let s = s.expect("builds");
         assert_eq!(

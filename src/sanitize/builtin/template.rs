@@ -331,6 +331,7 @@ mod tests {
             domain: "d",
             row: &r,
             unique_domains: &NO_UNIQUE_DOMAINS,
+            dictionary: None,
         })
     }
 

@@ -453,6 +453,7 @@ pub mod tests {
             domain: "d",
             row: std::slice::from_ref(col),
             unique_domains: unique,
+            dictionary: None,
         })
     }
 
