@@ -24,4 +24,5 @@ pub mod sanitize;
 pub mod schema;
 pub mod sink;
 pub mod source;
+pub mod subset;
 pub mod verify;

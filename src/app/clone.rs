@@ -9,6 +9,7 @@ use tokio_postgres::Client;
 
 use super::guards;
 use super::sanitizing::{self, Sanitizing};
+use super::subsetting;
 use super::{pg_failure, runtime, Failure};
 use crate::catalog::{self, select, SourceCatalog, Table, TypeCatalog};
 use crate::cli::{CloneArgs, CloneOptions, OutputArgs};
@@ -148,6 +149,7 @@ impl CloneRun<'_> {
     fn steps(&mut self) -> Result<(), Failure> {
         let step = Instant::now();
         interrupt::target::untouched();
+        let subset_spec = subsetting::spec(&self.options.subset.roots, &self.sanitizing.files)?;
         let source_client = self.connect("source", self.source)?;
         let target_client = self.connect_target()?;
         self.guard_target(&source_client, &target_client)?;
@@ -199,6 +201,17 @@ impl CloneRun<'_> {
             &tables,
             comments,
         )?;
+        // The closure is computed (and bad roots or filters refused) before the target changes.
+        let subset = match &subset_spec {
+            Some(spec) => Some(subsetting::compute(
+                self.rt,
+                &leader.client,
+                spec,
+                &tables,
+                catalog.server_version_num,
+            )?),
+            None => None,
+        };
 
         let archive = SchemaArchive::dump(self.source, &leader.snapshot, server, comments)
             .map_err(|e| {
@@ -248,7 +261,10 @@ impl CloneRun<'_> {
 
         let step = Instant::now();
         let post_plan = schema::plan_post_data(archive.entries(), &catalog, &tables);
-        let plans = self.plan_tables(&target_client, &catalog, tables, &rules)?;
+        let mut plans = self.plan_tables(&target_client, &catalog, tables, &rules)?;
+        if let Some(subset) = &subset {
+            subsetting::restrict(&mut plans, subset);
+        }
         super::preflight::check(self.rt, &leader.client, &target_client, &plans, &rules)?;
         let outcome = self.copy_data(&leader.snapshot, &plans, &archive, &post_plan, restore)?;
         let stats = outcome.tables;
@@ -283,7 +299,11 @@ impl CloneRun<'_> {
         self.verify_sequences(&target_client, &catalog)?;
         self.report.step("verify", step.elapsed().as_secs_f64());
 
-        self.fill_tables(&plans, &stats);
+        let source_rows = subset
+            .as_ref()
+            .map(subsetting::source_rows)
+            .unwrap_or_default();
+        self.fill_tables(&plans, &stats, &source_rows);
         let mark = format!(
             "{} from {} at {}",
             target::COMPLETE_MARK,
@@ -542,7 +562,13 @@ impl CloneRun<'_> {
         Ok(())
     }
 
-    fn fill_tables(&mut self, plans: &[TablePlan], stats: &[TableStats]) {
+    /// `source_rows`: per table, its rows in the source when a subset was copied.
+    fn fill_tables(
+        &mut self,
+        plans: &[TablePlan],
+        stats: &[TableStats],
+        source_rows: &HashMap<u32, u64>,
+    ) {
         let mut rows: Vec<TableRow> = plans
             .iter()
             .zip(stats)
@@ -558,6 +584,7 @@ impl CloneRun<'_> {
                 },
                 parts: s.parts,
                 post_seconds: s.post_seconds,
+                source_rows: source_rows.get(&p.table.oid).copied(),
             })
             .collect();
         rows.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.table.cmp(&b.table)));

@@ -17,6 +17,7 @@ mod rules_list;
 mod sanitizing;
 mod schema_text;
 mod snapshot;
+mod subsetting;
 mod verify;
 mod versions;
 

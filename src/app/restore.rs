@@ -370,6 +370,7 @@ impl Restore<'_> {
                     count,
                     first_block: None,
                     end_block: None,
+                    rows: None,
                 });
             }
             plans.push(TablePlan {

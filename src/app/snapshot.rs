@@ -182,6 +182,7 @@ fn write_from(
     args: &SnapshotArgs,
 ) -> Result<(Manifest, usize, usize), Failure> {
     let (include, exclude) = (&args.selection.tables, &args.selection.exclude_tables);
+    let subset_spec = super::subsetting::spec(&args.subset.roots, &sanitizing.files)?;
     let leader = rt
         .block_on(Leader::begin(client))
         .map_err(|e| pg_failure(exit::FAILURE, "source: cannot export a snapshot", &e))?;
@@ -197,6 +198,16 @@ fn write_from(
     }
     let comments = args.keep_comments || sanitizing.verbatim;
     super::schema_text::guard(&rt, &leader.client, sanitizing, &rules, &tables, comments)?;
+    let subset = match &subset_spec {
+        Some(spec) => Some(super::subsetting::compute(
+            &rt,
+            &leader.client,
+            spec,
+            &tables,
+            catalog.server_version_num,
+        )?),
+        None => None,
+    };
     let archive = SchemaArchive::dump(source, &leader.snapshot, server, comments).map_err(|e| {
         let code = match e {
             crate::schema::SchemaError::Tool(_) => exit::REFUSED,
@@ -213,7 +224,13 @@ fn write_from(
         }
     };
 
-    let plans = plan_tables(&catalog, tables, &rules, sanitizing);
+    let mut plans = plan_tables(&catalog, tables, &rules, sanitizing);
+    if let Some(subset) = &subset {
+        super::subsetting::restrict(&mut plans, subset);
+        if !args.quiet && !args.json {
+            print!("{}", super::subsetting::summary(&plans, subset));
+        }
+    }
     let files = SnapshotFiles::new(out).map_err(|e| {
         Failure::new(
             exit::FAILURE,

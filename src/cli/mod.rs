@@ -144,6 +144,8 @@ pub struct SnapshotArgs {
     pub jobs: Option<usize>,
     #[command(flatten)]
     pub selection: TableSelection,
+    #[command(flatten)]
+    pub subset: SubsetArgs,
     /// Keep the source's COMMENT ON texts in the schema archive (with --rules they are left out
     /// by default; kept ones are scanned for personal data like the rest of the schema).
     #[arg(long)]
@@ -659,6 +661,8 @@ pub struct CloneOptions {
     pub index_jobs: Option<usize>,
     #[command(flatten)]
     pub selection: TableSelection,
+    #[command(flatten)]
+    pub subset: SubsetArgs,
     /// Split tables larger than this into block ranges copied concurrently (e.g. 512MiB, 2GB;
     /// 0 disables; needs PostgreSQL 14+ on the source).
     #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
@@ -695,6 +699,17 @@ pub struct TableSelection {
     /// Leave out matching tables (same syntax). Repeatable.
     #[arg(long = "exclude-table", short = 'T', value_name = "PATTERN")]
     pub exclude_tables: Vec<String>,
+}
+
+/// A referentially complete row subset instead of every row (clone, snapshot).
+#[derive(Debug, Clone, Default, Args)]
+pub struct SubsetArgs {
+    /// Copy the rows of TABLE matching the WHERE condition, the rows they reference
+    /// (transitively) and the rows that belong to them (referencing them through foreign keys),
+    /// e.g. "public.tenants: id = 42". Repeatable. Rules files add per-table `where`,
+    /// `percent` and `references` settings; tables the closure does not reach are copied empty.
+    #[arg(long = "subset", value_name = "TABLE: WHERE")]
+    pub roots: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]

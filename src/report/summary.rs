@@ -18,6 +18,9 @@ pub struct TableRow {
     pub parts: usize,
     /// Index builds, constraints and verification of this table after its copy.
     pub post_seconds: f64,
+    /// With a row subset: the table's rows in the source (`rows` are those copied).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_rows: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -90,14 +93,32 @@ impl CloneReport {
             .max()
             .unwrap_or(5)
             .clamp(5, 60);
+        // A subset run says how many of each table's rows it copied.
+        let subset = self.tables.iter().any(|t| t.source_rows.is_some());
+        let source_rows = |t: &TableRow| match (subset, t.source_rows) {
+            (false, _) => String::new(),
+            (true, Some(n)) => format!("  {n:>12}"),
+            (true, None) => format!("  {:>12}", "-"),
+        };
         out.push_str(&format!(
-            "{:<width$}  {:>12}  {:>10}  {:>8}  {:>12}  {:>8}\n",
-            "table", "rows", "bytes", "copy s", "rows/s", "index s"
+            "{:<width$}{}  {:>12}  {:>10}  {:>8}  {:>12}  {:>8}\n",
+            "table",
+            if subset {
+                format!("  {:>12}", "source rows")
+            } else {
+                String::new()
+            },
+            "rows",
+            "bytes",
+            "copy s",
+            "rows/s",
+            "index s"
         ));
         for t in &self.tables {
             out.push_str(&format!(
-                "{:<width$}  {:>12}  {:>10}  {:>8.2}  {:>12.0}  {:>8.2}\n",
+                "{:<width$}{}  {:>12}  {:>10}  {:>8.2}  {:>12.0}  {:>8.2}\n",
                 t.table,
+                source_rows(t),
                 t.rows,
                 format_bytes(t.bytes),
                 t.seconds,
@@ -230,11 +251,21 @@ mod tests {
             rows_per_second: 20.0,
             parts: 1,
             post_seconds: 0.1,
+            source_rows: None,
         });
         r.step("data", 0.5);
         let text = r.render();
         assert!(text.contains("public.users"));
         assert!(text.contains("data 0.50 s"));
         assert!(r.to_json().contains("\"rows_per_second\": 20.0"));
+        assert!(!text.contains("source rows") && !r.to_json().contains("source_rows"));
+        r.tables[0].source_rows = Some(1000);
+        let text = r.render();
+        assert!(text.contains("source rows"), "{text}");
+        assert!(
+            text.lines().nth(1).is_some_and(|l| l.contains("1000")),
+            "{text}"
+        );
+        assert!(r.to_json().contains("\"source_rows\": 1000"));
     }
 }

@@ -10,4 +10,4 @@ mod split;
 pub use copy_out::{copy_out, copy_out_text, CopyOutError};
 pub use sample::sample;
 pub use snapshot::{join_snapshot, Leader};
-pub use split::{plan_parts, Part};
+pub use split::{plan_parts, Part, RowFilter};
