@@ -203,13 +203,18 @@ impl CloneRun<'_> {
         )?;
         // The closure is computed (and bad roots or filters refused) before the target changes.
         let subset = match &subset_spec {
-            Some(spec) => Some(subsetting::compute(
-                self.rt,
-                &leader.client,
-                spec,
-                &tables,
-                catalog.server_version_num,
-            )?),
+            Some(spec) => {
+                let closure = Instant::now();
+                let subset = subsetting::compute(
+                    self.rt,
+                    &leader.client,
+                    spec,
+                    &tables,
+                    catalog.server_version_num,
+                )?;
+                self.report.step("subset", closure.elapsed().as_secs_f64());
+                Some(subset)
+            }
             None => None,
         };
 

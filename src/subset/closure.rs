@@ -60,7 +60,7 @@ pub async fn compute(
     for (relation, condition, origin) in &resolved.roots {
         let sql = format!(
             "SELECT t.tableoid::oid, t.ctid FROM {} t WHERE ({condition}){}",
-            relation.from_sql(),
+            relation.scan_sql(),
             resolved.restrictions(relation)
         );
         let found = query::row_ids(client, &sql)
@@ -252,7 +252,7 @@ impl Resolved<'_> {
             for (condition, origin) in conditions {
                 let sql = format!(
                     "SELECT 1 FROM {} t WHERE ({condition}) LIMIT 0",
-                    rel.from_sql()
+                    rel.scan_sql()
                 );
                 client
                     .query(&sql, &[])
@@ -334,10 +334,10 @@ impl Resolved<'_> {
         let child = self.relation(leaf)?;
         let sql = format!(
             "SELECT p.tableoid::oid, p.ctid FROM {} p WHERE {} IN (SELECT {} FROM {} c WHERE {})",
-            parent.from_sql(),
+            parent.scan_sql(),
             query::column_tuple("p", &edge.parent_columns),
             query::column_list("c", &edge.columns),
-            child.from_sql(),
+            child.scan_sql(),
             query::rows_predicate("c", tids)
         );
         self.run(client, edge, &sql).await
@@ -355,10 +355,10 @@ impl Resolved<'_> {
         let parent = self.relation(leaf)?;
         let sql = format!(
             "SELECT t.tableoid::oid, t.ctid FROM {} t WHERE {} IN (SELECT {} FROM {} p WHERE {}){}",
-            child.from_sql(),
+            child.scan_sql(),
             query::column_tuple("t", &edge.columns),
             query::column_list("p", &edge.parent_columns),
-            parent.from_sql(),
+            parent.scan_sql(),
             query::rows_predicate("p", tids),
             self.restrictions(child)
         );
@@ -396,7 +396,7 @@ impl Resolved<'_> {
                 let tids: Vec<Tid> = r.copied.iter().copied().collect();
                 kept.push(format!(
                     "EXISTS (SELECT 1 FROM {} p WHERE {} AND {} = {})",
-                    leaf_rel.from_sql(),
+                    leaf_rel.scan_sql(),
                     query::rows_predicate("p", &tids),
                     query::column_tuple("p", &edge.parent_columns),
                     query::column_tuple(&outer, &edge.columns)

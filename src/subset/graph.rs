@@ -31,7 +31,7 @@ impl Relation {
 
     /// `ONLY "s"."t"` for a table (inheritance children are tables of their own), the
     /// partitioned table itself otherwise: what `FROM` reads to see exactly its rows.
-    pub fn from_sql(&self) -> String {
+    pub fn scan_sql(&self) -> String {
         let name = format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.name));
         if self.partitioned {
             name
