@@ -93,12 +93,19 @@ pub async fn compute(
             .await
             .map_err(|e| SubsetError::Source(crate::pgerr::describe(&e)))?
             .get(0);
+        let source_rows = source_rows.max(0) as u64;
+        // Every row chosen: a plain scan beats a TID scan of all of them.
+        let predicate = if tids.len() as u64 == source_rows {
+            "true".to_string()
+        } else {
+            query::rows_predicate("", &tids)
+        };
         out.insert(
             table.oid,
             TableRows {
-                source_rows: source_rows.max(0) as u64,
+                source_rows,
                 copied_rows: tids.len() as u64,
-                predicate: query::rows_predicate("", &tids),
+                predicate,
                 select_list: resolved.nulled_select_list(table, &rows),
             },
         );
