@@ -337,17 +337,10 @@ impl Resolved<'_> {
         leaf: u32,
         tids: &[Tid],
     ) -> Result<Vec<(u32, Tid)>, SubsetError> {
-        let parent = self.relation(edge.parent)?;
-        let child = self.relation(leaf)?;
-        let sql = format!(
-            "SELECT p.tableoid::oid, p.ctid FROM {} p WHERE {} IN (SELECT {} FROM {} c WHERE {})",
-            parent.scan_sql(),
-            query::column_tuple("p", &edge.parent_columns),
-            query::column_list("c", &edge.columns),
-            child.scan_sql(),
-            query::rows_predicate("c", tids)
-        );
-        self.run(client, edge, &sql).await
+        let wanted = (self.relation(edge.parent)?, &edge.parent_columns[..]);
+        let known = (self.relation(leaf)?, &edge.columns[..]);
+        self.matching(client, edge, wanted, known, tids, String::new())
+            .await
     }
 
     /// Rows of the edge's child (passing its filters) referencing rows `tids` of `leaf`.
@@ -359,26 +352,33 @@ impl Resolved<'_> {
         tids: &[Tid],
     ) -> Result<Vec<(u32, Tid)>, SubsetError> {
         let child = self.relation(edge.child)?;
-        let parent = self.relation(leaf)?;
-        let sql = format!(
-            "SELECT t.tableoid::oid, t.ctid FROM {} t WHERE {} IN (SELECT {} FROM {} p WHERE {}){}",
-            child.scan_sql(),
-            query::column_tuple("t", &edge.columns),
-            query::column_list("p", &edge.parent_columns),
-            parent.scan_sql(),
-            query::rows_predicate("p", tids),
-            self.restrictions(child)
-        );
-        self.run(client, edge, &sql).await
+        let wanted = (child, &edge.columns[..]);
+        let known = (self.relation(leaf)?, &edge.parent_columns[..]);
+        self.matching(client, edge, wanted, known, tids, self.restrictions(child))
+            .await
     }
 
-    async fn run(
+    /// The rows of `wanted` whose key columns equal those of rows `tids` of the copied table
+    /// `known`, and satisfy `restrictions` (on alias `t`): one semi-join for a whole frontier.
+    async fn matching(
         &self,
         client: &Client,
         edge: &Edge,
-        sql: &str,
+        wanted: (&Relation, &[String]),
+        known: (&Relation, &[String]),
+        tids: &[Tid],
+        restrictions: String,
     ) -> Result<Vec<(u32, Tid)>, SubsetError> {
-        query::row_ids(client, sql)
+        let sql = format!(
+            "SELECT t.tableoid::oid, t.ctid FROM {} t WHERE {} IN (SELECT {} FROM {} k WHERE {}){}",
+            wanted.0.scan_sql(),
+            query::column_tuple("t", wanted.1),
+            query::column_list("k", known.1),
+            known.0.scan_sql(),
+            query::rows_predicate("k", tids),
+            restrictions
+        );
+        query::row_ids(client, &sql)
             .await
             .map_err(|e| SubsetError::Source(format!("following foreign key {}: {e}", edge.name)))
     }
