@@ -373,7 +373,7 @@ SUBSET_WHERE="id % 10 = 0"
 COUNTS_SQL=$(cat <<'SQL'
 SELECT string_agg(format('%I.%I', n.nspname, c.relname) || '=' ||
        (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM ONLY %I.%I', n.nspname, c.relname), false, true, '')))[1]::text,
-       ',' ORDER BY 1)
+       ',' ORDER BY format('%I.%I', n.nspname, c.relname))
        || '; ' || (SELECT count(*) FROM pg_constraint WHERE convalidated AND contype IN ('p', 'u', 'f')) || ' valid keys'
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%'
@@ -384,7 +384,7 @@ SELECT string_agg(format('%I.%I', n.nspname, c.relname) || '=' ||
        CASE c.relname WHEN 'customers' THEN (SELECT count(*) FROM customers WHERE $SUBSET_WHERE)
                       WHEN 'orders' THEN (SELECT count(*) FROM orders WHERE customer_id IN (SELECT id FROM customers WHERE $SUBSET_WHERE))
                       ELSE 0 END,
-       ',' ORDER BY 1)
+       ',' ORDER BY format('%I.%I', n.nspname, c.relname))
        || '; ' || (SELECT count(*) FROM pg_constraint WHERE convalidated AND contype IN ('p', 'u', 'f')) || ' valid keys'
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%'")"

@@ -26,8 +26,10 @@ use crate::catalog::{quote_ident, Table};
 struct Rows {
     copied: HashSet<Tid>,
     members: HashSet<Tid>,
-    /// Copied since their references were last followed.
-    new_copied: Vec<Tid>,
+    /// Copied since their references were last followed, with the foreign key (index in
+    /// `graph.edges`) a row came down through: that key needs no following back up, the row
+    /// it references is a member already.
+    new_copied: Vec<(Tid, Option<usize>)>,
     /// Became members since the rows referencing them were last followed.
     new_members: Vec<Tid>,
 }
@@ -77,7 +79,7 @@ pub async fn compute(
                 condition: condition.clone(),
             });
         }
-        add(&mut rows, found, true);
+        add(&mut rows, found, true, None);
     }
     resolved.fixpoint(client, &mut rows).await?;
 
@@ -113,15 +115,16 @@ pub async fn compute(
     Ok(out)
 }
 
-/// Adds rows found; `member` rows also become members.
-fn add(rows: &mut HashMap<u32, Rows>, found: Vec<(u32, Tid)>, member: bool) {
+/// Adds rows found (`via` the foreign key followed down to them); `member` rows also become
+/// members.
+fn add(rows: &mut HashMap<u32, Rows>, found: Vec<(u32, Tid)>, member: bool, via: Option<usize>) {
     for (table, tid) in found {
         // A row of a table that is not copied (--exclude-table) is not followed.
         let Some(r) = rows.get_mut(&table) else {
             continue;
         };
         if r.copied.insert(tid) {
-            r.new_copied.push(tid);
+            r.new_copied.push((tid, via));
         }
         if member && r.members.insert(tid) {
             r.new_members.push(tid);
@@ -280,7 +283,7 @@ impl Resolved<'_> {
         rows: &mut HashMap<u32, Rows>,
     ) -> Result<(), SubsetError> {
         loop {
-            let mut copied: Vec<(u32, Vec<Tid>)> = Vec::new();
+            let mut copied: Vec<(u32, Vec<(Tid, Option<usize>)>)> = Vec::new();
             let mut members: Vec<(u32, Vec<Tid>)> = Vec::new();
             for (oid, r) in rows.iter_mut() {
                 if !r.new_copied.is_empty() {
@@ -293,13 +296,21 @@ impl Resolved<'_> {
             if copied.is_empty() && members.is_empty() {
                 return Ok(());
             }
-            for (leaf, tids) in &copied {
+            for (leaf, arrived) in &copied {
                 for (i, edge) in self.graph.edges.iter().enumerate() {
                     if self.follow[i] == Follow::Null || !self.holds(edge.child, *leaf) {
                         continue;
                     }
-                    let found = self.referenced(client, edge, *leaf, tids).await?;
-                    add(rows, found, false);
+                    let tids: Vec<Tid> = arrived
+                        .iter()
+                        .filter(|(_, via)| *via != Some(i))
+                        .map(|(tid, _)| *tid)
+                        .collect();
+                    if tids.is_empty() {
+                        continue;
+                    }
+                    let found = self.referenced(client, edge, *leaf, &tids).await?;
+                    add(rows, found, false, None);
                 }
             }
             for (leaf, tids) in &members {
@@ -308,7 +319,7 @@ impl Resolved<'_> {
                         continue;
                     }
                     let found = self.referencing(client, edge, *leaf, tids).await?;
-                    add(rows, found, true);
+                    add(rows, found, true, Some(i));
                 }
             }
         }
