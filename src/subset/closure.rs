@@ -389,9 +389,20 @@ impl Resolved<'_> {
             query::rows_predicate("k", tids),
             restrictions
         );
-        query::row_ids(client, &sql)
-            .await
-            .map_err(|e| SubsetError::Source(format!("following foreign key {}: {e}", edge.name)))
+        let started = std::time::Instant::now();
+        let found = query::row_ids(client, &sql).await.map_err(|e| {
+            SubsetError::Source(format!("following foreign key {}: {e}", edge.name))
+        })?;
+        tracing::debug!(
+            "subset: {} from {} rows of {}: {} rows of {} in {:.3} s",
+            edge.name,
+            tids.len(),
+            known.0.display_name(),
+            found.len(),
+            wanted.0.display_name(),
+            started.elapsed().as_secs_f64()
+        );
+        Ok(found)
     }
 
     /// For a table with `null` foreign keys: its column list with each such column copied
