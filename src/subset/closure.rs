@@ -21,6 +21,9 @@ use super::spec::{Follow, SubsetSpec};
 use super::{SubsetError, TableRows};
 use crate::catalog::{quote_ident, Table};
 
+/// A row newly copied, with the foreign key it came down through, if any.
+type Arrived = (Tid, Option<usize>);
+
 /// The copied rows of one table while the closure grows.
 #[derive(Default)]
 struct Rows {
@@ -29,7 +32,7 @@ struct Rows {
     /// Copied since their references were last followed, with the foreign key (index in
     /// `graph.edges`) a row came down through: that key needs no following back up, the row
     /// it references is a member already.
-    new_copied: Vec<(Tid, Option<usize>)>,
+    new_copied: Vec<Arrived>,
     /// Became members since the rows referencing them were last followed.
     new_members: Vec<Tid>,
 }
@@ -283,7 +286,7 @@ impl Resolved<'_> {
         rows: &mut HashMap<u32, Rows>,
     ) -> Result<(), SubsetError> {
         loop {
-            let mut copied: Vec<(u32, Vec<(Tid, Option<usize>)>)> = Vec::new();
+            let mut copied: Vec<(u32, Vec<Arrived>)> = Vec::new();
             let mut members: Vec<(u32, Vec<Tid>)> = Vec::new();
             for (oid, r) in rows.iter_mut() {
                 if !r.new_copied.is_empty() {
