@@ -25,4 +25,5 @@ pub mod schema;
 pub mod seed;
 pub mod sink;
 pub mod source;
+pub mod subset;
 pub mod verify;

@@ -31,7 +31,8 @@ Usage: benches/e2e/run.sh [options]
                      `cargo build --release` when missing)
   --restage-args S   extra arguments for `restage clone` (word-split)
   --no-build         never run cargo; a missing restage binary is reported as FAILED
-  --methods LIST     comma-separated subset of raw,pgdump,pgcopydb,restage
+  --methods LIST     comma-separated subset of raw,pgdump,pgcopydb,restage,
+                     restage_serial,restage_rules,restage_restore,raw_subset,restage_subset
   --dump-compress N  pass -Z N to pg_dump -Fd (default: pg_dump's own default)
   --keep-work        do not stop/remove the clusters and the work directory
   -h, --help         this text
@@ -75,7 +76,7 @@ done
 [[ -z "$DUMP_COMPRESS" ]] || is_uint "$DUMP_COMPRESS" || die "--dump-compress must be an integer"
 IFS=',' read -r -a METHOD_LIST <<<"$METHODS"
 for m in "${METHOD_LIST[@]}"; do
-    case "$m" in raw|pgdump|pgcopydb|restage|restage_serial|restage_rules|restage_restore) ;; *) die "unknown method '$m' in --methods" ;; esac
+    case "$m" in raw|pgdump|pgcopydb|restage|restage_serial|restage_rules|restage_restore|raw_subset|restage_subset) ;; *) die "unknown method '$m' in --methods" ;; esac
 done
 has_method() { [[ ",$METHODS," == *",$1,"* ]]; }
 
@@ -365,6 +366,30 @@ SQL
 SRC_SIGNATURE="$(psql_src -At -c "$SIGNATURE_SQL")"
 log "source signature: $SRC_SIGNATURE"
 
+# The subset methods copy 10 % of the customers (every tenth: a tenant-sized slice) with
+# their orders; every other table stays empty. What their target must hold: these row counts,
+# and every constraint of the source, validated.
+SUBSET_WHERE="id % 10 = 0"
+COUNTS_SQL=$(cat <<'SQL'
+SELECT string_agg(format('%I.%I', n.nspname, c.relname) || '=' ||
+       (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM ONLY %I.%I', n.nspname, c.relname), false, true, '')))[1]::text,
+       ',' ORDER BY format('%I.%I', n.nspname, c.relname))
+       || '; ' || (SELECT count(*) FROM pg_constraint WHERE convalidated AND contype IN ('p', 'u', 'f')) || ' valid keys'
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%'
+SQL
+)
+SUBSET_EXPECTED="$(psql_src -At -c "
+SELECT string_agg(format('%I.%I', n.nspname, c.relname) || '=' ||
+       CASE c.relname WHEN 'customers' THEN (SELECT count(*) FROM customers WHERE $SUBSET_WHERE)
+                      WHEN 'orders' THEN (SELECT count(*) FROM orders WHERE customer_id IN (SELECT id FROM customers WHERE $SUBSET_WHERE))
+                      ELSE 0 END,
+       ',' ORDER BY format('%I.%I', n.nspname, c.relname))
+       || '; ' || (SELECT count(*) FROM pg_constraint WHERE convalidated AND contype IN ('p', 'u', 'f')) || ' valid keys'
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%'")"
+log "subset target must hold: $SUBSET_EXPECTED"
+
 # Tables to copy for the raw pipe, largest first
 mapfile -t RAW_TABLES < <(psql_src -At -c "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND c.relpersistence <> 't' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%' ORDER BY pg_table_size(c.oid) DESC, 1")
 
@@ -375,8 +400,14 @@ fresh_target() {
     psql_dst_admin -c "DROP DATABASE IF EXISTS bench WITH (FORCE)" -c "CREATE DATABASE bench" -c "CHECKPOINT" >/dev/null
 }
 
-check_target() {   # prints "ok" or "MISMATCH"; details in $1
+check_target() {   # prints "ok" or "MISMATCH"; details in $1; $2 = method
     local sig
+    if [[ "$2" == *_subset ]]; then
+        sig="$(psql_dst -At -c "$COUNTS_SQL" 2>>"$1" || echo "error")"
+        echo "target rows: $sig" >>"$1"
+        if [[ "$sig" == "$SUBSET_EXPECTED" ]]; then echo ok; else echo MISMATCH; fi
+        return
+    fi
     sig="$(psql_dst -At -c "$SIGNATURE_SQL" 2>>"$1" || echo "error")"
     echo "target signature: $sig" >>"$1"
     if [[ "$sig" == "$SRC_SIGNATURE" ]]; then echo ok; else echo MISMATCH; fi
@@ -469,6 +500,35 @@ run_restage_restore() {
     R_RESET="$(elapsed "$t0" "$t1")"
 }
 
+# The yardstick for a subset: the raw pipe copying exactly the subset's rows (it knows them
+# from the data's shape; restage computes them from the --subset root and the foreign key).
+raw_copy_query() {   # $1 = table, $2 = SELECT producing its rows
+    set -o pipefail
+    "$PGBIN_DIR/psql" -X -q -v ON_ERROR_STOP=1 -d "$SRC_URL" -c "COPY ($2) TO STDOUT (FORMAT binary)" \
+    | "$PGBIN_DIR/psql" -X -q -v ON_ERROR_STOP=1 -d "$DST_URL" \
+        -c "BEGIN" -c "TRUNCATE ONLY $1" -c "COPY $1 FROM STDIN (FORMAT binary, FREEZE)" -c "COMMIT"
+}
+export -f raw_copy_query
+
+run_raw_subset() {
+    local lg="$1" dir="$2" t0 t1 t2 t3
+    t0="$(now)"
+    "$PGBIN_DIR/pg_dump" -Fc --schema-only -f "$dir/schema.dump" "$SRC_URL" >>"$lg" 2>&1 || return 1
+    "$PGBIN_DIR/pg_restore" --section=pre-data --exit-on-error -d "$DST_URL" "$dir/schema.dump" >>"$lg" 2>&1 || return 1
+    t1="$(now)"
+    printf '%s\0' public.orders "SELECT * FROM public.orders WHERE customer_id IN (SELECT id FROM public.customers WHERE $SUBSET_WHERE)" \
+        public.customers "SELECT * FROM public.customers WHERE $SUBSET_WHERE" \
+        | xargs -0 -n2 -P"$JOBS" bash -c 'raw_copy_query "$1" "$2"' _ >>"$lg" 2>&1 || return 1
+    t2="$(now)"
+    "$PGBIN_DIR/pg_restore" --section=post-data --exit-on-error -j "$JOBS" -d "$DST_URL" "$dir/schema.dump" >>"$lg" 2>&1 || return 1
+    t3="$(now)"
+    R_SCHEMA="$(elapsed "$t0" "$t1")"; R_DATA="$(elapsed "$t1" "$t2")"; R_POST="$(elapsed "$t2" "$t3")"
+    R_WALL="$(elapsed "$t0" "$t3")"
+}
+
+# restage computing the same subset from its root: the closure follows orders.customer_id down.
+run_restage_subset() { restage_clone "$1" "$2" --no-rules --subset "public.customers: $SUBSET_WHERE"; }
+
 # restage sanitizing customers and orders with benches/e2e/rules.toml (the rest kept).
 run_restage_rules() {
     RESTAGE_KEY="restage-benchmark-key-not-secret" restage_clone "$1" "$2" --rules "$RULES_FILE"
@@ -498,6 +558,7 @@ restage_clone() {
     R_DATA="$(json_step "$dir/report.json" data)"
     R_POST="$(json_step "$dir/report.json" post-data)"
     R_VERIFY="$(json_step "$dir/report.json" verify)"
+    R_SUBSET="$(json_step "$dir/report.json" subset)"
     [[ -n "$R_DATA" ]] || echo "warning: no numeric 'data' step in the JSON report" >>"$lg"
     if [[ -s "$dir/rss.txt" ]]; then
         R_RSS="$(tail -n1 "$dir/rss.txt" | awk '/^[0-9]+$/ { printf "%.1f", $1 / 1024 }')"
@@ -514,10 +575,10 @@ for ((run = 1; run <= RUNS; run++)); do
         dir="$WORK/run-$m-$run"
         mkdir -p "$dir"
         fresh_target
-        R_WALL=""; R_DATA=""; R_POST=""; R_SCHEMA=""; R_RSS=""; R_DUMP=""; R_RESTORE=""; R_VERIFY=""; R_RESET=""
+        R_WALL=""; R_DATA=""; R_POST=""; R_SCHEMA=""; R_RSS=""; R_DUMP=""; R_RESTORE=""; R_VERIFY=""; R_RESET=""; R_SUBSET=""
         log "run $run/$RUNS: $m"
         if "run_$m" "$lg" "$dir"; then
-            chk="$(check_target "$lg")"
+            chk="$(check_target "$lg" "$m")"
             CHECKS[$m]="${CHECKS[$m]:+${CHECKS[$m]} }$chk"
             [[ "$chk" == ok ]] || log "warning: $m run $run: target differs from source (see $lg)"
             add "$m" wall "$R_WALL"
@@ -525,6 +586,7 @@ for ((run = 1; run <= RUNS; run++)); do
             [[ -n "$R_DATA" ]] && add "$m" data "$R_DATA"
             [[ -n "$R_POST" ]] && add "$m" post "$R_POST"
             [[ -n "$R_VERIFY" ]] && add "$m" verify "$R_VERIFY"
+            [[ -n "$R_SUBSET" ]] && add "$m" subset "$R_SUBSET"
             [[ -n "$R_DUMP" ]] && add "$m" dump "$R_DUMP"
             [[ -n "$R_RESTORE" ]] && add "$m" restore "$R_RESTORE"
             [[ -n "$R_RESET" ]] && add "$m" reset "$R_RESET"
@@ -564,6 +626,8 @@ label() {
         restage_serial) echo "restage clone --index-jobs 0 (post-data after the copy)" ;;
         restage_rules) echo "restage clone --rules (customers and orders sanitized)" ;;
         restage_restore) echo "restage restore of a snapshot (CI fixtures)" ;;
+        raw_subset) echo "raw binary pipe of the 10 % subset's rows alone" ;;
+        restage_subset) echo "restage clone --subset (10 % of customers, their orders)" ;;
     esac
 }
 
@@ -622,6 +686,9 @@ GIT_REV="$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknow
         echo "- restage peak RSS: $(fmt "$RST_RSS_MED") MB median, $(fmt "$RST_RSS_MAX") MB max"
     elif has_method restage; then
         echo "- restage: FAILED (see log)"
+    fi
+    if [[ -n "$(S restage_subset wall median)" ]]; then
+        echo "- 10 % subset: restage clone --subset ÷ raw pipe of those rows alone (wall): $(fmt "$(ratio "$(S restage_subset wall median)" "$(S raw_subset wall median)")"); data phases: $(fmt "$(ratio "$(S restage_subset data median)" "$(S raw_subset data median)")") ; restage computing the closure (median s): $(fmt "$(S restage_subset subset median)")"
     fi
     if [[ -n "$(S restage_restore wall median)" ]]; then
         echo "- restage restore of the snapshot ÷ raw pipe (data + the same index builds): $(fmt "$(ratio "$(S restage_restore wall median)" "$RAW_MED")")"

@@ -11,6 +11,7 @@ use super::guards;
 use super::run::{self, parse_conn, type_map, APPLICATION_NAME};
 use super::run_report;
 use super::sanitizing::{self, Sanitizing};
+use super::subsetting;
 use super::{pg_failure, runtime, Failure};
 use crate::catalog::{self, select, SourceCatalog, Table};
 use crate::cli::{CloneArgs, CloneOptions, OutputArgs};
@@ -107,6 +108,7 @@ impl CloneRun<'_> {
     fn steps(&mut self) -> Result<(), Failure> {
         self.report.begin("schema");
         interrupt::target::untouched();
+        let subset_spec = subsetting::spec(&self.options.subset.roots, &self.sanitizing.files)?;
         let source_client = self.connect("source", self.source)?;
         let target_client = self.connect_target()?;
         self.guard_target(&source_client, &target_client)?;
@@ -170,6 +172,23 @@ impl CloneRun<'_> {
             &tables,
             comments,
         )?;
+        // The closure is computed (and bad roots or filters refused) before the target changes.
+        let subset = match &subset_spec {
+            Some(spec) => {
+                let closure = Instant::now();
+                let subset = subsetting::compute(
+                    self.rt,
+                    &leader.client,
+                    spec,
+                    &tables,
+                    catalog.server_version_num,
+                )?;
+                self.report
+                    .step("subset", closure, closure.elapsed().as_secs_f64());
+                Some(subset)
+            }
+            None => None,
+        };
 
         let archive = SchemaArchive::dump_schemas(
             self.source,
@@ -224,7 +243,10 @@ impl CloneRun<'_> {
         self.report.begin("data");
         let step = Instant::now();
         let post_plan = schema::plan_post_data(archive.entries(), &catalog, &tables);
-        let plans = self.plan_tables(&target_client, &catalog, tables, &rules)?;
+        let mut plans = self.plan_tables(&target_client, &catalog, tables, &rules)?;
+        if let Some(subset) = &subset {
+            subsetting::restrict(&mut plans, subset);
+        }
         super::preflight::check(self.rt, &leader.client, &target_client, &plans, &rules)?;
         let outcome = self.copy_data(&leader.snapshot, &plans, &archive, &post_plan, restore)?;
         let stats = outcome.tables;
@@ -260,8 +282,12 @@ impl CloneRun<'_> {
         self.verify_sequences(&target_client, &catalog)?;
         self.report.end();
 
+        let source_rows = subset
+            .as_ref()
+            .map(subsetting::source_rows)
+            .unwrap_or_default();
         self.report
-            .set_tables(run_report::table_rows(&plans, &stats));
+            .set_tables(run_report::table_rows(&plans, &stats, &source_rows));
         let mark = format!(
             "{} from {} at {}",
             target::COMPLETE_MARK,

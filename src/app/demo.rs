@@ -11,7 +11,7 @@ use super::run::parse_conn;
 use super::sanitizing::{ephemeral_key, Sanitizing};
 use super::verify;
 use super::Failure;
-use crate::cli::{CloneOptions, DemoArgs, TableSelection};
+use crate::cli::{CloneOptions, DemoArgs, SubsetArgs, TableSelection};
 use crate::exit;
 use crate::localpg::{Cluster, ClusterOptions};
 use crate::rules;
@@ -53,6 +53,7 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
         index_jobs: None,
         selection: TableSelection::default(),
         schemas: Vec::new(),
+        subset: SubsetArgs::default(),
         split_larger_than: 1 << 30,
         clean: false,
         no_owner: false,

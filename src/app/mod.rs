@@ -25,6 +25,7 @@ mod schema_text;
 pub mod seed;
 mod seed_init;
 mod snapshot;
+mod subsetting;
 mod verify;
 mod versions;
 

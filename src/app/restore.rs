@@ -227,7 +227,7 @@ impl Restore<'_> {
         bars.0.finish();
         let outcome =
             result.map_err(|e| run::copy_failure(e, "the target is incomplete and marked so"))?;
-        let mut rows = run_report::table_rows(&plans, &outcome.tables);
+        let mut rows = run_report::table_rows(&plans, &outcome.tables, &Default::default());
 
         report.begin("post-data");
 
@@ -359,6 +359,7 @@ impl Restore<'_> {
                     count,
                     first_block: None,
                     end_block: None,
+                    rows: None,
                 });
             }
             plans.push(TablePlan {

@@ -2,6 +2,8 @@
 //! the rules and key, the per-table lines from the pipeline's statistics, and the output
 //! (`--json` on stdout, `--report FILE`, or the human summary).
 
+use std::collections::HashMap;
+
 use super::sanitizing::{self, Sanitizing};
 use super::Failure;
 use crate::cli::OutputArgs;
@@ -145,7 +147,13 @@ pub(super) fn sanitized_columns(plan: &sanitizing::Plan) -> Vec<String> {
 }
 
 /// The per-table lines of a copy from the pipeline's statistics, in plan order.
-pub(super) fn table_rows(plans: &[TablePlan], stats: &[TableStats]) -> Vec<TableRow> {
+/// `source_rows`: a table's rows in the source when fewer were copied (a row subset); the
+/// other tables' source rows are the rows read.
+pub(super) fn table_rows(
+    plans: &[TablePlan],
+    stats: &[TableStats],
+    source_rows: &HashMap<u32, u64>,
+) -> Vec<TableRow> {
     plans
         .iter()
         .zip(stats)
@@ -161,7 +169,7 @@ pub(super) fn table_rows(plans: &[TablePlan], stats: &[TableStats]) -> Vec<Table
             },
             parts: s.parts,
             post_seconds: s.post_seconds,
-            source_rows: s.rows,
+            source_rows: source_rows.get(&p.table.oid).copied().unwrap_or(s.rows),
             target_rows: s.written_rows,
             checksum: s.checksum(),
         })

@@ -162,6 +162,7 @@ fn write_from(
 ) -> Result<(Manifest, usize, usize), Failure> {
     report.begin("schema");
     let (include, exclude) = (&args.selection.tables, &args.selection.exclude_tables);
+    let subset_spec = super::subsetting::spec(&args.subset.roots, &sanitizing.files)?;
     let leader = rt
         .block_on(Leader::begin(client))
         .map_err(|e| pg_failure(exit::FAILURE, "source: cannot export a snapshot", &e))?;
@@ -190,6 +191,16 @@ fn write_from(
     report.versions.source_server = Some(server.to_string());
     let comments = args.keep_comments || sanitizing.verbatim;
     super::schema_text::guard(&rt, &leader.client, sanitizing, &rules, &tables, comments)?;
+    let subset = match &subset_spec {
+        Some(spec) => Some(super::subsetting::compute(
+            &rt,
+            &leader.client,
+            spec,
+            &tables,
+            catalog.server_version_num,
+        )?),
+        None => None,
+    };
     let archive =
         SchemaArchive::dump_schemas(source, &leader.snapshot, server, comments, &args.schemas)
             .map_err(|e| run::schema_failure("source", e))?;
@@ -205,7 +216,14 @@ fn write_from(
     report.versions.pg_dump = Some(archive.pg_dump.version.to_string());
     report.begin("data");
     // Embedded type OIDs stay the source's: restore rewrites them for its target.
-    let plans = run::plan::from_catalog(&catalog, tables, (&rules, sanitizing), SPLIT_BYTES, None);
+    let mut plans =
+        run::plan::from_catalog(&catalog, tables, (&rules, sanitizing), SPLIT_BYTES, None);
+    if let Some(subset) = &subset {
+        super::subsetting::restrict(&mut plans, subset);
+        if !args.output.quiet && !args.output.json {
+            print!("{}", super::subsetting::summary(&plans, subset));
+        }
+    }
     let files = SnapshotFiles::new(out).map_err(|e| {
         Failure::new(
             exit::FAILURE,
@@ -242,7 +260,15 @@ fn write_from(
         )
     })?;
     let _ = rt.block_on(leader.finish());
-    report.set_tables(run_report::table_rows(&plans, &outcome.tables));
+    let source_rows = subset
+        .as_ref()
+        .map(super::subsetting::source_rows)
+        .unwrap_or_default();
+    report.set_tables(run_report::table_rows(
+        &plans,
+        &outcome.tables,
+        &source_rows,
+    ));
     report.begin("manifest");
 
     let records = files.into_records();

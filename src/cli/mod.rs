@@ -228,6 +228,8 @@ pub struct SnapshotArgs {
     /// database; restore it with the same --schema.
     #[arg(long = "schema", value_name = "NAME")]
     pub schemas: Vec<String>,
+    #[command(flatten)]
+    pub subset: SubsetArgs,
     /// Keep the source's COMMENT ON texts in the schema archive (with --rules they are left out
     /// by default; kept ones are scanned for personal data like the rest of the schema).
     #[arg(long)]
@@ -756,6 +758,8 @@ pub struct CloneOptions {
     /// holds others (a platform's database); only these schemas must be empty there.
     #[arg(long = "schema", value_name = "NAME", conflicts_with = "clean")]
     pub schemas: Vec<String>,
+    #[command(flatten)]
+    pub subset: SubsetArgs,
     /// Split tables larger than this into block ranges copied concurrently (e.g. 512MiB, 2GB;
     /// 0 disables; needs PostgreSQL 14+ on the source).
     #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
@@ -792,6 +796,17 @@ pub struct TableSelection {
     /// Leave out matching tables (same syntax). Repeatable.
     #[arg(long = "exclude-table", short = 'T', value_name = "PATTERN")]
     pub exclude_tables: Vec<String>,
+}
+
+/// A referentially complete row subset instead of every row (clone, snapshot).
+#[derive(Debug, Clone, Default, Args)]
+pub struct SubsetArgs {
+    /// Copy the rows of TABLE matching the WHERE condition, the rows they reference
+    /// (transitively) and the rows that belong to them (referencing them through foreign keys),
+    /// e.g. "public.tenants: id = 42". Repeatable. Rules files add per-table `where`,
+    /// `percent` and `references` settings; tables the closure does not reach are copied empty.
+    #[arg(long = "subset", value_name = "TABLE: WHERE")]
+    pub roots: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -46,6 +46,7 @@ fn plan(name: &str, parts: usize, bytes: u64) -> TablePlan {
                 count: parts,
                 first_block: None,
                 end_block: None,
+                rows: None,
             })
             .collect(),
         transforms: Vec::new(),

@@ -1,6 +1,6 @@
 //! The run report for people: per-table lines, the step table, sanitized columns, warnings.
 
-use super::record::RunReport;
+use super::record::{RunReport, TableRow};
 
 impl RunReport {
     /// The human summary: per table rows, bytes, seconds, rows/s, then the step table.
@@ -17,14 +17,34 @@ impl RunReport {
             .max()
             .unwrap_or(5)
             .clamp(5, 60);
+        // A subset run says how many of each table's rows it copied.
+        let subset = self.tables.iter().any(|t| t.source_rows != t.rows);
+        let source_rows = |t: &TableRow| {
+            if subset {
+                format!("  {:>12}", t.source_rows)
+            } else {
+                String::new()
+            }
+        };
         out.push_str(&format!(
-            "{:<width$}  {:>12}  {:>10}  {:>8}  {:>12}  {:>8}\n",
-            "table", "rows", "bytes", "copy s", "rows/s", "index s"
+            "{:<width$}{}  {:>12}  {:>10}  {:>8}  {:>12}  {:>8}\n",
+            "table",
+            if subset {
+                format!("  {:>12}", "source rows")
+            } else {
+                String::new()
+            },
+            "rows",
+            "bytes",
+            "copy s",
+            "rows/s",
+            "index s"
         ));
         for t in &self.tables {
             out.push_str(&format!(
-                "{:<width$}  {:>12}  {:>10}  {:>8.2}  {:>12.0}  {:>8.2}\n",
+                "{:<width$}{}  {:>12}  {:>10}  {:>8.2}  {:>12.0}  {:>8.2}\n",
                 t.table,
+                source_rows(t),
                 t.rows,
                 format_bytes(t.bytes),
                 t.seconds,
@@ -177,6 +197,8 @@ mod tests {
             rows_per_second: 20.0,
             parts: 1,
             post_seconds: 0.1,
+            source_rows: 10,
+            target_rows: 10,
             ..TableRow::default()
         }]);
         r.step("data", std::time::Instant::now(), 0.5);
@@ -189,5 +211,14 @@ mod tests {
             .lines()
             .any(|l| l.starts_with("total ") && l.ends_with(" ok")));
         assert!(r.to_json().contains("\"rows_per_second\": 20.0"));
+        assert!(!text.contains("source rows"));
+        r.tables[0].source_rows = 1000;
+        let text = r.render();
+        assert!(text.contains("source rows"), "{text}");
+        assert!(
+            text.lines().nth(1).is_some_and(|l| l.contains("1000")),
+            "{text}"
+        );
+        assert!(r.to_json().contains("\"source_rows\": 1000"));
     }
 }

@@ -93,6 +93,26 @@ pub struct TableSection {
     pub columns: Vec<(String, Entry)>,
     /// Columns marked `{ undecided = "…" }`.
     pub undecided: Vec<(String, Undecided)>,
+    /// Row subset settings of the table (`where`, `percent`, `references`).
+    pub subset: SubsetSection,
+}
+
+/// A value of the rules file with its place, for diagnostics found against the live schema.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placed<T> {
+    pub value: T,
+    /// `file:line:column`.
+    pub place: String,
+}
+
+/// `where = "…"`, `percent = N` and `[tables."t".references]` of a table section: which of its
+/// rows a subset clone copies, and how its foreign keys are followed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SubsetSection {
+    pub filter: Option<Placed<String>>,
+    pub percent: Option<Placed<f64>>,
+    /// Referencing columns (`"a"` or `"a,b"`) → `follow`, `up` or `null`.
+    pub references: Vec<(String, Placed<String>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -198,11 +218,24 @@ pub fn parse(path: &Path, text: String) -> (Option<RuleFile>, Vec<Diagnostic>) {
                         entry_offset: tkey.span().start,
                         columns: Vec::new(),
                         undecided: Vec::new(),
+                        subset: SubsetSection::default(),
                     };
                     for (k, v) in tsection {
-                        if k.get_ref().as_ref() != "columns" {
-                            p.unknown_key(k, "a table section takes only `columns`");
-                            continue;
+                        match k.get_ref().as_ref() {
+                            "columns" => {}
+                            "where" | "percent" | "references" => {
+                                let plain = tvals.and_then(|t| t.get(k.get_ref().as_ref()));
+                                p.subset_key(k, v, plain, &mut table.subset);
+                                continue;
+                            }
+                            _ => {
+                                p.unknown_key(
+                                    k,
+                                    "a table section takes `columns`, `where`, `percent` and \
+                                     `references`",
+                                );
+                                continue;
+                            }
                         }
                         let Some(cols) = p.table(k, v, "columns") else {
                             continue;
@@ -248,6 +281,16 @@ pub fn parse(path: &Path, text: String) -> (Option<RuleFile>, Vec<Diagnostic>) {
     (Some(file), problems)
 }
 
+/// A `percent` value: a number above 0 and at most 100.
+fn percent_of(value: &toml::Value) -> Option<f64> {
+    let n = match value {
+        toml::Value::Integer(i) => *i as f64,
+        toml::Value::Float(f) => *f,
+        _ => return None,
+    };
+    (n > 0.0 && n <= 100.0).then_some(n)
+}
+
 /// The first line of a TOML parser message (the rest repeats the source line).
 pub(crate) fn first_line(message: &str) -> String {
     message.lines().next().unwrap_or(message).trim().to_string()
@@ -287,6 +330,68 @@ impl Parser<'_> {
                 );
                 None
             }
+        }
+    }
+
+    fn place(&self, offset: usize) -> String {
+        let (line, column) = super::diagnostic::line_col(self.text, offset);
+        format!("{}:{line}:{column}", self.path.display())
+    }
+
+    /// `where = "SQL"`, `percent = N` (0 < N ≤ 100) or `references = { "col" = "follow" }`;
+    /// `plain` is the same value as parsed TOML.
+    fn subset_key(
+        &mut self,
+        key: &Key<'_>,
+        value: &Spanned<DeValue<'_>>,
+        plain: Option<&toml::Value>,
+        out: &mut SubsetSection,
+    ) {
+        let offset = value.span().start;
+        let place = self.place(offset);
+        match (key.get_ref().as_ref(), plain) {
+            ("where", Some(toml::Value::String(s))) if !s.trim().is_empty() => {
+                out.filter = Some(Placed {
+                    value: s.clone(),
+                    place,
+                });
+            }
+            ("where", _) => self.at(offset, "`where` must be a non-empty SQL condition".into()),
+            ("percent", Some(v)) if percent_of(v).is_some() => {
+                out.percent = percent_of(v).map(|value| Placed { value, place });
+            }
+            ("percent", _) => self.at(
+                offset,
+                "`percent` must be a number above 0 and at most 100".into(),
+            ),
+            (_, Some(toml::Value::Table(rules))) => {
+                let DeValue::Table(spans) = value.get_ref() else {
+                    return;
+                };
+                for (col, rule) in spans {
+                    let at = rule.span().start;
+                    let name = col.get_ref().to_string();
+                    match rules.get(&name).and_then(toml::Value::as_str) {
+                        Some(r @ ("follow" | "up" | "null")) => out.references.push((
+                            name,
+                            Placed {
+                                value: r.to_string(),
+                                place: self.place(at),
+                            },
+                        )),
+                        _ => self.at(
+                            at,
+                            "a foreign key is followed with \"follow\", \"up\" or \"null\"".into(),
+                        ),
+                    }
+                }
+            }
+            (_, _) => self.at(
+                offset,
+                "`references` is a table: referencing columns → \"follow\", \"up\" or \
+                 \"null\""
+                    .into(),
+            ),
         }
     }
 

@@ -249,6 +249,7 @@ impl Seeder {
                 count,
                 first_block: None,
                 end_block: None,
+                rows: None,
             })
             .collect()
     }

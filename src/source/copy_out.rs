@@ -25,11 +25,11 @@ pub enum CopyOutError {
 /// The SELECT a part copies. `FROM ONLY`: inheritance children and partitions are copied as
 /// tables of their own, so every row travels exactly once.
 pub fn select_sql(table: &Table, part: &Part) -> String {
-    let mut sql = format!(
-        "SELECT {} FROM ONLY {}",
-        table.column_list(),
-        table.qualified()
-    );
+    let columns = match part.rows.as_ref().and_then(|r| r.select_list.clone()) {
+        Some(list) => list,
+        None => table.column_list(),
+    };
+    let mut sql = format!("SELECT {columns} FROM ONLY {}", table.qualified());
     if let Some(predicate) = part.predicate() {
         sql.push_str(" WHERE ");
         sql.push_str(&predicate);

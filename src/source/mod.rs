@@ -12,4 +12,4 @@ pub use copy_out::{copy_out, copy_out_text, CopyOutError};
 pub use dictionary::distinct_values;
 pub use sample::sample;
 pub use snapshot::{join_snapshot, Leader};
-pub use split::{plan_parts, Part};
+pub use split::{plan_parts, Part, RowFilter};

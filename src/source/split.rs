@@ -1,6 +1,8 @@
 //! Splitting a large table into ctid (block) ranges so that one huge table does not serialize
 //! the run. Ranges use TID range scans (PostgreSQL 14+); older servers copy tables whole.
 
+use std::sync::Arc;
+
 use crate::catalog::Table;
 
 /// A unit of copy work: a whole table, or one block range of it.
@@ -13,6 +15,16 @@ pub struct Part {
     /// size was read are never missed.
     pub first_block: Option<u64>,
     pub end_block: Option<u64>,
+    /// A row subset: only these rows, perhaps with some columns replaced.
+    pub rows: Option<Arc<RowFilter>>,
+}
+
+/// The rows of a table a subset copies, and the SELECT list when some of its columns are not
+/// copied as stored (foreign keys set to NULL where the referenced row is not copied).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowFilter {
+    pub predicate: String,
+    pub select_list: Option<String>,
 }
 
 impl Part {
@@ -22,6 +34,15 @@ impl Part {
             count: 1,
             first_block: None,
             end_block: None,
+            rows: None,
+        }
+    }
+
+    /// The whole table, restricted to a subset's rows.
+    pub fn subset(rows: RowFilter) -> Part {
+        Part {
+            rows: Some(Arc::new(rows)),
+            ..Part::whole()
         }
     }
 
@@ -33,12 +54,9 @@ impl Part {
     pub fn predicate(&self) -> Option<String> {
         let lower = self.first_block.map(|b| format!("ctid >= '({b},0)'::tid"));
         let upper = self.end_block.map(|b| format!("ctid < '({b},0)'::tid"));
-        match (lower, upper) {
-            (None, None) => None,
-            (Some(l), None) => Some(l),
-            (None, Some(u)) => Some(u),
-            (Some(l), Some(u)) => Some(format!("{l} AND {u}")),
-        }
+        let rows = self.rows.as_ref().map(|r| format!("({})", r.predicate));
+        let all: Vec<String> = [lower, upper, rows].into_iter().flatten().collect();
+        (!all.is_empty()).then(|| all.join(" AND "))
     }
 
     /// `part 2/4 (blocks 1000..2000)`, for progress and error messages.
@@ -75,6 +93,7 @@ pub fn plan_parts(table: &Table, split_bytes: u64, server_version_num: u32) -> V
             count,
             first_block: (index > 1).then_some(start),
             end_block: (index < count).then_some(end),
+            rows: None,
         });
         start = end;
     }

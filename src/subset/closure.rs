@@ -1,0 +1,468 @@
+//! The referential closure, computed on the source inside the run's snapshot without writing
+//! anything: root rows are selected, then foreign keys are walked to a fixpoint, a whole
+//! frontier of rows per table and key at a time (one query each, never one per row).
+//!
+//! Two kinds of copied rows:
+//! - members: root rows, and rows that reference a member through a followed foreign key
+//!   (`follow`, the default) and pass their table's `where`/`percent`;
+//! - references: rows a copied row references (upward, always, whatever the filters say:
+//!   without them the foreign key could not validate).
+//!
+//! Only members bring the rows referencing them along, so a product pulled in by one order
+//! line does not pull in every other order of that product.
+
+use std::collections::{HashMap, HashSet};
+
+use tokio_postgres::Client;
+
+use super::graph::{Edge, Graph, Relation};
+use super::query::{self, Tid};
+use super::spec::{Follow, SubsetSpec};
+use super::{SubsetError, TableRows};
+use crate::catalog::{quote_ident, Table};
+
+/// A row newly copied, with the foreign key it came down through, if any.
+type Arrived = (Tid, Option<usize>);
+
+/// The copied rows of one table while the closure grows.
+#[derive(Default)]
+struct Rows {
+    copied: HashSet<Tid>,
+    members: HashSet<Tid>,
+    /// Copied since their references were last followed, with the foreign key (index in
+    /// `graph.edges`) a row came down through: that key needs no following back up, the row
+    /// it references is a member already.
+    new_copied: Vec<Arrived>,
+    /// Became members since the rows referencing them were last followed.
+    new_members: Vec<Tid>,
+}
+
+struct Resolved<'g> {
+    graph: &'g Graph,
+    /// Per top relation: `where` conditions with their origin.
+    filters: HashMap<u32, Vec<(String, String)>>,
+    /// Per top relation: the sampled percentage.
+    percents: HashMap<u32, f64>,
+    /// Per edge (index in `graph.edges`).
+    follow: Vec<Follow>,
+    /// Root relation, condition, origin.
+    roots: Vec<(&'g Relation, String, String)>,
+}
+
+/// Computes the rows of each copied table.
+pub async fn compute(
+    client: &Client,
+    spec: &SubsetSpec,
+    tables: &[Table],
+    server_version_num: u32,
+) -> Result<HashMap<u32, TableRows>, SubsetError> {
+    let graph = Graph::load(client, tables, server_version_num)
+        .await
+        .map_err(|e| SubsetError::Source(crate::pgerr::describe(&e)))?;
+    let resolved = resolve(spec, &graph)?;
+    resolved.check_conditions(client).await?;
+    let mut rows: HashMap<u32, Rows> = tables.iter().map(|t| (t.oid, Rows::default())).collect();
+    for (relation, condition, origin) in &resolved.roots {
+        let sql = format!(
+            "SELECT t.tableoid::oid, t.ctid FROM {} t WHERE ({condition}){}",
+            relation.scan_sql(),
+            resolved.restrictions(relation)
+        );
+        let found = query::row_ids(client, &sql)
+            .await
+            .map_err(|e| SubsetError::Condition {
+                origin: origin.clone(),
+                table: relation.display_name(),
+                message: e.to_string(),
+            })?;
+        if found.is_empty() {
+            return Err(SubsetError::NoRows {
+                origin: origin.clone(),
+                table: relation.display_name(),
+                condition: condition.clone(),
+            });
+        }
+        add(&mut rows, found, true, None);
+    }
+    resolved.fixpoint(client, &mut rows).await?;
+
+    let mut out = HashMap::new();
+    for table in tables {
+        let Some(r) = rows.get(&table.oid) else {
+            continue;
+        };
+        let tids: Vec<Tid> = r.copied.iter().copied().collect();
+        let sql = format!("SELECT pg_catalog.count(*) FROM ONLY {}", table.qualified());
+        let source_rows: i64 = client
+            .query_one(&sql, &[])
+            .await
+            .map_err(|e| SubsetError::Source(crate::pgerr::describe(&e)))?
+            .get(0);
+        let source_rows = source_rows.max(0) as u64;
+        // Every row chosen: a plain scan beats a TID scan of all of them.
+        let predicate = if tids.len() as u64 == source_rows {
+            "true".to_string()
+        } else {
+            query::rows_predicate("", &tids)
+        };
+        out.insert(
+            table.oid,
+            TableRows {
+                source_rows,
+                copied_rows: tids.len() as u64,
+                predicate,
+                select_list: resolved.nulled_select_list(table, &rows),
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Adds rows found (`via` the foreign key followed down to them); `member` rows also become
+/// members.
+fn add(rows: &mut HashMap<u32, Rows>, found: Vec<(u32, Tid)>, member: bool, via: Option<usize>) {
+    for (table, tid) in found {
+        // A row of a table that is not copied (--exclude-table) is not followed.
+        let Some(r) = rows.get_mut(&table) else {
+            continue;
+        };
+        if r.copied.insert(tid) {
+            r.new_copied.push((tid, via));
+        }
+        if member && r.members.insert(tid) {
+            r.new_members.push(tid);
+        }
+    }
+}
+
+fn resolve<'g>(spec: &SubsetSpec, graph: &'g Graph) -> Result<Resolved<'g>, SubsetError> {
+    let find = |name: &str, origin: &str| {
+        graph.find(name).ok_or_else(|| SubsetError::Spec {
+            origin: origin.to_string(),
+            message: format!("no copied table {name}"),
+        })
+    };
+    // Filters and samples describe a whole partitioned table, not one of its partitions.
+    let top_of = |name: &str, origin: &str| -> Result<&'g Relation, SubsetError> {
+        let rel = find(name, origin)?;
+        if rel.top != rel.oid {
+            let top = graph
+                .relations
+                .get(&rel.top)
+                .map_or_else(String::new, Relation::display_name);
+            return Err(SubsetError::Spec {
+                origin: origin.to_string(),
+                message: format!(
+                    "{} is a partition: name the partitioned table {top}",
+                    rel.display_name()
+                ),
+            });
+        }
+        Ok(rel)
+    };
+    let mut filters: HashMap<u32, Vec<(String, String)>> = HashMap::new();
+    for f in &spec.filters {
+        let rel = top_of(&f.table, &f.origin)?;
+        filters
+            .entry(rel.oid)
+            .or_default()
+            .push((f.value.clone(), f.origin.clone()));
+    }
+    let mut percents = HashMap::new();
+    for p in &spec.percents {
+        percents.insert(top_of(&p.table, &p.origin)?.oid, p.value);
+    }
+    let mut follow = vec![Follow::Follow; graph.edges.len()];
+    for r in &spec.references {
+        let rel = find(&r.table, &r.origin)?;
+        let (columns, how) = &r.value;
+        let mut wanted = columns.clone();
+        wanted.sort();
+        let found = graph.edges.iter().position(|e| {
+            let mut have = e.columns.clone();
+            have.sort();
+            e.child == rel.oid && have == wanted
+        });
+        let Some(i) = found else {
+            return Err(SubsetError::Spec {
+                origin: r.origin.clone(),
+                message: format!(
+                    "{} has no foreign key on ({})",
+                    rel.display_name(),
+                    columns.join(", ")
+                ),
+            });
+        };
+        if *how == Follow::Null && !graph.edges[i].nullable {
+            return Err(SubsetError::Spec {
+                origin: r.origin.clone(),
+                message: format!(
+                    "\"null\" needs nullable columns, but {}.({}) is NOT NULL",
+                    rel.display_name(),
+                    columns.join(", ")
+                ),
+            });
+        }
+        follow[i] = *how;
+    }
+    let mut roots = Vec::new();
+    for root in &spec.roots {
+        roots.push((
+            top_of(&root.table, "--subset")?,
+            root.condition.clone(),
+            "--subset".to_string(),
+        ));
+    }
+    if roots.is_empty() {
+        // Without --subset, the filtered and sampled tables are the roots.
+        let mut tops: Vec<u32> = filters.keys().chain(percents.keys()).copied().collect();
+        tops.sort_unstable();
+        tops.dedup();
+        for top in tops {
+            if let Some(rel) = graph.relations.get(&top) {
+                roots.push((rel, "true".to_string(), "rules".to_string()));
+            }
+        }
+    }
+    Ok(Resolved {
+        graph,
+        filters,
+        percents,
+        follow,
+        roots,
+    })
+}
+
+impl Resolved<'_> {
+    /// ` AND (where) AND (sample)` for rows of `relation` that enter as members.
+    fn restrictions(&self, relation: &Relation) -> String {
+        let mut out = String::new();
+        for (condition, _) in self.filters.get(&relation.top).into_iter().flatten() {
+            out.push_str(&format!(" AND ({condition})"));
+        }
+        if let Some(percent) = self.percents.get(&relation.top) {
+            let key = &self
+                .graph
+                .relations
+                .get(&relation.top)
+                .unwrap_or(relation)
+                .primary_key;
+            out.push_str(&format!(
+                " AND {}",
+                query::sample_predicate("t", key, *percent)
+            ));
+        }
+        out
+    }
+
+    /// Every `where` is planned once, so a bad one fails here, before anything is written,
+    /// even if the walk would never reach its table.
+    async fn check_conditions(&self, client: &Client) -> Result<(), SubsetError> {
+        for (top, conditions) in &self.filters {
+            let Some(rel) = self.graph.relations.get(top) else {
+                continue;
+            };
+            for (condition, origin) in conditions {
+                let sql = format!(
+                    "SELECT 1 FROM {} t WHERE ({condition}) LIMIT 0",
+                    rel.scan_sql()
+                );
+                client
+                    .query(&sql, &[])
+                    .await
+                    .map_err(|e| SubsetError::Condition {
+                        origin: origin.clone(),
+                        table: rel.display_name(),
+                        message: crate::pgerr::describe(&e),
+                    })?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn fixpoint(
+        &self,
+        client: &Client,
+        rows: &mut HashMap<u32, Rows>,
+    ) -> Result<(), SubsetError> {
+        loop {
+            let mut copied: Vec<(u32, Vec<Arrived>)> = Vec::new();
+            let mut members: Vec<(u32, Vec<Tid>)> = Vec::new();
+            for (oid, r) in rows.iter_mut() {
+                if !r.new_copied.is_empty() {
+                    copied.push((*oid, std::mem::take(&mut r.new_copied)));
+                }
+                if !r.new_members.is_empty() {
+                    members.push((*oid, std::mem::take(&mut r.new_members)));
+                }
+            }
+            if copied.is_empty() && members.is_empty() {
+                return Ok(());
+            }
+            for (leaf, arrived) in &copied {
+                for (i, edge) in self.graph.edges.iter().enumerate() {
+                    if self.follow[i] == Follow::Null || !self.holds(edge.child, *leaf) {
+                        continue;
+                    }
+                    let tids: Vec<Tid> = arrived
+                        .iter()
+                        .filter(|(_, via)| *via != Some(i))
+                        .map(|(tid, _)| *tid)
+                        .collect();
+                    if tids.is_empty() {
+                        continue;
+                    }
+                    let found = self.referenced(client, edge, *leaf, &tids).await?;
+                    add(rows, found, false, None);
+                }
+            }
+            for (leaf, tids) in &members {
+                for (i, edge) in self.graph.edges.iter().enumerate() {
+                    if self.follow[i] != Follow::Follow || !self.holds(edge.parent, *leaf) {
+                        continue;
+                    }
+                    let found = self.referencing(client, edge, *leaf, tids).await?;
+                    add(rows, found, true, Some(i));
+                }
+            }
+        }
+    }
+
+    /// Whether copied table `leaf` holds rows of `relation`.
+    fn holds(&self, relation: u32, leaf: u32) -> bool {
+        self.graph
+            .relations
+            .get(&relation)
+            .is_some_and(|r| r.leaves.contains(&leaf))
+    }
+
+    fn relation(&self, oid: u32) -> Result<&Relation, SubsetError> {
+        self.graph
+            .relations
+            .get(&oid)
+            .ok_or_else(|| SubsetError::Source(format!("relation {oid} vanished from the graph")))
+    }
+
+    /// Rows of the edge's parent referenced by rows `tids` of `leaf`.
+    async fn referenced(
+        &self,
+        client: &Client,
+        edge: &Edge,
+        leaf: u32,
+        tids: &[Tid],
+    ) -> Result<Vec<(u32, Tid)>, SubsetError> {
+        let wanted = (self.relation(edge.parent)?, &edge.parent_columns[..]);
+        let known = (self.relation(leaf)?, &edge.columns[..]);
+        self.matching(client, edge, wanted, known, tids, String::new())
+            .await
+    }
+
+    /// Rows of the edge's child (passing its filters) referencing rows `tids` of `leaf`.
+    async fn referencing(
+        &self,
+        client: &Client,
+        edge: &Edge,
+        leaf: u32,
+        tids: &[Tid],
+    ) -> Result<Vec<(u32, Tid)>, SubsetError> {
+        let child = self.relation(edge.child)?;
+        let wanted = (child, &edge.columns[..]);
+        let known = (self.relation(leaf)?, &edge.parent_columns[..]);
+        self.matching(client, edge, wanted, known, tids, self.restrictions(child))
+            .await
+    }
+
+    /// The rows of `wanted` whose key columns equal those of rows `tids` of the copied table
+    /// `known`, and satisfy `restrictions` (on alias `t`): one semi-join for a whole frontier.
+    async fn matching(
+        &self,
+        client: &Client,
+        edge: &Edge,
+        wanted: (&Relation, &[String]),
+        known: (&Relation, &[String]),
+        tids: &[Tid],
+        restrictions: String,
+    ) -> Result<Vec<(u32, Tid)>, SubsetError> {
+        let sql = format!(
+            "SELECT t.tableoid::oid, t.ctid FROM {} t WHERE {} IN (SELECT {} FROM {} k WHERE {}){}",
+            wanted.0.scan_sql(),
+            query::column_tuple("t", wanted.1),
+            query::column_list("k", known.1),
+            known.0.scan_sql(),
+            query::rows_predicate("k", tids),
+            restrictions
+        );
+        let started = std::time::Instant::now();
+        let found = query::row_ids(client, &sql).await.map_err(|e| {
+            SubsetError::Source(format!("following foreign key {}: {e}", edge.name))
+        })?;
+        tracing::debug!(
+            "subset: {} from {} rows of {}: {} rows of {} in {:.3} s",
+            edge.name,
+            tids.len(),
+            known.0.display_name(),
+            found.len(),
+            wanted.0.display_name(),
+            started.elapsed().as_secs_f64()
+        );
+        Ok(found)
+    }
+
+    /// For a table with `null` foreign keys: its column list with each such column copied
+    /// only where the row it references is copied too, NULL elsewhere.
+    fn nulled_select_list(&self, table: &Table, rows: &HashMap<u32, Rows>) -> Option<String> {
+        let mut replaced: HashMap<&str, String> = HashMap::new();
+        let outer = table.qualified();
+        for (i, edge) in self.graph.edges.iter().enumerate() {
+            if self.follow[i] != Follow::Null || !self.holds(edge.child, table.oid) {
+                continue;
+            }
+            let parent = self.graph.relations.get(&edge.parent)?;
+            let mut kept: Vec<String> = Vec::new();
+            for leaf in &parent.leaves {
+                let Some(r) = rows.get(leaf) else { continue };
+                if r.copied.is_empty() {
+                    continue;
+                }
+                let leaf_rel = self.graph.relations.get(leaf)?;
+                let tids: Vec<Tid> = r.copied.iter().copied().collect();
+                kept.push(format!(
+                    "EXISTS (SELECT 1 FROM {} p WHERE {} AND {} = {})",
+                    leaf_rel.scan_sql(),
+                    query::rows_predicate("p", &tids),
+                    query::column_tuple("p", &edge.parent_columns),
+                    query::column_tuple(&outer, &edge.columns)
+                ));
+            }
+            let condition = if kept.is_empty() {
+                "false".to_string()
+            } else {
+                kept.join(" OR ")
+            };
+            for column in &edge.columns {
+                replaced.insert(
+                    column,
+                    format!(
+                        "CASE WHEN {condition} THEN {outer}.{c} END AS {c}",
+                        c = quote_ident(column)
+                    ),
+                );
+            }
+        }
+        if replaced.is_empty() {
+            return None;
+        }
+        let list = table
+            .columns
+            .iter()
+            .map(|c| {
+                replaced
+                    .get(c.name.as_str())
+                    .cloned()
+                    .unwrap_or_else(|| quote_ident(&c.name))
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        Some(list)
+    }
+}

@@ -1,0 +1,425 @@
+//! Row subsets (`--subset`, `where`, `percent`): the copied rows are referentially complete
+//! (every foreign key validates on the target), hold nothing of another tenant, are computed
+//! on a read-only source, are the same every run, and bad input is refused before the target
+//! is touched.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::*;
+
+const EXIT_USAGE: i32 = 2;
+const PASSWORD: &str = "subset-reader-pw";
+/// A coupon links to another tenant's order: without this rule the link is followed both
+/// ways (the coupon belongs to that order, and the order is needed by the coupon).
+const CUT_COUPONS: &str = "[tables.coupons.references]\nfirst_order_id = \"null\"\n";
+
+/// A rules file keeping every column, with `extra` appended (subset settings).
+fn rules(name: &str, extra: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join("restage-subset-tests");
+    std::fs::create_dir_all(&dir).expect("rules dir");
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!("[defaults.columns]\n\"*\" = \"keep\"\n{extra}"),
+    )
+    .expect("rules file");
+    path
+}
+
+fn count(db: &str, query: &str) -> i64 {
+    let out = sql(cluster(), db, query);
+    out.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{query}: {out:?}"))
+}
+
+/// Every foreign key of the source exists on the target and is validated.
+fn assert_foreign_keys_valid(src: &str, dst: &str) {
+    let keys = "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND convalidated";
+    assert_eq!(count(src, keys), count(dst, keys), "foreign keys of {dst}");
+    assert!(count(dst, keys) > 0);
+}
+
+fn relations_in(db: &str) -> i64 {
+    count(
+        db,
+        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')",
+    )
+}
+
+#[test]
+fn a_tenant_subset_is_closed_and_holds_no_other_tenant() {
+    let pg = cluster();
+    let src = loaded_db(pg, "tenants", "subset/tenants.sql");
+    let dst = fresh_db(pg, "tenants_one");
+    let file = rules("tenant_one", CUT_COUPONS);
+    let run = run_cmd(
+        restage()
+            .args(["clone", "--source"])
+            .arg(pg.url(&src))
+            .arg("--target")
+            .arg(pg.url(&dst))
+            .arg("--rules")
+            .arg(&file)
+            .args(["--ephemeral-key", "--subset", "public.tenants: id = 1"]),
+    );
+    run.assert_ok();
+    assert_foreign_keys_valid(&src, &dst);
+    // The summary: rows in the source and rows copied.
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("public.customers "))
+        .unwrap_or_else(|| panic!("no customers line in\n{}", run.stdout));
+    let numbers: Vec<&str> = line.split_whitespace().skip(1).take(2).collect();
+    assert_eq!(numbers, ["500", "100"], "{}", run.stdout);
+    assert!(run.stdout.contains("source rows"), "{}", run.stdout);
+
+    assert_eq!(count(&dst, "SELECT count(*) FROM tenants"), 1);
+    assert_eq!(count(&dst, "SELECT count(*) FROM tenants WHERE id <> 1"), 0);
+    assert_eq!(count(&dst, "SELECT count(*) FROM customers"), 100);
+    assert_eq!(
+        count(
+            &dst,
+            "SELECT count(*) FROM customers WHERE tenant_code <> 't1'"
+        ),
+        0
+    );
+    assert_eq!(
+        count(&dst, "SELECT count(*) FROM products WHERE tenant_id <> 1"),
+        0
+    );
+    assert_eq!(count(&dst, "SELECT count(*) FROM products"), 20);
+    // Everything that belongs to the tenant's customers, in full.
+    for (table, of_tenant) in [
+        ("orders", "SELECT count(*) FROM orders o JOIN customers c ON c.id = o.customer_id WHERE c.tenant_code = 't1'"),
+        ("order_lines", "SELECT count(*) FROM order_lines WHERE tenant_id = 1"),
+        ("addresses", "SELECT count(*) FROM addresses a JOIN customers c ON c.id = a.customer_id WHERE c.tenant_code = 't1'"),
+        ("events", "SELECT count(*) FROM events e JOIN customers c ON c.id = e.customer_id WHERE c.tenant_code = 't1'"),
+        ("events_2025", "SELECT count(*) FROM events_2025 e JOIN customers c ON c.id = e.customer_id WHERE c.tenant_code = 't1'"),
+        ("event_tags", "SELECT count(*) FROM event_tags t JOIN events e ON (e.id, e.at) = (t.event_id, t.event_at) JOIN customers c ON c.id = e.customer_id WHERE c.tenant_code = 't1'"),
+        ("notes", "SELECT count(*) FROM notes n JOIN customers c ON c.id = n.customer_id WHERE c.tenant_code = 't1'"),
+        ("teams", "SELECT count(*) FROM teams WHERE tenant_id = 1"),
+        ("members", "SELECT count(*) FROM members m JOIN teams t ON t.id = m.team_id WHERE t.tenant_id = 1"),
+    ] {
+        let want = count(&src, of_tenant);
+        assert!(want > 0, "{table}: the fixture has rows of tenant 1");
+        assert_eq!(
+            count(&dst, &format!("SELECT count(*) FROM {table}")),
+            want,
+            "{table}"
+        );
+    }
+    // Shared rows only as far as referenced: both used categories and their parent.
+    assert_eq!(
+        sql(
+            pg,
+            &dst,
+            "SELECT string_agg(id::text, ',' ORDER BY id) FROM categories"
+        )
+        .trim(),
+        "1,2,3"
+    );
+    assert_eq!(count(&dst, "SELECT count(*) FROM settings"), 0);
+    // The coupon's link to another tenant's order is cut, not followed.
+    assert_eq!(count(&dst, "SELECT count(*) FROM coupons"), 1);
+    assert_eq!(
+        count(
+            &dst,
+            "SELECT count(*) FROM coupons WHERE first_order_id IS NOT NULL"
+        ),
+        0
+    );
+    // Sequences are past every copied value.
+    sql(
+        pg,
+        &dst,
+        "INSERT INTO customers (tenant_code, email) VALUES ('t1', 'new@example.com')",
+    );
+}
+
+#[test]
+fn following_a_key_only_upward_keeps_its_referencing_rows_out() {
+    let pg = cluster();
+    let src = loaded_db(pg, "tenants_up", "subset/tenants.sql");
+    let dst = fresh_db(pg, "tenants_up_copy");
+    // Roots are customers 1 and 2; their referrals are not followed down.
+    let file = rules(
+        "up_only",
+        "[tables.customers.references]\nreferred_by = \"up\"\n",
+    );
+    clone(
+        pg,
+        &src,
+        &dst,
+        &[
+            "--rules",
+            file.to_str().unwrap_or_default(),
+            "--ephemeral-key",
+            "--subset",
+            "customers: id IN (6, 7)",
+        ],
+    )
+    .assert_ok();
+    assert_foreign_keys_valid(&src, &dst);
+    // Customer 6 was referred by 1 (pulled upward), nobody referred by 6 is copied.
+    assert_eq!(
+        sql(
+            pg,
+            &dst,
+            "SELECT string_agg(id::text, ',' ORDER BY id) FROM customers"
+        )
+        .trim(),
+        "1,6,7"
+    );
+}
+
+#[test]
+fn every_fixture_schema_subsets_into_valid_foreign_keys() {
+    let pg = cluster();
+    for (name, files, root) in [
+        (
+            "chinook",
+            &["chinook/Chinook_PostgreSql.sql"][..],
+            "\"Customer\": \"CustomerId\" <= 3",
+        ),
+        (
+            "northwind",
+            &["northwind/northwind.sql"],
+            "customers: customer_id = 'ALFKI'",
+        ),
+        ("cycles", &["cycles/schema.sql"], "hr.\"Employee\": id = 17"),
+        ("pii", &["pii/schema.sql"], "public.audit: id % 3 = 0"),
+        (
+            "privacy",
+            &["pii/schema.sql", "privacy/schema.sql"],
+            "public.accounts: id < 5",
+        ),
+    ] {
+        let src = loaded_db(pg, name, files[0]);
+        for more in &files[1..] {
+            pg.psql_file(&src, &fixture(more))
+                .unwrap_or_else(|e| panic!("loading {more}: {e}"));
+        }
+        let dst = fresh_db(pg, &format!("{name}_subset"));
+        let run = run_cmd(
+            restage()
+                .args(["clone", "--no-rules", "--source"])
+                .arg(pg.url(&src))
+                .arg("--target")
+                .arg(pg.url(&dst))
+                .args(["--subset", root]),
+        );
+        run.assert_ok();
+        let keys = "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND convalidated";
+        assert_eq!(count(&src, keys), count(&dst, keys), "{name}");
+        // A subset, not a copy: some table lost rows, and the summary says how many.
+        assert!(run.stdout.contains("source rows"), "{name}: {}", run.stdout);
+        let fewer = run.stdout.lines().skip(1).any(|l| {
+            let n: Vec<u64> = l
+                .split_whitespace()
+                .skip(1)
+                .take(2)
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            n.len() == 2 && n[1] < n[0]
+        });
+        assert!(fewer, "{name}: nothing was left out\n{}", run.stdout);
+    }
+}
+
+#[test]
+fn the_closure_reads_a_read_only_source_with_select_only() {
+    let pg = cluster();
+    let src = loaded_db(pg, "tenants_ro", "subset/tenants.sql");
+    let dst = fresh_db(pg, "tenants_ro_copy");
+    let role = format!("reader_{src}");
+    sql(
+        pg,
+        &src,
+        &format!(
+            "CREATE ROLE {role} LOGIN PASSWORD '{PASSWORD}'; \
+             GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}; \
+             GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}; \
+             ALTER ROLE {role} SET default_transaction_read_only = on"
+        ),
+    );
+    let url = format!(
+        "postgresql://{role}:{PASSWORD}@127.0.0.1:{}/{src}",
+        pg.port()
+    );
+    let file = rules("read_only", CUT_COUPONS);
+    run_cmd(
+        restage()
+            .args([
+                "clone",
+                "--quiet",
+                "--no-owner",
+                "--no-acl",
+                "--ephemeral-key",
+                "--rules",
+            ])
+            .arg(&file)
+            .arg("--source")
+            .arg(url)
+            .arg("--target")
+            .arg(pg.url(&dst))
+            .args(["--subset", "public.tenants: code = 't3'"]),
+    )
+    .assert_ok();
+    assert_foreign_keys_valid(&src, &dst);
+    assert_eq!(
+        count(
+            &dst,
+            "SELECT count(*) FROM customers WHERE tenant_code <> 't3'"
+        ),
+        0
+    );
+    assert_eq!(count(&dst, "SELECT count(*) FROM customers"), 100);
+}
+
+#[test]
+fn percent_samples_are_the_same_rows_every_run() {
+    let pg = cluster();
+    let src = loaded_db(pg, "tenants_pct", "subset/tenants.sql");
+    let file = rules(
+        "percent",
+        "[tables.orders]\npercent = 10\nwhere = \"created_at >= date '2024-03-01'\"\n",
+    );
+    let mut seen = Vec::new();
+    for n in 0..2 {
+        let dst = fresh_db(pg, &format!("tenants_pct_{n}"));
+        clone(
+            pg,
+            &src,
+            &dst,
+            &[
+                "--rules",
+                file.to_str().unwrap_or_default(),
+                "--ephemeral-key",
+            ],
+        )
+        .assert_ok();
+        assert_foreign_keys_valid(&src, &dst);
+        let orders = count(&dst, "SELECT count(*) FROM orders");
+        assert!((150..=450).contains(&orders), "{orders} of 3000 orders");
+        assert_eq!(
+            count(
+                &dst,
+                "SELECT count(*) FROM orders WHERE created_at < date '2024-03-01'"
+            ),
+            0
+        );
+        seen.push(sql(
+            pg,
+            &dst,
+            "SELECT md5(string_agg(id::text, ',' ORDER BY id)) FROM orders",
+        ));
+    }
+    assert_eq!(seen[0], seen[1]);
+}
+
+#[test]
+fn bad_subsets_are_refused_before_the_target_is_touched() {
+    let pg = cluster();
+    let src = loaded_db(pg, "tenants_bad", "subset/tenants.sql");
+    let dst = fresh_db(pg, "tenants_bad_copy");
+    let bad_where = rules(
+        "bad_where",
+        "[tables.orders]\nwhere = \"no_such_column > 1\"\n",
+    );
+    let bad_key = rules("bad_key", "[tables.orders.references]\nnope = \"up\"\n");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["--subset".into(), "tenants: id = ".into()],
+            "syntax error",
+        ),
+        (
+            vec!["--subset".into(), "tenants: id = 999".into()],
+            "no row of public.tenants matches",
+        ),
+        (
+            vec!["--subset".into(), "public.nope: true".into()],
+            "no copied table public.nope",
+        ),
+        (
+            vec!["--subset".into(), "tenants".into()],
+            "expected \"schema.table: WHERE condition\"",
+        ),
+        (
+            vec!["--subset".into(), "events_2024: true".into()],
+            "name the partitioned table public.events",
+        ),
+        (
+            vec![
+                "--rules".into(),
+                bad_where.display().to_string(),
+                "--ephemeral-key".into(),
+            ],
+            "no_such_column",
+        ),
+        (
+            vec![
+                "--rules".into(),
+                bad_key.display().to_string(),
+                "--ephemeral-key".into(),
+                "--subset".into(),
+                "tenants: id = 1".into(),
+            ],
+            "public.orders has no foreign key on (nope)",
+        ),
+    ];
+    for (args, expected) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = clone(pg, &src, &dst, &args);
+        assert_eq!(run.code, EXIT_USAGE, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(expected), "{args:?}: {}", run.stderr);
+        assert_eq!(relations_in(&dst), 0, "{args:?} wrote to the target");
+    }
+}
+
+#[test]
+fn a_snapshot_takes_the_same_subset() {
+    let pg = cluster();
+    let src = loaded_db(pg, "tenants_snap", "subset/tenants.sql");
+    let dir = std::env::temp_dir().join(format!("restage-subset-snapshot-{src}"));
+    let file = rules("snapshot", CUT_COUPONS);
+    let run = run_cmd(
+        restage()
+            .args(["snapshot", "--ephemeral-key", "--rules"])
+            .arg(&file)
+            .arg("--source")
+            .arg(pg.url(&src))
+            .arg("--out")
+            .arg(&dir)
+            .args(["--subset", "public.tenants: id = 2"]),
+    );
+    run.assert_ok();
+    assert!(
+        run.stdout
+            .contains("subset: public.customers 100 of 500 rows"),
+        "{}",
+        run.stdout
+    );
+    let dst = fresh_db(pg, "tenants_snap_restored");
+    run_cmd(
+        restage()
+            .arg("restore")
+            .arg(&dir)
+            .arg("--target")
+            .arg(pg.url(&dst)),
+    )
+    .assert_ok();
+    assert_foreign_keys_valid(&src, &dst);
+    assert_eq!(
+        count(
+            &dst,
+            "SELECT count(*) FROM customers WHERE tenant_code <> 't2'"
+        ),
+        0
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
