@@ -9,6 +9,7 @@ mod owned;
 mod preflight;
 mod preview;
 mod provision;
+mod refresh;
 mod reset;
 mod restore;
 mod rules_check;
@@ -67,6 +68,7 @@ pub fn main() -> i32 {
         Command::Snapshot(args) => snapshot::run(args),
         Command::Restore(args) => restore::run(args),
         Command::Reset(args) => reset::run(args),
+        Command::Refresh(args) => refresh::run(args),
     };
     match result {
         Ok(()) => exit::OK,
