@@ -591,3 +591,88 @@ fn verification_failures_before_the_seed_are_verify_failures() {
     assert_eq!(env.generation(), "100,1,1");
     assert!(!env.databases().iter().any(|d| d.ends_with("_shadow")));
 }
+
+/// `restage` with the environment's production and admin URLs and key.
+fn command_for(env: &Env, args: &[&str]) -> std::process::Command {
+    let mut cmd = restage();
+    cmd.args(args)
+        .env("RESTAGE_SOURCE", cluster().url(&env.prod))
+        .env("RESTAGE_KEY", KEY);
+    cmd
+}
+
+#[test]
+fn clone_restore_and_reset_with_owner_give_the_app_role_a_usable_database() {
+    let env = Env::new("owner_cmds");
+    let owner = format!("{}_owner", env.prefix);
+    let live_url = cluster().url(&env.live());
+    let rules = env.dir.path().join("rules.toml");
+    let rules = rules.to_str().expect("path");
+    let owners = |db: &str| {
+        scalar(
+            db,
+            "SELECT string_agg(DISTINCT pg_get_userbyid(relowner), ',') FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE nspname = 'public'",
+        )
+    };
+
+    // Into the provisioned database, then again with --clean (which drops the schema and the
+    // default privileges in it).
+    for extra in [&[][..], &["--clean"][..]] {
+        let mut args = vec!["clone", "--quiet", "--target", &live_url, "--rules", rules];
+        args.extend(["--owner", &owner]);
+        args.extend(extra);
+        run_cmd(&mut command_for(&env, &args)).assert_ok();
+        assert_eq!(owners(&env.live()), owner, "clone {extra:?}");
+        assert_app_can_use(&env, &env.live());
+    }
+
+    let snap = env.dir.path().join("snap");
+    let snap = snap.to_str().expect("path");
+    run_cmd(&mut command_for(
+        &env,
+        &["snapshot", "--quiet", "--rules", rules, "--out", snap],
+    ))
+    .assert_ok();
+    run_cmd(&mut command_for(
+        &env,
+        &[
+            "restore", snap, "--quiet", "--clean", "--target", &live_url, "--owner", &owner,
+        ],
+    ))
+    .assert_ok();
+    assert_eq!(owners(&env.live()), owner);
+    assert_app_can_use(&env, &env.live());
+
+    let template = format!("{}_fixture", env.prefix);
+    run_cmd(&mut command_for(
+        &env,
+        &[
+            "restore",
+            snap,
+            "--quiet",
+            "--target",
+            &live_url,
+            "--as-template",
+            &template,
+            "--owner",
+            &owner,
+        ],
+    ))
+    .assert_ok();
+    run_cmd(&mut command_for(
+        &env,
+        &[
+            "reset",
+            &template,
+            "--target-db",
+            &env.live(),
+            "--force",
+            "--target",
+            &cluster().url("postgres"),
+        ],
+    ))
+    .assert_ok();
+    assert_eq!(owners(&env.live()), owner);
+    assert_app_can_use(&env, &env.live());
+}

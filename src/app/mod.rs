@@ -6,6 +6,7 @@ mod demo;
 mod guards;
 mod lockwait;
 mod owned;
+mod owner;
 mod preflight;
 mod preview;
 mod provision;

@@ -256,6 +256,10 @@ pub struct RestoreArgs {
     /// Restore into a new database NAME and leave it as a template for `restage reset`.
     #[arg(long, value_name = "NAME")]
     pub as_template: Option<String>,
+    /// Create every object as ROLE (so ROLE owns it; the connecting user must be able to SET
+    /// ROLE to it), then grant what ROLE's default privileges in the target grant.
+    #[arg(long, value_name = "ROLE")]
+    pub owner: Option<String>,
     /// Longest wait for a table lock another session holds on the target (e.g. 30s, 5m), in
     /// --clean, the schema and the data; then the restore fails naming the table and the
     /// blocking sessions. 0 waits forever.
@@ -676,6 +680,10 @@ pub struct CloneArgs {
     pub rules: RulesArgs,
     #[command(flatten)]
     pub options: CloneOptions,
+    /// Create every object as ROLE (so ROLE owns it; the connecting user must be able to SET
+    /// ROLE to it), then grant what ROLE's default privileges in the target grant.
+    #[arg(long, value_name = "ROLE")]
+    pub owner: Option<String>,
     #[command(flatten)]
     pub output: OutputArgs,
 }

@@ -17,10 +17,7 @@ pub mod names;
 pub mod retention;
 pub mod swap;
 
-/// A double-quoted identifier.
-pub fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
+pub use crate::catalog::quote_ident as ident;
 
 /// A single-quoted literal.
 pub fn literal(text: &str) -> String {
