@@ -19,6 +19,7 @@ use restage::provision::deliver::dotenv;
 const KEY: &str = "restage-refresh-test-key-0123456789";
 const EXIT_REFUSED: i32 = 4;
 const EXIT_VERIFY_FAILED: i32 = 6;
+const EXIT_PRIVILEGES: i32 = 9;
 
 const RULES: &str = r#"
 [tables."public.customers".columns]
@@ -51,18 +52,37 @@ struct Env {
     dir: tempfile::TempDir,
     prefix: String,
     prod: String,
+    /// The staging server's admin (`[target] admin_url_env`).
+    admin_url: String,
 }
 
 impl Env {
     /// Production at generation 1 (100 customers), a provisioned staging environment.
     fn new(prefix: &str) -> Env {
+        Env::with_admin(prefix, cluster().url("postgres"))
+    }
+
+    fn with_admin(prefix: &str, admin_url: String) -> Env {
         let pg = cluster();
         let prod = fresh_db(pg, &format!("{prefix}_prod"));
         sql(pg, &prod, &production_sql(1, 100));
+        if admin_url != pg.url("postgres") {
+            // What provision asks production's owner to run when its admin cannot (staging
+            // shares production's instance here).
+            sql(
+                pg,
+                "postgres",
+                &format!(
+                    "REVOKE CONNECT ON DATABASE {prod} FROM PUBLIC; \
+                     GRANT CONNECT ON DATABASE {prod} TO postgres"
+                ),
+            );
+        }
         let env = Env {
             dir: tempfile::tempdir().expect("tempdir"),
             prefix: prefix.to_owned(),
             prod,
+            admin_url,
         };
         std::fs::write(env.dir.path().join("rules.toml"), RULES).expect("rules");
         env.write_spec("");
@@ -72,7 +92,7 @@ impl Env {
                 .arg("--env")
                 .arg(env.spec())
                 .arg("--quiet")
-                .env("TEST_ADMIN_URL", pg.url("postgres"))
+                .env("TEST_ADMIN_URL", &env.admin_url)
                 .env("TEST_PROD_URL", pg.url(&env.prod)),
         )
         .assert_ok();
@@ -131,7 +151,7 @@ grace = "0s"
             .args(["--quiet", "--report"])
             .arg(self.report_path())
             .args(extra)
-            .env("TEST_ADMIN_URL", pg.url("postgres"))
+            .env("TEST_ADMIN_URL", &self.admin_url)
             .env("TEST_PROD_URL", pg.url(&self.prod))
             .env("TEST_KEY", KEY);
         cmd
@@ -675,4 +695,53 @@ fn clone_restore_and_reset_with_owner_give_the_app_role_a_usable_database() {
     .assert_ok();
     assert_eq!(owners(&env.live()), owner);
     assert_app_can_use(&env, &env.live());
+}
+
+#[test]
+fn a_non_superuser_admin_refreshes_once_it_may_end_the_applications_sessions() {
+    // Managed services give a CREATEROLE/CREATEDB admin, not a superuser.
+    let admin = "refresh_nonsuper_admin";
+    sql(
+        cluster(),
+        "postgres",
+        &format!("CREATE ROLE {admin} LOGIN CREATEROLE CREATEDB PASSWORD 'admin-pw-for-tests'"),
+    );
+    let admin_url = format!(
+        "postgresql://{admin}:admin-pw-for-tests@127.0.0.1:{}/postgres",
+        cluster().port()
+    );
+    let env = Env::with_admin("refresh_nonsuper", admin_url);
+    let run = env.refresh(&[]);
+    assert_eq!(run.code, EXIT_PRIVILEGES, "{}", run.stderr);
+    assert!(run.stderr.contains("pg_signal_backend"), "{}", run.stderr);
+    assert!(!env.databases().iter().any(|d| d.ends_with("_shadow")));
+
+    sql(
+        cluster(),
+        "postgres",
+        &format!("GRANT pg_signal_backend TO {admin}"),
+    );
+    env.refresh(&[]).assert_ok();
+    assert_app_can_use(&env, &env.live());
+    // An application session on the live database is ended at the next swap.
+    env.update_production(2, 150);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (client, conn) = rt
+        .block_on(tokio_postgres::connect(
+            &env.app_url(&env.live()),
+            tokio_postgres::NoTls,
+        ))
+        .expect("the app role connects");
+    let connection = rt.spawn(conn);
+    env.refresh(&[]).assert_ok();
+    assert_eq!(env.generation(), "150,2,2");
+    let ended = env.report()["swap"]["terminated_sessions"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(ended, 1);
+    assert!(rt.block_on(client.simple_query("SELECT 1")).is_err());
+    drop(connection);
 }

@@ -364,6 +364,7 @@ impl Run<'_> {
     }
 
     fn roles(&mut self) -> Result<(), Failure> {
+        self.check_admin_rights()?;
         let lines = self
             .rt
             .block_on(provision_pg::converge_roles(self.admin()?, &self.task()))
@@ -376,6 +377,43 @@ impl Run<'_> {
                 .join("; "),
         );
         Ok(())
+    }
+
+    /// What the admin role needs beyond `provision`'s rights, checked before anything is made:
+    /// CREATEDB for the shadow, and ending the app's sessions at the swap (PostgreSQL lets only
+    /// superusers and members of pg_signal_backend end another role's sessions).
+    fn check_admin_rights(&self) -> Result<(), Failure> {
+        let row = self
+            .rt
+            .block_on(self.admin()?.query_one(
+                "SELECT current_user::text, rolsuper, rolcreatedb, \
+                        pg_has_role(current_user, 'pg_signal_backend', 'USAGE') \
+                 FROM pg_roles WHERE rolname = current_user",
+                &[],
+            ))
+            .map_err(|e| pg_failure(exit::FAILURE, "reading the admin role", &e))?;
+        let (name, superuser, createdb, signal): (String, bool, bool, bool) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        let mut lacks = Vec::new();
+        if !superuser && !createdb {
+            lacks.push("CREATEDB (to create the shadow database)");
+        }
+        if !superuser && !signal {
+            lacks.push(
+                "membership in pg_signal_backend (to end the application's sessions at the swap)",
+            );
+        }
+        if lacks.is_empty() {
+            return Ok(());
+        }
+        Err(Failure::new(
+            exit::PRIVILEGES,
+            format!(
+                "the admin role {name} lacks {}; grant it, e.g. `ALTER ROLE {name} CREATEDB; \
+                 GRANT pg_signal_backend TO {name}`",
+                lacks.join(" and ")
+            ),
+        ))
     }
 
     fn create_shadow(&mut self) -> Result<(), Failure> {
