@@ -16,7 +16,7 @@ Exit codes:
   6  verification found a mismatch
   7  not a restage snapshot, or one written by a newer restage
   8  a snapshot file is missing or damaged (nothing was loaded)
-  9  provision: the admin role lacks a privilege a planned change needs
+  9  provision, refresh: the admin role lacks a privilege a planned change needs
   130, 143  interrupted by SIGINT, SIGTERM (children stopped, work files removed)";
 
 /// Build and refresh staging environments from production PostgreSQL.
