@@ -265,6 +265,18 @@ impl Run<'_> {
         f: impl FnOnce(&mut Self) -> Result<T, Failure>,
     ) -> Result<T, Failure> {
         pause_if_asked(name);
+        // What an interruption (SIGINT, SIGTERM) leaves; clone refines it while it copies.
+        crate::interrupt::set_state(Some(
+            if self.report.steps.iter().any(|s| s.name == "swap") {
+                format!("the swap is done: {} serves the new data", self.report.live)
+            } else {
+                format!(
+                "the live database {} is untouched (the shadow {}, if any, is dropped by the next \
+                 refresh)",
+                self.report.live, self.report.shadow
+            )
+            },
+        ));
         let started_at = now_text();
         let started = Instant::now();
         let result = f(self);
