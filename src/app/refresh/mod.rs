@@ -4,9 +4,8 @@
 //! lock → swap the newest previous database back → retention.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use tokio_postgres::Client;
 
 use super::clone;
@@ -18,8 +17,12 @@ use crate::conn::{ConnSpec, Secret};
 use crate::exit;
 use crate::provision::postgres::{self as provision_pg, PgTask};
 use crate::provision::spec::{self, LoadedSpec, RefreshSpec};
-use crate::refresh::{carry, completeness, ident, literal, lock, names, retention, swap};
+use crate::refresh::{completeness, ident, literal, lock, names, retention};
 use crate::sink::target;
+use report::{emit, now_text, RefreshReport, StepRecord};
+
+mod report;
+mod swapping;
 
 /// Test hook: `RESTAGE_TEST_PAUSE_AT=<step>` makes the run print `paused at <step>` on stderr
 /// and wait (until killed) just before that step starts, or with `swap-commit` inside the swap
@@ -27,50 +30,6 @@ use crate::sink::target;
 const PAUSE_HOOK: &str = "RESTAGE_TEST_PAUSE_AT";
 
 const DEFAULT_GRACE: Duration = Duration::from_secs(30);
-
-/// One step of the run, as the report shows it.
-#[derive(Debug, Serialize)]
-struct StepRecord {
-    name: String,
-    started: String,
-    ended: String,
-    seconds: f64,
-    /// `ok` or `failed`.
-    outcome: String,
-    detail: String,
-}
-
-#[derive(Debug, Serialize)]
-struct RefreshReport {
-    /// `ok` or `failed`.
-    status: String,
-    /// `refresh` or `rollback`.
-    action: String,
-    environment: String,
-    live: String,
-    shadow: String,
-    started_at: String,
-    restage_version: String,
-    steps: Vec<StepRecord>,
-    failed_step: Option<String>,
-    error: Option<String>,
-    /// What happened to the shadow of a failed run: `dropped`, `kept`, or `none`.
-    shadow_state: String,
-    rules_digest: Option<String>,
-    tables: usize,
-    rows: u64,
-    bytes: u64,
-    verify: Option<serde_json::Value>,
-    grace_seconds: f64,
-    swap: Option<swap::Swapped>,
-    /// The database the replaced live database became (the rollback target).
-    previous: Option<String>,
-    /// Previous databases dropped by retention.
-    dropped: Vec<String>,
-    /// What the running step did, for its record.
-    #[serde(skip)]
-    pending_detail: Option<String>,
-}
 
 pub fn run(args: &RefreshArgs) -> Result<(), Failure> {
     let loaded = spec::load(&args.env).map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
@@ -157,37 +116,6 @@ fn spec_position(loaded: &LoadedSpec, offset: usize) -> (usize, usize) {
     std::fs::read_to_string(&loaded.path)
         .map(|text| spec::line_col(&text, offset))
         .unwrap_or((1, 1))
-}
-
-fn now_text() -> String {
-    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
-}
-
-fn emit(report: &RefreshReport, output: &OutputArgs) -> Result<(), Failure> {
-    let json = serde_json::to_string_pretty(report)
-        .map_err(|e| Failure::new(exit::FAILURE, format!("report: {e}")))?;
-    if let Some(path) = &output.report {
-        std::fs::write(path, &json).map_err(|e| {
-            Failure::new(
-                exit::FAILURE,
-                format!("cannot write the report to {}: {e}", path.display()),
-            )
-        })?;
-    }
-    if output.json {
-        println!("{json}");
-    } else if !output.quiet {
-        for s in &report.steps {
-            println!(
-                "{:<10} {:>8.2}s  {:<6}  {}",
-                s.name, s.seconds, s.outcome, s.detail
-            );
-        }
-        if report.status == "ok" {
-            println!("{} {}: {}", report.action, report.environment, report.live);
-        }
-    }
-    Ok(())
 }
 
 struct Run<'a> {
@@ -610,151 +538,7 @@ impl Run<'_> {
         self.report.note(format!("ran {}", path.display()));
         Ok(())
     }
-
-    /// `replacement` becomes the live database; the live one becomes the newest previous.
-    fn swap(&mut self, replacement: &str) -> Result<(), Failure> {
-        let live = self.report.live.clone();
-        let retired = names::previous(&live, SystemTime::now());
-        let admin = self.admin()?;
-        let failed = |e| pg_failure(exit::FAILURE, "swap", &e);
-        let live_comment = self
-            .rt
-            .block_on(crate::refresh::comment_of(admin, &live))
-            .map_err(failed)?;
-        let live_exists = live_comment.is_some();
-        // What the live database carries over, applied before the swap (outside its short
-        // transaction).
-        let carried = self
-            .rt
-            .block_on(carry::statements(admin, &live, replacement))
-            .map_err(failed)?;
-        for sql in &carried {
-            self.rt
-                .block_on(admin.batch_execute(sql))
-                .map_err(|e| pg_failure(exit::FAILURE, &format!("swap: {sql}"), &e))?;
-        }
-        let waiting = self
-            .rt
-            .block_on(swap::sessions(admin, &live))
-            .map_err(failed)?;
-        let left = if waiting > 0 {
-            tracing::warn!(
-                "{waiting} session(s) on {live}: they are ended after the grace period of {}",
-                humantime::format_duration(self.grace)
-            );
-            self.rt
-                .block_on(swap::wait_for_sessions(admin, &live, self.grace))
-                .map_err(failed)?
-        } else {
-            0
-        };
-        let mut extra = Vec::new();
-        let replacement_comment = self
-            .rt
-            .block_on(crate::refresh::comment_of(admin, replacement))
-            .map_err(failed)?
-            .flatten()
-            .unwrap_or_default();
-        if live_exists {
-            let was = live_comment.flatten().unwrap_or_default();
-            extra.push(format!(
-                "COMMENT ON DATABASE {} IS {}",
-                ident(&retired),
-                literal(&format!(
-                    "{} {live} until {}; `restage refresh --rollback` swaps it back{PREVIOUS_WAS}{was}",
-                    names::PREVIOUS_MARK,
-                    now_text()
-                ))
-            ));
-        }
-        // A database coming back from retirement gets its own comment back.
-        if let Some((_, was)) = replacement_comment.split_once(PREVIOUS_WAS) {
-            extra.push(format!(
-                "COMMENT ON DATABASE {} IS {}",
-                ident(&live),
-                literal(was)
-            ));
-        }
-        let tx = self.connect(&self.admin_spec, "target")?;
-        let killer = self.connect(&self.admin_spec, "target")?;
-        let hold = std::env::var(PAUSE_HOOK).is_ok_and(|v| v == "swap-commit");
-        let swapped = self
-            .rt
-            .block_on(swap::swap(
-                &tx,
-                &killer,
-                &live,
-                replacement,
-                live_exists.then_some(retired.as_str()),
-                &extra,
-                hold.then_some(|| pause_if_asked("swap-commit")),
-            ))
-            .map_err(failed)?;
-        self.shadow_created = false;
-        self.report.note(format!(
-            "{}{replacement} is now {live}{}; {} session(s) ended after the grace period of {} \
-             ({left} still connected then); new connections held back {:.3}s",
-            if live_exists {
-                format!("{live} is now {retired}, ")
-            } else {
-                String::new()
-            },
-            if carried.is_empty() {
-                String::new()
-            } else {
-                format!(" (carried over: {} setting(s)/grant(s))", carried.len())
-            },
-            swapped.terminated_sessions.len(),
-            humantime::format_duration(self.grace),
-            swapped.blocked_seconds
-        ));
-        self.report.previous = live_exists.then_some(retired);
-        self.report.swap = Some(swapped);
-        Ok(())
-    }
-
-    fn retention(&mut self) -> Result<(), Failure> {
-        let keep = self.refresh.keep_previous as usize;
-        let live = self.report.live.clone();
-        let dropped = self
-            .rt
-            .block_on(retention::prune(self.admin()?, &live, keep))
-            .map_err(|e| pg_failure(exit::FAILURE, "dropping old previous databases", &e))?;
-        self.report.note(format!(
-            "keeping {keep} previous database(s); dropped: {}",
-            if dropped.is_empty() {
-                "none".to_owned()
-            } else {
-                dropped.join(", ")
-            }
-        ));
-        self.report.dropped = dropped;
-        Ok(())
-    }
-
-    /// After a failure before the swap: the shadow is dropped unless --keep-failed.
-    fn cleanup(&mut self) {
-        if !self.shadow_created {
-            return;
-        }
-        if self.args.keep_failed {
-            self.report.shadow_state = "kept".into();
-            return;
-        }
-        let shadow = self.report.shadow.clone();
-        let dropped = match self.admin() {
-            Ok(admin) => self
-                .rt
-                .block_on(retention::drop_database(admin, &shadow))
-                .is_ok(),
-            Err(_) => false,
-        };
-        self.report.shadow_state = if dropped { "dropped" } else { "left" }.into();
-    }
 }
-
-/// Between the previous-database mark and the replaced database's own comment.
-const PREVIOUS_WAS: &str = "; its comment was: ";
 
 /// Role steps and grants never read the app role's password (it belongs to `provision`).
 static NO_PASSWORD: std::sync::LazyLock<Secret> = std::sync::LazyLock::new(|| Secret::new(""));
@@ -765,15 +549,5 @@ fn pause_if_asked(step: &str) {
         loop {
             std::thread::sleep(Duration::from_secs(3600));
         }
-    }
-}
-
-impl RefreshReport {
-    fn note(&mut self, text: String) {
-        self.pending_detail = Some(text);
-    }
-
-    fn steps_detail_take(&mut self) -> String {
-        self.pending_detail.take().unwrap_or_default()
     }
 }
