@@ -124,7 +124,7 @@ pub fn run(args: &ProvisionArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn connection(
+pub(super) fn connection(
     what: &str,
     env: Option<&toml::Spanned<String>>,
     url: Option<&toml::Spanned<String>>,
@@ -142,7 +142,7 @@ fn connection(
     ConnSpec::parse(&text).map_err(|e| Failure::new(exit::USAGE, format!("{what}: {e}")))
 }
 
-fn pg_failure(e: PgError) -> Failure {
+pub(super) fn pg_failure(e: PgError) -> Failure {
     match e {
         PgError::Refused(m) => Failure::new(exit::REFUSED, m),
         PgError::Connect { .. } => Failure::new(exit::CONNECTION, e.to_string()),

@@ -62,6 +62,20 @@ pub fn run(args: &RestoreArgs) -> Result<(), Failure> {
         Some(name) => create_template_db(&rt, &server, name, args.clean, (&manifest, &archive))?,
         None => server.clone(),
     };
+    if let (Some(owner), Some(name)) = (&args.owner, &args.as_template) {
+        let admin = super::reset::admin_conn(&server, name);
+        super::owner::give_database(&rt, &admin, name, owner)?;
+    }
+    let grants = match &args.owner {
+        // From the database --target names: a new template has no default privileges yet,
+        // and gets those of the database its copies are meant to replace.
+        Some(owner) => Some(super::owner::Grants::read(&rt, &server, owner)?),
+        None => None,
+    };
+    let target = match &args.owner {
+        Some(owner) => super::owner::acting_as(&target, owner),
+        None => target,
+    };
     let target = lockwatch::bounded(&target, APPLICATION_NAME, args.lock_timeout);
     let run = Restore {
         dir: &args.dir,
@@ -76,6 +90,9 @@ pub fn run(args: &RestoreArgs) -> Result<(), Failure> {
         args.clean && args.as_template.is_none(),
         report::progress_wanted(args.quiet, args.json),
     )?;
+    if let Some(grants) = &grants {
+        grants.apply(&rt, &target)?;
+    }
     if let Some(name) = &args.as_template {
         seal_template(&rt, &server, name)?;
     }

@@ -110,7 +110,10 @@ pub(super) fn fixture_failure(e: FixtureError) -> Failure {
 }
 
 /// blake3 over the rules files' bytes in order (each prefixed by its length), or `none`.
-fn rules_digest(files: &[std::path::PathBuf], verbatim: bool) -> Result<String, Failure> {
+pub(super) fn rules_digest(
+    files: &[std::path::PathBuf],
+    verbatim: bool,
+) -> Result<String, Failure> {
     if verbatim {
         return Ok("none".into());
     }

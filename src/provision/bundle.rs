@@ -101,6 +101,9 @@ impl Manifest {
 pub enum BundleError {
     #[error("cannot serialize a manifest: {0}")]
     Serialize(String),
+    /// The spec lacks fields an object needs.
+    #[error("{0}")]
+    Incomplete(String),
     #[error("{0} holds plaintext secret values and is never written to a file")]
     PlaintextSecret(String),
     #[error("Secret {object}: key {key} refers to secret {secret}, which has no value")]

@@ -55,12 +55,17 @@ pub fn cronjob(spec: &EnvSpec, refresh: &RefreshSpec) -> CronJob {
     args.extend(refresh.args.iter().cloned());
     let container = Container {
         name: "restage".to_owned(),
-        image: Some(refresh.image.clone()),
+        image: refresh.image.clone(),
         args: Some(args),
-        env: Some(vec![
-            env_from("RESTAGE_SOURCE", &refresh.source_secret),
-            env_from("RESTAGE_TARGET", &refresh.target_secret),
-        ]),
+        env: Some(
+            [
+                ("RESTAGE_SOURCE", &refresh.source_secret),
+                ("RESTAGE_TARGET", &refresh.target_secret),
+            ]
+            .into_iter()
+            .filter_map(|(name, r)| r.as_ref().map(|r| env_from(name, r)))
+            .collect(),
+        ),
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
             read_only_root_filesystem: Some(true),
@@ -77,7 +82,7 @@ pub fn cronjob(spec: &EnvSpec, refresh: &RefreshSpec) -> CronJob {
             ..ObjectMeta::default()
         },
         spec: Some(CronJobSpec {
-            schedule: refresh.schedule.clone(),
+            schedule: refresh.schedule.clone().unwrap_or_default(),
             concurrency_policy: Some("Forbid".to_owned()),
             successful_jobs_history_limit: Some(3),
             failed_jobs_history_limit: Some(3),
@@ -108,6 +113,21 @@ pub fn cronjob(spec: &EnvSpec, refresh: &RefreshSpec) -> CronJob {
 
 /// The CronJob as YAML.
 pub fn render(spec: &EnvSpec, refresh: &RefreshSpec) -> Result<String, BundleError> {
+    let missing: Vec<&str> = [
+        ("schedule", refresh.schedule.is_none()),
+        ("image", refresh.image.is_none()),
+        ("source_secret", refresh.source_secret.is_none()),
+        ("target_secret", refresh.target_secret.is_none()),
+    ]
+    .into_iter()
+    .filter_map(|(field, absent)| absent.then_some(field))
+    .collect();
+    if !missing.is_empty() {
+        return Err(BundleError::Incomplete(format!(
+            "[refresh] lacks what the CronJob needs: {}",
+            missing.join(", ")
+        )));
+    }
     serde_yaml::to_string(&cronjob(spec, refresh))
         .map_err(|e| BundleError::Serialize(e.to_string()))
 }

@@ -181,17 +181,7 @@ pub async fn converge(
             db.password_secret.get_ref()
         )));
     }
-    let row = admin
-        .query_one(
-            "SELECT current_user::text, rolsuper FROM pg_roles WHERE rolname = current_user",
-            &[],
-        )
-        .await
-        .map_err(q("reading the admin role"))?;
-    let who = Admin {
-        name: row.get(0),
-        superuser: row.get(1),
-    };
+    let who = admin_role(admin).await?;
 
     let mut steps: Vec<Step> = Vec::new();
     // Production is closed first, so that a failed run never leaves a new staging role
@@ -225,6 +215,69 @@ pub async fn converge(
         lines: steps.into_iter().map(|s| s.line).collect(),
         cannot,
     })
+}
+
+/// The roles only, as `converge` makes them: the owner role, the admin's membership in it; the
+/// app role must exist already (its password belongs to `provision` and its deliveries).
+/// Used by `refresh`, which touches nothing else of the environment.
+pub async fn converge_roles(admin: &Client, task: &PgTask<'_>) -> Result<Vec<Line>, PgError> {
+    let app = task.db.app_role.get_ref();
+    let app_exists = admin
+        .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[app])
+        .await
+        .map_err(q("reading roles"))?
+        .is_some();
+    if !app_exists {
+        return Err(PgError::Refused(format!(
+            "the app role {app} does not exist: run `restage provision` for this environment first"
+        )));
+    }
+    let who = admin_role(admin).await?;
+    let mut steps = vec![roles::owner(admin, task, &who).await?];
+    if !who.superuser {
+        steps.push(roles::membership(admin, task).await?);
+    }
+    apply_steps(admin, None, task, &who, steps).await
+}
+
+/// Extensions, schema grants and default privileges inside `staging`, a database of the
+/// environment other than the one the spec names (e.g. a copy about to replace it).
+pub async fn converge_inside(
+    admin: &Client,
+    staging: Client,
+    task: &PgTask<'_>,
+) -> Result<Vec<Line>, PgError> {
+    let who = admin_role(admin).await?;
+    let steps = inside::steps(Some(&staging), task).await?;
+    apply_steps(admin, Some(staging), task, &who, steps).await
+}
+
+async fn admin_role(admin: &Client) -> Result<Admin, PgError> {
+    let row = admin
+        .query_one(
+            "SELECT current_user::text, rolsuper FROM pg_roles WHERE rolname = current_user",
+            &[],
+        )
+        .await
+        .map_err(q("reading the admin role"))?;
+    Ok(Admin {
+        name: row.get(0),
+        superuser: row.get(1),
+    })
+}
+
+async fn apply_steps(
+    admin: &Client,
+    staging: Option<Client>,
+    task: &PgTask<'_>,
+    who: &Admin,
+    steps: Vec<Step>,
+) -> Result<Vec<Line>, PgError> {
+    if let Some(message) = apply::cannot(&who.name, task.db.name.get_ref(), &steps) {
+        return Err(PgError::Privileges(message));
+    }
+    apply::run(admin, staging, task, &who.name, &steps).await?;
+    Ok(steps.into_iter().map(|s| s.line).collect())
 }
 
 async fn connect_to(admin: &ConnSpec, db: &str) -> Result<Client, PgError> {

@@ -457,19 +457,47 @@ fn field_manager() -> String {
     "restage".to_owned()
 }
 
-/// The monthly refresh job (`--print-cronjob`).
+/// The monthly refresh: what `restage refresh` needs (rules, key, seed, retention, grace) and
+/// what `--print-cronjob` renders (schedule, image, secrets), which `refresh` itself ignores.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshSpec {
-    /// Cron schedule, e.g. `0 3 1 * *`.
-    pub schedule: String,
-    pub image: String,
+    /// Cron schedule, e.g. `0 3 1 * *` (`--print-cronjob`).
+    #[serde(default)]
+    pub schedule: Option<String>,
+    #[serde(default)]
+    pub image: Option<String>,
     /// Secret object and key holding the production (source) URL.
-    pub source_secret: SecretKeyRef,
+    #[serde(default)]
+    pub source_secret: Option<SecretKeyRef>,
     /// Secret object and key holding the staging (target) URL.
-    pub target_secret: SecretKeyRef,
+    #[serde(default)]
+    pub target_secret: Option<SecretKeyRef>,
     #[serde(default)]
     pub args: Vec<String>,
+    /// The rules file deciding every copied column (relative to the spec file); required by
+    /// `restage refresh`.
+    #[serde(default)]
+    pub rules: Option<Spanned<String>>,
+    /// The environment variable holding the sanitizing key.
+    #[serde(default = "default_key_env")]
+    pub key_env: String,
+    /// SQL run against the shadow database after the clone (staging-only data).
+    #[serde(default)]
+    pub seed_sql: Option<String>,
+    /// How many previous live databases are kept as rollback targets.
+    #[serde(default = "default_keep_previous")]
+    pub keep_previous: u32,
+    /// How long sessions on the live database may run on before the swap ends them.
+    #[serde(default)]
+    pub grace: Option<Spanned<String>>,
+}
+
+fn default_key_env() -> String {
+    "RESTAGE_KEY".to_owned()
+}
+fn default_keep_previous() -> u32 {
+    1
 }
 
 #[derive(Debug, Deserialize)]

@@ -314,7 +314,7 @@ pub fn check(spec: &EnvSpec, text: &str) -> Vec<Diagnostic> {
         }
     }
     if let Some(r) = &spec.refresh {
-        for s in [&r.source_secret, &r.target_secret] {
+        for s in [&r.source_secret, &r.target_secret].into_iter().flatten() {
             if !object_names.contains(&s.name) && s.name != "restage-source" {
                 c.at(
                     0..0,
