@@ -22,17 +22,12 @@ pub fn run(args: &ProvisionArgs) -> Result<(), Failure> {
     let spec = &loaded.spec;
 
     if args.print_cronjob {
-        let Some(refresh) = &spec.refresh else {
-            return Err(Failure::new(
-                exit::USAGE,
-                format!(
-                    "{} has no [refresh] section (schedule, image, source_secret, target_secret)",
-                    loaded.path
-                ),
-            ));
-        };
-        let yaml = cronjob::render(spec, refresh)
-            .map_err(|e| Failure::new(exit::FAILURE, e.to_string()))?;
+        let yaml = cronjob::render(&loaded).map_err(|e| match e {
+            cronjob::CronJobError::Missing { .. } | cronjob::CronJobError::Invalid { .. } => {
+                Failure::new(exit::USAGE, e.to_string())
+            }
+            _ => Failure::new(exit::FAILURE, e.to_string()),
+        })?;
         print!("{yaml}");
         return Ok(());
     }

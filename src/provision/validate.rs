@@ -5,7 +5,10 @@ use std::collections::BTreeSet;
 
 use toml::Spanned;
 
-use super::spec::{line_col, DeliveryKind, Derived, Diagnostic, EnvSpec, SecretFormat};
+use super::spec::{
+    line_col, DeliveryKind, Derived, Diagnostic, EnvSpec, RefreshSpec, SecretFormat,
+    HAND_MADE_KEY_SECRET, HAND_MADE_SOURCE_SECRET, HAND_MADE_TARGET_SECRET,
+};
 
 struct Collector<'a> {
     text: &'a str,
@@ -133,6 +136,7 @@ pub fn check(spec: &EnvSpec, text: &str) -> Vec<Diagnostic> {
     if db.connection_limit < -1 {
         c.on(&db.name, "connection_limit must be -1 (no limit) or more");
     }
+    migrations_role(spec, &mut c);
     match spec.secrets.get(db.password_secret.get_ref()) {
         None => c.on(
             &db.password_secret,
@@ -349,21 +353,116 @@ pub fn check(spec: &EnvSpec, text: &str) -> Vec<Diagnostic> {
         }
     }
     if let Some(r) = &spec.refresh {
-        for s in [&r.source_secret, &r.target_secret] {
-            if !object_names.contains(&s.name) && s.name != "restage-source" {
-                c.at(
-                    0..0,
-                    format!(
-                        "[refresh] refers to Secret {:?}, which is not in kubernetes.secrets (restage-source may be created by hand)",
-                        s.name
-                    ),
-                );
-            }
-        }
+        refresh_secrets(spec, r, &object_names, &mut c);
     }
     readable_on_rerun(spec, &mut c);
     c.out.sort_by_key(|d| (d.line, d.column));
     c.out
+}
+
+/// The migrations role: a third role, with its own generated or supplied password.
+fn migrations_role(spec: &EnvSpec, c: &mut Collector<'_>) {
+    let db = &spec.database;
+    let (role, secret) = match (&db.migrations_role, &db.migrations_password_secret) {
+        (None, None) => return,
+        (Some(role), Some(secret)) => (role, secret),
+        (Some(role), None) => {
+            return c.on(
+                role,
+                "migrations_role needs migrations_password_secret (a secret in [secrets])",
+            )
+        }
+        (None, Some(secret)) => {
+            return c.on(secret, "migrations_password_secret needs migrations_role")
+        }
+    };
+    if !is_pg_identifier(role.get_ref()) {
+        c.on(
+            role,
+            format!(
+                "migrations_role {:?} must be a lowercase identifier (a-z, 0-9, _; at most 63 bytes)",
+                role.get_ref()
+            ),
+        );
+    }
+    if role.get_ref() == db.owner.get_ref() || role.get_ref() == db.app_role.get_ref() {
+        c.on(
+            role,
+            "migrations_role must differ from owner and app_role",
+        );
+    }
+    if secret.get_ref() == db.password_secret.get_ref() {
+        c.on(
+            secret,
+            "migrations_password_secret must differ from password_secret (each role has its own password)",
+        );
+    }
+    match spec.secrets.get(secret.get_ref()) {
+        None => c.on(
+            secret,
+            format!(
+                "migrations_password_secret {:?} is not defined in [secrets]",
+                secret.get_ref()
+            ),
+        ),
+        Some(s) if s.get_ref().derive.is_some() => c.on(
+            secret,
+            "migrations_password_secret must be generated or supplied, not derived",
+        ),
+        Some(_) => {}
+    }
+}
+
+/// The CronJob's Secrets exist in the bundle (or are the documented hand-made ones), and the
+/// staging connection is never the app role's: it cannot create databases or own objects.
+fn refresh_secrets(
+    spec: &EnvSpec,
+    r: &RefreshSpec,
+    object_names: &BTreeSet<String>,
+    c: &mut Collector<'_>,
+) {
+    let refs = [
+        ("source_secret", &r.source_secret, HAND_MADE_SOURCE_SECRET),
+        ("target_secret", &r.target_secret, HAND_MADE_TARGET_SECRET),
+        ("key_secret", &r.key_secret, HAND_MADE_KEY_SECRET),
+    ];
+    for (field, reference, hand_made) in refs {
+        let Some(reference) = reference else { continue };
+        if reference.name != hand_made && !object_names.contains(&reference.name) {
+            c.at(
+                0..0,
+                format!(
+                    "[refresh] {field} refers to Secret {:?}, which is not in kubernetes.secrets ({hand_made} may be created by hand)",
+                    reference.name
+                ),
+            );
+        }
+    }
+    let Some(target) = &r.target_secret else {
+        return;
+    };
+    let app_values = spec
+        .kubernetes
+        .iter()
+        .flat_map(|k| k.secrets.iter())
+        .map(|o| o.get_ref())
+        .filter(|o| o.name == target.name)
+        .filter_map(|o| o.keys.get(&target.key))
+        .filter(|secret| {
+            spec.secrets
+                .get(*secret)
+                .is_some_and(|s| s.get_ref().derive.is_some())
+                || *secret == spec.database.password_secret.get_ref()
+        });
+    for secret in app_values {
+        c.at(
+            0..0,
+            format!(
+                "[refresh] target_secret {}.{} holds {secret:?}, the app role's connection; the refresh needs the staging server's admin URL (a role with CREATEDB and CREATEROLE)",
+                target.name, target.key
+            ),
+        );
+    }
 }
 
 /// A generated secret must be found again on the next run (or every run would replace it):
