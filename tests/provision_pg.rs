@@ -1095,3 +1095,159 @@ fn a_staging_role_inheriting_connect_to_production_is_refused() {
         );
     }
 }
+
+/// `env`'s spec with a migrations role whose password the dotenv file carries.
+fn spec_with_migrations(env: &Env, source: bool) -> PathBuf {
+    let spec = env.spec(&env.staging_db(), "");
+    let mut text = std::fs::read_to_string(&spec)
+        .expect("the spec")
+        .replace(
+            "connection_limit = 10\n",
+            &format!(
+                "connection_limit = 10\nmigrations_role = \"{}_migrate\"\nmigrations_password_secret = \"migrations_password\"\n",
+                env.prefix
+            ),
+        )
+        .replace(
+            "[secrets.session]",
+            "[secrets.migrations_password]\ngenerate = { bytes = 24 }\n[secrets.session]",
+        )
+        .replace(
+            "SESSION_SECRET = \"session\" }",
+            "SESSION_SECRET = \"session\", MIGRATIONS_PASSWORD = \"migrations_password\" }",
+        );
+    if !source {
+        text = text.replace(
+            "[source]\nurl_env = \"TEST_PROD_URL\"\nkeep_connect = [\"postgres\"]\n",
+            "",
+        );
+    }
+    std::fs::write(&spec, text).expect("writing the spec");
+    spec
+}
+
+/// Runs `statements` in the staging database as a LOGIN role; the error's message on failure.
+fn as_login(db: &str, user: &str, password: &Secret, statements: &str) -> Result<(), String> {
+    let url = format!("postgresql://{user}@127.0.0.1:{}/{db}", pg().port());
+    let spec = ConnSpec::parse(&url)
+        .map_err(|e| e.to_string())?
+        .with_user(user, Some(password.clone()));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let client = spec.connect("test").await.map_err(|e| e.to_string())?;
+        client.batch_execute(statements).await.map_err(|e| {
+            e.as_db_error()
+                .map(|d| d.message().to_owned())
+                .unwrap_or_else(|| e.to_string())
+        })
+    })
+}
+
+/// The migrations role creates and alters tables (owned by the owner, granted to the app role
+/// by the owner's default privileges); the app role can do neither. `admin_url`: who provisions.
+fn migrations_role_migrates(env: &Env, spec: &Path, admin_url: &str) {
+    let db = env.staging_db();
+    let owner = env.owner();
+    let migrate = format!("{}_migrate", env.prefix);
+    let run = |extra: &[&str]| run_cmd(env.command(spec, extra).env("TEST_ADMIN_URL", admin_url));
+    run(&[]).assert_ok();
+    // A table from an earlier clone, owned by the owner role.
+    sql(
+        pg(),
+        &db,
+        &format!("CREATE TABLE jobs (id int PRIMARY KEY); ALTER TABLE jobs OWNER TO {owner}"),
+    );
+    let first = run(&[]);
+    first.assert_ok();
+    assert!(
+        first
+            .stdout
+            .lines()
+            .any(|l| l.contains(&format!("migrations {migrate}"))),
+        "{}",
+        first.stdout
+    );
+    let check = run(&["--check"]);
+    assert_eq!(check.code, 0, "{}\n{}", check.stdout, check.stderr);
+
+    let dotenv_values = dotenv::parse(&std::fs::read_to_string(env.dotenv()).expect("dotenv"));
+    let migrations_password = dotenv_values
+        .get("MIGRATIONS_PASSWORD")
+        .expect("MIGRATIONS_PASSWORD in the dotenv file")
+        .clone();
+    let app_password = env.password();
+    assert_no_secret(&first, &migrations_password);
+
+    // What a migration does: new tables, new columns and indexes on existing ones.
+    as_login(
+        &db,
+        &migrate,
+        &migrations_password,
+        "CREATE TABLE accounts (id bigserial PRIMARY KEY, name text); \
+         ALTER TABLE jobs ADD COLUMN note text; \
+         CREATE INDEX jobs_note ON jobs (note)",
+    )
+    .unwrap_or_else(|e| panic!("the migrations role cannot migrate: {e}"));
+    let owners = sql(
+        pg(),
+        &db,
+        "SELECT string_agg(DISTINCT tableowner::text, ',') FROM pg_tables \
+         WHERE tablename IN ('accounts', 'jobs')",
+    );
+    assert_eq!(owners, owner, "migrated tables must belong to the owner role");
+    // The app role uses what the migration made, through the owner's default privileges.
+    as_login(
+        &db,
+        &env.app(),
+        &app_password,
+        "INSERT INTO accounts (name) VALUES ('a'); INSERT INTO jobs VALUES (1, 'n'); \
+         UPDATE accounts SET name = 'b'; SELECT * FROM jobs",
+    )
+    .unwrap_or_else(|e| panic!("the app role cannot use the migrated tables: {e}"));
+    // The app role migrates nothing.
+    let create = as_login(&db, &env.app(), &app_password, "CREATE TABLE mine (id int)");
+    assert!(
+        create
+            .as_ref()
+            .is_err_and(|e| e.contains("permission denied for schema public")),
+        "{create:?}"
+    );
+    let alter = as_login(
+        &db,
+        &env.app(),
+        &app_password,
+        "ALTER TABLE jobs ADD COLUMN other text",
+    );
+    assert!(
+        alter
+            .as_ref()
+            .is_err_and(|e| e.contains("must be owner of table jobs")),
+        "{alter:?}"
+    );
+}
+
+#[test]
+fn the_migrations_role_creates_and_alters_tables_and_the_app_role_cannot() {
+    let env = Env::new("migr");
+    let spec = spec_with_migrations(&env, true);
+    migrations_role_migrates(&env, &spec, &pg().url("postgres"));
+    // The migrations role never reaches production.
+    let migrate = format!("{}_migrate", env.prefix);
+    let prod_connect = sql(
+        pg(),
+        "postgres",
+        &format!("SELECT has_database_privilege('{migrate}', '{}', 'CONNECT')", env.prod_db),
+    );
+    assert_eq!(prod_connect, "f");
+}
+
+#[test]
+fn a_non_superuser_admin_provisions_a_migrations_role() {
+    let env = Env::new("migrns");
+    let admin_url = managed_admin("migrns_admin");
+    let spec = spec_with_migrations(&env, false);
+    migrations_role_migrates(&env, &spec, &admin_url);
+}

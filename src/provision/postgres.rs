@@ -2,7 +2,7 @@
 //! set of statements, run them, and read back that each privilege change took effect.
 //! Nothing is ever dropped. Passwords travel only as SCRAM verifiers computed client-side.
 //!
-//! - [`roles`]: the owner and app roles, the admin's membership in the owner;
+//! - [`roles`]: the owner, app and migrations roles, the admin's membership in the owner;
 //! - [`database`]: the staging database and who may connect to it and to production;
 //! - [`inside`]: extensions, schema grants and default privileges;
 //! - [`effect`]: what each privilege statement promises, read back from the catalogs;
@@ -156,6 +156,14 @@ pub struct PgTask<'a> {
     pub shared_production_db: Option<&'a str>,
     /// Roles that keep CONNECT on production after PUBLIC loses it (shared instance).
     pub keep_connect: Option<&'a [String]>,
+    /// The migrations role, when the spec names one.
+    pub migrations: Option<MigrationsRole<'a>>,
+}
+
+/// The LOGIN role migrations run as, and its password.
+pub struct MigrationsRole<'a> {
+    pub role: &'a str,
+    pub password: &'a Secret,
 }
 
 /// The plan lines, and (dry run only) why this admin role cannot make some of them.
@@ -173,13 +181,18 @@ pub async fn converge(
 ) -> Result<Converged, PgError> {
     let db = task.db;
     let name = db.name.get_ref().as_str();
-    if !task.password.expose().is_ascii() || task.password.is_empty() {
-        // The server normalizes non-ASCII passwords with SASLprep before hashing; a
-        // verifier computed without it could not be checked reliably.
-        return Err(PgError::Refused(format!(
-            "the password secret {} must be non-empty ASCII",
-            db.password_secret.get_ref()
-        )));
+    let mut passwords = vec![(db.password_secret.get_ref().as_str(), task.password)];
+    if let (Some(m), Some(secret)) = (&task.migrations, &db.migrations_password_secret) {
+        passwords.push((secret.get_ref().as_str(), m.password));
+    }
+    for (secret, password) in passwords {
+        if !password.expose().is_ascii() || password.is_empty() {
+            // The server normalizes non-ASCII passwords with SASLprep before hashing; a
+            // verifier computed without it could not be checked reliably.
+            return Err(PgError::Refused(format!(
+                "the password secret {secret} must be non-empty ASCII"
+            )));
+        }
     }
     let row = admin
         .query_one(
@@ -202,11 +215,17 @@ pub async fn converge(
     let database_exists = database::exists(admin, name).await?;
     steps.push(roles::owner(admin, task, &who).await?);
     steps.push(roles::app(admin, task, &who, database_exists).await?);
+    if let Some(m) = &task.migrations {
+        steps.push(roles::migrations(admin, task, &who, database_exists, m).await?);
+    }
     if !who.superuser {
         steps.push(roles::membership(admin, task).await?);
     }
     steps.push(database::staging(admin, task).await?);
     steps.push(database::staging_connect(admin, task, database_exists).await?);
+    if let Some(m) = &task.migrations {
+        steps.push(roles::migrations_acts_as_owner(admin, task, m).await?);
+    }
     let staging = if database_exists {
         Some(connect_to(task.admin_spec, name).await?)
     } else {
