@@ -182,10 +182,10 @@ fn render_example(path: &Path, scratch: &Path) -> BTreeMap<String, String> {
             }
         }
     }
-    if let Some(refresh) = &spec.refresh {
+    if spec.refresh.is_some() {
         out.insert(
             "cronjob.yaml".into(),
-            restage::provision::cronjob::render(spec, refresh).expect("cronjob"),
+            restage::provision::cronjob::render(&loaded).expect("cronjob"),
         );
     }
     out
@@ -341,15 +341,20 @@ fn sealing_round_trips_with_the_test_key() {
 #[test]
 fn cronjob_uses_the_secrets_and_the_schedule() {
     let loaded = spec::load(&root().join("examples/envs/homelab-k3s.toml")).expect("spec");
-    let refresh = loaded.spec.refresh.as_ref().expect("[refresh]");
-    let yaml = restage::provision::cronjob::render(&loaded.spec, refresh).expect("render");
-    let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).expect("YAML");
+    let yaml = restage::provision::cronjob::render(&loaded).expect("render");
+    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&yaml)
+        .map(|d| serde::Deserialize::deserialize(d).expect("YAML"))
+        .collect();
+    let doc = docs
+        .iter()
+        .find(|d| d["kind"].as_str() == Some("CronJob"))
+        .expect("a CronJob");
     assert_eq!(doc["spec"]["schedule"].as_str(), Some("0 3 1 * *"));
     let container = &doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0];
-    assert_eq!(container["args"][0].as_str(), Some("clone"));
+    assert_eq!(container["args"][0].as_str(), Some("refresh"));
     assert_eq!(
         container["env"][1]["valueFrom"]["secretKeyRef"]["name"].as_str(),
-        Some("postgres-secret")
+        Some("restage-target")
     );
 }
 

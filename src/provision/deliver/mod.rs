@@ -29,6 +29,8 @@ pub enum DeliverError {
     Apply(#[from] apply::ApplyError),
     #[error("cannot read {path}: {message}")]
     Read { path: String, message: String },
+    #[error(transparent)]
+    CronJob(#[from] super::cronjob::CronJobError),
 }
 
 /// The secret names a delivery carries (directly, by key).
@@ -74,6 +76,11 @@ pub fn manifests_for(
         )?,
     };
     out.extend(secrets);
+    // A schedule asks for the refresh CronJob: it ships with the bundle, with the ConfigMap
+    // and NetworkPolicy it needs, so that what is applied is what runs.
+    if spec.refresh.as_ref().is_some_and(|r| r.schedule.is_some()) {
+        out.extend(super::cronjob::manifests(loaded)?);
+    }
     Ok(out)
 }
 
