@@ -620,7 +620,8 @@ SELECT 1 + i % 200, i * 1.5, 'call Person ' || i FROM generate_series(1, 500) i;
 #[ignore = "needs `restage refresh`; enable once it is merged"]
 fn cronjob_command_runs_a_refresh() {
     let pg = cluster();
-    let prod = loaded_db(pg, "cj_prod", PRODUCTION);
+    let prod = fresh_db(pg, "cj_prod");
+    sql(pg, &prod, PRODUCTION);
     let dir = tempfile::tempdir().expect("tempdir");
     // The homelab example (staging on production's instance), pointed at this cluster, with
     // its values delivered to a dotenv file outside the mount.
