@@ -164,6 +164,12 @@ literals = {{ APP_ENV = "staging" }}
 }
 
 fn login(db: &str, user: &str, password: &Secret) -> Result<String, String> {
+    as_login(db, user, password, "SELECT current_user::text")
+}
+
+/// Runs `statements` in `db` as a LOGIN role: the first value of the last statement's first
+/// row (empty when it returns none), or the error's message.
+fn as_login(db: &str, user: &str, password: &Secret, statements: &str) -> Result<String, String> {
     let url = format!("postgresql://{user}@127.0.0.1:{}/{db}", pg().port());
     let spec = ConnSpec::parse(&url)
         .map_err(|e| e.to_string())?
@@ -174,11 +180,16 @@ fn login(db: &str, user: &str, password: &Secret) -> Result<String, String> {
         .map_err(|e| e.to_string())?;
     rt.block_on(async {
         let client = spec.connect("test").await.map_err(|e| e.to_string())?;
-        let row = client
-            .query_one("SELECT current_user::text", &[])
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(row.get::<_, String>(0))
+        let messages = client.simple_query(statements).await.map_err(|e| {
+            e.as_db_error()
+                .map(|d| d.message().to_owned())
+                .unwrap_or_else(|| e.to_string())
+        })?;
+        let first = messages.iter().find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some(r.get(0).unwrap_or("").to_owned()),
+            _ => None,
+        });
+        Ok(first.unwrap_or_default())
     })
 }
 
@@ -1126,26 +1137,6 @@ fn spec_with_migrations(env: &Env, source: bool) -> PathBuf {
     spec
 }
 
-/// Runs `statements` in the staging database as a LOGIN role; the error's message on failure.
-fn as_login(db: &str, user: &str, password: &Secret, statements: &str) -> Result<(), String> {
-    let url = format!("postgresql://{user}@127.0.0.1:{}/{db}", pg().port());
-    let spec = ConnSpec::parse(&url)
-        .map_err(|e| e.to_string())?
-        .with_user(user, Some(password.clone()));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    rt.block_on(async {
-        let client = spec.connect("test").await.map_err(|e| e.to_string())?;
-        client.batch_execute(statements).await.map_err(|e| {
-            e.as_db_error()
-                .map(|d| d.message().to_owned())
-                .unwrap_or_else(|| e.to_string())
-        })
-    })
-}
-
 /// The migrations role creates and alters tables (owned by the owner, granted to the app role
 /// by the owner's default privileges); the app role can do neither. `admin_url`: who provisions.
 fn migrations_role_migrates(env: &Env, spec: &Path, admin_url: &str) {
@@ -1197,7 +1188,10 @@ fn migrations_role_migrates(env: &Env, spec: &Path, admin_url: &str) {
         "SELECT string_agg(DISTINCT tableowner::text, ',') FROM pg_tables \
          WHERE tablename IN ('accounts', 'jobs')",
     );
-    assert_eq!(owners, owner, "migrated tables must belong to the owner role");
+    assert_eq!(
+        owners, owner,
+        "migrated tables must belong to the owner role"
+    );
     // The app role uses what the migration made, through the owner's default privileges.
     as_login(
         &db,
@@ -1239,7 +1233,10 @@ fn the_migrations_role_creates_and_alters_tables_and_the_app_role_cannot() {
     let prod_connect = sql(
         pg(),
         "postgres",
-        &format!("SELECT has_database_privilege('{migrate}', '{}', 'CONNECT')", env.prod_db),
+        &format!(
+            "SELECT has_database_privilege('{migrate}', '{}', 'CONNECT')",
+            env.prod_db
+        ),
     );
     assert_eq!(prod_connect, "f");
 }

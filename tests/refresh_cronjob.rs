@@ -44,7 +44,10 @@ fn kubernetes_examples() -> Vec<LoadedSpec> {
     assert_eq!(out.len(), 4, "four example environments run on Kubernetes");
     for l in &out {
         assert!(
-            l.spec.refresh.as_ref().is_some_and(|r| r.schedule.is_some()),
+            l.spec
+                .refresh
+                .as_ref()
+                .is_some_and(|r| r.schedule.is_some()),
             "{} runs on Kubernetes but has no refresh CronJob ([refresh] schedule)",
             l.path
         );
@@ -227,7 +230,11 @@ fn check_consistent(loaded: &LoadedSpec, r: &Rendered) {
     // The job: one at a time, bounded, not retried blindly.
     let job = &r.cron_job["spec"];
     assert_eq!(job["concurrencyPolicy"].as_str(), Some("Forbid"), "{at}");
-    assert_eq!(job["schedule"].as_str(), refresh.schedule.as_deref(), "{at}");
+    assert_eq!(
+        job["schedule"].as_str(),
+        refresh.schedule.as_deref(),
+        "{at}"
+    );
     assert!(job["jobTemplate"]["spec"]["activeDeadlineSeconds"].as_i64() > Some(0));
     assert_eq!(job["jobTemplate"]["spec"]["backoffLimit"].as_i64(), Some(0));
 
@@ -243,13 +250,22 @@ fn check_consistent(loaded: &LoadedSpec, r: &Rendered) {
 
     // The mount: every item's key is in the ConfigMap, the spec is the spec file itself, and
     // the files the spec names are at the paths it names them by, relative to the spec.
-    assert!(r.mount_read_only(MOUNT_DIR), "{at}: the config mount is read-only");
+    assert!(
+        r.mount_read_only(MOUNT_DIR),
+        "{at}: the config mount is read-only"
+    );
     let config = r.volume_at(MOUNT_DIR);
-    assert_eq!(config["configMap"]["name"], r.config_map["metadata"]["name"]);
+    assert_eq!(
+        config["configMap"]["name"],
+        r.config_map["metadata"]["name"]
+    );
     let data = r.config_map["data"].as_mapping().expect("data");
     let items = r.items();
     for (key, _) in &items {
-        assert!(data.contains_key(key.as_str()), "{at}: item {key} not in the ConfigMap");
+        assert!(
+            data.contains_key(key.as_str()),
+            "{at}: item {key} not in the ConfigMap"
+        );
     }
     let mounted = |relative: &str| -> String {
         let (key, _) = items
@@ -290,12 +306,19 @@ fn check_consistent(loaded: &LoadedSpec, r: &Rendered) {
     let target_env = spec.target.admin_url_env.as_ref();
     let expected: BTreeSet<String> = [
         source_env.expect("[source] url_env").get_ref().clone(),
-        target_env.expect("[target] admin_url_env").get_ref().clone(),
+        target_env
+            .expect("[target] admin_url_env")
+            .get_ref()
+            .clone(),
         refresh.key_env.clone(),
         "TMPDIR".to_owned(),
     ]
     .into();
-    assert_eq!(env.keys().cloned().collect::<BTreeSet<_>>(), expected, "{at}");
+    assert_eq!(
+        env.keys().cloned().collect::<BTreeSet<_>>(),
+        expected,
+        "{at}"
+    );
     let secrets = bundle_secrets(loaded);
     let hand_made = [
         HAND_MADE_SOURCE_SECRET,
@@ -307,7 +330,10 @@ fn check_consistent(loaded: &LoadedSpec, r: &Rendered) {
             continue;
         };
         match secrets.get(name) {
-            Some(keys) => assert!(keys.contains(key), "{at}: {var}: Secret {name} has no key {key}"),
+            Some(keys) => assert!(
+                keys.contains(key),
+                "{at}: {var}: Secret {name} has no key {key}"
+            ),
             None => assert!(
                 hand_made.contains(&name.as_str()),
                 "{at}: {var} comes from Secret {name}, which the bundle does not define"
@@ -329,7 +355,10 @@ fn check_consistent(loaded: &LoadedSpec, r: &Rendered) {
                     .is_some_and(|s| s.get_ref().derive.is_some())
             })
     });
-    assert!(!carries_app, "{at}: the refresh connects with the app role's URL");
+    assert!(
+        !carries_app,
+        "{at}: the refresh connects with the app role's URL"
+    );
 
     // Resources: set, and within the namespace's LimitRange maximum and quota.
     for what in ["cpu", "memory"] {
@@ -348,7 +377,10 @@ fn check_consistent(loaded: &LoadedSpec, r: &Rendered) {
             }),
         ];
         for ceiling in ceilings.into_iter().flatten() {
-            assert!(l <= quantity::parse(&ceiling).expect("quantity"), "{at}: {what}");
+            assert!(
+                l <= quantity::parse(&ceiling).expect("quantity"),
+                "{at}: {what}"
+            );
         }
     }
 
@@ -360,7 +392,8 @@ fn check_consistent(loaded: &LoadedSpec, r: &Rendered) {
             let selector = np["spec"]["podSelector"]["matchLabels"]
                 .as_mapping()
                 .expect("matchLabels");
-            let labels = &r.cron_job["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"];
+            let labels =
+                &r.cron_job["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"];
             for (k, v) in selector {
                 assert_eq!(&labels[k.as_str().expect("label")], v, "{at}");
             }
@@ -408,7 +441,10 @@ fn a_cronjob_connecting_as_the_app_role_is_refused() {
     let path = dir.path().join("env.toml");
     std::fs::write(&path, text).expect("write");
     let err = spec::load(&path).expect_err("the app role's URL as the refresh's connection");
-    assert!(err.to_string().contains("the app role's connection"), "{err}");
+    assert!(
+        err.to_string().contains("the app role's connection"),
+        "{err}"
+    );
 }
 
 /// The examples' rules and seed files, next to a spec written into `dir`.
@@ -436,7 +472,11 @@ fn files_outside_the_mount_and_resources_beyond_the_quota_are_refused() {
             "rules = \"../rules/app.toml\"",
             "without `..`",
         ),
-        ("memory = \"2Gi\"", "memory = \"6Gi\"", "limit_range.max_memory"),
+        (
+            "memory = \"2Gi\"",
+            "memory = \"6Gi\"",
+            "limit_range.max_memory",
+        ),
         ("cpu = \"1\" ", "cpu = \"3\" ", "limit_range.max_cpu"),
     ] {
         assert!(text.contains(from), "{from}");
@@ -576,12 +616,18 @@ fn the_rendered_command_line_names_the_mounted_spec_and_its_files() {
         // The files it names resolve inside the mount; the rules parse there.
         let refresh = mounted.spec.refresh.as_ref().expect("[refresh]");
         let rules = mounted.resolve(refresh.rules.as_ref().expect("rules").get_ref());
-        assert!(rules.starts_with(&inv.mount) && rules.is_file(), "{at}: {rules:?}");
+        assert!(
+            rules.starts_with(&inv.mount) && rules.is_file(),
+            "{at}: {rules:?}"
+        );
         restage::rules::load(std::slice::from_ref(&rules))
             .unwrap_or_else(|d| panic!("{at}: the mounted rules do not parse: {d:?}"));
         if let Some(seed) = &refresh.seed_sql {
             let seed = mounted.resolve(seed.get_ref());
-            assert!(seed.starts_with(&inv.mount) && seed.is_file(), "{at}: {seed:?}");
+            assert!(
+                seed.starts_with(&inv.mount) && seed.is_file(),
+                "{at}: {seed:?}"
+            );
         }
         // The process sees the variables the spec reads, and a writable TMPDIR.
         let vars: BTreeMap<String, String> = inv
@@ -592,7 +638,13 @@ fn the_rendered_command_line_names_the_mounted_spec_and_its_files() {
         let source_env = loaded.spec.source.as_ref().and_then(|s| s.url_env.as_ref());
         for var in [
             source_env.expect("url_env").get_ref(),
-            loaded.spec.target.admin_url_env.as_ref().expect("admin").get_ref(),
+            loaded
+                .spec
+                .target
+                .admin_url_env
+                .as_ref()
+                .expect("admin")
+                .get_ref(),
             &refresh.key_env,
         ] {
             assert!(vars.get(var).is_some_and(|v| !v.is_empty()), "{at}: {var}");
@@ -643,7 +695,10 @@ fn cronjob_command_runs_a_refresh() {
                 dotenv.display()
             ),
         );
-    assert!(text.contains("kind = \"dotenv\""), "the example's delivery changed");
+    assert!(
+        text.contains("kind = \"dotenv\""),
+        "the example's delivery changed"
+    );
     let spec_path = dir.path().join("homelab-k3s.toml");
     std::fs::write(&spec_path, text).expect("write");
     let loaded = spec::load(&spec_path).unwrap_or_else(|e| panic!("{e}"));
@@ -652,7 +707,10 @@ fn cronjob_command_runs_a_refresh() {
 
     let secrets = BTreeMap::from([
         (
-            ("restage-source".to_owned(), "PRODUCTION_DATABASE_URL".to_owned()),
+            (
+                "restage-source".to_owned(),
+                "PRODUCTION_DATABASE_URL".to_owned(),
+            ),
             pg.url(&prod),
         ),
         (
@@ -680,12 +738,20 @@ fn cronjob_command_runs_a_refresh() {
         sql(pg, &prod, "SELECT count(*) FROM orders")
     );
     assert_eq!(
-        sql(pg, staging, "SELECT count(*) FROM customers WHERE email LIKE '%@production.example'"),
+        sql(
+            pg,
+            staging,
+            "SELECT count(*) FROM customers WHERE email LIKE '%@production.example'"
+        ),
         "0",
         "production e-mail addresses reached staging"
     );
     assert_eq!(
-        sql(pg, staging, "SELECT count(*) FROM customers WHERE email = 'qa@example.com'"),
+        sql(
+            pg,
+            staging,
+            "SELECT count(*) FROM customers WHERE email = 'qa@example.com'"
+        ),
         "1",
         "the seed file did not run"
     );

@@ -23,9 +23,9 @@ pub fn run(args: &ProvisionArgs) -> Result<(), Failure> {
 
     if args.print_cronjob {
         let yaml = cronjob::render(&loaded).map_err(|e| match e {
-            cronjob::CronJobError::Missing { .. } | cronjob::CronJobError::Invalid { .. } => {
-                Failure::new(exit::USAGE, e.to_string())
-            }
+            cronjob::CronJobError::NoRefresh { .. }
+            | cronjob::CronJobError::Missing { .. }
+            | cronjob::CronJobError::Invalid { .. } => Failure::new(exit::USAGE, e.to_string()),
             _ => Failure::new(exit::FAILURE, e.to_string()),
         })?;
         print!("{yaml}");

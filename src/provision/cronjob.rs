@@ -47,6 +47,8 @@ const NAME: &str = "restage-refresh";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CronJobError {
+    #[error("{spec} has no [refresh] section (rules, schedule, image, source_secret, target_secret, key_secret)")]
+    NoRefresh { spec: String },
     #[error("{spec}: the refresh CronJob needs {}", missing.join(", "))]
     Missing { spec: String, missing: Vec<String> },
     #[error("{spec}: {message}")]
@@ -212,7 +214,11 @@ fn complete<'a>(
         .as_ref()
         .and_then(|s| s.url_env.as_ref())
         .map(|v| v.get_ref().as_str());
-    let target_env = spec.target.admin_url_env.as_ref().map(|v| v.get_ref().as_str());
+    let target_env = spec
+        .target
+        .admin_url_env
+        .as_ref()
+        .map(|v| v.get_ref().as_str());
     let mut missing = Vec::new();
     let mut need = |present: bool, what: &str| {
         if !present {
@@ -263,7 +269,10 @@ fn complete<'a>(
 /// The container's CPU and memory (request = limit), checked against the namespace's
 /// LimitRange maximum and ResourceQuota.
 fn resources(loaded: &LoadedSpec, refresh: &RefreshSpec) -> Result<(String, String), CronJobError> {
-    let cpu = refresh.cpu.clone().unwrap_or_else(|| DEFAULT_CPU.to_owned());
+    let cpu = refresh
+        .cpu
+        .clone()
+        .unwrap_or_else(|| DEFAULT_CPU.to_owned());
     let memory = refresh
         .memory
         .clone()
@@ -272,7 +281,12 @@ fn resources(loaded: &LoadedSpec, refresh: &RefreshSpec) -> Result<(String, Stri
     let max = kube.and_then(|k| k.limit_range.as_ref());
     let quota = kube.and_then(|k| k.quota.as_ref());
     let ceilings = [
-        ("cpu", &cpu, max.and_then(|m| m.max_cpu.as_deref()), "limit_range.max_cpu"),
+        (
+            "cpu",
+            &cpu,
+            max.and_then(|m| m.max_cpu.as_deref()),
+            "limit_range.max_cpu",
+        ),
         ("cpu", &cpu, quota.map(|q| q.cpu.as_str()), "quota.cpu"),
         (
             "memory",
@@ -280,7 +294,12 @@ fn resources(loaded: &LoadedSpec, refresh: &RefreshSpec) -> Result<(String, Stri
             max.and_then(|m| m.max_memory.as_deref()),
             "limit_range.max_memory",
         ),
-        ("memory", &memory, quota.map(|q| q.memory.as_str()), "quota.memory"),
+        (
+            "memory",
+            &memory,
+            quota.map(|q| q.memory.as_str()),
+            "quota.memory",
+        ),
     ];
     for (field, value, ceiling, ceiling_name) in ceilings {
         let Some(v) = quantity::parse(value) else {
@@ -453,10 +472,7 @@ fn cronjob(
 /// the bundle's default-deny policy is in place.
 fn network_policy(spec: &EnvSpec, refresh: &RefreshSpec) -> NetworkPolicy {
     let source = refresh.source_port.unwrap_or(5432);
-    let target = refresh
-        .target_port
-        .or(spec.target.app_port)
-        .unwrap_or(5432);
+    let target = refresh.target_port.or(spec.target.app_port).unwrap_or(5432);
     let mut ports = vec![source];
     if target != source {
         ports.push(target);
@@ -497,9 +513,8 @@ fn network_policy(spec: &EnvSpec, refresh: &RefreshSpec) -> NetworkPolicy {
 pub fn manifests(loaded: &LoadedSpec) -> Result<Vec<Manifest>, CronJobError> {
     let spec = &loaded.spec;
     let Some(refresh) = &spec.refresh else {
-        return Err(CronJobError::Missing {
+        return Err(CronJobError::NoRefresh {
             spec: loaded.path.clone(),
-            missing: vec!["a [refresh] section".to_owned()],
         });
     };
     let files = mounted_files(loaded)?;

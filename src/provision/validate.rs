@@ -386,10 +386,7 @@ fn migrations_role(spec: &EnvSpec, c: &mut Collector<'_>) {
         );
     }
     if role.get_ref() == db.owner.get_ref() || role.get_ref() == db.app_role.get_ref() {
-        c.on(
-            role,
-            "migrations_role must differ from owner and app_role",
-        );
+        c.on(role, "migrations_role must differ from owner and app_role");
     }
     if secret.get_ref() == db.password_secret.get_ref() {
         c.on(

@@ -83,8 +83,7 @@ async fn login_role(
     let app = login.role;
     let object = format!("role {app}");
     let fp = fingerprint(login.password);
-    let verifier =
-        || scram::verifier(login.password).map_err(|e| PgError::Refused(e.to_string()));
+    let verifier = || scram::verifier(login.password).map_err(|e| PgError::Refused(e.to_string()));
     let Some(r) = role(admin, app, who.superuser).await? else {
         let verifier = verifier()?;
         return Ok(Step::new(
@@ -186,7 +185,9 @@ pub(super) async fn migrations_acts_as_owner(
         )
         .await
         .map_err(q("reading the migrations role"))?;
-    let (member, sets_role) = state.map(|r| (r.get(0), r.get(1))).unwrap_or((false, false));
+    let (member, sets_role) = state
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap_or((false, false));
     let connect = effect::acl_has(admin, name, Some(role), "CONNECT").await?;
     let mut sql = Vec::new();
     let mut detail = Vec::new();
