@@ -231,7 +231,16 @@ pub async fn converge(
     } else {
         None
     };
-    steps.extend(inside::steps(staging.as_ref(), task).await?);
+    let version: i32 = admin
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await
+        .map_err(q("reading the server version"))?
+        .get(0);
+    let server = inside::Server {
+        version,
+        superuser: who.superuser,
+    };
+    steps.extend(inside::steps(staging.as_ref(), task, &server).await?);
 
     let cannot = apply::cannot(&who.name, name, &steps);
     if !dry_run {
