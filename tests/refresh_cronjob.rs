@@ -771,3 +771,38 @@ fn cronjob_command_runs_a_refresh() {
         .collect();
     assert_eq!(stray.len(), 2, "{stray:?}");
 }
+
+#[test]
+fn the_image_runs_restage_as_the_user_the_cronjob_names() {
+    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).expect("Dockerfile");
+    let last = |prefix: &str| -> String {
+        dockerfile
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .last()
+            .unwrap_or_else(|| panic!("no {prefix} in the Dockerfile"))
+            .trim_start_matches(prefix)
+            .trim()
+            .to_owned()
+    };
+    // Numeric, and the CronJob's runAsUser: runAsNonRoot can only verify a numeric user.
+    assert_eq!(
+        last("USER "),
+        format!("{}:{}", cronjob::RUN_AS, cronjob::RUN_AS)
+    );
+    assert_eq!(last("ENTRYPOINT "), r#"["restage"]"#);
+    // Client tools of a major at least as new as the newest supported server.
+    let major: u32 = last("ARG PG_MAJOR=").parse().expect("a major");
+    assert!(major >= 18, "PG_MAJOR defaults to {major}");
+    assert!(dockerfile.contains("apt.postgresql.org"), "PGDG packages");
+    assert!(dockerfile.contains("postgresql-client-${PG_MAJOR}"));
+    // Multi-stage: the runtime image holds no toolchain.
+    assert_eq!(
+        dockerfile
+            .lines()
+            .filter(|l| l.starts_with("FROM "))
+            .count(),
+        2
+    );
+    assert!(dockerfile.contains("COPY --from=builder"));
+}
