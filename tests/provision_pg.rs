@@ -1121,11 +1121,11 @@ fn spec_with_migrations(env: &Env, source: bool) -> PathBuf {
         )
         .replace(
             "[secrets.session]",
-            "[secrets.migrations_password]\ngenerate = { bytes = 24 }\n[secrets.session]",
+            "[secrets.migrations_password]\ngenerate = { bytes = 24 }\n[secrets.migrations_url]\nderive = \"migrations_url\"\n[secrets.session]",
         )
         .replace(
             "SESSION_SECRET = \"session\" }",
-            "SESSION_SECRET = \"session\", MIGRATIONS_PASSWORD = \"migrations_password\" }",
+            "SESSION_SECRET = \"session\", MIGRATIONS_URL = \"migrations_url\" }",
         );
     if !source {
         text = text.replace(
@@ -1165,11 +1165,21 @@ fn migrations_role_migrates(env: &Env, spec: &Path, admin_url: &str, superuser: 
     let check = run(&["--check"]);
     assert_eq!(check.code, 0, "{}\n{}", check.stdout, check.stderr);
 
+    // Only the migrations role's URL is delivered: re-runs find its password in it (the
+    // `--check` above would otherwise see a new one).
     let dotenv_values = dotenv::parse(&std::fs::read_to_string(env.dotenv()).expect("dotenv"));
-    let migrations_password = dotenv_values
-        .get("MIGRATIONS_PASSWORD")
-        .expect("MIGRATIONS_PASSWORD in the dotenv file")
-        .clone();
+    let url = dotenv_values
+        .get("MIGRATIONS_URL")
+        .expect("MIGRATIONS_URL in the dotenv file")
+        .expose()
+        .to_owned();
+    let prefix = format!("postgresql://{migrate}:");
+    let suffix = format!("@127.0.0.1:{}/{db}", pg().port());
+    let migrations_password = Secret::new(
+        url.strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(&suffix))
+            .unwrap_or_else(|| panic!("not the migrations role's URL: {prefix}…{suffix}")),
+    );
     let app_password = env.password();
     assert_no_secret(&first, &migrations_password);
 

@@ -160,7 +160,8 @@ fn public_schema() -> Vec<String> {
 pub struct SecretSpec {
     #[serde(default)]
     pub generate: Option<GenerateSpec>,
-    /// `url`, `json`, `host`, `port`, `username`, `dbname`: the app role's connection.
+    /// `url`, `json`, `host`, `port`, `username`, `dbname`: the app role's connection;
+    /// `migrations_url`: the migrations role's.
     #[serde(default)]
     pub derive: Option<Spanned<String>>,
     /// Supplied: the environment variable that holds the value.
@@ -427,6 +428,8 @@ pub enum Derived {
     Port,
     Username,
     Dbname,
+    /// The migrations role's URL: the app role's with the migrations role and its password.
+    MigrationsUrl,
 }
 
 impl Derived {
@@ -438,6 +441,7 @@ impl Derived {
             "port" => Derived::Port,
             "username" => Derived::Username,
             "dbname" => Derived::Dbname,
+            "migrations_url" => Derived::MigrationsUrl,
             _ => return None,
         })
     }

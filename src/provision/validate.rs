@@ -208,14 +208,19 @@ pub fn check(spec: &EnvSpec, text: &str) -> Vec<Diagnostic> {
             }
         }
         if let Some(d) = &s.derive {
-            if Derived::parse(d.get_ref()).is_none() {
-                c.on(
+            match Derived::parse(d.get_ref()) {
+                None => c.on(
                     d,
                     format!(
-                        "unknown derive {:?} (url, json, host, port, username, dbname)",
+                        "unknown derive {:?} (url, json, host, port, username, dbname, migrations_url)",
                         d.get_ref()
                     ),
-                );
+                ),
+                Some(Derived::MigrationsUrl) if spec.database.migrations_role.is_none() => c.on(
+                    d,
+                    "derive = \"migrations_url\" needs [database] migrations_role",
+                ),
+                Some(_) => {}
             }
         }
         for env in [&s.from_env, &s.production_env].into_iter().flatten() {
@@ -494,22 +499,30 @@ fn readable_on_rerun(spec: &EnvSpec, c: &mut Collector<'_>) {
             _ => {}
         }
     }
-    let password_via_derived = carried.iter().any(|name| {
-        spec.secrets
-            .get(name)
-            .and_then(|s| s.get_ref().derive.as_ref())
-            .is_some_and(|d| {
-                matches!(
-                    Derived::parse(d.get_ref()),
-                    Some(Derived::Url | Derived::Json)
-                )
-            })
-    });
+    let carried_derived = |kinds: &[Derived]| {
+        carried.iter().any(|name| {
+            spec.secrets
+                .get(name)
+                .and_then(|s| s.get_ref().derive.as_ref())
+                .and_then(|d| Derived::parse(d.get_ref()))
+                .is_some_and(|k| kinds.contains(&k))
+        })
+    };
+    let password_via_derived = carried_derived(&[Derived::Url, Derived::Json]);
+    let migrations_via_derived = carried_derived(&[Derived::MigrationsUrl]);
     for (name, secret) in &spec.secrets {
         if secret.get_ref().generate.is_none() || carried.contains(name) {
             continue;
         }
         if name == spec.database.password_secret.get_ref() && password_via_derived {
+            continue;
+        }
+        let migrations_password = spec
+            .database
+            .migrations_password_secret
+            .as_ref()
+            .is_some_and(|s| s.get_ref() == name);
+        if migrations_password && migrations_via_derived {
             continue;
         }
         c.on(

@@ -227,15 +227,28 @@ pub async fn read_existing(loaded: &LoadedSpec) -> Result<BTreeMap<String, Secre
             DeliveryKind::Apply | DeliveryKind::GitOps => {}
         }
     }
-    // The app role's password also lives inside a derived URL or JSON document.
-    let password = spec.database.password_secret.get_ref();
-    if !found.contains_key(password) {
+    // The app role's password also lives inside a derived URL or JSON document, the
+    // migrations role's inside its URL.
+    let passwords = [
+        Some((spec.database.password_secret.get_ref(), false)),
+        spec.database
+            .migrations_password_secret
+            .as_ref()
+            .map(|s| (s.get_ref(), true)),
+    ];
+    for (password, migrations) in passwords.into_iter().flatten() {
+        if found.contains_key(password) {
+            continue;
+        }
         let derived_password = spec.secrets.iter().find_map(|(name, s)| {
             let kind = s
                 .get_ref()
                 .derive
                 .as_ref()
                 .and_then(|d| Derived::parse(d.get_ref()))?;
+            if (kind == Derived::MigrationsUrl) != migrations {
+                return None;
+            }
             password_from_derived(kind, found.get(name)?)
         });
         if let Some(p) = derived_password {
@@ -252,7 +265,7 @@ fn password_from_derived(kind: Derived, value: &Secret) -> Option<Secret> {
             let doc: serde_json::Value = serde_json::from_str(value.expose()).ok()?;
             doc.get("password")?.as_str().map(Secret::new)
         }
-        Derived::Url => {
+        Derived::Url | Derived::MigrationsUrl => {
             let rest = value.expose().split_once("://")?.1;
             let userinfo = rest.rsplit_once('@')?.0;
             let encoded = userinfo.split_once(':')?.1;
