@@ -778,8 +778,7 @@ fn the_image_runs_restage_as_the_user_the_cronjob_names() {
     let last = |prefix: &str| -> String {
         dockerfile
             .lines()
-            .filter(|l| l.starts_with(prefix))
-            .last()
+            .rfind(|l| l.starts_with(prefix))
             .unwrap_or_else(|| panic!("no {prefix} in the Dockerfile"))
             .trim_start_matches(prefix)
             .trim()
