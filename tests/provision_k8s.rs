@@ -5,19 +5,19 @@
 //!
 //! Set `RESTAGE_UPDATE_GOLDEN=1` to rewrite the golden files after an intended change.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::kube::{kubernetes_validate, validator, KUBE_VERSION};
 use restage::provision::bundle;
 use restage::provision::deliver::{self, dotenv, gitops};
 use restage::provision::plan::Op;
 use restage::provision::seal::{self, CertSealer};
 use restage::provision::secrets::{self, AppConnection, Secret, Values};
 use restage::provision::spec::{self, DeliveryKind, LoadedSpec, SecretFormat};
-
-/// The Kubernetes version the manifests are validated against (k8s-openapi's feature).
-const KUBE_VERSION: &str = "1.34.0";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -203,40 +203,6 @@ fn read_dir(dir: &Path) -> BTreeMap<String, String> {
         out.insert(name, std::fs::read_to_string(&p).expect("file"));
     }
     out
-}
-
-/// `kubernetes-validate`, or the same tool as a Python module when its script is not on PATH.
-fn validator() -> Command {
-    let on_path = Command::new("kubernetes-validate")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if on_path {
-        Command::new("kubernetes-validate")
-    } else {
-        let mut cmd = Command::new("python3");
-        cmd.args(["-m", "kubernetes_validate"]);
-        cmd
-    }
-}
-
-fn kubernetes_validate(files: &[PathBuf]) {
-    let out = validator()
-        .args(["--strict", "--no-warn", "-k", KUBE_VERSION])
-        .args(files)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run kubernetes-validate ({e}); install it: `pip install kubernetes-validate==1.37.0` (.ci/run does)"
-            )
-        });
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && !stdout.contains("ERROR"),
-        "manifests do not validate against the Kubernetes {KUBE_VERSION} schemas \
-         (or the validator is missing: `pip install kubernetes-validate==1.37.0`):\n{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]

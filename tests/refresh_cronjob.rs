@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::kube::kubernetes_validate;
 use common::*;
 use restage::provision::cronjob::{self, MOUNT_DIR, SPEC_FILE, TMP_DIR};
 use restage::provision::quantity;
@@ -20,9 +21,6 @@ use restage::provision::spec::{
     self, LoadedSpec, HAND_MADE_KEY_SECRET, HAND_MADE_SOURCE_SECRET, HAND_MADE_TARGET_SECRET,
 };
 use serde_yaml::Value;
-
-/// The Kubernetes version the manifests are validated against (k8s-openapi's feature).
-const KUBE_VERSION: &str = "1.34.0";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -165,37 +163,6 @@ impl Rendered {
 enum EnvSource {
     Literal(String),
     Secret(String, String),
-}
-
-/// `kubernetes-validate`, or the same tool as a Python module when its script is not on PATH.
-fn validator() -> Command {
-    let on_path = Command::new("kubernetes-validate")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if on_path {
-        Command::new("kubernetes-validate")
-    } else {
-        let mut cmd = Command::new("python3");
-        cmd.args(["-m", "kubernetes_validate"]);
-        cmd
-    }
-}
-
-fn kubernetes_validate(files: &[PathBuf]) {
-    let out = validator()
-        .args(["--strict", "--no-warn", "-k", KUBE_VERSION])
-        .args(files)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run kubernetes-validate ({e}); install it: `pip install kubernetes-validate==1.37.0`")
-        });
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && !stdout.contains("ERROR"),
-        "manifests do not validate against the Kubernetes {KUBE_VERSION} schemas:\n{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// The keys each Secret of the bundle holds.
