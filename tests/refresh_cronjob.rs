@@ -433,12 +433,24 @@ fn files_outside_the_mount_and_resources_beyond_the_quota_are_refused() {
     let example = root().join("examples/envs/flux-gitops.toml");
     let text = std::fs::read_to_string(&example).expect("example");
     let path = dir.path().join("env.toml");
-    for (from, to, says) in [
-        (
+    // A file the CronJob could not mount: a spec error at its position.
+    std::fs::write(
+        &path,
+        text.replace(
             "rules = \"rules/app.toml\"",
             "rules = \"../rules/app.toml\"",
-            "without `..`",
         ),
+    )
+    .expect("write");
+    let err = spec::load(&path).expect_err("a rules file outside the mount");
+    let line = 1 + text
+        .lines()
+        .position(|l| l.starts_with("rules = "))
+        .expect("the rules line");
+    let at = format!("env.toml:{line}:9: [refresh] rules must be relative");
+    assert!(err.to_string().contains(&at), "{err}");
+    // Resources the namespace would refuse.
+    for (from, to, says) in [
         (
             "memory = \"2Gi\"",
             "memory = \"6Gi\"",

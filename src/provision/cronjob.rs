@@ -104,8 +104,9 @@ fn meta(spec: &EnvSpec) -> ObjectMeta {
     }
 }
 
-/// A path from the spec as it is mounted: relative, inside the mount, `.` dropped.
-fn mounted_path(text: &str) -> Option<String> {
+/// A path from the spec as it is mounted: relative, inside the mount, `.` dropped; `None`
+/// when it cannot be mounted (absolute, or reaching out with `..`).
+pub fn mounted_path(text: &str) -> Option<String> {
     let mut parts = Vec::new();
     for c in Path::new(text).components() {
         match c {

@@ -440,6 +440,21 @@ fn refresh_secrets(
             );
         }
     }
+    // The CronJob mounts the files the spec names under their relative names.
+    if r.schedule.is_some() {
+        for (field, path) in [("rules", &r.rules), ("seed_sql", &r.seed_sql)] {
+            let Some(path) = path else { continue };
+            if super::cronjob::mounted_path(path.get_ref()).is_none() {
+                c.on(
+                    path,
+                    format!(
+                        "[refresh] {field} must be relative to the spec file's directory, without `..`: the CronJob mounts it under {} by that name",
+                        super::cronjob::MOUNT_DIR
+                    ),
+                );
+            }
+        }
+    }
     let Some(target) = &r.target_secret else {
         return;
     };
