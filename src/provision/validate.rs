@@ -569,6 +569,53 @@ generate = { bytes = 24 }
 "#;
 
     #[test]
+    fn a_migrations_role_needs_its_own_password_secret() {
+        let with_role = MINIMAL.replace(
+            "password_secret = \"db_password\"\n",
+            "password_secret = \"db_password\"\nmigrations_role = \"app_migrate\"\n",
+        );
+        let errors = parse(&with_role).expect_err("no password secret");
+        assert!(
+            errors[0]
+                .message
+                .contains("needs migrations_password_secret")
+                && errors[0].line == 11,
+            "{errors:?}"
+        );
+        let shared = with_role.replace(
+            "migrations_role = \"app_migrate\"\n",
+            "migrations_role = \"app_owner\"\nmigrations_password_secret = \"db_password\"\n",
+        );
+        let messages: Vec<String> = parse(&shared)
+            .expect_err("shared")
+            .into_iter()
+            .map(|d| d.message)
+            .collect();
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("must differ from owner"))
+                && messages
+                    .iter()
+                    .any(|m| m.contains("must differ from password_secret")),
+            "{messages:?}"
+        );
+        let url_without_role = format!("{MINIMAL}[secrets.m]\nderive = \"migrations_url\"\n");
+        let errors = parse(&url_without_role).expect_err("no role");
+        assert!(
+            errors[0]
+                .message
+                .contains("needs [database] migrations_role"),
+            "{errors:?}"
+        );
+        let fine = with_role.replace(
+            "migrations_role = \"app_migrate\"\n",
+            "migrations_role = \"app_migrate\"\nmigrations_password_secret = \"m_pw\"\n",
+        ) + "[secrets.m_pw]\ngenerate = { bytes = 24 }\n[secrets.m_url]\nderive = \"migrations_url\"\n";
+        parse(&fine).expect("a migrations role with its own secret");
+    }
+
+    #[test]
     fn minimal_spec_parses() {
         let spec = parse(MINIMAL).expect("valid");
         assert_eq!(spec.database.name.get_ref(), "app_staging");
