@@ -443,7 +443,8 @@ and the command that stops them.";
 const PROVISION_HELP: &str = "\
 The spec (TOML, see docs/provision.md and examples/envs/) names the environment, the
 production connection (read-only, for the guards), an admin connection to the staging
-server, the database and its two roles (a NOLOGIN owner, a LOGIN app role), the secrets
+server, the database and its roles (a NOLOGIN owner, a LOGIN app role, optionally a LOGIN
+migrations role that acts as the owner), the secrets
 (generated, derived from the app role's connection, or supplied through environment
 variables), the Kubernetes bundle and where everything is delivered (apply, gitops, dotenv,
 json). Connection strings come from environment variables the spec names.
@@ -498,7 +499,8 @@ pub struct ProvisionArgs {
     /// No plan output (errors still go to stderr).
     #[arg(long, short = 'q')]
     pub quiet: bool,
-    /// Print the refresh CronJob ([refresh] in the spec) as YAML and exit.
+    /// Print the refresh CronJob with its ConfigMap (spec, rules, seed file) and egress
+    /// NetworkPolicy ([refresh] in the spec) as YAML and exit; connects to nothing.
     #[arg(long, conflicts_with_all = ["dry_run", "check", "rotate"])]
     pub print_cronjob: bool,
     /// Plan apply deliveries against these recorded objects instead of the cluster

@@ -51,7 +51,7 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    fn new<T: Serialize>(
+    pub fn new<T: Serialize>(
         obj: &T,
         kind: &str,
         api_version: &str,

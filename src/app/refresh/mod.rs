@@ -39,6 +39,17 @@ pub fn run(args: &RefreshArgs) -> Result<(), Failure> {
             format!("{} has no [refresh] section (rules = …)", loaded.path),
         ));
     };
+    if loaded.spec.database.platform {
+        // The swap renames databases: a platform's own database holds more than the
+        // application's schemas and must never be replaced.
+        return Err(Failure::new(
+            exit::USAGE,
+            format!(
+                "{}: [database] platform = true: refresh replaces whole databases; copy the application's schemas with `restage clone --schema` instead",
+                loaded.path
+            ),
+        ));
+    }
     let grace = match &refresh.grace {
         Some(text) => humantime::parse_duration(text.get_ref()).map_err(|e| {
             let (line, column) = spec_position(&loaded, text.span().start);
@@ -159,7 +170,7 @@ impl Run<'_> {
         self.step("clone", |run| run.clone_into_shadow(&source, &sanitizing))?;
         self.step("verify", |run| run.verify(&source, &sanitizing))?;
         if let Some(seed) = &self.refresh.seed_sql {
-            let seed = self.loaded.resolve(seed);
+            let seed = self.loaded.resolve(seed.get_ref());
             self.step("seed", |run| run.seed(&source, &seed))?;
         }
         let shadow = self.report.shadow.clone();
@@ -300,6 +311,8 @@ impl Run<'_> {
             password: &NO_PASSWORD,
             shared_production_db: None,
             keep_connect: None,
+            // Its role and grants carry over with the live database's; its password stays.
+            migrations: None,
         }
     }
 
@@ -457,6 +470,7 @@ impl Run<'_> {
             no_acl: true,
             keep_comments: false,
             lock_timeout: Duration::from_secs(60),
+            schemas: Vec::new(),
         };
         let output = OutputArgs {
             json: false,
