@@ -648,7 +648,6 @@ SELECT 1 + i % 200, i * 1.5, 'call Person ' || i FROM generate_series(1, 500) i;
 ";
 
 #[test]
-#[ignore = "needs `restage refresh`; enable once it is merged"]
 fn cronjob_command_runs_a_refresh() {
     let pg = cluster();
     let prod = fresh_db(pg, "cj_prod");
@@ -703,11 +702,48 @@ fn cronjob_command_runs_a_refresh() {
     ]);
     let run_dir = tempfile::tempdir().expect("tempdir");
     let mut inv = Invocation::new(&r, &secrets, run_dir.path());
+    // `provision` makes the environment and its passwords first: the CronJob never creates
+    // LOGIN roles (it cannot read their passwords back) and says so.
+    let early = run_cmd(&mut inv.command);
+    assert_ne!(early.code, 0, "{}", early.stdout);
+    assert!(
+        early
+            .stderr
+            .contains("does not exist: run `restage provision`"),
+        "{}",
+        early.stderr
+    );
+    let provision = run_cmd(
+        restage()
+            .args(["provision", "--env"])
+            .arg(&spec_path)
+            .env("PRODUCTION_DATABASE_URL", pg.url(&prod))
+            .env("STAGING_ADMIN_URL", pg.url("postgres")),
+    );
+    assert_eq!(
+        provision.code, 0,
+        "provision failed:\n{}\n{}",
+        provision.stdout, provision.stderr
+    );
+    let passwords = "SELECT string_agg(rolname || ':' || rolpassword, ',' ORDER BY rolname) \
+                     FROM pg_authid WHERE rolname IN ('cj_staging', 'cj_staging_migrate')";
+    let provisioned = sql(pg, "postgres", passwords);
     let run = run_cmd(&mut inv.command);
     assert_eq!(
         run.code, 0,
         "the CronJob's command failed:\n{}\n{}",
         run.stdout, run.stderr
+    );
+    // The delivered passwords still work: the refresh left them alone.
+    assert_eq!(sql(pg, "postgres", passwords), provisioned);
+    assert_eq!(
+        sql(
+            pg,
+            "postgres",
+            "SELECT has_database_privilege('cj_staging_migrate', 'cj_staging', 'CONNECT')"
+        ),
+        "t",
+        "the migrations role lost the refreshed database"
     );
 
     // Staging serves sanitized production, the QA account, tables owned by the owner role.
