@@ -520,6 +520,62 @@ fn a_refresh_killed_at_any_step_leaves_live_serving_and_holds_no_lock() {
 }
 
 #[test]
+fn a_refresh_stopped_by_sigterm_drops_its_shadow_and_leaves_live_serving() {
+    // What Kubernetes does at a CronJob's deadline or a node drain: SIGTERM, then SIGKILL.
+    let env = Env::new("refresh_term");
+    env.refresh(&[]).assert_ok();
+    env.update_production(2, 150);
+    for step in ["clone", "verify", "swap"] {
+        let mut child = env
+            .refresh_command(&[])
+            .env("RESTAGE_TEST_PAUSE_AT", step)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning restage");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let wanted = format!("paused at {step}");
+        loop {
+            match lines.next() {
+                Some(Ok(line)) if line == wanted => break,
+                Some(Ok(_)) => {}
+                _ => {
+                    let _ = child.kill();
+                    panic!("the refresh ended before pausing at {step}");
+                }
+            }
+        }
+        assert!(
+            env.databases().iter().any(|d| d.ends_with("_shadow")),
+            "no shadow at {step}: {:?}",
+            env.databases()
+        );
+        let pid = libc::pid_t::try_from(child.id()).expect("pid");
+        // SAFETY: kill has no memory effects; the child is ours and not yet reaped.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        let status = child.wait().expect("wait");
+        assert_eq!(status.code(), Some(143), "at {step}: {rest:?}");
+        let said = rest.join("\n");
+        assert!(
+            said.contains("interrupted by SIGTERM") && said.contains("dropped the shadow"),
+            "at {step}: {said}"
+        );
+        assert_eq!(env.generation(), "100,1,1", "live changed at {step}");
+        assert_app_can_use(&env, &env.live());
+        assert!(
+            !env.databases().iter().any(|d| d.ends_with("_shadow")),
+            "the shadow survived SIGTERM at {step}: {:?}",
+            env.databases()
+        );
+    }
+    // Nothing is left holding the lock: the next refresh runs.
+    env.refresh(&[]).assert_ok();
+    assert_eq!(env.generation(), "150,2,2");
+}
+
+#[test]
 fn a_second_refresh_refuses_while_one_holds_the_lock_and_says_which() {
     let env = Env::new("refresh_lock");
     let mut first = env

@@ -205,17 +205,29 @@ impl Run<'_> {
     ) -> Result<T, Failure> {
         pause_if_asked(name);
         // What an interruption (SIGINT, SIGTERM) leaves; clone refines it while it copies.
-        crate::interrupt::set_state(Some(
-            if self.report.steps.iter().any(|s| s.name == "swap") {
-                format!("the swap is done: {} serves the new data", self.report.live)
-            } else {
-                format!(
+        let swapped = self.report.steps.iter().any(|s| s.name == "swap");
+        let shadow_made = SHADOW_STEPS.contains(&name);
+        crate::interrupt::set_state(Some(if swapped {
+            format!("the swap is done: {} serves the new data", self.report.live)
+        } else if shadow_made {
+            format!(
+                "the live database {} is untouched; dropping the shadow {}",
+                self.report.live, self.report.shadow
+            )
+        } else {
+            format!(
                 "the live database {} is untouched (the shadow {}, if any, is dropped by the next \
                  refresh)",
                 self.report.live, self.report.shadow
             )
-            },
-        ));
+        }));
+        // Until the swap starts, an interrupted refresh drops the shadow it made: a CronJob's
+        // pod stopped at its deadline leaves no half-copied database behind.
+        crate::interrupt::set_cleanup(shadow_made.then(|| {
+            let admin = self.admin_spec.clone();
+            let shadow = self.report.shadow.clone();
+            Box::new(move || drop_shadow_now(&admin, &shadow)) as crate::interrupt::Cleanup
+        }));
         let started_at = now_text();
         let started = Instant::now();
         let result = f(self);
@@ -551,6 +563,44 @@ impl Run<'_> {
         self.check_complete(source)?;
         self.report.note(format!("ran {}", path.display()));
         Ok(())
+    }
+}
+
+/// The steps during which the shadow exists (or is being made) and the swap has not begun.
+const SHADOW_STEPS: [&str; 4] = ["shadow", "clone", "verify", "seed"];
+
+/// Drops the shadow from the signal thread (the run's own connections are busy): only a
+/// database restage marked, so a name clash never costs someone else's database.
+fn drop_shadow_now(admin: &ConnSpec, shadow: &str) {
+    let marks = [
+        names::SHADOW_MARK,
+        target::INCOMPLETE_MARK,
+        target::COMPLETE_MARK,
+    ];
+    let dropped = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| {
+            rt.block_on(async {
+                let client = admin
+                    .connect("restage-refresh-cleanup")
+                    .await
+                    .map_err(|e| e.to_string())?;
+                match retention::is_marked(&client, shadow, &marks).await {
+                    Ok(Some(true)) => retention::drop_database(&client, shadow)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(e.to_string()),
+                }
+            })
+        });
+    match dropped {
+        Ok(()) => eprintln!("restage: dropped the shadow {shadow}"),
+        Err(e) => eprintln!(
+            "restage: could not drop the shadow {shadow} ({e}); the next refresh drops it"
+        ),
     }
 }
 
