@@ -8,7 +8,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Stdio};
+use std::process::{Child, ChildStderr, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -467,6 +467,13 @@ fn the_application_sees_old_or_new_data_through_a_refresh_and_a_rollback() {
 
 /// Starts a refresh that pauses before `step`, and kills it (SIGKILL) there.
 fn kill_at(env: &Env, step: &str) {
+    let (mut child, _) = paused_at(env, step);
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+}
+
+/// A refresh waiting before `step`, and the rest of its stderr.
+fn paused_at(env: &Env, step: &str) -> (Child, std::io::Lines<BufReader<ChildStderr>>) {
     let mut child = env
         .refresh_command(&[])
         .env("RESTAGE_TEST_PAUSE_AT", step)
@@ -474,18 +481,17 @@ fn kill_at(env: &Env, step: &str) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawning restage");
-    wait_for_pause(&mut child, step);
-    child.kill().expect("SIGKILL");
-    let _ = child.wait();
+    let lines = wait_for_pause(&mut child, step);
+    (child, lines)
 }
 
-fn wait_for_pause(child: &mut Child, step: &str) {
+fn wait_for_pause(child: &mut Child, step: &str) -> std::io::Lines<BufReader<ChildStderr>> {
     let stderr = child.stderr.take().expect("stderr");
     let mut lines = BufReader::new(stderr).lines();
     let wanted = format!("paused at {step}");
     loop {
         match lines.next() {
-            Some(Ok(line)) if line == wanted => return,
+            Some(Ok(line)) if line == wanted => return lines,
             Some(Ok(_)) => {}
             _ => {
                 let _ = child.kill();
@@ -526,26 +532,7 @@ fn a_refresh_stopped_by_sigterm_drops_its_shadow_and_leaves_live_serving() {
     env.refresh(&[]).assert_ok();
     env.update_production(2, 150);
     for step in ["clone", "verify", "swap"] {
-        let mut child = env
-            .refresh_command(&[])
-            .env("RESTAGE_TEST_PAUSE_AT", step)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawning restage");
-        let stderr = child.stderr.take().expect("stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let wanted = format!("paused at {step}");
-        loop {
-            match lines.next() {
-                Some(Ok(line)) if line == wanted => break,
-                Some(Ok(_)) => {}
-                _ => {
-                    let _ = child.kill();
-                    panic!("the refresh ended before pausing at {step}");
-                }
-            }
-        }
+        let (mut child, lines) = paused_at(&env, step);
         assert!(
             env.databases().iter().any(|d| d.ends_with("_shadow")),
             "no shadow at {step}: {:?}",
