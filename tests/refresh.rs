@@ -563,6 +563,27 @@ fn a_refresh_stopped_by_sigterm_drops_its_shadow_and_leaves_live_serving() {
 }
 
 #[test]
+fn a_platform_database_is_never_swapped() {
+    // `platform = true`: the database holds the platform's schemas beside the application's;
+    // renaming it away would take those too.
+    let env = Env::new("refresh_plat");
+    let spec = std::fs::read_to_string(env.spec()).expect("spec");
+    std::fs::write(
+        env.spec(),
+        spec.replace(
+            "connection_limit = 20\n",
+            "connection_limit = 20\nplatform = true\n",
+        ),
+    )
+    .expect("spec");
+    let run = env.refresh(&[]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("platform = true"), "{}", run.stderr);
+    assert!(run.stderr.contains("clone --schema"), "{}", run.stderr);
+    assert!(!env.databases().iter().any(|d| d.ends_with("_shadow")));
+}
+
+#[test]
 fn a_second_refresh_refuses_while_one_holds_the_lock_and_says_which() {
     let env = Env::new("refresh_lock");
     let mut first = env
