@@ -10,12 +10,35 @@ use crate::exit;
 use crate::refresh::{carry, ident, literal, names, retention, swap};
 
 impl Run<'_> {
+    /// The name the live database retires under. Its timestamp has whole seconds: a rollback
+    /// right after a refresh (the same second) would reuse the name the refresh gave, so the
+    /// next second is waited for.
+    fn unused_previous_name(&self, live: &str) -> Result<String, Failure> {
+        let admin = self.admin()?;
+        for _ in 0..3 {
+            let name = names::previous(live, SystemTime::now());
+            let taken = self
+                .rt
+                .block_on(crate::refresh::comment_of(admin, &name))
+                .map_err(|e| pg_failure(exit::FAILURE, "swap", &e))?
+                .is_some();
+            if !taken {
+                return Ok(name);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1000));
+        }
+        Err(Failure::new(
+            exit::FAILURE,
+            format!("swap: no free name for the previous database of {live}"),
+        ))
+    }
+
     /// `replacement` becomes the live database; the live one becomes the newest previous.
     pub(super) fn swap(&mut self, replacement: &str) -> Result<(), Failure> {
         let live = self.report.live.clone();
-        let retired = names::previous(&live, SystemTime::now());
         let admin = self.admin()?;
         let failed = |e| pg_failure(exit::FAILURE, "swap", &e);
+        let retired = self.unused_previous_name(&live)?;
         let live_comment = self
             .rt
             .block_on(crate::refresh::comment_of(admin, &live))
