@@ -25,7 +25,8 @@ pub const NOT_A_SNAPSHOT: i32 = 7;
 pub const SNAPSHOT_DAMAGED: i32 = 8;
 /// `provision`: the admin role cannot make a planned privilege change (it neither owns the
 /// object nor acts for its owner), or a GRANT/REVOKE ran without effect; the message names the
-/// statements to run as the owner.
+/// statements to run as the owner. `refresh`: the admin role cannot create the shadow database
+/// or end the application's sessions at the swap.
 pub const PRIVILEGES: i32 = 9;
 /// Interrupted by a signal: 128 + its number (130 for SIGINT, 143 for SIGTERM), as shells report.
 pub const SIGNALED: i32 = 128;

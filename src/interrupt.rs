@@ -19,6 +19,10 @@ static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 /// What an interruption leaves behind at this point of the run (the target's state), if
 /// anything worth saying.
 static STATE: Mutex<Option<String>> = Mutex::new(None);
+/// Undoes what the run made and nothing else needs (refresh: its shadow database), once the
+/// children have stopped.
+pub type Cleanup = Box<dyn FnOnce() + Send>;
+static CLEANUP: Mutex<Option<Cleanup>> = Mutex::new(None);
 
 /// How long children get to stop (pg_restore cancels its statement on SIGTERM first).
 const CHILD_GRACE: Duration = Duration::from_secs(10);
@@ -90,6 +94,12 @@ extern "C" fn on_signal(sig: libc::c_int) {
 /// finished).
 pub fn set_state(state: Option<String>) {
     *STATE.lock().unwrap_or_else(|e| e.into_inner()) = state;
+}
+
+/// Sets (or clears) what an interruption from now on must undo before exiting; it runs on the
+/// signal thread after the children have stopped.
+pub fn set_cleanup(cleanup: Option<Cleanup>) {
+    *CLEANUP.lock().unwrap_or_else(|e| e.into_inner()) = cleanup;
 }
 
 /// The state messages of commands that write a target database.
@@ -200,6 +210,10 @@ fn interrupted(sig: libc::c_int) -> ! {
     let started = Instant::now();
     while !lock(&CHILDREN).is_empty() && started.elapsed() < CHILD_GRACE {
         std::thread::sleep(Duration::from_millis(20));
+    }
+    let cleanup = lock(&CLEANUP).take();
+    if let Some(cleanup) = cleanup {
+        cleanup();
     }
     for dir in lock(&WORK_DIRS).iter() {
         let _ = std::fs::remove_dir_all(dir);

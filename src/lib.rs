@@ -18,6 +18,7 @@ pub mod pgbin;
 pub mod pgerr;
 pub mod pipeline;
 pub mod provision;
+pub mod refresh;
 pub mod report;
 pub mod rules;
 pub mod sanitize;

@@ -5,19 +5,19 @@
 //!
 //! Set `RESTAGE_UPDATE_GOLDEN=1` to rewrite the golden files after an intended change.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::kube::{kubernetes_validate, validator, KUBE_VERSION};
 use restage::provision::bundle;
 use restage::provision::deliver::{self, gitops};
 use restage::provision::plan::Op;
 use restage::provision::seal::{self, CertSealer};
 use restage::provision::secrets::{self, AppConnection, Secret, Values};
 use restage::provision::spec::{self, DeliveryKind, LoadedSpec, SecretFormat};
-
-/// The Kubernetes version the manifests are validated against (k8s-openapi's feature).
-const KUBE_VERSION: &str = "1.34.0";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -208,10 +208,10 @@ fn render_example(path: &Path, scratch: &Path) -> BTreeMap<String, String> {
             }
         }
     }
-    if let Some(refresh) = &spec.refresh {
+    if spec.refresh.is_some() {
         out.insert(
             "cronjob.yaml".into(),
-            restage::provision::cronjob::render(spec, refresh).expect("cronjob"),
+            restage::provision::cronjob::render(&loaded).expect("cronjob"),
         );
     }
     out
@@ -229,40 +229,6 @@ fn read_dir(dir: &Path) -> BTreeMap<String, String> {
         out.insert(name, std::fs::read_to_string(&p).expect("file"));
     }
     out
-}
-
-/// `kubernetes-validate`, or the same tool as a Python module when its script is not on PATH.
-fn validator() -> Command {
-    let on_path = Command::new("kubernetes-validate")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if on_path {
-        Command::new("kubernetes-validate")
-    } else {
-        let mut cmd = Command::new("python3");
-        cmd.args(["-m", "kubernetes_validate"]);
-        cmd
-    }
-}
-
-fn kubernetes_validate(files: &[PathBuf]) {
-    let out = validator()
-        .args(["--strict", "--no-warn", "-k", KUBE_VERSION])
-        .args(files)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run kubernetes-validate ({e}); install it: `pip install kubernetes-validate==1.37.0` (.ci/run does)"
-            )
-        });
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && !stdout.contains("ERROR"),
-        "manifests do not validate against the Kubernetes {KUBE_VERSION} schemas \
-         (or the validator is missing: `pip install kubernetes-validate==1.37.0`):\n{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]
@@ -367,15 +333,20 @@ fn sealing_round_trips_with_the_test_key() {
 #[test]
 fn cronjob_uses_the_secrets_and_the_schedule() {
     let loaded = spec::load(&root().join("examples/envs/homelab-k3s.toml")).expect("spec");
-    let refresh = loaded.spec.refresh.as_ref().expect("[refresh]");
-    let yaml = restage::provision::cronjob::render(&loaded.spec, refresh).expect("render");
-    let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).expect("YAML");
+    let yaml = restage::provision::cronjob::render(&loaded).expect("render");
+    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&yaml)
+        .map(|d| serde::Deserialize::deserialize(d).expect("YAML"))
+        .collect();
+    let doc = docs
+        .iter()
+        .find(|d| d["kind"].as_str() == Some("CronJob"))
+        .expect("a CronJob");
     assert_eq!(doc["spec"]["schedule"].as_str(), Some("0 3 1 * *"));
     let container = &doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0];
-    assert_eq!(container["args"][0].as_str(), Some("clone"));
+    assert_eq!(container["args"][0].as_str(), Some("refresh"));
     assert_eq!(
         container["env"][1]["valueFrom"]["secretKeyRef"]["name"].as_str(),
-        Some("postgres-secret")
+        Some("restage-target")
     );
 }
 
@@ -528,8 +499,8 @@ fn external_secrets_read_exactly_what_the_store_documents_hold() {
             assert_eq!(ext["spec"]["target"]["template"]["mergePolicy"], "Merge");
         }
     }
-    assert_eq!(checked, 6);
-    // The template renders here as the controller would, password URL-escaped.
+    assert_eq!(checked, 8); // with the migrations password and the refresh key
+                            // The template renders here as the controller would, password URL-escaped.
     let rds = spec
         .secret_objects()
         .find(|(_, o)| o.name == "rds-credentials")

@@ -164,22 +164,7 @@ literals = {{ APP_ENV = "staging" }}
 }
 
 fn login(db: &str, user: &str, password: &Secret) -> Result<String, String> {
-    let url = format!("postgresql://{user}@127.0.0.1:{}/{db}", pg().port());
-    let spec = ConnSpec::parse(&url)
-        .map_err(|e| e.to_string())?
-        .with_user(user, Some(password.clone()));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    rt.block_on(async {
-        let client = spec.connect("test").await.map_err(|e| e.to_string())?;
-        let row = client
-            .query_one("SELECT current_user::text", &[])
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(row.get::<_, String>(0))
-    })
+    as_login(db, user, password, "SELECT current_user::text")
 }
 
 #[track_caller]
@@ -1280,4 +1265,190 @@ fn a_platform_database_with_the_application_in_public_converges() {
     );
     let check = run(&["--check"]);
     assert_eq!(check.code, 0, "{}\n{}", check.stdout, check.stderr);
+}
+
+/// Runs `statements` in `db` as a LOGIN role: the first value of the last statement's first
+/// row (empty when it returns none), or the error's message.
+fn as_login(db: &str, user: &str, password: &Secret, statements: &str) -> Result<String, String> {
+    let url = format!("postgresql://{user}@127.0.0.1:{}/{db}", pg().port());
+    let spec = ConnSpec::parse(&url)
+        .map_err(|e| e.to_string())?
+        .with_user(user, Some(password.clone()));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let client = spec.connect("test").await.map_err(|e| e.to_string())?;
+        let messages = client.simple_query(statements).await.map_err(|e| {
+            e.as_db_error()
+                .map(|d| d.message().to_owned())
+                .unwrap_or_else(|| e.to_string())
+        })?;
+        let first = messages.iter().find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some(r.get(0).unwrap_or("").to_owned()),
+            _ => None,
+        });
+        Ok(first.unwrap_or_default())
+    })
+}
+
+/// `env`'s spec with a migrations role whose password the dotenv file carries.
+fn spec_with_migrations(env: &Env, source: bool) -> PathBuf {
+    let spec = env.spec(&env.staging_db(), "");
+    let mut text = std::fs::read_to_string(&spec)
+        .expect("the spec")
+        .replace(
+            "connection_limit = 10\n",
+            &format!(
+                "connection_limit = 10\nmigrations_role = \"{}_migrate\"\nmigrations_password_secret = \"migrations_password\"\n",
+                env.prefix
+            ),
+        )
+        .replace(
+            "[secrets.session]",
+            "[secrets.migrations_password]\ngenerate = { bytes = 24 }\n[secrets.migrations_url]\nderive = \"migrations_url\"\n[secrets.session]",
+        )
+        .replace(
+            "SESSION_SECRET = \"session\" }",
+            "SESSION_SECRET = \"session\", MIGRATIONS_URL = \"migrations_url\" }",
+        );
+    if !source {
+        text = text.replace(
+            "[source]\nurl_env = \"TEST_PROD_URL\"\nkeep_connect = [\"postgres\"]\n",
+            "",
+        );
+    }
+    std::fs::write(&spec, text).expect("writing the spec");
+    spec
+}
+
+/// The migrations role creates and alters tables (owned by the owner, granted to the app role
+/// by the owner's default privileges); the app role can do neither. `admin_url`: who provisions
+/// (`superuser`: whether it is one).
+fn migrations_role_migrates(env: &Env, spec: &Path, admin_url: &str, superuser: bool) {
+    let db = env.staging_db();
+    let owner = env.owner();
+    let migrate = format!("{}_migrate", env.prefix);
+    let run = |extra: &[&str]| run_cmd(env.command(spec, extra).env("TEST_ADMIN_URL", admin_url));
+    run(&[]).assert_ok();
+    // A table from an earlier clone, owned by the owner role.
+    sql(
+        pg(),
+        &db,
+        &format!("CREATE TABLE jobs (id int PRIMARY KEY); ALTER TABLE jobs OWNER TO {owner}"),
+    );
+    let first = run(&[]);
+    first.assert_ok();
+    assert!(
+        first
+            .stdout
+            .lines()
+            .any(|l| l.contains(&format!("migrations {migrate}"))),
+        "{}",
+        first.stdout
+    );
+    let check = run(&["--check"]);
+    assert_eq!(check.code, 0, "{}\n{}", check.stdout, check.stderr);
+
+    // Only the migrations role's URL is delivered: re-runs find its password in it (the
+    // `--check` above would otherwise see a new one).
+    let dotenv_values = dotenv::parse(&std::fs::read_to_string(env.dotenv()).expect("dotenv"));
+    let url = dotenv_values
+        .get("MIGRATIONS_URL")
+        .expect("MIGRATIONS_URL in the dotenv file")
+        .expose()
+        .to_owned();
+    let prefix = format!("postgresql://{migrate}:");
+    let suffix = format!("@127.0.0.1:{}/{db}", pg().port());
+    let migrations_password = Secret::new(
+        url.strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(&suffix))
+            .unwrap_or_else(|| panic!("not the migrations role's URL: {prefix}…{suffix}")),
+    );
+    let app_password = env.password();
+    assert_no_secret(&first, &migrations_password);
+
+    // What a migration does: new tables, new columns and indexes on existing ones.
+    as_login(
+        &db,
+        &migrate,
+        &migrations_password,
+        "CREATE TABLE accounts (id bigserial PRIMARY KEY, name text); \
+         ALTER TABLE jobs ADD COLUMN note text; \
+         CREATE INDEX jobs_note ON jobs (note)",
+    )
+    .unwrap_or_else(|e| panic!("the migrations role cannot migrate: {e}"));
+    let owners = sql(
+        pg(),
+        &db,
+        "SELECT string_agg(DISTINCT tableowner::text, ',') FROM pg_tables \
+         WHERE tablename IN ('accounts', 'jobs')",
+    );
+    assert_eq!(
+        owners, owner,
+        "migrated tables must belong to the owner role"
+    );
+    // The app role uses what the migration made, through the owner's default privileges.
+    as_login(
+        &db,
+        &env.app(),
+        &app_password,
+        "INSERT INTO accounts (name) VALUES ('a'); INSERT INTO jobs VALUES (1, 'n'); \
+         UPDATE accounts SET name = 'b'; SELECT * FROM jobs",
+    )
+    .unwrap_or_else(|e| panic!("the app role cannot use the migrated tables: {e}"));
+    // The app role migrates nothing.
+    let create = as_login(&db, &env.app(), &app_password, "CREATE TABLE mine (id int)");
+    match &create {
+        Err(e) => assert!(e.contains("permission denied for schema public"), "{e}"),
+        // PostgreSQL 14 and older let PUBLIC create in `public`; an admin that does not own
+        // the schema cannot change that, and the plan says what its owner must run.
+        Ok(_) => assert!(
+            first
+                .stdout
+                .contains("REVOKE CREATE ON SCHEMA \"public\" FROM PUBLIC")
+                && !superuser,
+            "the app role created a table:\n{}",
+            first.stdout
+        ),
+    }
+    let alter = as_login(
+        &db,
+        &env.app(),
+        &app_password,
+        "ALTER TABLE jobs ADD COLUMN other text",
+    );
+    assert!(
+        alter
+            .as_ref()
+            .is_err_and(|e| e.contains("must be owner of table jobs")),
+        "{alter:?}"
+    );
+}
+
+#[test]
+fn the_migrations_role_creates_and_alters_tables_and_the_app_role_cannot() {
+    let env = Env::new("migr");
+    let spec = spec_with_migrations(&env, true);
+    migrations_role_migrates(&env, &spec, &pg().url("postgres"), true);
+    // The migrations role never reaches production.
+    let migrate = format!("{}_migrate", env.prefix);
+    let prod_connect = sql(
+        pg(),
+        "postgres",
+        &format!(
+            "SELECT has_database_privilege('{migrate}', '{}', 'CONNECT')",
+            env.prod_db
+        ),
+    );
+    assert_eq!(prod_connect, "f");
+}
+
+#[test]
+fn a_non_superuser_admin_provisions_a_migrations_role() {
+    let env = Env::new("migrns");
+    let admin_url = managed_admin("migrns_admin");
+    let spec = spec_with_migrations(&env, false);
+    migrations_role_migrates(&env, &spec, &admin_url, false);
 }

@@ -14,7 +14,7 @@ RUNS=3
 RESTAGE=""
 RESTAGE_ARGS=""
 NO_BUILD=0
-METHODS="raw,pgdump,pgcopydb,restage,restage_serial,restage_rules,restage_restore"
+METHODS="raw,pgdump,pgcopydb,restage,restage_serial,restage_rules,restage_restore,restage_refresh"
 DUMP_COMPRESS=""
 JOBS=2
 KEEP_WORK=0
@@ -76,7 +76,7 @@ done
 [[ -z "$DUMP_COMPRESS" ]] || is_uint "$DUMP_COMPRESS" || die "--dump-compress must be an integer"
 IFS=',' read -r -a METHOD_LIST <<<"$METHODS"
 for m in "${METHOD_LIST[@]}"; do
-    case "$m" in raw|pgdump|pgcopydb|restage|restage_serial|restage_rules|restage_restore|raw_subset|restage_subset) ;; *) die "unknown method '$m' in --methods" ;; esac
+    case "$m" in raw|pgdump|pgcopydb|restage|restage_serial|restage_rules|restage_restore|restage_refresh|raw_subset|restage_subset) ;; *) die "unknown method '$m' in --methods" ;; esac
 done
 has_method() { [[ ",$METHODS," == *",$1,"* ]]; }
 
@@ -534,6 +534,70 @@ run_restage_rules() {
     RESTAGE_KEY="restage-benchmark-key-not-secret" restage_clone "$1" "$2" --rules "$RULES_FILE"
 }
 
+# restage refresh of the environment whose live database is the target, with the rules of
+# restage_rules (so its wall time against restage_rules is the overhead of the shadow, verify
+# and swap), while an application polls the live database every 50 ms with a fresh psql
+# session: the longest gap between two successful polls is the application's unavailability.
+run_restage_refresh() {
+    local lg="$1" dir="$2" t0 t1 rc=0 poller
+    [[ -x "$RESTAGE" ]] || { echo "restage binary not found or not executable: $RESTAGE" >>"$lg"; return 1; }
+    psql_dst_admin -c "DO \$\$ BEGIN
+        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bench_owner') THEN CREATE ROLE bench_owner NOLOGIN; END IF;
+        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bench_app') THEN CREATE ROLE bench_app LOGIN; END IF;
+        END \$\$" >>"$lg" 2>&1 || return 1
+    # The live database the application uses, with something to query.
+    psql_dst -c "CREATE TABLE IF NOT EXISTS pgbench_branches (bid int)" >>"$lg" 2>&1 || return 1
+    cp "$RULES_FILE" "$dir/rules.toml"
+    cat >"$dir/env.toml" <<'SPEC'
+environment = "bench"
+[source]
+url_env = "BENCH_SOURCE_URL"
+[target]
+admin_url_env = "BENCH_ADMIN_URL"
+[database]
+name = "bench"
+owner = "bench_owner"
+app_role = "bench_app"
+password_secret = "db_password"
+[secrets.db_password]
+generate = { bytes = 24 }
+[[delivery]]
+kind = "dotenv"
+path = ".env.bench"
+keys = { DB_PASSWORD = "db_password" }
+[refresh]
+rules = "rules.toml"
+grace = "0s"
+keep_previous = 0
+SPEC
+    (
+        while :; do
+            if "$PGBIN_DIR/psql" -X -q -At -d "$DST_URL" -c "SELECT 1 FROM pgbench_branches LIMIT 1" >/dev/null 2>&1
+            then echo "ok $(now)"; else echo "err $(now)"; fi
+            sleep 0.05
+        done
+    ) >"$dir/poll.txt" &
+    poller=$!
+    sleep 0.3
+    t0="$(now)"
+    BENCH_SOURCE_URL="$SRC_URL" BENCH_ADMIN_URL="postgres://postgres@127.0.0.1:$DST_PORT/postgres" \
+        RESTAGE_KEY="restage-benchmark-key-not-secret" \
+        "$RESTAGE" refresh --env "$dir/env.toml" --jobs "$JOBS" --quiet --report "$dir/report.json" \
+        >>"$lg" 2>&1 </dev/null || rc=$?
+    t1="$(now)"
+    sleep 0.5
+    kill "$poller" 2>/dev/null || true
+    wait "$poller" 2>/dev/null || true
+    cp "$dir/report.json" "${lg%.log}.json" 2>/dev/null || true
+    if [[ $rc -ne 0 ]]; then echo "restage refresh exited with status $rc" >>"$lg"; return 1; fi
+    R_WALL="$(elapsed "$t0" "$t1")"
+    R_SWAP="$(json_step "$dir/report.json" swap)"
+    # Longest time between two successful polls, and how many polls failed.
+    R_GAP="$(awk '$1 == "ok" { if (last != "") { g = $2 - last; if (g > max) max = g } last = $2 } END { printf "%.3f", max }' "$dir/poll.txt")"
+    R_POLL_ERRORS="$(grep -c '^err' "$dir/poll.txt" || true)"
+    echo "polls: $(wc -l <"$dir/poll.txt"), failed: $R_POLL_ERRORS, longest gap between answers: ${R_GAP}s" >>"$lg"
+}
+
 json_step() {   # $1 = report.json, $2 = step name -> seconds (empty if absent/invalid)
     "$PGBIN_DIR/psql" -X -q -At -v ON_ERROR_STOP=1 -d "postgres://postgres@127.0.0.1:$DST_PORT/postgres" \
         -v report="$(cat "$1")" -v step="$2" 2>/dev/null <<'SQL' || true
@@ -575,7 +639,7 @@ for ((run = 1; run <= RUNS; run++)); do
         dir="$WORK/run-$m-$run"
         mkdir -p "$dir"
         fresh_target
-        R_WALL=""; R_DATA=""; R_POST=""; R_SCHEMA=""; R_RSS=""; R_DUMP=""; R_RESTORE=""; R_VERIFY=""; R_RESET=""; R_SUBSET=""
+        R_WALL=""; R_DATA=""; R_POST=""; R_SCHEMA=""; R_RSS=""; R_DUMP=""; R_RESTORE=""; R_VERIFY=""; R_RESET=""; R_SUBSET=""; R_SWAP=""; R_GAP=""; R_POLL_ERRORS=""
         log "run $run/$RUNS: $m"
         if "run_$m" "$lg" "$dir"; then
             chk="$(check_target "$lg" "$m")"
@@ -590,6 +654,9 @@ for ((run = 1; run <= RUNS; run++)); do
             [[ -n "$R_DUMP" ]] && add "$m" dump "$R_DUMP"
             [[ -n "$R_RESTORE" ]] && add "$m" restore "$R_RESTORE"
             [[ -n "$R_RESET" ]] && add "$m" reset "$R_RESET"
+            [[ -n "$R_SWAP" ]] && add "$m" swap "$R_SWAP"
+            [[ -n "$R_GAP" ]] && add "$m" gap "$R_GAP"
+            [[ -n "$R_POLL_ERRORS" ]] && add "$m" pollerrors "$R_POLL_ERRORS"
             [[ -n "$R_RSS" ]] && add "$m" rss "$R_RSS"
             log "run $run/$RUNS: $m: ${R_WALL}s${R_DATA:+ (data ${R_DATA}s)} [check: $chk]"
         else
@@ -628,6 +695,7 @@ label() {
         restage_restore) echo "restage restore of a snapshot (CI fixtures)" ;;
         raw_subset) echo "raw binary pipe of the 10 % subset's rows alone" ;;
         restage_subset) echo "restage clone --subset (10 % of customers, their orders)" ;;
+        restage_refresh) echo "restage refresh (--rules as above: shadow, verify, swap)" ;;
     esac
 }
 
@@ -694,6 +762,10 @@ GIT_REV="$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknow
         echo "- restage restore of the snapshot ÷ raw pipe (data + the same index builds): $(fmt "$(ratio "$(S restage_restore wall median)" "$RAW_MED")")"
         echo "- restage reset of the $SRC_DB_SIZE_PRETTY database from its template (median s): $(fmt "$(S restage_restore reset median)")"
         echo "- snapshot size: $((SNAP_BYTES / 1048576)) MB; pg_dump -Fc of the same database: $((DUMPFC_BYTES / 1048576)) MB (ratio $(fmt "$(ratio "$SNAP_BYTES" "$DUMPFC_BYTES")"))"
+    fi
+    if [[ -n "$(S restage_refresh wall median)" ]]; then
+        echo "- restage refresh wall ÷ restage clone --rules wall (shadow, verify and swap overhead): $(fmt "$(ratio "$(S restage_refresh wall median)" "$(S restage_rules wall median)")")"
+        echo "- application unavailability at the swap (longest gap between answers of a 50 ms poller, median s): $(fmt "$(S restage_refresh gap median)"); failed polls (median): $(fmt "$(S restage_refresh pollerrors median)"); swap step (median s): $(fmt "$(S restage_refresh swap median)")"
     fi
     echo
     echo "Machine: $NPROC CPUs${CPU_MODEL:+ ($CPU_MODEL)}, $MEM_MB MB RAM, $KERNEL; PostgreSQL $PG_SHORT; $PGCOPYDB_VERSION; restage: $RESTAGE_VERSION (repo $GIT_REV)."

@@ -32,9 +32,20 @@ pub fn run(args: &CloneArgs) -> Result<(), Failure> {
     let source = parse_conn("--source", &args.source)?;
     let target = parse_conn("--target", &args.target)?;
     let sanitizing = Sanitizing::prepare(&args.rules)?;
-    let report = clone(&source, &target, &args.options, &sanitizing, &args.output)?;
-    let _ = report;
-    Ok(())
+    let Some(owner) = &args.owner else {
+        clone(&source, &target, &args.options, &sanitizing, &args.output)?;
+        return Ok(());
+    };
+    let rt = runtime()?;
+    let grants = super::owner::Grants::read(&rt, &target, owner)?;
+    let target = super::owner::acting_as(&target, owner);
+    let options = CloneOptions {
+        no_owner: true,
+        no_acl: true,
+        ..args.options.clone()
+    };
+    clone(&source, &target, &options, &sanitizing, &args.output)?;
+    grants.apply(&rt, &target)
 }
 
 /// Runs a clone and emits its report (summary, JSON) as `output` asks. Shared with `demo`.

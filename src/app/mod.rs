@@ -8,9 +8,11 @@ mod guards;
 mod lockwait;
 mod only_schemas;
 mod owned;
+mod owner;
 mod preflight;
 mod preview;
 mod provision;
+mod refresh;
 mod reset;
 mod restore;
 mod rules_check;
@@ -77,6 +79,7 @@ pub fn main() -> i32 {
         Command::Restore(args) => restore::run(args),
         Command::Reset(args) => reset::run(args),
         Command::Seed(args) => seed::run(args),
+        Command::Refresh(args) => refresh::run(args),
     };
     match result {
         Ok(()) => exit::OK,

@@ -9,7 +9,7 @@ use crate::conn::ConnSpec;
 use crate::exit;
 use crate::provision::deliver::{self, DeliverError};
 use crate::provision::plan::{Op, Plan, Rotation};
-use crate::provision::postgres::{self, PgError, PgTask};
+use crate::provision::postgres::{self, MigrationsRole, PgError, PgTask};
 use crate::provision::secrets::{self, AppConnection, SecretError};
 use crate::provision::spec::{self, DeliveryKind, LoadedSpec, SpecError};
 use crate::provision::{cronjob, guards};
@@ -22,17 +22,12 @@ pub fn run(args: &ProvisionArgs) -> Result<(), Failure> {
     let spec = &loaded.spec;
 
     if args.print_cronjob {
-        let Some(refresh) = &spec.refresh else {
-            return Err(Failure::new(
-                exit::USAGE,
-                format!(
-                    "{} has no [refresh] section (schedule, image, source_secret, target_secret)",
-                    loaded.path
-                ),
-            ));
-        };
-        let yaml = cronjob::render(spec, refresh)
-            .map_err(|e| Failure::new(exit::FAILURE, e.to_string()))?;
+        let yaml = cronjob::render(&loaded).map_err(|e| match e {
+            cronjob::CronJobError::NoRefresh { .. }
+            | cronjob::CronJobError::Missing { .. }
+            | cronjob::CronJobError::Invalid { .. } => Failure::new(exit::USAGE, e.to_string()),
+            _ => Failure::new(exit::FAILURE, e.to_string()),
+        })?;
         print!("{yaml}");
         return Ok(());
     }
@@ -124,7 +119,7 @@ pub fn run(args: &ProvisionArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn connection(
+pub(super) fn connection(
     what: &str,
     env: Option<&toml::Spanned<String>>,
     url: Option<&toml::Spanned<String>>,
@@ -142,7 +137,7 @@ fn connection(
     ConnSpec::parse(&text).map_err(|e| Failure::new(exit::USAGE, format!("{what}: {e}")))
 }
 
-fn pg_failure(e: PgError) -> Failure {
+pub(super) fn pg_failure(e: PgError) -> Failure {
     match e {
         PgError::Refused(m) => Failure::new(exit::REFUSED, m),
         PgError::Connect { .. } => Failure::new(exit::CONNECTION, e.to_string()),
@@ -237,12 +232,28 @@ async fn execute(
         .cloned()
         .ok_or_else(|| Failure::new(exit::FAILURE, "the app role's password has no value"))?;
 
+    let migrations_password = match &spec.database.migrations_password_secret {
+        Some(secret) => Some(values.get(secret.get_ref()).cloned().ok_or_else(|| {
+            Failure::new(exit::FAILURE, "the migrations role's password has no value")
+        })?),
+        None => None,
+    };
+    let migrations = spec
+        .database
+        .migrations_role
+        .as_ref()
+        .zip(migrations_password.as_ref())
+        .map(|(role, password)| MigrationsRole {
+            role: role.get_ref(),
+            password,
+        });
     let task = PgTask {
         admin_spec: admin,
         db: &spec.database,
         password: &password,
         shared_production_db: shared_production_db.as_deref(),
         keep_connect: spec.source.as_ref().and_then(|s| s.keep_connect.as_deref()),
+        migrations,
     };
     let mut plan = Plan {
         environment: spec.environment.get_ref().clone(),
@@ -291,7 +302,13 @@ async fn execute(
             );
         }
         let mut deliveries: Vec<String> = Vec::new();
-        if pg_changed && name == spec.database.password_secret.get_ref() {
+        let role_password = name == spec.database.password_secret.get_ref()
+            || spec
+                .database
+                .migrations_password_secret
+                .as_ref()
+                .is_some_and(|s| s.get_ref() == name);
+        if pg_changed && role_password {
             deliveries.push("postgres (role password)".to_owned());
         }
         deliveries.extend(

@@ -98,6 +98,20 @@ fn restore(args: &RestoreArgs, server: &ConnSpec, report: &mut RunReport) -> Res
         Some(name) => create_template_db(&rt, server, name, args.clean, (&manifest, &archive))?,
         None => server.clone(),
     };
+    if let (Some(owner), Some(name)) = (&args.owner, &args.as_template) {
+        let admin = super::databases::admin_conn(server, name);
+        super::owner::give_database(&rt, &admin, name, owner)?;
+    }
+    let grants = match &args.owner {
+        // From the database --target names: a new template has no default privileges yet,
+        // and gets those of the database its copies are meant to replace.
+        Some(owner) => Some(super::owner::Grants::read(&rt, server, owner)?),
+        None => None,
+    };
+    let target = match &args.owner {
+        Some(owner) => super::owner::acting_as(&target, owner),
+        None => target,
+    };
     report.target = target.masked();
     let target = lockwatch::bounded(&target, APPLICATION_NAME, args.lock_timeout);
     let run = Restore {
@@ -115,6 +129,9 @@ fn restore(args: &RestoreArgs, server: &ConnSpec, report: &mut RunReport) -> Res
         report::progress_wanted(args.output.quiet, args.output.json),
         report,
     )?;
+    if let Some(grants) = &grants {
+        grants.apply(&rt, &target)?;
+    }
     if let Some(name) = &args.as_template {
         report.begin("template");
         seal_template(&rt, server, name)?;

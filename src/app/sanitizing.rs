@@ -33,6 +33,11 @@ pub struct Plan {
 impl Sanitizing {
     /// Reads the rules files (every problem of every file at once) and the key.
     pub fn prepare(args: &RulesArgs) -> Result<Sanitizing, Failure> {
+        Sanitizing::prepare_with_key_env(args, "RESTAGE_KEY")
+    }
+
+    /// As [`Sanitizing::prepare`], with the key in the environment variable `key_env`.
+    pub fn prepare_with_key_env(args: &RulesArgs, key_env: &str) -> Result<Sanitizing, Failure> {
         if args.files.is_empty() && !args.no_rules {
             return Err(Failure::new(
                 exit::USAGE,
@@ -43,7 +48,7 @@ impl Sanitizing {
         }
         let files = rules::load(&args.files)
             .map_err(|d| Failure::new(exit::USAGE, diagnostic::render(&d)))?;
-        let key = load_key(args)?;
+        let key = load_key(args, key_env)?;
         Ok(Sanitizing {
             files,
             key,
@@ -166,7 +171,7 @@ pub fn ephemeral_key() -> Result<Arc<Key>, Failure> {
     Ok(Arc::new(Key::from_bytes(bytes)))
 }
 
-fn load_key(args: &RulesArgs) -> Result<Option<Arc<Key>>, Failure> {
+fn load_key(args: &RulesArgs, key_env: &str) -> Result<Option<Arc<Key>>, Failure> {
     if args.ephemeral_key {
         return ephemeral_key().map(Some);
     }
@@ -179,8 +184,8 @@ fn load_key(args: &RulesArgs) -> Result<Option<Arc<Key>>, Failure> {
         })?;
         (bytes, format!("--key-file {}", path.display()))
     } else {
-        match std::env::var_os("RESTAGE_KEY") {
-            Some(v) => (v.into_encoded_bytes(), "RESTAGE_KEY".to_string()),
+        match std::env::var_os(key_env) {
+            Some(v) => (v.into_encoded_bytes(), key_env.to_string()),
             None => return Ok(None),
         }
     };

@@ -16,7 +16,7 @@ Exit codes:
   6  verification found a mismatch
   7  not a restage snapshot, or one written by a newer restage
   8  a snapshot file is missing or damaged (nothing was loaded)
-  9  provision: the admin role lacks a privilege a planned change needs
+  9  provision, refresh: the admin role lacks a privilege a planned change needs
   130, 143  interrupted by SIGINT, SIGTERM (children stopped, work files removed)";
 
 /// Build and refresh staging environments from production PostgreSQL.
@@ -67,6 +67,10 @@ pub enum Command {
     /// sample orders); `seed init` writes a plan for a schema.
     #[command(after_help = SEED_HELP, args_conflicts_with_subcommands = true)]
     Seed(SeedArgs),
+    /// Replace an environment's staging database with a fresh sanitized clone: lock, roles,
+    /// shadow database, verify, atomic swap; or swap the previous one back (--rollback).
+    #[command(after_help = REFRESH_HELP)]
+    Refresh(RefreshArgs),
 }
 
 const SEED_HELP: &str = "\
@@ -143,6 +147,58 @@ pub struct SeedInitArgs {
     /// Replace FILE if it exists.
     #[arg(long, requires = "out")]
     pub force: bool,
+}
+
+const REFRESH_HELP: &str = "\
+Reads the environment spec of `provision` (production from [source] url_env, the staging
+server's admin from [target] admin_url_env, the rules file, key variable, seed SQL, retention and
+grace from [refresh]) and runs, each step timed in the report:
+
+  lock       one refresh per environment (a session advisory lock on the admin connection;
+             released by the server if restage dies); --lock-wait waits for it, and a refresh
+             that does not get it says which session holds it (exit 4)
+  roles      the owner role and the admin's membership in it, as provision makes them
+  shadow     <db>_restage_shadow created fresh for the owner role (a leftover from a killed
+             run is dropped)
+  clone      production into the shadow, sanitized, every object owned by the owner role, then
+             the app role's grants and default privileges as provision sets them
+  seed       [refresh] seed_sql run in the shadow, if given
+  verify     leak scan and row counts (as `restage verify`), every source constraint and index
+             present and valid
+  swap       sessions on the live database get the grace period ([refresh] grace, default 30s)
+             to leave and are then ended; both renames happen in one transaction: the live
+             database becomes <db>_restage_prev_<UTC timestamp>, the shadow becomes <db>.
+             Settings (ALTER DATABASE … SET), CONNECT grants and the connection limit carry over
+  retention  previous databases beyond [refresh] keep_previous (default 1) are dropped
+
+A failure before the swap leaves the live database untouched and drops the shadow (kept with
+--keep-failed); the exit code and the report's failed_step say which step failed. --rollback
+swaps the newest previous database back in the same way (the replaced one becomes the newest
+previous database, so a second --rollback undoes the first).
+
+Example:
+  PRODUCTION_DATABASE_URL=… STAGING_ADMIN_URL=… RESTAGE_KEY=… \\
+      restage refresh --env envs/staging.toml --report refresh.json";
+
+#[derive(Debug, Args)]
+pub struct RefreshArgs {
+    /// Environment spec (TOML) with a [refresh] section.
+    #[arg(long = "env", value_name = "FILE")]
+    pub env: PathBuf,
+    /// Swap the newest previous database back in instead of refreshing.
+    #[arg(long)]
+    pub rollback: bool,
+    /// Keep the shadow database of a failed refresh for inspection.
+    #[arg(long)]
+    pub keep_failed: bool,
+    /// How long to wait for another refresh of the environment to finish (default: refuse).
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub lock_wait: std::time::Duration,
+    /// Parallel table copies and index builds (default: CPU count).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 const SNAPSHOT_HELP: &str = "\
@@ -287,6 +343,10 @@ pub struct RestoreArgs {
     /// empty on the target. Repeatable.
     #[arg(long = "schema", value_name = "NAME", conflicts_with_all = ["clean", "as_template"])]
     pub schemas: Vec<String>,
+    /// Create every object as ROLE (so ROLE owns it; the connecting user must be able to SET
+    /// ROLE to it), then grant what ROLE's default privileges in the target grant.
+    #[arg(long, value_name = "ROLE")]
+    pub owner: Option<String>,
     /// Longest wait for a table lock another session holds on the target (e.g. 30s, 5m), in
     /// --clean, the schema and the data; then the restore fails naming the table and the
     /// blocking sessions. 0 waits forever.
@@ -468,7 +528,8 @@ and the command that stops them.";
 const PROVISION_HELP: &str = "\
 The spec (TOML, see docs/provision.md and examples/envs/) names the environment, the
 production connection (read-only, for the guards), an admin connection to the staging
-server, the database and its two roles (a NOLOGIN owner, a LOGIN app role), the secrets
+server, the database and its roles (a NOLOGIN owner, a LOGIN app role, optionally a LOGIN
+migrations role that acts as the owner), the secrets
 (generated, derived from the app role's connection, or supplied through environment
 variables), the Kubernetes bundle and where everything is delivered (apply, gitops, dotenv,
 json). Connection strings come from environment variables the spec names.
@@ -523,7 +584,8 @@ pub struct ProvisionArgs {
     /// No plan output (errors still go to stderr).
     #[arg(long, short = 'q')]
     pub quiet: bool,
-    /// Print the refresh CronJob ([refresh] in the spec) as YAML and exit.
+    /// Print the refresh CronJob with its ConfigMap (spec, rules, seed file) and egress
+    /// NetworkPolicy ([refresh] in the spec) as YAML and exit; connects to nothing.
     #[arg(long, conflicts_with_all = ["dry_run", "check", "rotate"])]
     pub print_cronjob: bool,
     /// Plan apply deliveries against these recorded objects instead of the cluster
@@ -715,6 +777,10 @@ pub struct CloneArgs {
     pub rules: RulesArgs,
     #[command(flatten)]
     pub options: CloneOptions,
+    /// Create every object as ROLE (so ROLE owns it; the connecting user must be able to SET
+    /// ROLE to it), then grant what ROLE's default privileges in the target grant.
+    #[arg(long, value_name = "ROLE")]
+    pub owner: Option<String>,
     #[command(flatten)]
     pub output: OutputArgs,
 }

@@ -54,7 +54,7 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    fn new<T: Serialize>(
+    pub fn new<T: Serialize>(
         obj: &T,
         kind: &str,
         api_version: &str,
@@ -104,6 +104,9 @@ impl Manifest {
 pub enum BundleError {
     #[error("cannot serialize a manifest: {0}")]
     Serialize(String),
+    /// The spec lacks fields an object needs.
+    #[error("{0}")]
+    Incomplete(String),
     #[error("{0} holds plaintext secret values and is never written to a file")]
     PlaintextSecret(String),
     #[error("Secret {object}: key {key} refers to secret {secret}, which has no value")]

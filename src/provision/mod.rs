@@ -6,7 +6,8 @@
 //! - [`guards`]: refuse production as the target, production values as staging secrets;
 //! - [`postgres`] and [`scram`]: roles, database, grants, idempotently;
 //! - [`secrets`]: generated, supplied and derived values;
-//! - [`bundle`], [`seal`], [`cronjob`]: Kubernetes objects; [`template`]: assembled keys;
+//! - [`bundle`], [`seal`], [`cronjob`]: Kubernetes objects ([`quantity`]: comparing resources);
+//!   [`template`]: assembled keys;
 //! - [`deliver`]: apply, GitOps directory, dotenv, JSON;
 //! - [`plan`]: what changes, one line per object.
 
@@ -16,6 +17,7 @@ pub mod deliver;
 pub mod guards;
 pub mod plan;
 pub mod postgres;
+pub mod quantity;
 pub mod scram;
 pub mod seal;
 pub mod secrets;

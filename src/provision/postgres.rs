@@ -2,7 +2,7 @@
 //! set of statements, run them, and read back that each privilege change took effect.
 //! Nothing is ever dropped. Passwords travel only as SCRAM verifiers computed client-side.
 //!
-//! - [`roles`]: the owner and app roles, the admin's membership in the owner;
+//! - [`roles`]: the owner, app and migrations roles, the admin's membership in the owner;
 //! - [`database`]: the staging database and who may connect to it and to production;
 //! - [`inside`]: extensions, schema grants and default privileges;
 //! - [`effect`]: what each privilege statement promises, read back from the catalogs;
@@ -194,6 +194,14 @@ pub struct PgTask<'a> {
     pub shared_production_db: Option<&'a str>,
     /// Roles that keep CONNECT on production after PUBLIC loses it (shared instance).
     pub keep_connect: Option<&'a [String]>,
+    /// The migrations role, when the spec names one.
+    pub migrations: Option<MigrationsRole<'a>>,
+}
+
+/// The LOGIN role migrations run as, and its password.
+pub struct MigrationsRole<'a> {
+    pub role: &'a str,
+    pub password: &'a Secret,
 }
 
 /// The plan lines, and (dry run only) why this admin role cannot make some of them.
@@ -211,25 +219,20 @@ pub async fn converge(
 ) -> Result<Converged, PgError> {
     let db = task.db;
     let name = db.name.get_ref().as_str();
-    if !task.password.expose().is_ascii() || task.password.is_empty() {
-        // The server normalizes non-ASCII passwords with SASLprep before hashing; a
-        // verifier computed without it could not be checked reliably.
-        return Err(PgError::Refused(format!(
-            "the password secret {} must be non-empty ASCII",
-            db.password_secret.get_ref()
-        )));
+    let mut passwords = vec![(db.password_secret.get_ref().as_str(), task.password)];
+    if let (Some(m), Some(secret)) = (&task.migrations, &db.migrations_password_secret) {
+        passwords.push((secret.get_ref().as_str(), m.password));
     }
-    let row = admin
-        .query_one(
-            "SELECT current_user::text, rolsuper FROM pg_roles WHERE rolname = current_user",
-            &[],
-        )
-        .await
-        .map_err(q("reading the admin role"))?;
-    let who = Admin {
-        name: row.get(0),
-        superuser: row.get(1),
-    };
+    for (secret, password) in passwords {
+        if !password.expose().is_ascii() || password.is_empty() {
+            // The server normalizes non-ASCII passwords with SASLprep before hashing; a
+            // verifier computed without it could not be checked reliably.
+            return Err(PgError::Refused(format!(
+                "the password secret {secret} must be non-empty ASCII"
+            )));
+        }
+    }
+    let who = admin_role(admin).await?;
     refuse_foreign_roles(admin, task, &who).await?;
 
     let mut steps: Vec<Step> = Vec::new();
@@ -241,17 +244,24 @@ pub async fn converge(
     let database_exists = database::exists(admin, name).await?;
     steps.push(roles::owner(admin, task, &who).await?);
     steps.push(roles::app(admin, task, &who, database_exists).await?);
+    if let Some(m) = &task.migrations {
+        steps.push(roles::migrations(admin, task, &who, database_exists, m).await?);
+    }
     if !who.superuser {
         steps.push(roles::membership(admin, task).await?);
     }
     steps.push(database::staging(admin, task).await?);
     steps.push(database::staging_connect(admin, task, database_exists).await?);
+    if let Some(m) = &task.migrations {
+        steps.push(roles::migrations_acts_as_owner(admin, task, m).await?);
+    }
     let staging = if database_exists {
         Some(connect_to(task.admin_spec, name).await?)
     } else {
         None
     };
-    steps.extend(inside::steps(staging.as_ref(), task).await?);
+    let server = server(admin, &who).await?;
+    steps.extend(inside::steps(staging.as_ref(), task, &server).await?);
 
     let cannot = apply::cannot(&who.name, name, &steps);
     if !dry_run {
@@ -264,6 +274,92 @@ pub async fn converge(
         lines: steps.into_iter().map(|s| s.line).collect(),
         cannot,
     })
+}
+
+/// The roles only, as `converge` makes them: the owner role, the admin's membership in it.
+/// The LOGIN roles (the app role, the migrations role) must exist already and keep their
+/// passwords: those belong to `provision` and its deliveries, which a refresh (a CronJob
+/// without an API token or a writable state file) cannot read back. Used by `refresh`, which
+/// touches nothing else of the environment.
+pub async fn converge_roles(admin: &Client, task: &PgTask<'_>) -> Result<Vec<Line>, PgError> {
+    let login_roles = std::iter::once(("app role", task.db.app_role.get_ref().as_str())).chain(
+        task.db
+            .migrations_role
+            .as_ref()
+            .map(|m| ("migrations role", m.get_ref().as_str())),
+    );
+    for (what, role) in login_roles {
+        let exists = admin
+            .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role])
+            .await
+            .map_err(q("reading roles"))?
+            .is_some();
+        if !exists {
+            return Err(PgError::Refused(format!(
+                "the {what} {role} does not exist: run `restage provision` for this environment first"
+            )));
+        }
+    }
+    let who = admin_role(admin).await?;
+    refuse_foreign_roles(admin, task, &who).await?;
+    let mut steps = vec![roles::owner(admin, task, &who).await?];
+    if !who.superuser {
+        steps.push(roles::membership(admin, task).await?);
+    }
+    apply_steps(admin, None, task, &who, steps).await
+}
+
+/// Extensions, schema grants and default privileges inside `staging`, a database of the
+/// environment other than the one the spec names (e.g. a copy about to replace it).
+pub async fn converge_inside(
+    admin: &Client,
+    staging: Client,
+    task: &PgTask<'_>,
+) -> Result<Vec<Line>, PgError> {
+    let who = admin_role(admin).await?;
+    let server = server(admin, &who).await?;
+    let steps = inside::steps(Some(&staging), task, &server).await?;
+    apply_steps(admin, Some(staging), task, &who, steps).await
+}
+
+async fn server(admin: &Client, who: &Admin) -> Result<inside::Server, PgError> {
+    let version: i32 = admin
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await
+        .map_err(q("reading the server version"))?
+        .get(0);
+    Ok(inside::Server {
+        version,
+        superuser: who.superuser,
+    })
+}
+
+async fn admin_role(admin: &Client) -> Result<Admin, PgError> {
+    let row = admin
+        .query_one(
+            "SELECT current_user::text, rolsuper FROM pg_roles WHERE rolname = current_user",
+            &[],
+        )
+        .await
+        .map_err(q("reading the admin role"))?;
+    Ok(Admin {
+        name: row.get(0),
+        superuser: row.get(1),
+    })
+}
+
+async fn apply_steps(
+    admin: &Client,
+    staging: Option<Client>,
+    task: &PgTask<'_>,
+    who: &Admin,
+    steps: Vec<Step>,
+) -> Result<Vec<Line>, PgError> {
+    if let Some(message) = apply::cannot(&who.name, task.db.name.get_ref(), &steps) {
+        return Err(PgError::Privileges(message));
+    }
+    apply::run(admin, staging, task, &who.name, &steps).await?;
+    Ok(steps.into_iter().map(|s| s.line).collect())
 }
 
 async fn connect_to(admin: &ConnSpec, db: &str) -> Result<Client, PgError> {

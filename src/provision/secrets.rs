@@ -140,7 +140,8 @@ fn url_encode(text: &str) -> String {
     out
 }
 
-/// A derived value from the app role's connection and password.
+/// A derived value from the app role's connection and password (for `MigrationsUrl`, the
+/// caller passes the migrations role's name in `conn` and its password).
 pub fn derive(kind: Derived, conn: &AppConnection, password: &Secret) -> Secret {
     let host = if conn.host.contains(':') {
         format!("[{}]", conn.host)
@@ -148,7 +149,7 @@ pub fn derive(kind: Derived, conn: &AppConnection, password: &Secret) -> Secret 
         conn.host.clone()
     };
     match kind {
-        Derived::Url => {
+        Derived::Url | Derived::MigrationsUrl => {
             let mut url = format!(
                 "postgresql://{}:{}@{host}:{}/{}",
                 url_encode(&conn.username),
@@ -249,6 +250,20 @@ pub fn resolve(
         .get(password)
         .cloned()
         .unwrap_or_else(|| Secret::new(""));
+    let migrations = spec.database.migrations_role.as_ref().map(|role| {
+        let conn = AppConnection {
+            username: role.get_ref().clone(),
+            ..conn.clone()
+        };
+        let pw = spec
+            .database
+            .migrations_password_secret
+            .as_ref()
+            .and_then(|s| out.values.get(s.get_ref()))
+            .cloned()
+            .unwrap_or_else(|| Secret::new(""));
+        (conn, pw)
+    });
     for (name, s) in &spec.secrets {
         if let Some(kind) = s
             .get_ref()
@@ -256,7 +271,11 @@ pub fn resolve(
             .as_ref()
             .and_then(|d| Derived::parse(d.get_ref()))
         {
-            out.values.insert(name.clone(), derive(kind, conn, &pw));
+            let value = match (kind, &migrations) {
+                (Derived::MigrationsUrl, Some((conn, pw))) => derive(kind, conn, pw),
+                _ => derive(kind, conn, &pw),
+            };
+            out.values.insert(name.clone(), value);
         }
     }
     Ok(out)

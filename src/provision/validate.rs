@@ -5,7 +5,10 @@ use std::collections::BTreeSet;
 
 use toml::Spanned;
 
-use super::spec::{line_col, DeliveryKind, Derived, Diagnostic, EnvSpec, SecretFormat};
+use super::spec::{
+    line_col, DeliveryKind, Derived, Diagnostic, EnvSpec, RefreshSpec, SecretFormat,
+    HAND_MADE_KEY_SECRET, HAND_MADE_SOURCE_SECRET, HAND_MADE_TARGET_SECRET,
+};
 
 mod kube;
 
@@ -135,6 +138,7 @@ pub fn check(spec: &EnvSpec, text: &str) -> Vec<Diagnostic> {
     if db.connection_limit < -1 {
         c.on(&db.name, "connection_limit must be -1 (no limit) or more");
     }
+    migrations_role(spec, &mut c);
     match spec.secrets.get(db.password_secret.get_ref()) {
         None => c.on(
             &db.password_secret,
@@ -206,14 +210,19 @@ pub fn check(spec: &EnvSpec, text: &str) -> Vec<Diagnostic> {
             }
         }
         if let Some(d) = &s.derive {
-            if Derived::parse(d.get_ref()).is_none() {
-                c.on(
+            match Derived::parse(d.get_ref()) {
+                None => c.on(
                     d,
                     format!(
-                        "unknown derive {:?} (url, json, host, port, username, dbname)",
+                        "unknown derive {:?} (url, json, host, port, username, dbname, migrations_url)",
                         d.get_ref()
                     ),
-                );
+                ),
+                Some(Derived::MigrationsUrl) if spec.database.migrations_role.is_none() => c.on(
+                    d,
+                    "derive = \"migrations_url\" needs [database] migrations_role",
+                ),
+                Some(_) => {}
             }
         }
         for env in [&s.from_env, &s.production_env].into_iter().flatten() {
@@ -315,30 +324,137 @@ pub fn check(spec: &EnvSpec, text: &str) -> Vec<Diagnostic> {
     }
     if let Some(r) = &spec.refresh {
         if spec.database.platform {
-            // The job's `clone --clean` drops everything in the target database: on a
-            // platform's own database, the platform's schemas too.
+            // A refresh swaps the whole database: on a platform's own database, the
+            // platform's schemas would go with it.
             c.on(
                 &spec.database.name,
-                "[refresh] runs `restage clone --clean`, which would drop the platform's own \
-                 schemas of a `platform = true` database; refresh it with \
-                 `restage clone --schema NAME` after emptying those schemas instead",
+                "[refresh] swaps the whole staging database, which would take the platform's own \
+                 schemas of a `platform = true` database with it; copy the application's schemas \
+                 with `restage clone --schema NAME` instead",
             );
         }
-        for s in [&r.source_secret, &r.target_secret] {
-            if !object_names.contains(&s.name) && s.name != "restage-source" {
-                c.at(
-                    0..0,
+        refresh_secrets(spec, r, &object_names, &mut c);
+    }
+    readable_on_rerun(spec, &mut c);
+    c.out.sort_by_key(|d| (d.line, d.column));
+    c.out
+}
+
+/// The migrations role: a third role, with its own generated or supplied password.
+fn migrations_role(spec: &EnvSpec, c: &mut Collector<'_>) {
+    let db = &spec.database;
+    let (role, secret) = match (&db.migrations_role, &db.migrations_password_secret) {
+        (None, None) => return,
+        (Some(role), Some(secret)) => (role, secret),
+        (Some(role), None) => {
+            return c.on(
+                role,
+                "migrations_role needs migrations_password_secret (a secret in [secrets])",
+            )
+        }
+        (None, Some(secret)) => {
+            return c.on(secret, "migrations_password_secret needs migrations_role")
+        }
+    };
+    if !is_pg_identifier(role.get_ref()) {
+        c.on(
+            role,
+            format!(
+                "migrations_role {:?} must be a lowercase identifier (a-z, 0-9, _; at most 63 bytes)",
+                role.get_ref()
+            ),
+        );
+    }
+    if role.get_ref() == db.owner.get_ref() || role.get_ref() == db.app_role.get_ref() {
+        c.on(role, "migrations_role must differ from owner and app_role");
+    }
+    if secret.get_ref() == db.password_secret.get_ref() {
+        c.on(
+            secret,
+            "migrations_password_secret must differ from password_secret (each role has its own password)",
+        );
+    }
+    match spec.secrets.get(secret.get_ref()) {
+        None => c.on(
+            secret,
+            format!(
+                "migrations_password_secret {:?} is not defined in [secrets]",
+                secret.get_ref()
+            ),
+        ),
+        Some(s) if s.get_ref().derive.is_some() => c.on(
+            secret,
+            "migrations_password_secret must be generated or supplied, not derived",
+        ),
+        Some(_) => {}
+    }
+}
+
+/// The CronJob's Secrets exist in the bundle (or are the documented hand-made ones), and the
+/// staging connection is never the app role's: it cannot create databases or own objects.
+fn refresh_secrets(
+    spec: &EnvSpec,
+    r: &RefreshSpec,
+    object_names: &BTreeSet<String>,
+    c: &mut Collector<'_>,
+) {
+    let refs = [
+        ("source_secret", &r.source_secret, HAND_MADE_SOURCE_SECRET),
+        ("target_secret", &r.target_secret, HAND_MADE_TARGET_SECRET),
+        ("key_secret", &r.key_secret, HAND_MADE_KEY_SECRET),
+    ];
+    for (field, reference, hand_made) in refs {
+        let Some(reference) = reference else { continue };
+        if reference.name != hand_made && !object_names.contains(&reference.name) {
+            c.at(
+                0..0,
+                format!(
+                    "[refresh] {field} refers to Secret {:?}, which is not in kubernetes.secrets ({hand_made} may be created by hand)",
+                    reference.name
+                ),
+            );
+        }
+    }
+    // The CronJob mounts the files the spec names under their relative names.
+    if r.schedule.is_some() {
+        for (field, path) in [("rules", &r.rules), ("seed_sql", &r.seed_sql)] {
+            let Some(path) = path else { continue };
+            if super::cronjob::mounted_path(path.get_ref()).is_none() {
+                c.on(
+                    path,
                     format!(
-                        "[refresh] refers to Secret {:?}, which is not in kubernetes.secrets (restage-source may be created by hand)",
-                        s.name
+                        "[refresh] {field} must be relative to the spec file's directory, without `..`: the CronJob mounts it under {} by that name",
+                        super::cronjob::MOUNT_DIR
                     ),
                 );
             }
         }
     }
-    readable_on_rerun(spec, &mut c);
-    c.out.sort_by_key(|d| (d.line, d.column));
-    c.out
+    let Some(target) = &r.target_secret else {
+        return;
+    };
+    let app_values = spec
+        .kubernetes
+        .iter()
+        .flat_map(|k| k.secrets.iter())
+        .map(|o| o.get_ref())
+        .filter(|o| o.name == target.name)
+        .filter_map(|o| o.keys.get(&target.key))
+        .filter(|secret| {
+            spec.secrets
+                .get(*secret)
+                .is_some_and(|s| s.get_ref().derive.is_some())
+                || *secret == spec.database.password_secret.get_ref()
+        });
+    for secret in app_values {
+        c.at(
+            0..0,
+            format!(
+                "[refresh] target_secret {}.{} holds {secret:?}, the app role's connection; the refresh needs the staging server's admin URL (a role with CREATEDB and CREATEROLE)",
+                target.name, target.key
+            ),
+        );
+    }
 }
 
 /// Options that belong to one kind of delivery: `flux` (gitops), `remote_key` (json),
@@ -428,22 +544,30 @@ fn readable_on_rerun(spec: &EnvSpec, c: &mut Collector<'_>) {
             carried.extend(super::deliver::carried_secrets(spec, d));
         }
     }
-    let password_via_derived = carried.iter().any(|name| {
-        spec.secrets
-            .get(name)
-            .and_then(|s| s.get_ref().derive.as_ref())
-            .is_some_and(|d| {
-                matches!(
-                    Derived::parse(d.get_ref()),
-                    Some(Derived::Url | Derived::Json)
-                )
-            })
-    });
+    let carried_derived = |kinds: &[Derived]| {
+        carried.iter().any(|name| {
+            spec.secrets
+                .get(name)
+                .and_then(|s| s.get_ref().derive.as_ref())
+                .and_then(|d| Derived::parse(d.get_ref()))
+                .is_some_and(|k| kinds.contains(&k))
+        })
+    };
+    let password_via_derived = carried_derived(&[Derived::Url, Derived::Json]);
+    let migrations_via_derived = carried_derived(&[Derived::MigrationsUrl]);
     for (name, secret) in &spec.secrets {
         if secret.get_ref().generate.is_none() || carried.contains(name) {
             continue;
         }
         if name == spec.database.password_secret.get_ref() && password_via_derived {
+            continue;
+        }
+        let migrations_password = spec
+            .database
+            .migrations_password_secret
+            .as_ref()
+            .is_some_and(|s| s.get_ref() == name);
+        if migrations_password && migrations_via_derived {
             continue;
         }
         c.on(
@@ -473,6 +597,53 @@ password_secret = "db_password"
 [secrets.db_password]
 generate = { bytes = 24 }
 "#;
+
+    #[test]
+    fn a_migrations_role_needs_its_own_password_secret() {
+        let with_role = MINIMAL.replace(
+            "password_secret = \"db_password\"\n",
+            "password_secret = \"db_password\"\nmigrations_role = \"app_migrate\"\n",
+        );
+        let errors = parse(&with_role).expect_err("no password secret");
+        assert!(
+            errors[0]
+                .message
+                .contains("needs migrations_password_secret")
+                && errors[0].line == 11,
+            "{errors:?}"
+        );
+        let shared = with_role.replace(
+            "migrations_role = \"app_migrate\"\n",
+            "migrations_role = \"app_owner\"\nmigrations_password_secret = \"db_password\"\n",
+        );
+        let messages: Vec<String> = parse(&shared)
+            .expect_err("shared")
+            .into_iter()
+            .map(|d| d.message)
+            .collect();
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("must differ from owner"))
+                && messages
+                    .iter()
+                    .any(|m| m.contains("must differ from password_secret")),
+            "{messages:?}"
+        );
+        let url_without_role = format!("{MINIMAL}[secrets.m]\nderive = \"migrations_url\"\n");
+        let errors = parse(&url_without_role).expect_err("no role");
+        assert!(
+            errors[0]
+                .message
+                .contains("needs [database] migrations_role"),
+            "{errors:?}"
+        );
+        let fine = with_role.replace(
+            "migrations_role = \"app_migrate\"\n",
+            "migrations_role = \"app_migrate\"\nmigrations_password_secret = \"m_pw\"\n",
+        ) + "[secrets.m_pw]\ngenerate = { bytes = 24 }\n[secrets.m_url]\nderive = \"migrations_url\"\n";
+        parse(&fine).expect("a migrations role with its own secret");
+    }
 
     #[test]
     fn minimal_spec_parses() {
@@ -690,7 +861,7 @@ target_secret = {{ name = "restage-source", key = "target" }}
         assert!(
             errors
                 .iter()
-                .any(|d| d.message.contains("would drop the platform's own schemas")),
+                .any(|d| d.message.contains("would take the platform's own")),
             "{errors:?}"
         );
         let without = text.replace("platform = true\n", "");

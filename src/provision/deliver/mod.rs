@@ -35,6 +35,8 @@ pub enum DeliverError {
     OfflineApply,
     #[error(transparent)]
     Dotenv(#[from] dotenv::DotenvError),
+    #[error(transparent)]
+    CronJob(#[from] super::cronjob::CronJobError),
 }
 
 /// The secret names a delivery carries (directly, by key).
@@ -93,6 +95,12 @@ pub fn manifests_for(
             m.qualify_file = qualify;
             out.push(m);
         }
+    }
+    // A schedule asks for the refresh CronJob: it ships with the bundle, with the ConfigMap
+    // and NetworkPolicy it needs, so that what is applied is what runs. It goes to the
+    // `[kubernetes]` namespace only, once.
+    if spec.refresh.as_ref().is_some_and(|r| r.schedule.is_some()) {
+        out.extend(super::cronjob::manifests(loaded)?);
     }
     Ok(out)
 }
@@ -315,15 +323,28 @@ pub async fn read_existing(
             DeliveryKind::Apply | DeliveryKind::GitOps => {}
         }
     }
-    // The app role's password also lives inside a derived URL or JSON document.
-    let password = spec.database.password_secret.get_ref();
-    if !found.contains_key(password) {
+    // The app role's password also lives inside a derived URL or JSON document, the
+    // migrations role's inside its URL.
+    let passwords = [
+        Some((spec.database.password_secret.get_ref(), false)),
+        spec.database
+            .migrations_password_secret
+            .as_ref()
+            .map(|s| (s.get_ref(), true)),
+    ];
+    for (password, migrations) in passwords.into_iter().flatten() {
+        if found.contains_key(password) {
+            continue;
+        }
         let derived_password = spec.secrets.iter().find_map(|(name, s)| {
             let kind = s
                 .get_ref()
                 .derive
                 .as_ref()
                 .and_then(|d| Derived::parse(d.get_ref()))?;
+            if (kind == Derived::MigrationsUrl) != migrations {
+                return None;
+            }
             password_from_derived(kind, found.get(name)?)
         });
         if let Some(p) = derived_password {
@@ -370,7 +391,7 @@ fn password_from_derived(kind: Derived, value: &Secret) -> Option<Secret> {
             let doc: serde_json::Value = serde_json::from_str(value.expose()).ok()?;
             doc.get("password")?.as_str().map(Secret::new)
         }
-        Derived::Url => {
+        Derived::Url | Derived::MigrationsUrl => {
             let rest = value.expose().split_once("://")?.1;
             let userinfo = rest.rsplit_once('@')?.0;
             let encoded = userinfo.split_once(':')?.1;

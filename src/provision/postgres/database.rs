@@ -209,24 +209,31 @@ pub(super) async fn production(
     let owner = task.db.owner.get_ref().as_str();
     let app = task.db.app_role.get_ref().as_str();
     let object = format!("connect {prod} (production)");
-    for role in [app, owner] {
+    let mut staging_roles = vec![app, owner];
+    if let Some(m) = &task.migrations {
+        staging_roles.push(m.role);
+    }
+    for role in staging_roles.iter().copied() {
         if let Some(through) = effect::connect_not_through_public(admin, role, prod).await? {
             return Err(PgError::Refused(format!(
                 "the staging role {role} holds CONNECT on the production database {prod} (granted to {through}); revoke it first"
             )));
         }
     }
-    let staging_roles_closed = [app, owner].map(|role| Effect::Connect {
-        role: role.to_owned(),
-        db: prod.to_owned(),
-        allowed: false,
-    });
+    let staging_roles_closed: Vec<Effect> = staging_roles
+        .iter()
+        .map(|role| Effect::Connect {
+            role: (*role).to_owned(),
+            db: prod.to_owned(),
+            allowed: false,
+        })
+        .collect();
     if !effect::public_connect(admin, prod).await? {
         let step = Step::new(
             Line::pg(Op::Unchanged, object, "closed to the staging roles"),
             vec![],
         );
-        return Ok(step.promising(staging_roles_closed.to_vec()));
+        return Ok(step.promising(staging_roles_closed));
     }
     let Some(keep) = task.keep_connect else {
         return Err(PgError::Refused(format!(

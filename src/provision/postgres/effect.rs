@@ -31,6 +31,11 @@ pub(super) enum Effect {
         schema: String,
         role: String,
     },
+    /// PUBLIC may not create objects in `schema` (PostgreSQL 14 and older allow it in
+    /// `public` by default).
+    NoPublicCreate {
+        schema: String,
+    },
     /// `privileges` on every existing relation of `kind` in `schema`.
     Relations {
         kind: Relkind,
@@ -79,6 +84,7 @@ impl Effect {
                 Db::Admin
             }
             Effect::SchemaUsage { .. }
+            | Effect::NoPublicCreate { .. }
             | Effect::Relations { .. }
             | Effect::DefaultPrivileges { .. } => Db::Staging,
         }
@@ -103,6 +109,9 @@ impl Effect {
             Effect::ActsFor { role, .. } => format!("GRANT {} TO CURRENT_USER", ident(role)),
             Effect::SchemaUsage { schema, role } => {
                 format!("GRANT USAGE ON SCHEMA {} TO {}", ident(schema), ident(role))
+            }
+            Effect::NoPublicCreate { schema } => {
+                format!("REVOKE CREATE ON SCHEMA {} FROM PUBLIC", ident(schema))
             }
             Effect::Relations {
                 kind,
@@ -169,6 +178,16 @@ impl Effect {
                         what: format!("{role} has no USAGE on schema {schema}"),
                         owner: schema_owner(c, schema).await?,
                     })
+                }
+            }
+            Effect::NoPublicCreate { schema } => {
+                if public_creates(c, schema).await? {
+                    Some(Unmet {
+                        what: format!("PUBLIC (every role) may still create in schema {schema}"),
+                        owner: schema_owner(c, schema).await?,
+                    })
+                } else {
+                    None
                 }
             }
             Effect::Relations {
@@ -366,6 +385,31 @@ pub(super) async fn acts_for(c: &Client, role: &str, check: &str) -> Result<bool
         )
         .await
         .map_err(q("reading role memberships"))?;
+    Ok(row.get(0))
+}
+
+/// Whether `schema` belongs to `owner`, directly or as `pg_database_owner` (PostgreSQL 15+).
+pub(super) async fn schema_owner_is(
+    c: &Client,
+    schema: &str,
+    owner: &str,
+) -> Result<bool, PgError> {
+    Ok(schema_owner(c, schema)
+        .await?
+        .is_some_and(|o| o == owner || o == "pg_database_owner"))
+}
+
+/// Whether PUBLIC holds CREATE on `schema` in its ACL (`has_schema_privilege` takes no PUBLIC).
+pub(super) async fn public_creates(c: &Client, schema: &str) -> Result<bool, PgError> {
+    let row = c
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace n, \
+               aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a \
+             WHERE n.nspname = $1 AND a.grantee = 0 AND a.privilege_type = 'CREATE')",
+            &[&schema],
+        )
+        .await
+        .map_err(q("reading schema privileges"))?;
     Ok(row.get(0))
 }
 

@@ -17,17 +17,26 @@ fn privileges(grants: Grants, kind: Relkind) -> &'static [&'static str] {
     }
 }
 
+/// The server, as far as the schema steps depend on it.
+pub(super) struct Server {
+    /// `server_version_num`.
+    pub(super) version: i32,
+    /// The admin role is a superuser.
+    pub(super) superuser: bool,
+}
+
 /// `staging` is `None` when the database does not exist yet: everything is to be created.
 pub(super) async fn steps(
     staging: Option<&Client>,
     task: &PgTask<'_>,
+    server: &Server,
 ) -> Result<Vec<Step>, PgError> {
     let mut steps = Vec::new();
     for ext in &task.db.extensions {
         steps.push(extension(staging, ext).await?);
     }
     for schema in &task.db.schemas {
-        steps.push(schema_grants(staging, task, schema).await?);
+        steps.push(schema_grants(staging, task, schema, server).await?);
     }
     Ok(steps)
 }
@@ -57,6 +66,7 @@ async fn schema_grants(
     staging: Option<&Client>,
     task: &PgTask<'_>,
     schema: &String,
+    server: &Server,
 ) -> Result<Step, PgError> {
     let db = task.db;
     let owner = db.owner.get_ref().as_str();
@@ -107,6 +117,49 @@ async fn schema_grants(
             }
         }
         sql.push(grant);
+    }
+    // PostgreSQL 14 and older let PUBLIC create in `public`: the app role could create tables
+    // of its own, outside the owner's (and the migrations role's) reach. Revoked when this
+    // admin can; otherwise the line says what the schema's owner must run, without blocking
+    // the rest (older servers were provisioned like this before).
+    let public_creates = match staging {
+        Some(c) if exists => effect::public_creates(c, schema).await?,
+        Some(_) => false,
+        None => schema == "public" && server.version < 150000,
+    };
+    if public_creates {
+        let revoke = format!("REVOKE CREATE ON SCHEMA {s} FROM PUBLIC");
+        let beyond = match staging {
+            Some(c) => effect::schema_beyond_admin(c, schema, owner).await?,
+            // A new database's `public` belongs to the bootstrap superuser.
+            None if server.superuser => None,
+            None => Some("the bootstrap superuser".to_owned()),
+        };
+        match beyond {
+            None => {
+                missing.push("REVOKE CREATE FROM PUBLIC".into());
+                sql.push((Db::Staging, revoke));
+                // The owner created through PUBLIC's grant where it does not own the schema
+                // (`public` on those servers); migrations run as the owner.
+                let owner_owns = match staging {
+                    Some(c) => effect::schema_owner_is(c, schema, owner).await?,
+                    None => false,
+                };
+                if !owner_owns {
+                    missing.push(format!("CREATE for {owner}"));
+                    sql.push((
+                        Db::Staging,
+                        format!("GRANT CREATE ON SCHEMA {s} TO {}", ident(owner)),
+                    ));
+                }
+                effects.push(Effect::NoPublicCreate {
+                    schema: schema.clone(),
+                });
+            }
+            Some(schema_owner) => missing.push(format!(
+                "PUBLIC may create in {schema}; run as {schema_owner}: {revoke}"
+            )),
+        }
     }
     // Existing tables and sequences (a clone or restore ran before).
     for kind in [Relkind::Tables, Relkind::Sequences] {
