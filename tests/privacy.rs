@@ -333,8 +333,9 @@ fn rules_init_stops_the_clone_and_decided_rules_leave_no_production_value_in_sta
         "rules init wrote a value"
     );
 
-    // Structured values get working rules from init: composite addresses, free text, json
-    // audit documents, arrays; a national id in a domain with a format CHECK keeps its format.
+    // Structured values get working rules from init: composite addresses, free text (replaced
+    // whole), json audit documents, arrays; a national id in a domain with a format CHECK keeps
+    // its format.
     let doc: toml::Table = init.parse().expect("rules init output is TOML");
     let rule_of = |table: &str, column: &str| {
         doc["tables"][table]["columns"][column]
@@ -346,7 +347,7 @@ fn rules_init_stops_the_clone_and_decided_rules_leave_no_production_value_in_sta
         ("public.customers", "home", "composite"),
         ("public.accounts", "location", "composite"),
         ("public.accounts", "shipments", "composite"),
-        ("public.customers", "notes", "scrub"),
+        ("public.customers", "notes", "lorem"),
         ("public.customers", "aliases", "scrub"),
         ("public.audit_log", "doc", "scrub"),
         ("public.customers", "ssn", "format_preserve"),

@@ -1011,7 +1011,7 @@ mod tests {
         let s = suggest(&col, &people(), &rules);
         assert_eq!(
             s.entry.to_toml(),
-            r#"{ rule = "composite", fields = { contact = { rule = "email", domain = "email" }, note = { rule = "scrub", domains = { email = "email", phone = "phone" } } } }"#
+            r#"{ rule = "composite", fields = { contact = { rule = "email", domain = "email" }, note = { rule = "null" } } }"#
         );
         // A field whose values were not looked at makes the whole column undecided, naming it.
         col.fields[2].samples = None;
