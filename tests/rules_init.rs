@@ -619,9 +619,11 @@ fn personal_data_inside_structured_values_is_never_kept_and_stops_check_and_clon
         rule("shipments")["fields"]["sender"]["fields"]["contact"]["rule"].as_str(),
         Some("email")
     );
-    for column in ["tags", "profile", "legacy", "card", "payload", "details"] {
+    for column in ["tags", "profile", "legacy", "card", "payload"] {
         assert_eq!(rule(column)["rule"].as_str(), Some("scrub"), "{column}");
     }
+    // Plain free text is replaced whole.
+    assert!(whole_replacement(&rule("details")), "{}", rule("details"));
     assert_eq!(
         line(&rules, "public.audit", "snapshot").entry["rule"].as_str(),
         Some("scrub")

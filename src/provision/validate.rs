@@ -853,7 +853,7 @@ subjects = []
 schedule = "0 3 1 * *"
 image = "restage:1"
 source_secret = {{ name = "restage-source", key = "url" }}
-target_secret = {{ name = "restage-source", key = "target" }}
+target_secret = {{ name = "restage-target", key = "url" }}
 "#
         )
         .replace("password_secret", "platform = true\npassword_secret");
@@ -865,6 +865,7 @@ target_secret = {{ name = "restage-source", key = "target" }}
             "{errors:?}"
         );
         let without = text.replace("platform = true\n", "");
-        assert!(parse(&without).is_ok());
+        let parsed = parse(&without);
+        assert!(parsed.is_ok(), "{:?}", parsed.err());
     }
 }
