@@ -417,7 +417,7 @@ fn refresh_secrets(
     }
     // The CronJob mounts the files the spec names under their relative names.
     if r.schedule.is_some() {
-        for (field, path) in [("rules", &r.rules), ("seed_sql", &r.seed_sql)] {
+        for (field, path) in r.files() {
             let Some(path) = path else { continue };
             if super::cronjob::mounted_path(path.get_ref()).is_none() {
                 c.on(
