@@ -853,7 +853,7 @@ subjects = []
 schedule = "0 3 1 * *"
 image = "restage:1"
 source_secret = {{ name = "restage-source", key = "url" }}
-target_secret = {{ name = "restage-source", key = "target" }}
+target_secret = {{ name = "restage-target", key = "target" }}
 "#
         )
         .replace("password_secret", "platform = true\npassword_secret");
@@ -866,5 +866,26 @@ target_secret = {{ name = "restage-source", key = "target" }}
         );
         let without = text.replace("platform = true\n", "");
         assert!(parse(&without).is_ok());
+    }
+
+    #[test]
+    fn refresh_files_outside_the_spec_directory_are_refused_at_their_position() {
+        for field in ["rules", "seed_sql", "seed_plan"] {
+            let text = format!(
+                r#"{MINIMAL}
+[refresh]
+schedule = "0 3 1 * *"
+image = "restage:1"
+{field} = "../outside.toml"
+"#
+            );
+            let errors = parse(&text).expect_err("invalid");
+            let wanted = format!("[refresh] {field} must be relative");
+            let found = errors.iter().find(|d| d.message.contains(&wanted));
+            assert!(
+                found.is_some_and(|d| d.line == text.lines().count()),
+                "{field}: {errors:?}"
+            );
+        }
     }
 }
