@@ -809,3 +809,83 @@ fn a_non_superuser_admin_refreshes_once_it_may_end_the_applications_sessions() {
     assert!(rt.block_on(client.simple_query("SELECT 1")).is_err());
     drop(connection);
 }
+
+/// Staging's test accounts: generated next to the sanitized copy, the same ones every month.
+const SEED_PLAN: &str = r#"seed = 7
+[tables."public.customers"]
+rows = 5
+[tables."public.customers".columns]
+email = { rule = "email", mail_domain = "qa.staging.test" }
+gen = { rule = "constant", value = "0" }
+[tables."public.orders"]
+per_parent = { table = "public.customers", min = 2, max = 2 }
+[tables."public.orders".columns]
+customer_id = { rule = "reference", table = "public.customers" }
+total = { rule = "decimal_range", min = 1, max = 99, scale = 2 }
+"#;
+
+#[test]
+fn a_seed_plan_runs_in_the_shadow_and_comes_back_after_every_refresh() {
+    let env = Env::new("refresh_plan");
+    std::fs::create_dir_all(env.dir.path().join("seeds")).expect("seeds dir");
+    std::fs::write(env.dir.path().join("seeds/staging.toml"), SEED_PLAN).expect("plan");
+    std::fs::write(
+        env.dir.path().join("seed.sql"),
+        "INSERT INTO customers (email, gen) VALUES ('admin@staging.test', 0);",
+    )
+    .expect("seed");
+    env.write_spec("seed_sql = \"seed.sql\"\nseed_plan = \"seeds/staging.toml\"");
+    let seeded = |env: &Env| {
+        scalar(
+            &env.live(),
+            "SELECT string_agg(c.email || ':' || (SELECT count(*) FROM orders o \
+                    WHERE o.customer_id = c.id), ',' ORDER BY c.email) \
+             FROM customers c WHERE gen = 0",
+        )
+    };
+    env.refresh(&[]).assert_ok();
+    // The sanitized clone and the plan's rows (with the SQL file's) together in the new live
+    // database.
+    assert_eq!(env.generation(), "106,0,1");
+    let first = seeded(&env);
+    assert!(first.contains("admin@staging.test:0"), "{first}");
+    assert_eq!(first.matches("@qa.staging.test:2").count(), 5, "{first}");
+    let step = env.report()["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["name"] == "seed")
+        .cloned()
+        .expect("a seed step");
+    let detail = step["detail"].as_str().expect("detail");
+    assert!(
+        detail.contains("public.customers 5 rows") && detail.contains("public.orders 10 rows"),
+        "{detail}"
+    );
+
+    // Next month: production is new, the test accounts are the same ones.
+    env.update_production(2, 120);
+    env.refresh(&[]).assert_ok();
+    assert_eq!(env.generation(), "126,0,2");
+    assert_eq!(seeded(&env), first);
+}
+
+#[test]
+fn a_bad_seed_plan_refuses_before_the_shadow_exists() {
+    let env = Env::new("refresh_badplan");
+    env.refresh(&[]).assert_ok();
+    env.update_production(2, 150);
+    std::fs::write(
+        env.dir.path().join("plan.toml"),
+        "[tables.\"public.customers\"]\nrows = 1\nrow = 2\n",
+    )
+    .expect("plan");
+    env.write_spec("seed_plan = \"plan.toml\"");
+    let run = env.refresh(&["--keep-failed"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("plan.toml:3:1"), "{}", run.stderr);
+    assert!(run.stderr.contains("unknown key `row`"), "{}", run.stderr);
+    assert_eq!(env.report()["steps"].as_array().map(Vec::len), Some(0));
+    assert!(!env.databases().iter().any(|d| d.ends_with("_shadow")));
+    assert_eq!(env.generation(), "100,1,1");
+}

@@ -245,7 +245,8 @@ fn check_consistent(loaded: &LoadedSpec, r: &Rendered) {
         mounted(SPEC_FILE),
         std::fs::read_to_string(&loaded.path).expect("spec")
     );
-    for named in [&refresh.rules, &refresh.seed_sql].into_iter().flatten() {
+    for (_, named) in refresh.files() {
+        let Some(named) = named else { continue };
         let relative = named.get_ref().trim_start_matches("./");
         assert_eq!(
             mounted(relative),
@@ -601,12 +602,18 @@ fn the_rendered_command_line_names_the_mounted_spec_and_its_files() {
         );
         restage::rules::load(std::slice::from_ref(&rules))
             .unwrap_or_else(|d| panic!("{at}: the mounted rules do not parse: {d:?}"));
-        if let Some(seed) = &refresh.seed_sql {
-            let seed = mounted.resolve(seed.get_ref());
+        for (field, named) in refresh.files() {
+            let Some(named) = named else { continue };
+            let file = mounted.resolve(named.get_ref());
             assert!(
-                seed.starts_with(&inv.mount) && seed.is_file(),
-                "{at}: {seed:?}"
+                file.starts_with(&inv.mount) && file.is_file(),
+                "{at}: {field} {file:?}"
             );
+        }
+        // The seed plan parses there too.
+        if let Some(plan) = &refresh.seed_plan {
+            restage::seed::plan::load(&mounted.resolve(plan.get_ref()))
+                .unwrap_or_else(|d| panic!("{at}: the mounted seed plan does not parse: {d:?}"));
         }
         // The process sees the variables the spec reads, and a writable TMPDIR.
         let vars: BTreeMap<String, String> = inv
@@ -746,10 +753,16 @@ fn cronjob_command_runs_a_refresh() {
         "the migrations role lost the refreshed database"
     );
 
-    // Staging serves sanitized production, the QA account, tables owned by the owner role.
+    // Staging serves sanitized production, the QA accounts (the seed file's and the seed
+    // plan's, whose customers have their own orders), tables owned by the owner role.
     let staging = "cj_staging";
     assert_eq!(
-        sql(pg, staging, "SELECT count(*) FROM orders"),
+        sql(
+            pg,
+            staging,
+            "SELECT count(*) FROM orders o JOIN customers c ON c.id = o.customer_id \
+             WHERE c.email NOT LIKE '%@qa.example.com'"
+        ),
         sql(pg, &prod, "SELECT count(*) FROM orders")
     );
     assert_eq!(
@@ -769,6 +782,16 @@ fn cronjob_command_runs_a_refresh() {
         ),
         "1",
         "the seed file did not run"
+    );
+    assert_eq!(
+        sql(
+            pg,
+            staging,
+            "SELECT count(*) FROM customers c JOIN orders o ON o.customer_id = c.id \
+             WHERE c.email LIKE '%@qa.example.com' AND o.note = 'QA order'"
+        ),
+        "6",
+        "the seed plan did not run"
     );
     assert_eq!(
         sql(

@@ -162,7 +162,7 @@ grace from [refresh]) and runs, each step timed in the report:
              run is dropped)
   clone      production into the shadow, sanitized, every object owned by the owner role, then
              the app role's grants and default privileges as provision sets them
-  seed       [refresh] seed_sql run in the shadow, if given
+  seed       [refresh] seed_sql, then the seed_plan, run in the shadow, if given
   verify     leak scan and row counts (as `restage verify`), every source constraint and index
              present and valid
   swap       sessions on the live database get the grace period ([refresh] grace, default 30s)

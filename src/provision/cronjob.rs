@@ -136,8 +136,7 @@ pub fn mounted_files(loaded: &LoadedSpec) -> Result<Vec<MountedFile>, CronJobErr
     let Some(refresh) = &loaded.spec.refresh else {
         return Ok(files);
     };
-    let named = [("rules", &refresh.rules), ("seed_sql", &refresh.seed_sql)];
-    for (field, path) in named {
+    for (field, path) in refresh.files() {
         let Some(path) = path else { continue };
         let text = path.get_ref();
         let Some(relative) = mounted_path(text) else {

@@ -221,6 +221,7 @@ pub const SPEC: Shape = Table(&[
             ("rules", false, Str),
             ("key_env", false, Str),
             ("seed_sql", false, Str),
+            ("seed_plan", false, Str),
             ("keep_previous", false, Int),
             ("grace", false, Str),
             ("schedule", false, Str),

@@ -493,6 +493,10 @@ pub struct RefreshSpec {
     /// SQL run against the shadow database after the clone (staging-only data).
     #[serde(default)]
     pub seed_sql: Option<Spanned<String>>,
+    /// A seed plan (`restage seed`'s format) run against the shadow after `seed_sql`: staging's
+    /// test accounts come back after every refresh.
+    #[serde(default)]
+    pub seed_plan: Option<Spanned<String>>,
     /// How many previous live databases are kept as rollback targets.
     #[serde(default = "default_keep_previous")]
     pub keep_previous: u32,
@@ -543,6 +547,17 @@ pub const HAND_MADE_KEY_SECRET: &str = "restage-key";
 
 fn default_key_env() -> String {
     "RESTAGE_KEY".to_owned()
+}
+
+impl RefreshSpec {
+    /// The files the spec names for a refresh, by field: the CronJob mounts each of them.
+    pub fn files(&self) -> [(&'static str, &Option<Spanned<String>>); 3] {
+        [
+            ("rules", &self.rules),
+            ("seed_sql", &self.seed_sql),
+            ("seed_plan", &self.seed_plan),
+        ]
+    }
 }
 
 fn default_keep_previous() -> u32 {

@@ -417,7 +417,7 @@ fn refresh_secrets(
     }
     // The CronJob mounts the files the spec names under their relative names.
     if r.schedule.is_some() {
-        for (field, path) in [("rules", &r.rules), ("seed_sql", &r.seed_sql)] {
+        for (field, path) in r.files() {
             let Some(path) = path else { continue };
             if super::cronjob::mounted_path(path.get_ref()).is_none() {
                 c.on(
@@ -867,5 +867,26 @@ target_secret = {{ name = "restage-target", key = "url" }}
         let without = text.replace("platform = true\n", "");
         let parsed = parse(&without);
         assert!(parsed.is_ok(), "{:?}", parsed.err());
+    }
+
+    #[test]
+    fn refresh_files_outside_the_spec_directory_are_refused_at_their_position() {
+        for field in ["rules", "seed_sql", "seed_plan"] {
+            let text = format!(
+                r#"{MINIMAL}
+[refresh]
+schedule = "0 3 1 * *"
+image = "restage:1"
+{field} = "../outside.toml"
+"#
+            );
+            let errors = parse(&text).expect_err("invalid");
+            let wanted = format!("[refresh] {field} must be relative");
+            let found = errors.iter().find(|d| d.message.contains(&wanted));
+            assert!(
+                found.is_some_and(|d| d.line == text.lines().count()),
+                "{field}: {errors:?}"
+            );
+        }
     }
 }

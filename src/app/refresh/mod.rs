@@ -1,9 +1,9 @@
-//! `restage refresh`: lock → roles → shadow → clone → verify → seed → swap → retention, one
-//! JSON report. Nothing before the swap touches the live database; the swap is one
+//! `restage refresh`: lock → roles → shadow → clone → verify → seed (SQL, then a seed plan) →
+//! swap → retention, one JSON report. Nothing before the swap touches the live database; the swap is one
 //! transaction; a failure before it drops the shadow (unless --keep-failed). `--rollback`:
 //! lock → swap the newest previous database back → retention.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use tokio_postgres::Client;
@@ -11,6 +11,7 @@ use tokio_postgres::Client;
 use super::clone;
 use super::provision::{connection, pg_failure as provision_failure};
 use super::sanitizing::Sanitizing;
+use super::seed::SeedOptions;
 use super::{pg_failure, runtime, Failure};
 use crate::cli::{CloneOptions, OutputArgs, RefreshArgs, RulesArgs, TableSelection};
 use crate::conn::{ConnSpec, Secret};
@@ -18,6 +19,7 @@ use crate::exit;
 use crate::provision::postgres::{self as provision_pg, PgTask};
 use crate::provision::spec::{self, LoadedSpec, RefreshSpec};
 use crate::refresh::{completeness, ident, literal, lock, names, retention};
+use crate::seed::SeedPlan;
 use crate::sink::target;
 use report::{emit, now_text, RefreshReport, StepRecord};
 
@@ -163,15 +165,29 @@ impl Run<'_> {
             ));
         }
         self.report.rules_digest = Some(super::run_report::rules_digest(&sanitizing));
+        // A bad plan is a usage error at file:line:column before anything is created.
+        let seed_plan = match &self.refresh.seed_plan {
+            Some(path) => {
+                let path = self.loaded.resolve(path.get_ref());
+                Some((super::seed::load_plan(&path)?, path))
+            }
+            None => None,
+        };
         let source = self.source()?;
         self.step("lock", |run| run.lock())?;
         self.step("roles", |run| run.roles())?;
         self.step("shadow", |run| run.create_shadow())?;
         self.step("clone", |run| run.clone_into_shadow(&source, &sanitizing))?;
         self.step("verify", |run| run.verify(&source, &sanitizing))?;
-        if let Some(seed) = &self.refresh.seed_sql {
-            let seed = self.loaded.resolve(seed.get_ref());
-            self.step("seed", |run| run.seed(&source, &seed))?;
+        let seed_sql = self
+            .refresh
+            .seed_sql
+            .as_ref()
+            .map(|path| self.loaded.resolve(path.get_ref()));
+        if seed_sql.is_some() || seed_plan.is_some() {
+            self.step("seed", |run| {
+                run.seed(&source, seed_sql.as_deref(), seed_plan.as_ref())
+            })?;
         }
         let shadow = self.report.shadow.clone();
         self.step("swap", |run| run.swap(&shadow))?;
@@ -552,17 +568,46 @@ impl Run<'_> {
         ))
     }
 
-    /// The staging-only data, as the owner role; the copy must stay complete after it.
-    fn seed(&mut self, source: &ConnSpec, path: &std::path::Path) -> Result<(), Failure> {
-        let sql = std::fs::read_to_string(path)
-            .map_err(|e| Failure::new(exit::USAGE, format!("seed_sql {}: {e}", path.display())))?;
-        let shadow = self.connect(&self.shadow_as_owner(), "shadow")?;
-        self.rt
-            .block_on(shadow.batch_execute(&sql))
-            .map_err(|e| pg_failure(exit::FAILURE, &format!("seed_sql {}", path.display()), &e))?;
-        drop(shadow);
+    /// The staging-only data, as the owner role: the SQL file, then the seed plan. The copy
+    /// must stay complete after it.
+    fn seed(
+        &mut self,
+        source: &ConnSpec,
+        sql: Option<&Path>,
+        plan: Option<&(SeedPlan, PathBuf)>,
+    ) -> Result<(), Failure> {
+        let mut notes = Vec::new();
+        if let Some(path) = sql {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Failure::new(exit::USAGE, format!("seed_sql {}: {e}", path.display()))
+            })?;
+            let shadow = self.connect(&self.shadow_as_owner(), "shadow")?;
+            self.rt.block_on(shadow.batch_execute(&text)).map_err(|e| {
+                pg_failure(exit::FAILURE, &format!("seed_sql {}", path.display()), &e)
+            })?;
+            notes.push(format!("ran {}", path.display()));
+        }
+        if let Some((plan, path)) = plan {
+            let options = SeedOptions {
+                seed: None,
+                jobs: self.args.jobs,
+            };
+            let outcome = super::seed::seed_database(&self.shadow_as_owner(), plan, &options)
+                .map_err(|f| {
+                    Failure::new(
+                        f.code,
+                        format!("seed_plan {}: {}", path.display(), f.message),
+                    )
+                })?;
+            let tables: Vec<String> = outcome
+                .tables
+                .iter()
+                .map(|(table, rows)| format!("{table} {rows} rows"))
+                .collect();
+            notes.push(format!("{}: {}", path.display(), tables.join(", ")));
+        }
         self.check_complete(source)?;
-        self.report.note(format!("ran {}", path.display()));
+        self.report.note(notes.join("; "));
         Ok(())
     }
 }
