@@ -162,9 +162,11 @@ grace from [refresh]) and runs, each step timed in the report:
              run is dropped)
   clone      production into the shadow, sanitized, every object owned by the owner role, then
              the app role's grants and default privileges as provision sets them
-  seed       [refresh] seed_sql, then the seed_plan, run in the shadow, if given
   verify     leak scan and row counts (as `restage verify`), every source constraint and index
              present and valid
+  seed       [refresh] seed_sql, then the seed_plan, run in the shadow as the owner role, if
+             given (after the leak scan, which would take test accounts for personal data);
+             constraints and indexes are checked again afterwards
   swap       sessions on the live database get the grace period ([refresh] grace, default 30s)
              to leave and are then ended; both renames happen in one transaction: the live
              database becomes <db>_restage_prev_<UTC timestamp>, the shadow becomes <db>.
