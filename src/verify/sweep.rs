@@ -3,17 +3,18 @@
 //! rules keep a column, for personal data by shape ([`super::tokens`]).
 //!
 //! Memory: the production values are streamed from the source and kept only as 64-bit hashes
-//! (one per distinct sanitized production value: 8 bytes and a control byte per slot of a
-//! table kept at least 7/16 full, so at most about 21 bytes each; ten million distinct values
-//! take some 200 MB); target rows are streamed one at a time.
+//! ([`Needles`]: one per distinct sanitized production value and one per distinct first token
+//! of those values, 8 bytes and a control byte per slot of tables kept at least 7/16 full, so
+//! at most about 42 bytes per value; ten million distinct values take some 400 MB); target
+//! rows are streamed and searched a batch at a time (two batches in memory).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures_util::StreamExt;
 use tokio_postgres::{Client, Row};
 
-use super::tokens::{self, Generated, Shape};
+use super::tokens::{self, Generated, Needles, Shape};
 use crate::catalog::quote_ident;
 
 /// A relation of the target and the columns it has.
@@ -106,8 +107,8 @@ pub struct NeedleSource {
 pub async fn needles(
     source: &Client,
     sources: &[NeedleSource],
-) -> Result<HashSet<u64>, tokio_postgres::Error> {
-    let mut set = HashSet::new();
+) -> Result<Needles, tokio_postgres::Error> {
+    let mut set = Needles::default();
     for s in sources {
         let col = quote_ident(&s.column);
         let sql = if s.array {
@@ -127,9 +128,7 @@ pub async fn needles(
         futures_util::pin_mut!(rows);
         while let Some(row) = rows.next().await {
             let value: String = row?.try_get(0)?;
-            if let Some(h) = tokens::needle(&value) {
-                set.insert(h);
-            }
+            set.insert(&value);
         }
     }
     Ok(set)
@@ -148,7 +147,7 @@ struct Search {
     looks: Vec<Look>,
     /// Indexes of the columns selected, in the query's order.
     wanted: Vec<usize>,
-    needles: Arc<HashSet<u64>>,
+    needles: Arc<Needles>,
     generated: Arc<Generated>,
 }
 
@@ -158,7 +157,7 @@ pub async fn sweep(
     target: &Client,
     relation: &Relation,
     looks: &[Look],
-    needles: &Arc<HashSet<u64>>,
+    needles: &Arc<Needles>,
     generated: &Arc<Generated>,
 ) -> Result<Vec<ColumnHits>, tokio_postgres::Error> {
     let mut hits = vec![ColumnHits::default(); looks.len()];
