@@ -97,27 +97,37 @@ pub(super) fn scan(
 ) -> Result<VerifyReport, Failure> {
     let rt = super::runtime()?;
     rt.block_on(async {
-        let src = source
-            .connect(APPLICATION_NAME)
-            .await
-            .map_err(|e| Failure::new(exit::CONNECTION, format!("source: {e}")))?;
-        let dst = target
-            .connect(APPLICATION_NAME)
-            .await
-            .map_err(|e| Failure::new(exit::CONNECTION, format!("target: {e}")))?;
-        // As clone reads: a role that row-level security filters is refused below, and with
-        // row_security off a policy the check missed fails the query instead of hiding rows.
-        src.batch_execute("SET default_transaction_read_only = on; SET row_security = off")
-            .await
-            .map_err(|e| super::pg_failure(exit::FAILURE, "source", &e))?;
-        let catalog = catalog::load(&src)
+        // Two connections a side: the sweep runs on the second pair while the column scans
+        // run on the first.
+        let mut sources = Vec::new();
+        let mut targets = Vec::new();
+        for _ in 0..2 {
+            let src = source
+                .connect(APPLICATION_NAME)
+                .await
+                .map_err(|e| Failure::new(exit::CONNECTION, format!("source: {e}")))?;
+            // As clone reads: a role that row-level security filters is refused below, and with
+            // row_security off a policy the check missed fails the query instead of hiding rows.
+            src.batch_execute("SET default_transaction_read_only = on; SET row_security = off")
+                .await
+                .map_err(|e| super::pg_failure(exit::FAILURE, "source", &e))?;
+            sources.push(src);
+            targets.push(
+                target
+                    .connect(APPLICATION_NAME)
+                    .await
+                    .map_err(|e| Failure::new(exit::CONNECTION, format!("target: {e}")))?,
+            );
+        }
+        let (src, dst) = (&sources[0], &targets[0]);
+        let catalog = catalog::load(src)
             .await
             .map_err(|e| Failure::new(exit::FAILURE, format!("source: {e}")))?;
         let tables = select::select(&catalog.tables, include, exclude)
             .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
         // Counts and leak needles from rows the role cannot see would pass a target they
         // never describe.
-        let access = catalog::check_access(&src, &tables, catalog.server_version_num)
+        let access = catalog::check_access(src, &tables, catalog.server_version_num)
             .await
             .map_err(|e| {
                 Failure::new(exit::FAILURE, format!("source: checking privileges: {e}"))
@@ -129,12 +139,17 @@ pub(super) fn scan(
         if !problems.is_empty() {
             return Err(Failure::new(exit::USAGE, diagnostic::render(&problems)));
         }
-        let state = catalog::target_state(&dst)
+        let state = catalog::target_state(dst)
             .await
             .map_err(|e| Failure::new(exit::FAILURE, format!("target: {e}")))?;
+        let sweep_sides = verify::SweepSides {
+            source: &sources[1],
+            target: &targets[1],
+        };
         verify::run(
-            &src,
-            &dst,
+            src,
+            dst,
+            sweep_sides,
             &catalog,
             &tables,
             &resolution,

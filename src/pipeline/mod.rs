@@ -10,6 +10,7 @@
 
 mod cancel;
 mod files;
+mod fold;
 mod lane;
 mod transform;
 
@@ -21,6 +22,7 @@ use crossbeam_channel::{unbounded, RecvTimeoutError};
 
 pub use cancel::Cancel;
 pub use files::{Database, Ends, FileDestination, FileSource, Input, Output, PartFile, RowSource};
+pub use fold::{par_fold, par_fold_owned};
 pub use transform::{ColumnTransform, OidRemap, RowColumn, RowRules, Sanitize, TransformError};
 
 use crate::catalog::Table;

@@ -15,6 +15,7 @@ pub mod sweep;
 pub mod tokens;
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use serde::Serialize;
 use tokio_postgres::Client;
@@ -271,18 +272,27 @@ pub const SESSION_SETTINGS: &str =
     "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; \
      SET extra_float_digits = 3; SET bytea_output = 'hex'";
 
+/// A second connection to each side: the sweep (source needles, then the whole target) runs
+/// on it while the column scans and counts run on the first pair.
+pub struct SweepSides<'a> {
+    pub source: &'a Client,
+    pub target: &'a Client,
+}
+
 /// Scans every sanitized column of `tables`, counts their rows on both sides and sweeps the
 /// whole target. The target's state comes from its database comment (read by the caller).
 pub async fn run(
     source: &Client,
     target: &Client,
+    sweep_sides: SweepSides<'_>,
     catalog: &SourceCatalog,
     tables: &[Table],
     resolution: &Resolution,
     target_comment: Option<&str>,
 ) -> Result<VerifyReport, tokio_postgres::Error> {
-    source.batch_execute(SESSION_SETTINGS).await?;
-    target.batch_execute(SESSION_SETTINGS).await?;
+    for client in [source, target, sweep_sides.source, sweep_sides.target] {
+        client.batch_execute(SESSION_SETTINGS).await?;
+    }
     let mut report = VerifyReport {
         target_state: TargetState::from_comment(target_comment),
         undecided: resolution
@@ -292,10 +302,38 @@ pub async fn run(
             .collect(),
         ..VerifyReport::default()
     };
+    let mut summary = SweepSummary::default();
+    let (scanned, swept) = tokio::join!(
+        scan_columns(source, target, catalog, tables, resolution),
+        sweep_target(
+            sweep_sides.source,
+            sweep_sides.target,
+            catalog,
+            tables,
+            resolution,
+            &mut summary,
+        )
+    );
+    (report.tables, report.columns) = scanned?;
+    report.sweep = summary;
+    report.collect_findings(swept?);
+    Ok(report)
+}
+
+/// Row counts of `tables` on both sides, and the scan of every sanitized column.
+async fn scan_columns(
+    source: &Client,
+    target: &Client,
+    catalog: &SourceCatalog,
+    tables: &[Table],
+    resolution: &Resolution,
+) -> Result<(Vec<TableCount>, Vec<ColumnCheck>), tokio_postgres::Error> {
+    let (mut counts, mut columns) = (Vec::new(), Vec::new());
+    let started = std::time::Instant::now();
     for table in tables {
         let qualified = table.qualified();
         let count = format!("SELECT count(*) FROM ONLY {qualified}");
-        report.tables.push(TableCount {
+        counts.push(TableCount {
             table: table.display_name(),
             source_rows: source.query_one(&count, &[]).await?.get(0),
             target_rows: target.query_one(&count, &[]).await?.get(0),
@@ -355,12 +393,14 @@ pub async fn run(
                         Some("leaks include values a `when` branch keeps on purpose".to_string());
                 }
             }
-            report.columns.push(check);
+            columns.push(check);
         }
     }
-    let swept = sweep_target(source, target, catalog, tables, resolution, &mut report).await?;
-    report.collect_findings(swept);
-    Ok(report)
+    tracing::debug!(
+        "verify: counts and column scans took {:.2?}",
+        started.elapsed()
+    );
+    Ok((counts, columns))
 }
 
 /// Sweeps every table and materialized view of the target; returns what it found.
@@ -370,11 +410,19 @@ async fn sweep_target(
     catalog: &SourceCatalog,
     tables: &[Table],
     resolution: &Resolution,
-    report: &mut VerifyReport,
+    summary: &mut SweepSummary,
 ) -> Result<Vec<Finding>, tokio_postgres::Error> {
-    let needles = sweep::needles(source, &needle_sources(catalog, tables, resolution)).await?;
-    report.sweep.production_values = needles.len();
-    let generated = tokens::Generated::new(mail_domains(resolution));
+    let sweep_started = std::time::Instant::now();
+    let started = std::time::Instant::now();
+    let needles =
+        Arc::new(sweep::needles(source, &needle_sources(catalog, tables, resolution)).await?);
+    tracing::debug!(
+        "verify: {} needles read in {:.2?}",
+        needles.len(),
+        started.elapsed()
+    );
+    summary.production_values = needles.len();
+    let generated = Arc::new(tokens::Generated::new(mail_domains(resolution)));
     let selected: HashSet<String> = tables.iter().map(Table::display_name).collect();
     let known: HashSet<String> = catalog.tables.iter().map(Table::display_name).collect();
     let mut found = Vec::new();
@@ -394,9 +442,11 @@ async fn sweep_target(
                 look(decision, c, relation.matview)
             })
             .collect();
-        report.sweep.relations += 1;
-        report.sweep.columns += looks.iter().filter(|l| l.needles || l.shapes).count();
+        summary.relations += 1;
+        summary.columns += looks.iter().filter(|l| l.needles || l.shapes).count();
+        let started = std::time::Instant::now();
         let hits = sweep::sweep(target, &relation, &looks, &needles, &generated).await?;
+        tracing::debug!("verify: swept {name} in {:.2?}", started.elapsed());
         for (column, hit) in relation.columns.iter().zip(hits) {
             let finding = |kind: &'static str, count: u64| Finding {
                 table: name.clone(),
@@ -412,6 +462,7 @@ async fn sweep_target(
             }
         }
     }
+    tracing::debug!("verify: sweep took {:.2?}", sweep_started.elapsed());
     Ok(found)
 }
 

@@ -3,16 +3,18 @@
 //! rules keep a column, for personal data by shape ([`super::tokens`]).
 //!
 //! Memory: the production values are streamed from the source and kept only as 64-bit hashes
-//! (one per distinct sanitized production value: 8 bytes and a control byte per slot of a
-//! table kept at least 7/16 full, so at most about 21 bytes each; ten million distinct values
-//! take some 200 MB); target rows are streamed one at a time.
+//! ([`Needles`]: one per distinct sanitized production value and one per distinct first token
+//! of those values, 8 bytes and a control byte per slot of tables kept at least 7/16 full, so
+//! at most about 42 bytes per value; ten million distinct values take some 400 MB); target
+//! rows are streamed and searched a batch at a time (two batches in memory).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use futures_util::StreamExt;
-use tokio_postgres::Client;
+use tokio_postgres::{Client, Row};
 
-use super::tokens::{self, Generated, Shape};
+use super::tokens::{self, Generated, Needles, Shape};
 use crate::catalog::quote_ident;
 
 /// A relation of the target and the columns it has.
@@ -105,8 +107,8 @@ pub struct NeedleSource {
 pub async fn needles(
     source: &Client,
     sources: &[NeedleSource],
-) -> Result<HashSet<u64>, tokio_postgres::Error> {
-    let mut set = HashSet::new();
+) -> Result<Needles, tokio_postgres::Error> {
+    let mut set = Needles::default();
     for s in sources {
         let col = quote_ident(&s.column);
         let sql = if s.array {
@@ -126,9 +128,7 @@ pub async fn needles(
         futures_util::pin_mut!(rows);
         while let Some(row) = rows.next().await {
             let value: String = row?.try_get(0)?;
-            if let Some(h) = tokens::needle(&value) {
-                set.insert(h);
-            }
+            set.insert(&value);
         }
     }
     Ok(set)
@@ -141,14 +141,24 @@ pub struct ColumnHits {
     pub shapes: BTreeMap<Shape, u64>,
 }
 
+/// What the workers need to search the rows of one relation.
+struct Search {
+    bytea: Vec<bool>,
+    looks: Vec<Look>,
+    /// Indexes of the columns selected, in the query's order.
+    wanted: Vec<usize>,
+    needles: Arc<Needles>,
+    generated: Arc<Generated>,
+}
+
 /// Streams `relation` from the target and counts, per column looked at, the values holding a
 /// production value or a personal-data shape. `looks` is parallel to `relation.columns`.
 pub async fn sweep(
     target: &Client,
     relation: &Relation,
     looks: &[Look],
-    needles: &HashSet<u64>,
-    generated: &Generated,
+    needles: &Arc<Needles>,
+    generated: &Arc<Generated>,
 ) -> Result<Vec<ColumnHits>, tokio_postgres::Error> {
     let mut hits = vec![ColumnHits::default(); looks.len()];
     let wanted: Vec<usize> = (0..looks.len())
@@ -168,25 +178,82 @@ pub async fn sweep(
         quote_ident(&relation.schema),
         quote_ident(&relation.name)
     );
+    let search = Arc::new(Search {
+        bytea: relation.columns.iter().map(|c| c.bytea).collect(),
+        looks: looks.to_vec(),
+        wanted,
+        needles: Arc::clone(needles),
+        generated: Arc::clone(generated),
+    });
     let none: [&str; 0] = [];
     let rows = target.query_raw(&sql, none).await?;
     futures_util::pin_mut!(rows);
-    while let Some(row) = rows.next().await {
-        let row = row?;
-        for (field, &i) in wanted.iter().enumerate() {
-            let Some(value) = row.try_get::<_, Option<&str>>(field)? else {
-                continue;
-            };
-            let text = tokens::searchable(value, relation.columns[i].bytea);
-            if looks[i].needles && tokens::holds_needle(&text, needles) {
-                hits[i].production_values += 1;
+    // The search is CPU-bound and the rows independent: a batch is searched on every core
+    // while the next one is read.
+    let mut searching = None;
+    loop {
+        let mut batch = Vec::with_capacity(SWEEP_BATCH_ROWS);
+        while batch.len() < SWEEP_BATCH_ROWS {
+            match rows.next().await.transpose()? {
+                Some(row) => batch.push(row),
+                None => break,
             }
-            if looks[i].shapes {
-                for shape in tokens::shapes(&text, generated) {
-                    *hits[i].shapes.entry(shape).or_default() += 1;
-                }
+        }
+        let done = batch.len() < SWEEP_BATCH_ROWS;
+        if let Some(previous) = searching.take() {
+            hits = merge_hits(hits, previous.await?);
+        }
+        if !batch.is_empty() {
+            let (search, columns) = (Arc::clone(&search), looks.len());
+            searching = Some(crate::pipeline::par_fold_owned(
+                batch,
+                move || vec![ColumnHits::default(); columns],
+                move |acc, row| search_row(acc, row, &search),
+                merge_hits,
+            ));
+        }
+        if done {
+            if let Some(last) = searching {
+                hits = merge_hits(hits, last.await?);
+            }
+            return Ok(hits);
+        }
+    }
+}
+
+/// Rows searched together by the sweep's workers.
+const SWEEP_BATCH_ROWS: usize = 4096;
+
+/// Counts into `hits` what one row holds in the columns `search` wants.
+fn search_row(
+    hits: &mut [ColumnHits],
+    row: &Row,
+    search: &Search,
+) -> Result<(), tokio_postgres::Error> {
+    for (field, &i) in search.wanted.iter().enumerate() {
+        let Some(value) = row.try_get::<_, Option<&str>>(field)? else {
+            continue;
+        };
+        let text = tokens::searchable(value, search.bytea[i]);
+        if search.looks[i].needles && tokens::holds_needle(&text, &search.needles) {
+            hits[i].production_values += 1;
+        }
+        if search.looks[i].shapes {
+            for shape in tokens::shapes(&text, &search.generated) {
+                *hits[i].shapes.entry(shape).or_default() += 1;
             }
         }
     }
-    Ok(hits)
+    Ok(())
+}
+
+/// Adds the counts of `b` to those of `a` (column by column).
+fn merge_hits(mut a: Vec<ColumnHits>, b: Vec<ColumnHits>) -> Vec<ColumnHits> {
+    for (x, y) in a.iter_mut().zip(b) {
+        x.production_values += y.production_values;
+        for (shape, count) in y.shapes {
+            *x.shapes.entry(shape).or_default() += count;
+        }
+    }
+    a
 }

@@ -6,8 +6,9 @@
 //! token runs ([`needle`]), so the set held in memory grows with the number of distinct
 //! sanitized production values, not with their size, and no value is kept in the clear.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{BuildHasherDefault, DefaultHasher, Hash, Hasher};
 
 use crate::rules::suggest::{is_card_number, is_email, is_phone};
 
@@ -32,20 +33,30 @@ fn in_token(c: char) -> bool {
 /// Lower-cased tokens of `text`, without the leading or trailing dots and dashes that end a
 /// sentence or a list (`mail me at a@b.org.`).
 pub fn tokens(text: &str) -> Vec<String> {
+    lowered_tokens(text).map(Cow::into_owned).collect()
+}
+
+/// [`tokens`] without copying the tokens that are lower case already (most of them).
+fn lowered_tokens(text: &str) -> impl Iterator<Item = Cow<'_, str>> {
     text.split(|c: char| !in_token(c))
         .map(|t| t.trim_matches(['.', '-']))
         .filter(|t| !t.is_empty())
-        .map(str::to_lowercase)
-        .collect()
+        .map(|t| {
+            if t.chars().any(char::is_uppercase) {
+                Cow::Owned(t.to_lowercase())
+            } else {
+                Cow::Borrowed(t)
+            }
+        })
 }
 
-fn hash_run(run: &[String]) -> u64 {
+fn hash_run<T: AsRef<str>>(run: &[T]) -> u64 {
     let mut h = DefaultHasher::new();
     for (i, t) in run.iter().enumerate() {
         if i > 0 {
             ' '.hash(&mut h);
         }
-        t.hash(&mut h);
+        t.as_ref().hash(&mut h);
     }
     h.finish()
 }
@@ -53,8 +64,12 @@ fn hash_run(run: &[String]) -> u64 {
 /// The hash a production value is looked for by, or None when it is too short to mean
 /// anything found elsewhere ([`MIN_NEEDLE_CHARS`], [`MIN_NEEDLE_DIGITS`]).
 pub fn needle(value: &str) -> Option<u64> {
-    let toks = tokens(value);
-    let run = &toks[..toks.len().min(MAX_WINDOW)];
+    needle_run(value).map(|run| hash_run(&run))
+}
+
+/// The tokens a production value is looked for by (see [`needle`]).
+fn needle_run(value: &str) -> Option<Vec<Cow<'_, str>>> {
+    let run: Vec<Cow<str>> = lowered_tokens(value).take(MAX_WINDOW).collect();
     let chars: usize = run.iter().map(|t| t.chars().count()).sum::<usize>() + run.len();
     let letters = run.iter().any(|t| t.chars().any(char::is_alphabetic));
     let digits: usize = run
@@ -67,27 +82,79 @@ pub fn needle(value: &str) -> Option<u64> {
     {
         return None;
     }
-    Some(hash_run(run))
+    Some(run)
 }
 
-/// Whether a run of 1 to [`MAX_WINDOW`] consecutive tokens of `text` is a needle of `set`.
-pub fn holds_needle(text: &str, set: &HashSet<u64>) -> bool {
-    if set.is_empty() {
+/// The values of these sets are hashes already: used as they are.
+#[derive(Debug, Clone, Copy, Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are stored; this keeps any other key correct, if slower.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type HashSet64 = HashSet<u64, BuildHasherDefault<Prehashed>>;
+
+/// The production values looked for: the hashes of their token runs ([`needle`]), and of
+/// the first token of each run. A run of a searched text can only match where it starts with
+/// the first token of some needle, so most tokens cost one lookup instead of
+/// [`MAX_WINDOW`].
+#[derive(Debug, Clone, Default)]
+pub struct Needles {
+    runs: HashSet64,
+    firsts: HashSet64,
+}
+
+impl Needles {
+    /// Adds `value` when it is long enough to be looked for ([`needle`]).
+    pub fn insert(&mut self, value: &str) {
+        if let Some(run) = needle_run(value) {
+            self.runs.insert(hash_run(&run));
+            self.firsts.insert(hash_run(&run[..1]));
+        }
+    }
+
+    /// Distinct needles.
+    pub fn len(&self) -> usize {
+        self.runs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.runs.is_empty()
+    }
+}
+
+/// Whether a run of 1 to [`MAX_WINDOW`] consecutive tokens of `text` is one of `needles`.
+pub fn holds_needle(text: &str, needles: &Needles) -> bool {
+    if needles.is_empty() {
         return false;
     }
-    let toks = tokens(text);
+    let toks: Vec<Cow<str>> = lowered_tokens(text).collect();
     (0..toks.len()).any(|start| {
+        let window = &toks[start..toks.len().min(start + MAX_WINDOW)];
         // Extends one hasher token by token: the same sequence `hash_run` feeds.
         let mut h = DefaultHasher::new();
-        toks[start..toks.len().min(start + MAX_WINDOW)]
-            .iter()
-            .enumerate()
-            .any(|(i, t)| {
-                if i > 0 {
-                    ' '.hash(&mut h);
-                }
-                t.hash(&mut h);
-                set.contains(&h.clone().finish())
+        window[0].as_ref().hash(&mut h);
+        let first = h.clone().finish();
+        if !needles.firsts.contains(&first) {
+            return false;
+        }
+        needles.runs.contains(&first)
+            || window[1..].iter().any(|t| {
+                ' '.hash(&mut h);
+                t.as_ref().hash(&mut h);
+                needles.runs.contains(&h.clone().finish())
             })
     })
 }
@@ -260,8 +327,37 @@ pub fn searchable(value: &str, bytea: bool) -> std::borrow::Cow<'_, str> {
 mod tests {
     use super::*;
 
-    fn set(values: &[&str]) -> HashSet<u64> {
-        values.iter().filter_map(|v| needle(v)).collect()
+    fn set(values: &[&str]) -> Needles {
+        let mut needles = Needles::default();
+        for v in values {
+            needles.insert(v);
+        }
+        needles
+    }
+
+    /// The first-token filter finds exactly what hashing every window would.
+    #[test]
+    fn a_needle_is_found_wherever_its_run_starts() {
+        let s = set(&["Ann Lee Smith", "Lee Smith Jones", "4111 1111 1111"]);
+        let brute = |text: &str| {
+            let toks = tokens(text);
+            (0..toks.len()).any(|a| {
+                (a + 1..=toks.len().min(a + MAX_WINDOW))
+                    .any(|b| s.runs.contains(&hash_run(&toks[a..b])))
+            })
+        };
+        for text in [
+            "ann lee smith jones",
+            "Dear Lee Smith Jones,",
+            "x Lee Smith",
+            "card 4111 1111 1111 9",
+            "Ann Lee",
+            "",
+        ] {
+            assert_eq!(holds_needle(text, &s), brute(text), "{text}");
+        }
+        assert!(holds_needle("Dear Lee Smith Jones,", &s));
+        assert!(!holds_needle("x Lee Smith", &s));
     }
 
     #[test]
