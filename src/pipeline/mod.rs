@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{unbounded, RecvTimeoutError};
 
 pub use cancel::Cancel;
-pub use files::{Database, Ends, FileDestination, FileSource, Input, Output, PartFile, RowSource};
+pub use files::{
+    Database, Ends, FileDestination, FileSource, Input, Output, PartFile, RowSource, Stop,
+};
 pub use transform::{ColumnTransform, OidRemap, RowColumn, RowRules, Sanitize, TransformError};
 
 use crate::catalog::Table;
