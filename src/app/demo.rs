@@ -9,7 +9,6 @@ use std::time::Instant;
 use super::clone::clone;
 use super::run::parse_conn;
 use super::sanitizing::{ephemeral_key, Sanitizing};
-use super::verify;
 use super::Failure;
 use crate::cli::{CloneOptions, DemoArgs, SubsetArgs, TableSelection};
 use crate::exit;
@@ -90,7 +89,7 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
         }
         say("scanning staging for production values (restage verify)…");
         let verify_started = Instant::now();
-        let report = verify::scan(&source, &target, &sanitizing.files, &[], &[])?;
+        let report = super::run::scan(&source, &target, &sanitizing.files, &[], &[])?;
         if human {
             print!("\n{}{VALUES_LEGEND}", report.render());
             println!(
@@ -100,7 +99,7 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
                 started.elapsed().as_secs_f64()
             );
         }
-        verify::outcome(&report)?;
+        super::run::scan_outcome(&report)?;
         if args.keep {
             // A kept staging copy stays the plain sanitized clone: `restage verify` on it then
             // compares equal row counts (the hint below suggests running it).

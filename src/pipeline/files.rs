@@ -34,14 +34,30 @@ pub trait FileSource: Sync {
 /// Where a lane reads parts when their rows are generated (seed) instead of read.
 pub trait RowSource: Sync {
     /// Calls `emit` with the part's rows in batches of about `batch_bytes` (it returns false
-    /// to stop); returns the number of rows produced. An empty error means stopped.
+    /// to stop); returns the number of rows produced, or why the part stopped short.
     fn produce(
         &self,
         table: &TablePlan,
         part: &Part,
         batch_bytes: usize,
         emit: &mut dyn FnMut(crate::codec::decode::RowBatch) -> bool,
-    ) -> Result<u64, String>;
+    ) -> Result<u64, Stop>;
+}
+
+/// Why a reader stopped before the end of its part.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// The run was cancelled (another lane failed, or `emit` refused a batch): the failure that
+    /// caused it is already reported, this part adds none.
+    Cancelled,
+    /// The part itself failed, for the reason given (which may be empty).
+    Failed(String),
+}
+
+impl From<String> for Stop {
+    fn from(message: String) -> Self {
+        Stop::Failed(message)
+    }
 }
 
 /// A database end of a run: every lane opens its own session with these.

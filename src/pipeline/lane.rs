@@ -7,7 +7,9 @@ use bytes::{Bytes, BytesMut};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use rayon::prelude::*;
 
-use super::files::{Database, FileDestination, FileSource, Input, Output, PartFile, RowSource};
+use super::files::{
+    Database, FileDestination, FileSource, Input, Output, PartFile, RowSource, Stop,
+};
 use super::transform::TransformError;
 use super::{Event, Job, PipelineError, Shared, TablePlan};
 use crate::catalog::CopyFormat;
@@ -207,13 +209,13 @@ fn file_reader(
         let mut decoder = CopyDecoder::new(plan.table.columns.len());
         let mut bytes = 0u64;
         let mut buf = vec![0u8; batch_bytes];
-        let result: Result<u64, String> = loop {
+        let result: Result<u64, Stop> = loop {
             if shared.cancel.is_cancelled() {
-                break Err(String::new());
+                break Err(Stop::Cancelled);
             }
             let n = match read_full(&mut reader, &mut buf) {
                 Ok(n) => n,
-                Err(e) => break Err(format!("reading the file: {e}")),
+                Err(e) => break Err(Stop::Failed(format!("reading the file: {e}"))),
             };
             if n == 0 {
                 if raw {
@@ -222,11 +224,11 @@ fn file_reader(
                 match decoder.finish() {
                     Ok(Some(batch)) => {
                         if out.send(ToTransform::Batch(batch)).is_err() {
-                            break Err(String::new());
+                            break Err(Stop::Cancelled);
                         }
                     }
                     Ok(None) => {}
-                    Err(e) => break Err(e.to_string()),
+                    Err(e) => break Err(Stop::Failed(e.to_string())),
                 }
                 // The writer compares what the target inserted with what the file should hold.
                 break Ok(expected);
@@ -235,7 +237,7 @@ fn file_reader(
             if raw {
                 let chunk = Bytes::copy_from_slice(&buf[..n]);
                 if out.send(ToTransform::Raw(chunk)).is_err() {
-                    break Err(String::new());
+                    break Err(Stop::Cancelled);
                 }
                 continue;
             }
@@ -245,13 +247,13 @@ fn file_reader(
                 match decoder.take_batch(shared.config.batch_bytes) {
                     Ok(Some(batch)) => {
                         if out.send(ToTransform::Batch(batch)).is_err() {
-                            stopped = Some(String::new());
+                            stopped = Some(Stop::Cancelled);
                             break;
                         }
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        stopped = Some(e.to_string());
+                        stopped = Some(Stop::Failed(e.to_string()));
                         break;
                     }
                 }
@@ -301,20 +303,19 @@ fn generated_reader(
 }
 
 /// Ends a part a reader produced: its row count goes on, or the part is aborted and the run
-/// cancelled (an empty message: it stopped because the run already was). False when the lane
-/// must stop.
+/// cancelled (unless it stopped because the run already was). False when the lane must stop.
 fn end_part(
     shared: &Shared<'_>,
     out: &Sender<ToTransform>,
-    result: Result<u64, String>,
+    result: Result<u64, Stop>,
     bytes: u64,
     fail: impl FnOnce(String) -> PipelineError,
 ) -> bool {
     match result {
         Ok(rows) => out.send(ToTransform::End { rows, bytes }).is_ok(),
-        Err(message) => {
+        Err(stop) => {
             let _ = out.send(ToTransform::Abort);
-            if !message.is_empty() {
+            if let Stop::Failed(message) = stop {
                 shared.cancel.fail(fail(message));
             }
             false

@@ -21,7 +21,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{unbounded, RecvTimeoutError};
 
 pub use cancel::Cancel;
-pub use files::{Database, Ends, FileDestination, FileSource, Input, Output, PartFile, RowSource};
+pub use files::{
+    Database, Ends, FileDestination, FileSource, Input, Output, PartFile, RowSource, Stop,
+};
 pub use fold::{par_fold, par_fold_owned};
 pub use transform::{ColumnTransform, OidRemap, RowColumn, RowRules, Sanitize, TransformError};
 

@@ -323,3 +323,40 @@ fn a_slow_writer_holds_the_reader_back() {
         "the reader ran {gap} bytes ahead (bound {bound})"
     );
 }
+
+/// Generates no rows: `failing` fails with an empty message, every other table says it was
+/// stopped (as after a cancel).
+struct StoppingRows {
+    failing: String,
+}
+
+impl RowSource for StoppingRows {
+    fn produce(
+        &self,
+        table: &TablePlan,
+        _part: &Part,
+        _batch_bytes: usize,
+        _emit: &mut dyn FnMut(crate::codec::decode::RowBatch) -> bool,
+    ) -> Result<u64, Stop> {
+        if table.table.name == self.failing {
+            return Err(Stop::Failed(String::new()));
+        }
+        Err(Stop::Cancelled)
+    }
+}
+
+#[test]
+fn a_failure_without_a_message_is_not_taken_for_a_cancelled_lane() {
+    let tables = [plan("alpha", 1, 300), plan("beta", 1, 100)];
+    let rows = StoppingRows {
+        failing: "alpha".into(),
+    };
+    let dst = MemoryDestination::default();
+    let ends = Ends {
+        input: Input::Generated(&rows),
+        output: Output::Files(&dst),
+    };
+    let err = run(&config(1), &tables, &[], &Silent, ends).expect_err("the run fails");
+    // The lane that failed is named; the one that only stopped reports nothing of its own.
+    assert_eq!(err.table(), Some("public.alpha"), "{err}");
+}

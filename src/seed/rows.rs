@@ -11,7 +11,7 @@ use bytes::Bytes;
 use super::columns::{rule_value, stream, synthetic_input, write_decimal, Gen};
 use crate::catalog::Table;
 use crate::codec::decode::{Field, RowBatch};
-use crate::pipeline::{RowSource, TablePlan};
+use crate::pipeline::{RowSource, Stop, TablePlan};
 use crate::sanitize::spec::{Ctx, Outcome, RowAccess};
 use crate::sanitize::{value, Key};
 use crate::source::Part;
@@ -270,9 +270,9 @@ impl RowSource for Seeder {
         part: &Part,
         batch_bytes: usize,
         emit: &mut dyn FnMut(RowBatch) -> bool,
-    ) -> Result<u64, String> {
+    ) -> Result<u64, Stop> {
         let Some(&table) = self.by_oid.get(&plan.table.oid) else {
-            return Err("the table is not in the seed plan".into());
+            return Err(Stop::Failed("the table is not in the seed plan".into()));
         };
         let range = self.part_rows(table, part);
         let mut at = range.start;
@@ -284,7 +284,7 @@ impl RowSource for Seeder {
             let per_row = (batch.data.len() as u64 / (end - at).max(1)).max(1);
             step = (batch_bytes as u64 / per_row).clamp(64, 1 << 20);
             if !emit(batch) {
-                return Err(String::new());
+                return Err(Stop::Cancelled);
             }
             at = end;
         }

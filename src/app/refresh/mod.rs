@@ -540,9 +540,9 @@ impl Run<'_> {
 
     fn verify(&mut self, source: &ConnSpec, sanitizing: &Sanitizing) -> Result<(), Failure> {
         let shadow_spec = self.shadow_as_owner();
-        let scanned = super::verify::scan(source, &shadow_spec, &sanitizing.files, &[], &[])?;
+        let scanned = crate::app::run::scan(source, &shadow_spec, &sanitizing.files, &[], &[])?;
         self.report.verify = serde_json::to_value(&scanned).ok();
-        super::verify::outcome(&scanned)?;
+        crate::app::run::scan_outcome(&scanned)?;
         self.check_complete(source)?;
         self.report.note(format!(
             "no production values; row counts match on {} tables; every constraint and index present and valid",

@@ -5,10 +5,12 @@
 //! the steps go; the mechanics live here and in the layers below, never in another command.
 
 mod failure;
+mod leak_scan;
 pub(crate) mod plan;
 mod sizing;
 mod types;
 
 pub(crate) use failure::{copy_failure, fixture_failure, refuse_non_empty, schema_failure};
+pub(crate) use leak_scan::{outcome as scan_outcome, scan};
 pub(crate) use sizing::{jobs, parse_conn, APPLICATION_NAME};
 pub(crate) use types::{type_kind, type_map};
