@@ -244,3 +244,53 @@ fn restore_says_what_a_path_that_is_not_a_snapshot_directory_is() {
     assert_eq!(run.code, EXIT_NOT_A_SNAPSHOT, "{}", run.stderr);
     assert!(run.stderr.contains("no such"), "{}", run.stderr);
 }
+
+/// A clone user may fill a database it does not own (CREATE granted on the database and its
+/// schema) but cannot write the database's comment, restage's INCOMPLETE/COMPLETE mark. The
+/// rows are copied and checked; the report says `unmarked` and warns, instead of claiming a
+/// mark that `verify` and `reset` would not find.
+#[test]
+fn a_clone_into_a_database_it_does_not_own_reports_the_target_unmarked() {
+    let pg = cluster();
+    let src = app_db("unmarked_src");
+    let dst = fresh_db(pg, "unmarked_dst");
+    let role = format!("filler_{dst}");
+    let password = "filler-pw-for-tests";
+    sql(
+        pg,
+        "postgres",
+        &format!(
+            "CREATE ROLE {role} LOGIN PASSWORD '{password}'; \
+             GRANT CREATE ON DATABASE {dst} TO {role}; GRANT CONNECT ON DATABASE {src} TO {role}"
+        ),
+    );
+    sql(
+        pg,
+        &dst,
+        &format!("GRANT CREATE, USAGE ON SCHEMA public TO {role}"),
+    );
+    let target = format!(
+        "postgresql://{role}:{password}@127.0.0.1:{}/{dst}",
+        pg.port()
+    );
+    let run = run_cmd(
+        restage()
+            .args(["clone", "--json", "--no-rules", "--no-owner", "--source"])
+            .arg(pg.url(&src))
+            .arg("--target")
+            .arg(&target),
+    );
+    run.assert_ok();
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("--json report");
+    assert_run_report(&report, "clone");
+    assert_eq!(report["target_state"], "unmarked", "{}", run.stdout);
+    let warnings = report["warnings"].to_string();
+    assert!(warnings.contains("no restage mark"), "{warnings}");
+    assert!(!run.stderr.contains(password) && !run.stdout.contains(password));
+    assert_eq!(comment(&dst), "", "the database carries no mark");
+    assert_eq!(
+        checksums(pg, &src),
+        checksums(pg, &dst),
+        "the rows are copied"
+    );
+}

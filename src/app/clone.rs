@@ -235,14 +235,7 @@ impl CloneRun<'_> {
             self.source.masked(),
             self.report.started_at
         );
-        match self.rt.block_on(target::mark(&target_client, &mark)) {
-            Ok(()) => interrupt::target::incomplete(true),
-            Err(e) => self.report.warnings.push(format!(
-                "cannot mark the target database as incomplete while copying: {}",
-                pgerr::describe(&e)
-            )),
-        }
-        self.report.target_state = "incomplete".into();
+        run::mark_incomplete(self.rt, &target_client, &mark, self.report);
         super::only_schemas::restore_pre_data(
             self.rt,
             &target_client,
@@ -305,9 +298,7 @@ impl CloneRun<'_> {
             self.source.masked(),
             humantime::format_rfc3339_seconds(std::time::SystemTime::now())
         );
-        let _ = self.rt.block_on(target::mark(&target_client, &mark));
-        interrupt::target::complete();
-        self.report.target_state = "complete".into();
+        run::mark_complete(self.rt, &target_client, &mark, self.report)?;
         let _ = self.rt.block_on(leader.finish());
         Ok(())
     }
@@ -480,12 +471,11 @@ impl CloneRun<'_> {
         let post_jobs = post_jobs(self.target, plans, archive, post_plan, restore);
         let result = pipeline::run(&config, plans, &post_jobs, &progress, ends);
         progress.finish();
-        result.map_err(|e| {
-            run::copy_failure(
-                e,
-                "the target is incomplete and marked so (see `restage clone --help`)",
-            )
-        })
+        let left = format!(
+            "{} (see `restage clone --help`)",
+            run::left_behind(self.report)
+        );
+        result.map_err(|e| run::copy_failure(e, &left))
     }
 
     fn verify_sequences(

@@ -193,22 +193,10 @@ impl Restore<'_> {
             self.manifest.created_at,
             humantime::format_rfc3339_seconds(std::time::SystemTime::now())
         );
-        report.target_state = "incomplete".into();
-        match self.rt.block_on(target::mark(&client, &mark)) {
-            Ok(()) => interrupt::target::incomplete(true),
-            Err(e) => {
-                interrupt::target::incomplete(false);
-                tracing::warn!(
-                    "cannot mark the target database as incomplete while loading: {}",
-                    pgerr::describe(&e)
-                );
-            }
-        }
+        run::mark_incomplete(self.rt, &client, &mark, report);
+        let left = run::left_behind(report);
         let failed = |step: &str, e: String| {
-            Failure::new(
-                exit::COPY_FAILED,
-                format!("target: {step}: {e}; the target is incomplete and marked so"),
-            )
+            Failure::new(exit::COPY_FAILED, format!("target: {step}: {e}; {left}"))
         };
         super::only_schemas::restore_pre_data(
             self.rt,
@@ -242,8 +230,7 @@ impl Restore<'_> {
         ));
         let result = pipeline::run(&config, &plans, &[], &bars, ends);
         bars.0.finish();
-        let outcome =
-            result.map_err(|e| run::copy_failure(e, "the target is incomplete and marked so"))?;
+        let outcome = result.map_err(|e| run::copy_failure(e, left))?;
         let mut rows = run_report::table_rows(&plans, &outcome.tables, &Default::default());
 
         report.begin("post-data");
@@ -300,9 +287,9 @@ impl Restore<'_> {
                 return Err(Failure::new(
                     exit::VERIFY_FAILED,
                     format!(
-                        "{} has {got} rows on the target but {expected} in the snapshot; the \
-                         target is incomplete and marked so",
-                        plan.table.display_name()
+                        "{} has {got} rows on the target but {expected} in the snapshot; {}",
+                        plan.table.display_name(),
+                        run::left_behind(report)
                     ),
                 ));
             }
@@ -314,9 +301,7 @@ impl Restore<'_> {
             self.manifest.created_at,
             humantime::format_rfc3339_seconds(std::time::SystemTime::now())
         );
-        let _ = self.rt.block_on(target::mark(&client, &mark));
-        interrupt::target::complete();
-        report.target_state = "complete".into();
+        run::mark_complete(self.rt, &client, &mark, report)?;
         report.set_tables(rows);
         Ok(())
     }

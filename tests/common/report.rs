@@ -63,7 +63,7 @@ pub fn assert_run_report<'a>(report: &'a Value, command: &str) -> &'a Value {
     assert_eq!(report["status"] == "ok", report["error"].is_null());
     assert!(matches!(
         report["target_state"].as_str(),
-        Some("complete" | "incomplete" | "untouched")
+        Some("complete" | "incomplete" | "unmarked" | "untouched")
     ));
     assert_eq!(
         keys(&report["versions"], "versions"),

@@ -6,11 +6,13 @@
 
 mod failure;
 mod leak_scan;
+mod marking;
 pub(crate) mod plan;
 mod sizing;
 mod types;
 
 pub(crate) use failure::{copy_failure, fixture_failure, refuse_non_empty, schema_failure};
 pub(crate) use leak_scan::{outcome as scan_outcome, scan};
+pub(crate) use marking::{left_behind, mark_complete, mark_incomplete};
 pub(crate) use sizing::{jobs, parse_conn, APPLICATION_NAME};
 pub(crate) use types::{type_kind, type_map};
