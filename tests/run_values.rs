@@ -164,3 +164,58 @@ fn bad_scrub_arguments_stop_rules_check_before_it_connects() {
         run.stderr
     );
 }
+
+/// `preview` applies the rules as a clone would: a `scrub` column's sanitized sample holds none
+/// of the production values the clone's dictionary replaces.
+#[test]
+fn preview_scrubs_production_values_as_the_clone_does() {
+    let pg = cluster();
+    let src = loaded_db(pg, "values_preview", "run_values/schema.sql");
+    let needles: Vec<String> = sql(pg, &src, NEEDLES)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("rules.toml");
+    std::fs::write(&path, RULES).expect("rules file");
+    let run = run_cmd(
+        restage()
+            .env("RESTAGE_KEY", KEY)
+            .args([
+                "preview",
+                "--json",
+                "--rows",
+                "1000",
+                "--source",
+                &pg.url(&src),
+            ])
+            .args(["--table", "public.notes", "--rules"])
+            .arg(&path),
+    );
+    run.assert_ok();
+    let columns: serde_json::Value = serde_json::from_str(&run.stdout).expect("--json");
+    let body = columns
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["column"] == "body"))
+        .unwrap_or_else(|| panic!("no body column in {}", run.stdout));
+    let (mut originals, mut sanitized) = (String::new(), String::new());
+    for pair in body["values"].as_array().expect("values") {
+        originals.push_str(pair[0].as_str().unwrap_or_default());
+        originals.push('\n');
+        sanitized.push_str(pair[1].as_str().unwrap_or_default());
+        sanitized.push('\n');
+    }
+    assert!(
+        !found(&needles, &originals).is_empty(),
+        "the sample names customers"
+    );
+    let leaked = found(&needles, &sanitized);
+    assert!(
+        leaked.is_empty(),
+        "{} production values in the preview's sanitized body, e.g. {:?}",
+        leaked.len(),
+        &leaked[..leaked.len().min(12)]
+    );
+}

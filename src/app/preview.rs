@@ -69,7 +69,25 @@ pub fn run(args: &PreviewArgs) -> Result<(), Failure> {
             .map_err(|e| pg_failure(exit::FAILURE, "source: reading values", &e))?;
         let tables = std::slice::from_ref(&table);
         let (resolution, mut problems) = rules::resolve(&sanitizing.files, &catalog, tables);
-        let sanitizers = match rules::build(&resolution, &catalog, tables) {
+        // As the clone does: scrub rules that look for production values get the dictionary
+        // of every sanitized column a clone of the whole database would read.
+        let dictionary = if !sanitizing.verbatim && rules::run_values::wanted(&resolution) {
+            let (everything, _) = rules::resolve(&sanitizing.files, &catalog, &catalog.tables);
+            Some(
+                super::run_values::load(
+                    &client,
+                    &catalog,
+                    &catalog.tables,
+                    &everything,
+                    &sanitizing,
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
+        let sanitizers = match rules::build_with(&resolution, &catalog, tables, dictionary.as_ref())
+        {
             Ok(s) if problems.is_empty() => s,
             Ok(_) => return Err(Failure::new(exit::USAGE, diagnostic::render(&problems))),
             Err(more) => {
