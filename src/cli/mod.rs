@@ -400,13 +400,22 @@ and at the rules' mail_domain are generated, not personal). The production value
 64-bit hashes, at most about 21 bytes per distinct value. Findings name the table, column, kind
 and count, never a value.
 
-Exits 0 when nothing was found, every table has the source's row count and the target's
-database comment says it is a complete restage clone; 6 otherwise (a leak, a count mismatch, or
-an INCOMPLETE or unmarked target).
+After a subset clone (--subset, or `where`/`percent` in the rules file) give verify the same
+--subset arguments and rules files: each table's count is then compared with the rows that
+subset selects on the source now (computed read only in one snapshot, as clone does), so a
+missing or an extra row still fails. A target whose comment says it holds a subset, verified
+without one, fails with that reason instead of a list of count mismatches.
+
+Exits 0 when nothing was found, every table has the source's row count (or the subset's) and
+the target's database comment says it is a complete restage clone; 6 otherwise (a leak, a
+count mismatch, a subset clone verified without its subset, or an INCOMPLETE or unmarked
+target).
 
 Examples:
   restage verify --source \"$PROD_URL\" --target \"$STAGING_URL\" \\
       --rules rules/app.toml
+  restage verify --source \"$PROD_URL\" --target \"$STAGING_URL\" \\
+      --rules rules/app.toml --subset \"public.tenants: id = 42\"
   restage verify --source \"$PROD_URL\" --target \"$STAGING_URL\" \\
       --rules rules/app.toml --json";
 
@@ -424,6 +433,11 @@ Example:
 #[command(mut_arg("tables", |a| a.help(
     "Only scan and count matching tables: `schema.table` or `table`, `*` and `?` wildcards, \
      case-sensitive. Repeatable"
+)))]
+#[command(mut_arg("roots", |a| a.help(
+    "The --subset the target was cloned with (repeatable, same form): each table's row count \
+     is compared with the rows this subset, with the rules files' `where`/`percent`/`references`, \
+     selects on the source"
 )))]
 pub struct VerifyArgs {
     /// Production database (libpq URL or key=value string); read only.
@@ -445,6 +459,8 @@ pub struct VerifyArgs {
     /// The rules file(s) the target was cloned with.
     #[arg(long = "rules", value_name = "FILE", required = true)]
     pub rules: Vec<PathBuf>,
+    #[command(flatten)]
+    pub subset: SubsetArgs,
     #[command(flatten)]
     pub selection: TableSelection,
     #[command(flatten)]
