@@ -375,7 +375,10 @@ fn cycles_through_nullable_keys_are_closed_in_a_second_pass() {
              SELECT md5(string_agg(e::text, ',' ORDER BY e.id)) FROM employees e",
         ));
     }
-    assert_eq!(fingerprints[0], fingerprints[1], "same plan and seed, other rows");
+    assert_eq!(
+        fingerprints[0], fingerprints[1],
+        "same plan and seed, other rows"
+    );
 }
 
 /// Both keys of a cycle nullable: every key is set all the same.

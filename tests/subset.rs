@@ -463,7 +463,11 @@ fn verify_compares_a_subset_clone_with_the_rows_its_closure_selects() {
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
 
     let run = verify_subset(&src, &dst, &file, &[]);
-    assert_eq!(run.code, EXIT_VERIFY_FAILED, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.code, EXIT_VERIFY_FAILED,
+        "{}\n{}",
+        run.stdout, run.stderr
+    );
     assert!(
         run.stderr.contains("row subset") && run.stderr.contains("--subset"),
         "{}",
@@ -476,9 +480,17 @@ fn verify_compares_a_subset_clone_with_the_rows_its_closure_selects() {
     );
 
     // A row missing, then an extra row.
-    sql(pg, &dst, "DELETE FROM notes WHERE ctid = (SELECT min(ctid) FROM notes)");
+    sql(
+        pg,
+        &dst,
+        "DELETE FROM notes WHERE ctid = (SELECT min(ctid) FROM notes)",
+    );
     let run = verify_subset(&src, &dst, &file, &subset);
-    assert_eq!(run.code, EXIT_VERIFY_FAILED, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.code, EXIT_VERIFY_FAILED,
+        "{}\n{}",
+        run.stdout, run.stderr
+    );
     assert!(
         run.stdout.contains("row counts differ: public.notes"),
         "{}",
@@ -490,7 +502,11 @@ fn verify_compares_a_subset_clone_with_the_rows_its_closure_selects() {
         "INSERT INTO notes SELECT customer_id, body FROM notes LIMIT 2",
     );
     let run = verify_subset(&src, &dst, &file, &subset);
-    assert_eq!(run.code, EXIT_VERIFY_FAILED, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.code, EXIT_VERIFY_FAILED,
+        "{}\n{}",
+        run.stdout, run.stderr
+    );
     assert!(
         run.stdout.contains("row counts differ: public.notes"),
         "{}",
@@ -522,7 +538,9 @@ fn verify_takes_the_rules_files_filters() {
             .arg("--ephemeral-key"),
     )
     .assert_ok();
-    assert!(count(&dst, "SELECT count(*) FROM orders") < count(&src, "SELECT count(*) FROM orders"));
+    assert!(
+        count(&dst, "SELECT count(*) FROM orders") < count(&src, "SELECT count(*) FROM orders")
+    );
     let run = verify_subset(&src, &dst, &file, &[]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
 }

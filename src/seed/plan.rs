@@ -366,7 +366,7 @@ impl Parser<'_> {
     }
 }
 
-fn qualify(raw: &str) -> String {
+pub fn qualify(raw: &str) -> String {
     if raw.contains('.') {
         raw.to_string()
     } else {
