@@ -533,7 +533,13 @@ impl<'a> Ctx<'a> {
                     // A nullable column of a key whose other columns are drawn for another key
                     // stays NULL: the key then references nothing (MATCH SIMPLE), where a
                     // value of its own would pair with another row's.
-                    if fk.is_some_and(|fk| self.overlapped(table, fk, &empty)) && !info.not_null {
+                    // So does one of a key to a table without rows.
+                    let parent_empty = fk.is_none()
+                        && self
+                            .fks_of(table.oid)
+                            .any(|k| k.columns.contains(&col.name));
+                    let overlapped = fk.is_some_and(|fk| self.overlapped(table, fk, &empty));
+                    if (parent_empty || overlapped) && !info.not_null {
                         kept.push(col.clone());
                         gens.push(Gen::Null);
                         domains.push(String::new());
