@@ -91,6 +91,11 @@ and simple CHECKs (IN lists, ranges); defaults, identity and generated columns a
 database. Rows are added to what the target holds: unique values avoid existing ones, sequences
 are advanced past the rows written. Same plan + same seed = same rows.
 
+Foreign keys: tables are written parents first; a nullable key closing a cycle (a
+self-reference, two tables referencing each other) is written NULL and set in a second pass once
+every table is written, unless the plan sets it to \"null\". A multi-column key takes all its
+columns from one parent row.
+
 Before any row is kept: the plan is checked against the target (unknown tables and columns,
 generators that do not fit, columns nothing can fill, empty parents, cycles through NOT NULL
 keys; exit 2), and a sample of every table is written and rolled back (exit 4 when the target's
