@@ -565,3 +565,37 @@ fn chinook_plan_seeds_customers_with_invoices_for_existing_tracks() {
         "100|t\nt"
     );
 }
+
+/// A key closing a cycle is set through the primary key: one the plan leaves to the database
+/// is named before anything is written; setting the key to "null" instead is accepted.
+#[test]
+fn closing_a_cycle_needs_a_generated_primary_key() {
+    let c = cluster();
+    let db = fresh_db(c, "seed_closing_key");
+    c.psql(
+        &db,
+        "CREATE TABLE nodes (id text PRIMARY KEY DEFAULT md5(random()::text), \
+                             parent_id text REFERENCES nodes);",
+    )
+    .expect("schema");
+    let plan = plan_file("nodes.toml", "[tables.nodes]\nrows = 5\n");
+    let run = seed(c, &db, &plan, &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("(parent_id) closes a foreign-key cycle")
+            && run.stderr.contains("left to the database"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(sql(c, &db, "SELECT count(*) FROM nodes"), "0");
+    let plan = plan_file(
+        "nodes_null.toml",
+        "[tables.nodes]\nrows = 5\n[tables.nodes.columns]\nparent_id = \"null\"\n",
+    );
+    seed(c, &db, &plan, &[]).assert_ok();
+    assert_eq!(
+        sql(c, &db, "SELECT count(*), count(parent_id) FROM nodes"),
+        "5|0"
+    );
+}
