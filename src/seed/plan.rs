@@ -366,6 +366,7 @@ impl Parser<'_> {
     }
 }
 
+/// A table name as a plan writes it, `public.` implied.
 pub fn qualify(raw: &str) -> String {
     if raw.contains('.') {
         raw.to_string()
