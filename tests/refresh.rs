@@ -889,3 +889,19 @@ fn a_bad_seed_plan_refuses_before_the_shadow_exists() {
     assert!(!env.databases().iter().any(|d| d.ends_with("_shadow")));
     assert_eq!(env.generation(), "100,1,1");
 }
+
+/// A rules file with `where`/`percent`: the shadow holds a subset, and the refresh's
+/// verification compares it with the rows that subset selects, not with whole tables.
+#[test]
+fn a_refresh_with_a_filtered_rules_file_verifies_its_subset() {
+    let env = Env::new("refresh_subset");
+    std::fs::write(
+        env.dir.path().join("rules.toml"),
+        format!("{RULES}[tables.\"public.customers\"]\nwhere = \"id <= 40\"\n"),
+    )
+    .expect("rules");
+    let run = env.refresh(&[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(env.generation(), "40,1,1");
+    assert_eq!(scalar(&env.live(), "SELECT count(*) FROM orders"), "80");
+}

@@ -276,7 +276,8 @@ fn bad_plans_are_refused_before_any_row_is_written() {
     );
 }
 
-/// A cycle through a nullable key is closed with NULL; through NOT NULL keys it is refused.
+/// A cycle through a nullable key is closed in a second pass; through NOT NULL keys it is
+/// refused before anything is written.
 #[test]
 fn foreign_key_cycles() {
     let c = cluster();
@@ -296,7 +297,7 @@ fn foreign_key_cycles() {
             &db,
             "SELECT count(*), count(b_id) FROM a; SELECT count(*) FROM b"
         ),
-        "3|0\n7"
+        "3|3\n7"
     );
     c.psql(&db, "TRUNCATE a, b; ALTER TABLE a ALTER b_id SET NOT NULL")
         .expect("alter");
@@ -306,6 +307,188 @@ fn foreign_key_cycles() {
         run.stderr.contains("cycle through NOT NULL"),
         "{}",
         run.stderr
+    );
+    assert_eq!(
+        sql(c, &db, "SELECT count(*) FROM a; SELECT count(*) FROM b"),
+        "0\n0"
+    );
+}
+
+const DEPARTMENTS: &str = "CREATE TABLE departments (id serial PRIMARY KEY, name text NOT NULL, \
+                                                     manager_id int); \
+     CREATE TABLE employees (id serial PRIMARY KEY, \
+                             department_id int NOT NULL REFERENCES departments, \
+                             manager_id int REFERENCES employees, \
+                             mentor_id int REFERENCES employees, \
+                             email text NOT NULL UNIQUE); \
+     ALTER TABLE departments ADD FOREIGN KEY (manager_id) REFERENCES employees;";
+
+/// departments.manager_id → employees and employees.department_id → departments, plus
+/// self-references: the nullable keys closing the cycles point at generated rows after every
+/// table is written, except where the plan says NULL; the same seed gives the same rows.
+#[test]
+fn cycles_through_nullable_keys_are_closed_in_a_second_pass() {
+    let c = cluster();
+    let plan = plan_file(
+        "departments.toml",
+        "[tables.departments]\nrows = 4\n[tables.departments.columns]\nname = \"company\"\n\
+         [tables.employees]\nrows = 30\n[tables.employees.columns]\n\
+         manager_id = { rule = \"reference\", table = \"employees\" }\nmentor_id = \"null\"\n",
+    );
+    let mut fingerprints = Vec::new();
+    for _ in 0..2 {
+        let db = fresh_db(c, "seed_departments");
+        c.psql(&db, DEPARTMENTS).expect("schema");
+        seed(c, &db, &plan, &["--seed", "11"]).assert_ok();
+        assert_eq!(
+            sql(
+                c,
+                &db,
+                "SELECT count(*), count(manager_id) FROM departments; \
+                 SELECT count(*), count(manager_id), count(mentor_id) FROM employees"
+            ),
+            "4|4\n30|30|0"
+        );
+        // The keys point at the rows generated here (the constraints hold them valid), and a
+        // self-reference does not point a row at itself.
+        assert_eq!(
+            sql(
+                c,
+                &db,
+                "SELECT count(*) FROM departments d JOIN employees e ON e.id = d.manager_id; \
+                 SELECT count(*) FROM employees WHERE manager_id = id"
+            ),
+            "4\n0"
+        );
+        assert_eq!(
+            sql(
+                c,
+                &db,
+                "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND convalidated"
+            ),
+            "4"
+        );
+        fingerprints.push(sql(
+            c,
+            &db,
+            "SELECT md5(string_agg(d::text, ',' ORDER BY d.id)) FROM departments d; \
+             SELECT md5(string_agg(e::text, ',' ORDER BY e.id)) FROM employees e",
+        ));
+    }
+    assert_eq!(
+        fingerprints[0], fingerprints[1],
+        "same plan and seed, other rows"
+    );
+}
+
+/// Both keys of a cycle nullable: every key is set all the same.
+#[test]
+fn a_cycle_of_nullable_keys_gets_every_key_set() {
+    let c = cluster();
+    let db = fresh_db(c, "seed_nullable_cycle");
+    c.psql(
+        &db,
+        &format!("{DEPARTMENTS} ALTER TABLE employees ALTER department_id DROP NOT NULL;"),
+    )
+    .expect("schema");
+    let plan = plan_file(
+        "nullable_cycle.toml",
+        "[tables.employees]\nrows = 12\n[tables.departments]\nrows = 3\n",
+    );
+    seed(c, &db, &plan, &[]).assert_ok();
+    assert_eq!(
+        sql(
+            c,
+            &db,
+            "SELECT count(*), count(manager_id) FROM departments; \
+             SELECT count(*), count(department_id), count(manager_id), count(mentor_id) FROM employees"
+        ),
+        "3|3\n12|12|12|12"
+    );
+}
+
+/// Multi-column keys take every column from one parent row: generated parents, existing
+/// ones (filtered), and a `MATCH SIMPLE` key with a nullable column.
+#[test]
+fn composite_foreign_keys_take_one_parent_row() {
+    let c = cluster();
+    let db = fresh_db(c, "seed_composite");
+    c.psql(
+        &db,
+        "CREATE TABLE tenants (id int PRIMARY KEY); \
+         CREATE TABLE orders (tenant_id int NOT NULL REFERENCES tenants, id int NOT NULL, \
+                              PRIMARY KEY (tenant_id, id)); \
+         CREATE TABLE coupons (tenant_id int NOT NULL REFERENCES tenants, code text NOT NULL, \
+                               PRIMARY KEY (tenant_id, code)); \
+         CREATE TABLE order_lines (id serial PRIMARY KEY, \
+                                   tenant_id int NOT NULL REFERENCES tenants, \
+                                   order_id int NOT NULL, coupon_code text, \
+                                   FOREIGN KEY (tenant_id, order_id) REFERENCES orders, \
+                                   FOREIGN KEY (tenant_id, coupon_code) REFERENCES coupons); \
+         INSERT INTO tenants SELECT generate_series(1, 5); \
+         INSERT INTO orders SELECT t, t * 100 + k FROM generate_series(1, 5) t, generate_series(1, 4) k;",
+    )
+    .expect("schema");
+    let consistent = "SELECT count(*) FROM order_lines l JOIN orders o \
+                      ON o.tenant_id = l.tenant_id AND o.id = l.order_id";
+    // Parents generated by the plan.
+    let plan = plan_file(
+        "composite_generated.toml",
+        "[tables.orders]\nrows = 10\n[tables.orders.columns]\nid = { rule = \"sequence\", start = 1000 }\n\
+         [tables.order_lines]\nrows = 60\n",
+    );
+    seed(c, &db, &plan, &[]).assert_ok();
+    assert_eq!(sql(c, &db, consistent), "60");
+    assert_eq!(
+        sql(
+            c,
+            &db,
+            "SELECT count(*), count(coupon_code), bool_and(order_id >= 1000) FROM order_lines"
+        ),
+        "60|0|t"
+    );
+    // Existing parents, filtered.
+    let plan = plan_file(
+        "composite_existing.toml",
+        "[tables.order_lines]\nrows = 40\n[tables.order_lines.columns]\n\
+         order_id = { rule = \"reference\", table = \"orders\", existing = true, where = \"tenant_id = 3\" }\n",
+    );
+    c.psql(&db, "TRUNCATE order_lines").expect("truncate");
+    seed(c, &db, &plan, &[]).assert_ok();
+    assert_eq!(sql(c, &db, consistent), "40");
+    assert_eq!(
+        sql(
+            c,
+            &db,
+            "SELECT count(*), count(DISTINCT order_id) > 1 FROM order_lines WHERE tenant_id = 3"
+        ),
+        "40|t"
+    );
+    // A MATCH SIMPLE key sharing its NOT NULL column with another key: its nullable column
+    // stays NULL (the key references nothing) rather than taking another row's value.
+    c.psql(
+        &db,
+        "TRUNCATE order_lines; INSERT INTO coupons SELECT t, 'c' || t FROM generate_series(1, 5) t",
+    )
+    .expect("coupons");
+    let plan = plan_file("composite_simple.toml", "[tables.order_lines]\nrows = 40\n");
+    seed(c, &db, &plan, &[]).assert_ok();
+    assert_eq!(sql(c, &db, consistent), "40");
+    // The key alone: it takes a coupon's tenant and code together.
+    c.psql(
+        &db,
+        "TRUNCATE order_lines; ALTER TABLE order_lines DROP CONSTRAINT order_lines_tenant_id_order_id_fkey",
+    )
+    .expect("drop key");
+    seed(c, &db, &plan, &[]).assert_ok();
+    assert_eq!(
+        sql(
+            c,
+            &db,
+            "SELECT count(*) FROM order_lines l JOIN coupons k \
+             ON k.tenant_id = l.tenant_id AND k.code = l.coupon_code"
+        ),
+        "40"
     );
 }
 
@@ -380,5 +563,39 @@ fn chinook_plan_seeds_customers_with_invoices_for_existing_tracks() {
             )
         ),
         "100|t\nt"
+    );
+}
+
+/// A key closing a cycle is set through the primary key: one the plan leaves to the database
+/// is named before anything is written; setting the key to "null" instead is accepted.
+#[test]
+fn closing_a_cycle_needs_a_generated_primary_key() {
+    let c = cluster();
+    let db = fresh_db(c, "seed_closing_key");
+    c.psql(
+        &db,
+        "CREATE TABLE nodes (id text PRIMARY KEY DEFAULT md5(random()::text), \
+                             parent_id text REFERENCES nodes);",
+    )
+    .expect("schema");
+    let plan = plan_file("nodes.toml", "[tables.nodes]\nrows = 5\n");
+    let run = seed(c, &db, &plan, &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("(parent_id) closes a foreign-key cycle")
+            && run.stderr.contains("left to the database"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(sql(c, &db, "SELECT count(*) FROM nodes"), "0");
+    let plan = plan_file(
+        "nodes_null.toml",
+        "[tables.nodes]\nrows = 5\n[tables.nodes.columns]\nparent_id = \"null\"\n",
+    );
+    seed(c, &db, &plan, &[]).assert_ok();
+    assert_eq!(
+        sql(c, &db, "SELECT count(*), count(parent_id) FROM nodes"),
+        "5|0"
     );
 }

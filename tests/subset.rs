@@ -423,3 +423,124 @@ fn a_snapshot_takes_the_same_subset() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn verify_subset(src: &str, dst: &str, file: &std::path::Path, extra: &[&str]) -> Run {
+    let pg = cluster();
+    run_cmd(
+        restage()
+            .args(["verify", "--source", &pg.url(src), "--target", &pg.url(dst)])
+            .arg("--rules")
+            .arg(file)
+            .args(extra),
+    )
+}
+
+const EXIT_VERIFY_FAILED: i32 = 6;
+
+/// `verify` with the clone's `--subset` compares each table with the rows the closure selects
+/// on the source: a correct subset clone verifies clean, a missing or an extra row fails. Without
+/// the subset it says the target holds one instead of listing every table's count.
+#[test]
+fn verify_compares_a_subset_clone_with_the_rows_its_closure_selects() {
+    let pg = cluster();
+    let src = loaded_db(pg, "verify_subset", "subset/tenants.sql");
+    let dst = fresh_db(pg, "verify_subset_one");
+    let file = rules("verify_subset", CUT_COUPONS);
+    let subset = ["--subset", "public.tenants: id = 1"];
+    run_cmd(
+        restage()
+            .args(["clone", "--quiet", "--source"])
+            .arg(pg.url(&src))
+            .arg("--target")
+            .arg(pg.url(&dst))
+            .arg("--rules")
+            .arg(&file)
+            .arg("--ephemeral-key")
+            .args(subset),
+    )
+    .assert_ok();
+    let run = verify_subset(&src, &dst, &file, &subset);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+
+    let run = verify_subset(&src, &dst, &file, &[]);
+    assert_eq!(
+        run.code, EXIT_VERIFY_FAILED,
+        "{}\n{}",
+        run.stdout, run.stderr
+    );
+    assert!(
+        run.stderr.contains("row subset") && run.stderr.contains("--subset"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stdout.contains("row counts differ"),
+        "a wall of mismatches:\n{}",
+        run.stdout
+    );
+
+    // A row missing, then an extra row.
+    sql(
+        pg,
+        &dst,
+        "DELETE FROM notes WHERE ctid = (SELECT min(ctid) FROM notes)",
+    );
+    let run = verify_subset(&src, &dst, &file, &subset);
+    assert_eq!(
+        run.code, EXIT_VERIFY_FAILED,
+        "{}\n{}",
+        run.stdout, run.stderr
+    );
+    assert!(
+        run.stdout.contains("row counts differ: public.notes"),
+        "{}",
+        run.stdout
+    );
+    sql(
+        pg,
+        &dst,
+        "INSERT INTO notes SELECT customer_id, body FROM notes LIMIT 2",
+    );
+    let run = verify_subset(&src, &dst, &file, &subset);
+    assert_eq!(
+        run.code, EXIT_VERIFY_FAILED,
+        "{}\n{}",
+        run.stdout, run.stderr
+    );
+    assert!(
+        run.stdout.contains("row counts differ: public.notes"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// A clone whose rules file samples and filters (`percent`, `where`) verifies clean with the
+/// same rules file.
+#[test]
+fn verify_takes_the_rules_files_filters() {
+    let pg = cluster();
+    let src = loaded_db(pg, "verify_percent", "subset/tenants.sql");
+    let dst = fresh_db(pg, "verify_percent_dst");
+    let file = rules(
+        "verify_percent",
+        &format!(
+            "{CUT_COUPONS}[tables.orders]\npercent = 30\nwhere = \"created_at >= date '2024-03-01'\"\n"
+        ),
+    );
+    run_cmd(
+        restage()
+            .args(["clone", "--quiet", "--source"])
+            .arg(pg.url(&src))
+            .arg("--target")
+            .arg(pg.url(&dst))
+            .arg("--rules")
+            .arg(&file)
+            .arg("--ephemeral-key"),
+    )
+    .assert_ok();
+    assert!(
+        count(&dst, "SELECT count(*) FROM orders") < count(&src, "SELECT count(*) FROM orders")
+    );
+    let run = verify_subset(&src, &dst, &file, &[]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+}

@@ -294,7 +294,7 @@ impl CloneRun<'_> {
             .set_tables(run_report::table_rows(&plans, &stats, &source_rows));
         let mark = format!(
             "{} from {} at {}",
-            target::COMPLETE_MARK,
+            target::complete_mark(subset.is_some()),
             self.source.masked(),
             humantime::format_rfc3339_seconds(std::time::SystemTime::now())
         );

@@ -89,7 +89,7 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
         }
         say("scanning staging for production values (restage verify)…");
         let verify_started = Instant::now();
-        let report = super::run::scan(&source, &target, &sanitizing.files, &[], &[])?;
+        let report = super::run::scan(&source, &target, &sanitizing.files, &[], &[], &[])?;
         if human {
             print!("\n{}{VALUES_LEGEND}", report.render());
             println!(

@@ -6,6 +6,8 @@
 //! columns nothing can fill, empty parents: all before any row is written), a sample of every
 //! table is written in one transaction that is rolled back (the target's own constraints judge
 //! the generated rows), then the rows stream through the pipeline, parents before children.
+//! Foreign keys that close a cycle are written NULL and set in a second pass once every
+//! table's rows are in (`close_cycles`).
 
 use std::path::Path;
 use std::time::Instant;
@@ -151,8 +153,119 @@ pub fn seed_database(
             outcome.tables.push((plan.table.display_name(), stats.rows));
         }
     }
+    if seeder.tables.iter().any(|t| !t.closing.is_empty()) {
+        let client = rt
+            .block_on(target.connect(APPLICATION_NAME))
+            .map_err(|e| Failure::new(exit::CONNECTION, format!("target: {e}")))?;
+        rt.block_on(second_pass(&client, &seeder)).map_err(|e| {
+            Failure::new(
+                exit::COPY_FAILED,
+                format!(
+                    "closing foreign-key cycles: {e}; the rows are written, with those keys NULL"
+                ),
+            )
+        })?;
+    }
     outcome.seconds = started.elapsed().as_secs_f64();
     Ok(outcome)
+}
+
+/// The second pass in one transaction: every key closing a cycle set, or none.
+async fn second_pass(client: &Client, seeder: &Seeder) -> Result<(), String> {
+    let pg = |e: tokio_postgres::Error| pgerr::describe(&e);
+    client.batch_execute("BEGIN").await.map_err(pg)?;
+    let result = close_cycles(client, seeder, None).await;
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    let ended = client.batch_execute(end).await.map_err(pg);
+    result.and(ended)
+}
+
+/// Rows per batch of the second pass.
+const CLOSING_BATCH_ROWS: u64 = 10_000;
+
+/// Sets the foreign keys written NULL to close a cycle, for every row of every table (the
+/// first `sample` rows during the preflight), inside the caller's transaction: per table and
+/// key, one binary COPY of (primary key, key values) into a temporary table and one UPDATE
+/// joining it on the primary key.
+async fn close_cycles(client: &Client, seeder: &Seeder, sample: Option<u64>) -> Result<(), String> {
+    const TEMP: &str = "restage_seed_closing";
+    for (i, t) in seeder.tables.iter().enumerate() {
+        let rows = sample.map_or(t.rows, |s| seeder.sample_rows(i, s));
+        if rows == 0 {
+            continue;
+        }
+        let name = t.table.display_name();
+        for (c, closing) in t.closing.iter().enumerate() {
+            let pg = |e: tokio_postgres::Error| format!("{name}: {}", pgerr::describe(&e));
+            let column = |at: &usize| t.table.columns[*at].clone();
+            let keys: Vec<_> = closing.key.iter().map(column).collect();
+            let sets: Vec<_> = closing.columns.iter().map(column).collect();
+            let quoted = |cols: &[catalog::Column]| -> Vec<String> {
+                cols.iter().map(|c| catalog::quote_ident(&c.name)).collect()
+            };
+            let (key_names, set_names) = (quoted(&keys), quoted(&sets));
+            client
+                .batch_execute(&format!(
+                    "CREATE TEMPORARY TABLE {TEMP} AS SELECT {}, {} FROM {} WITH NO DATA",
+                    key_names.join(", "),
+                    set_names.join(", "),
+                    t.table.qualified()
+                ))
+                .await
+                .map_err(pg)?;
+            let mut temp = t.table.clone();
+            temp.schema = "pg_temp".into();
+            temp.name = TEMP.into();
+            temp.columns = keys.iter().chain(&sets).cloned().collect();
+            let mut sink = TableSink::begin(client, &temp, false).await.map_err(pg)?;
+            let mut header = bytes::BytesMut::new();
+            encode::write_header(&mut header);
+            sink.send(header.freeze()).await.map_err(pg)?;
+            let mut at = 0;
+            while at < rows {
+                let end = (at + CLOSING_BATCH_ROWS).min(rows);
+                let batch = seeder
+                    .closing_batch(i, c, at..end)
+                    .map_err(|e| format!("{name}: {e}"))?;
+                sink.send(batch.data).await.map_err(pg)?;
+                at = end;
+            }
+            let mut trailer = bytes::BytesMut::new();
+            encode::write_trailer(&mut trailer);
+            sink.send(trailer.freeze()).await.map_err(pg)?;
+            sink.finish().await.map_err(pg)?;
+            let set = set_names
+                .iter()
+                .map(|c| format!("{c} = s.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let on = key_names
+                .iter()
+                .map(|c| format!("t.{c} = s.{c}"))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            let updated = client
+                .execute(
+                    &format!(
+                        "UPDATE {} t SET {set} FROM pg_temp.{TEMP} s WHERE {on}",
+                        t.table.qualified()
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(pg)?;
+            client
+                .batch_execute(&format!("DROP TABLE pg_temp.{TEMP}"))
+                .await
+                .map_err(pg)?;
+            if updated != rows {
+                return Err(format!(
+                    "{name}: {updated} of the {rows} generated rows found by their primary key"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Seeding reports per table at the end; nothing per batch.
@@ -227,6 +340,18 @@ async fn preflight_rows(client: &Client, seeder: &Seeder) -> Result<(), Failure>
         sink.send(data.freeze()).await.map_err(pg)?;
         sink.finish().await.map_err(pg)?;
     }
+    // The second pass on the sample: the keys it sets are judged too.
+    close_cycles(client, seeder, Some(PREFLIGHT_ROWS))
+        .await
+        .map_err(|message| {
+            Failure::new(
+                exit::REFUSED,
+                format!(
+                    "closing foreign-key cycles breaks the target's constraints (checked on a \
+                     sample, nothing was written): {message}"
+                ),
+            )
+        })?;
     Ok(())
 }
 

@@ -52,7 +52,7 @@ pub(super) fn source_rows(subset: &Subset) -> HashMap<u32, u64> {
         .collect()
 }
 
-fn failure(e: SubsetError) -> Failure {
+pub(super) fn failure(e: SubsetError) -> Failure {
     let code = match e {
         SubsetError::Source(_) => exit::FAILURE,
         _ => exit::USAGE,

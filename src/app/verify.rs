@@ -16,6 +16,7 @@ pub fn run(args: &VerifyArgs) -> Result<(), Failure> {
         &source,
         &target,
         &files,
+        &args.subset.roots,
         &args.selection.tables,
         &args.selection.exclude_tables,
     )?;

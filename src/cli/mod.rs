@@ -91,6 +91,11 @@ and simple CHECKs (IN lists, ranges); defaults, identity and generated columns a
 database. Rows are added to what the target holds: unique values avoid existing ones, sequences
 are advanced past the rows written. Same plan + same seed = same rows.
 
+Foreign keys: tables are written parents first; a nullable key closing a cycle (a
+self-reference, two tables referencing each other) is written NULL and set in a second pass once
+every table is written, unless the plan sets it to \"null\". A multi-column key takes all its
+columns from one parent row.
+
 Before any row is kept: the plan is checked against the target (unknown tables and columns,
 generators that do not fit, columns nothing can fill, empty parents, cycles through NOT NULL
 keys; exit 2), and a sample of every table is written and rolled back (exit 4 when the target's
@@ -400,13 +405,22 @@ and at the rules' mail_domain are generated, not personal). The production value
 64-bit hashes, at most about 21 bytes per distinct value. Findings name the table, column, kind
 and count, never a value.
 
-Exits 0 when nothing was found, every table has the source's row count and the target's
-database comment says it is a complete restage clone; 6 otherwise (a leak, a count mismatch, or
-an INCOMPLETE or unmarked target).
+After a subset clone (--subset, or `where`/`percent` in the rules file) give verify the same
+--subset arguments and rules files: each table's count is then compared with the rows that
+subset selects on the source now (computed read only in one snapshot, as clone does), so a
+missing or an extra row still fails. A target whose comment says it holds a subset, verified
+without one, fails with that reason instead of a list of count mismatches.
+
+Exits 0 when nothing was found, every table has the source's row count (or the subset's) and
+the target's database comment says it is a complete restage clone; 6 otherwise (a leak, a
+count mismatch, a subset clone verified without its subset, or an INCOMPLETE or unmarked
+target).
 
 Examples:
   restage verify --source \"$PROD_URL\" --target \"$STAGING_URL\" \\
       --rules rules/app.toml
+  restage verify --source \"$PROD_URL\" --target \"$STAGING_URL\" \\
+      --rules rules/app.toml --subset \"public.tenants: id = 42\"
   restage verify --source \"$PROD_URL\" --target \"$STAGING_URL\" \\
       --rules rules/app.toml --json";
 
@@ -424,6 +438,11 @@ Example:
 #[command(mut_arg("tables", |a| a.help(
     "Only scan and count matching tables: `schema.table` or `table`, `*` and `?` wildcards, \
      case-sensitive. Repeatable"
+)))]
+#[command(mut_arg("roots", |a| a.help(
+    "The --subset the target was cloned with (repeatable, same form): each table's row count \
+     is compared with the rows this subset, with the rules files' `where`/`percent`/`references`, \
+     selects on the source"
 )))]
 pub struct VerifyArgs {
     /// Production database (libpq URL or key=value string); read only.
@@ -445,6 +464,8 @@ pub struct VerifyArgs {
     /// The rules file(s) the target was cloned with.
     #[arg(long = "rules", value_name = "FILE", required = true)]
     pub rules: Vec<PathBuf>,
+    #[command(flatten)]
+    pub subset: SubsetArgs,
     #[command(flatten)]
     pub selection: TableSelection,
     #[command(flatten)]

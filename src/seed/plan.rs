@@ -366,7 +366,8 @@ impl Parser<'_> {
     }
 }
 
-fn qualify(raw: &str) -> String {
+/// A table name as a plan writes it, `public.` implied.
+pub fn qualify(raw: &str) -> String {
     if raw.contains('.') {
         raw.to_string()
     } else {

@@ -30,6 +30,22 @@ pub struct TableGen {
     pub parent_offsets: Option<Vec<u64>>,
     /// A rule of the table reads other columns of the row (`template`).
     pub reads_row: bool,
+    /// Nullable foreign keys closing a cycle: NULL in the rows, set once every table is written.
+    pub closing: Vec<Closing>,
+}
+
+/// A foreign key written NULL and set in the second pass (after every table's rows are in, so
+/// the parent rows exist whatever the order), row by row through the primary key.
+pub struct Closing {
+    /// Positions in `table.columns` of the primary key, which finds each row.
+    pub key: Vec<usize>,
+    /// Positions in `table.columns` of the foreign key's columns.
+    pub columns: Vec<usize>,
+    /// The generated table referenced, and the positions of the columns taken from its row.
+    pub parent: usize,
+    pub parent_columns: Vec<usize>,
+    /// The name draws are keyed by: one parent row for all columns of the key.
+    pub domain: String,
 }
 
 /// Every generated table, in foreign-key order, under the plan's key.
@@ -196,47 +212,101 @@ impl Seeder {
 
     /// Rows `rows` of `table` as one PGCOPY batch (tuples only, no header or trailer).
     pub fn batch(&self, table: usize, rows: Range<u64>) -> Result<RowBatch, String> {
-        let ncols = self.tables[table].gens.len();
-        let count = (rows.end - rows.start) as usize;
-        let mut data = Vec::with_capacity(count * (2 + ncols * 16));
-        let mut row_starts = Vec::with_capacity(count + 1);
-        let mut fields = Vec::with_capacity(count * ncols);
-        for n in rows {
-            row_starts.push(data.len() as u32);
-            data.extend_from_slice(&(ncols as i16).to_be_bytes());
-            for c in 0..ncols {
-                let len_at = data.len();
-                data.extend_from_slice(&[0; 4]);
-                let start = data.len();
-                let present = self.value(table, c, n, &mut data).map_err(|e| {
-                    format!(
-                        "column {}, row {n}: {e}",
-                        self.tables[table].table.columns[c].name
-                    )
-                })?;
-                let len = if present {
-                    (data.len() - start) as i32
-                } else {
-                    data.truncate(start);
-                    -1
-                };
-                data[len_at..start].copy_from_slice(&len.to_be_bytes());
-                fields.push(Field {
-                    start: start as u32,
-                    len,
-                });
-            }
-        }
-        row_starts.push(data.len() as u32);
-        Ok(RowBatch {
-            data: Bytes::from(data),
-            ncols,
-            rows: count,
-            row_starts,
-            fields,
+        let t = &self.tables[table];
+        encode_rows(t.gens.len(), rows, |n, c, out| {
+            self.value(table, c, n, out)
+                .map_err(|e| format!("column {}, row {n}: {e}", t.table.columns[c].name))
         })
     }
 
+    /// The parent row that row `n` of `table` references through `closing`: drawn like any
+    /// reference, and for a self-reference never the row itself (unless it is the only one).
+    fn closing_parent(&self, table: usize, closing: &Closing, n: u64) -> u64 {
+        let cap = self
+            .sample
+            .map_or(self.tables[closing.parent].rows, |s| {
+                self.sample_rows(closing.parent, s)
+            })
+            .max(1);
+        let itself = closing.parent == table && cap > 1 && n < cap;
+        let p = stream(&self.key, "reference", &closing.domain, n).below(if itself {
+            cap - 1
+        } else {
+            cap
+        });
+        if itself && p >= n {
+            p + 1
+        } else {
+            p
+        }
+    }
+
+    /// The second pass of `closing` (an index into `table`'s) for rows `rows`: one PGCOPY
+    /// tuple per row holding its primary key, then the foreign key's values.
+    pub fn closing_batch(
+        &self,
+        table: usize,
+        closing: usize,
+        rows: Range<u64>,
+    ) -> Result<RowBatch, String> {
+        let t = &self.tables[table];
+        let c = &t.closing[closing];
+        let keys = c.key.len();
+        encode_rows(keys + c.columns.len(), rows, |n, i, out| {
+            let written = if i < keys {
+                self.value(table, c.key[i], n, out)
+            } else {
+                let parent = self.closing_parent(table, c, n);
+                self.value(c.parent, c.parent_columns[i - keys], parent, out)
+            };
+            written.map_err(|e| format!("row {n}: {e}"))
+        })
+    }
+}
+
+/// Rows as one PGCOPY batch of `ncols` fields each, every field from `field(n, column, out)`
+/// (false: NULL).
+fn encode_rows(
+    ncols: usize,
+    rows: Range<u64>,
+    mut field: impl FnMut(u64, usize, &mut Vec<u8>) -> Result<bool, String>,
+) -> Result<RowBatch, String> {
+    let count = (rows.end - rows.start) as usize;
+    let mut data = Vec::with_capacity(count * (2 + ncols * 16));
+    let mut row_starts = Vec::with_capacity(count + 1);
+    let mut fields = Vec::with_capacity(count * ncols);
+    for n in rows {
+        row_starts.push(data.len() as u32);
+        data.extend_from_slice(&(ncols as i16).to_be_bytes());
+        for c in 0..ncols {
+            let len_at = data.len();
+            data.extend_from_slice(&[0; 4]);
+            let start = data.len();
+            let present = field(n, c, &mut data)?;
+            let len = if present {
+                (data.len() - start) as i32
+            } else {
+                data.truncate(start);
+                -1
+            };
+            data[len_at..start].copy_from_slice(&len.to_be_bytes());
+            fields.push(Field {
+                start: start as u32,
+                len,
+            });
+        }
+    }
+    row_starts.push(data.len() as u32);
+    Ok(RowBatch {
+        data: Bytes::from(data),
+        ncols,
+        rows: count,
+        row_starts,
+        fields,
+    })
+}
+
+impl Seeder {
     /// The parts `table` is generated in.
     pub fn parts(&self, table: usize) -> Vec<Part> {
         let count = self.tables[table]

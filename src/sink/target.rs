@@ -10,6 +10,23 @@ use crate::conn::ConnSpec;
 pub const INCOMPLETE_MARK: &str = "restage: INCOMPLETE clone";
 /// Prefix of the database comment after a successful clone.
 pub const COMPLETE_MARK: &str = "restage: complete clone";
+/// Follows `COMPLETE_MARK` when the clone copied a row subset (`--subset`, `where`,
+/// `percent`): `verify` then needs the same subset to know which row counts to expect.
+const SUBSET_NOTE: &str = " of a row subset";
+
+/// The start of the database comment of a finished clone ("… from SOURCE at TIME" follows).
+pub fn complete_mark(subset: bool) -> String {
+    if subset {
+        format!("{COMPLETE_MARK}{SUBSET_NOTE}")
+    } else {
+        COMPLETE_MARK.to_string()
+    }
+}
+
+/// Whether a database comment records a finished clone of a row subset.
+pub fn marks_subset(comment: &str) -> bool {
+    comment.starts_with(&complete_mark(true))
+}
 
 /// Whether both clients are connected to the very same database. Advisory locks are scoped to
 /// one database of one cluster, so a lock held by `source` that `target` cannot take proves

@@ -6,6 +6,8 @@
 //!   production values of the sanitized columns (whole, or as tokens inside json, xml,
 //!   composite, array and bytea text), and kept columns for personal data by shape.
 //! - Row counts per table, and the target's own record of the clone (its database comment).
+//!   After a subset clone, each table's count is compared with the rows the same subset
+//!   selects on the source (given as `expected`), not with the whole table.
 //!
 //! The target passes only when nothing is found and it is a complete clone.
 
@@ -14,7 +16,7 @@ pub mod scan;
 pub mod sweep;
 pub mod tokens;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -22,7 +24,7 @@ use tokio_postgres::Client;
 
 use crate::catalog::{quote_ident, SourceCatalog, Table};
 use crate::rules::{Origin, Resolution};
-use crate::sink::target::{COMPLETE_MARK, INCOMPLETE_MARK};
+use crate::sink::target::{marks_subset, COMPLETE_MARK, INCOMPLETE_MARK};
 use roles::{class_of, look, mail_domains, needle_sources, permutes};
 use roles::{RANGE_PRESERVING, SMALL_OUTPUT_DOMAIN};
 pub use scan::Mode;
@@ -45,6 +47,7 @@ pub struct ColumnCheck {
 #[derive(Debug, Clone, Serialize)]
 pub struct TableCount {
     pub table: String,
+    /// Rows of the table in the source, or with a subset the rows the subset selects there.
     pub source_rows: i64,
     pub target_rows: i64,
 }
@@ -104,6 +107,10 @@ pub struct VerifyReport {
     pub sweep: SweepSummary,
     /// Columns no rule decides (listed, swept like kept columns).
     pub undecided: Vec<String>,
+    /// Row counts were compared with the rows a subset selects on the source.
+    pub subset: bool,
+    /// The target's database comment says it holds a row subset.
+    pub target_subset: bool,
 }
 
 impl VerifyReport {
@@ -120,16 +127,29 @@ impl VerifyReport {
             .sum()
     }
 
-    pub fn count_mismatches(&self) -> usize {
-        self.tables
-            .iter()
-            .filter(|t| t.source_rows != t.target_rows)
-            .count()
+    /// A subset clone verified without its subset: its counts say nothing.
+    pub fn subset_not_given(&self) -> bool {
+        self.target_subset && !self.subset
     }
 
-    /// Nothing found, and the target is a complete clone with the source's row counts.
+    /// Tables whose counts differ (none when the counts cannot be compared).
+    fn mismatched(&self) -> impl Iterator<Item = &TableCount> {
+        let comparable = !self.subset_not_given();
+        self.tables
+            .iter()
+            .filter(move |t| comparable && t.source_rows != t.target_rows)
+    }
+
+    pub fn count_mismatches(&self) -> usize {
+        self.mismatched().count()
+    }
+
+    /// Nothing found, and the target is a complete clone with the source's row counts (or,
+    /// for a subset, the counts of the rows the subset selects).
     pub fn passed(&self) -> bool {
-        self.findings.is_empty() && self.target_state == TargetState::Complete
+        self.findings.is_empty()
+            && self.target_state == TargetState::Complete
+            && !self.subset_not_given()
     }
 
     /// The findings list from the column checks, the row counts and the sweep's hits.
@@ -145,17 +165,12 @@ impl VerifyReport {
                 count: c.leaks,
             })
             .collect();
-        findings.extend(
-            self.tables
-                .iter()
-                .filter(|t| t.source_rows != t.target_rows)
-                .map(|t| Finding {
-                    table: t.table.clone(),
-                    column: None,
-                    kind: "row_count",
-                    count: t.source_rows.abs_diff(t.target_rows),
-                }),
-        );
+        findings.extend(self.mismatched().map(|t| Finding {
+            table: t.table.clone(),
+            column: None,
+            kind: "row_count",
+            count: t.source_rows.abs_diff(t.target_rows),
+        }));
         findings.extend(swept);
         self.findings = findings;
     }
@@ -191,16 +206,21 @@ impl VerifyReport {
                     .unwrap_or_default()
             ));
         }
-        for t in self
-            .tables
-            .iter()
-            .filter(|t| t.source_rows != t.target_rows)
-        {
+        let selected = if self.subset {
+            " selected by the subset"
+        } else {
+            ""
+        };
+        for t in self.mismatched() {
             out.push_str(&format!(
-                "row counts differ: {} has {} rows in the source now, {} in the target (the \
-                 source may have changed since the clone)\n",
+                "row counts differ: {} has {} rows{selected} in the source now, {} in the target \
+                 (the source may have changed since the clone)\n",
                 t.table, t.source_rows, t.target_rows
             ));
+        }
+        if self.subset_not_given() {
+            out.push_str(SUBSET_NOT_GIVEN);
+            out.push('\n');
         }
         for u in &self.undecided {
             out.push_str(&format!("undecided, swept as kept: {u}\n"));
@@ -267,6 +287,11 @@ impl VerifyReport {
     }
 }
 
+/// Why the counts of a subset clone verified without its subset are not compared.
+pub const SUBSET_NOT_GIVEN: &str =
+    "row counts not compared: the target holds a row subset of the source (its database \
+     comment says so); run verify with the clone's --subset arguments and rules files";
+
 /// Sessions render values identically on both sides whatever the servers' defaults.
 pub const SESSION_SETTINGS: &str =
     "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; \
@@ -281,6 +306,8 @@ pub struct SweepSides<'a> {
 
 /// Scans every sanitized column of `tables`, counts their rows on both sides and sweeps the
 /// whole target. The target's state comes from its database comment (read by the caller).
+/// `expected`: with a subset, the rows it selects per table oid (the source's counts then).
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     source: &Client,
     target: &Client,
@@ -289,12 +316,15 @@ pub async fn run(
     tables: &[Table],
     resolution: &Resolution,
     target_comment: Option<&str>,
+    expected: Option<&HashMap<u32, u64>>,
 ) -> Result<VerifyReport, tokio_postgres::Error> {
     for client in [source, target, sweep_sides.source, sweep_sides.target] {
         client.batch_execute(SESSION_SETTINGS).await?;
     }
     let mut report = VerifyReport {
         target_state: TargetState::from_comment(target_comment),
+        subset: expected.is_some(),
+        target_subset: target_comment.is_some_and(marks_subset),
         undecided: resolution
             .undecided()
             .into_iter()
@@ -304,7 +334,7 @@ pub async fn run(
     };
     let mut summary = SweepSummary::default();
     let (scanned, swept) = tokio::join!(
-        scan_columns(source, target, catalog, tables, resolution),
+        scan_columns(source, target, catalog, tables, resolution, expected),
         sweep_target(
             sweep_sides.source,
             sweep_sides.target,
@@ -327,15 +357,20 @@ async fn scan_columns(
     catalog: &SourceCatalog,
     tables: &[Table],
     resolution: &Resolution,
+    expected: Option<&HashMap<u32, u64>>,
 ) -> Result<(Vec<TableCount>, Vec<ColumnCheck>), tokio_postgres::Error> {
     let (mut counts, mut columns) = (Vec::new(), Vec::new());
     let started = std::time::Instant::now();
     for table in tables {
         let qualified = table.qualified();
         let count = format!("SELECT count(*) FROM ONLY {qualified}");
+        let source_rows = match expected {
+            Some(selected) => selected.get(&table.oid).map_or(0, |&n| n as i64),
+            None => source.query_one(&count, &[]).await?.get(0),
+        };
         counts.push(TableCount {
             table: table.display_name(),
-            source_rows: source.query_one(&count, &[]).await?.get(0),
+            source_rows,
             target_rows: target.query_one(&count, &[]).await?.get(0),
         });
         let Some(decisions) = resolution.table(table.oid) else {

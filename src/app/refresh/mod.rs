@@ -483,6 +483,12 @@ impl Run<'_> {
             .with_settings(&[&format!("role={owner}")])
     }
 
+    /// The shadow's `--subset` roots: none (a refresh subsets only through its rules file's
+    /// `where`/`percent`); the clone and its verification take the same.
+    fn subset_roots(&self) -> crate::cli::SubsetArgs {
+        crate::cli::SubsetArgs::default()
+    }
+
     fn clone_into_shadow(
         &mut self,
         source: &ConnSpec,
@@ -499,7 +505,7 @@ impl Run<'_> {
             keep_comments: false,
             lock_timeout: Duration::from_secs(60),
             schemas: Vec::new(),
-            subset: crate::cli::SubsetArgs::default(),
+            subset: self.subset_roots(),
         };
         let output = OutputArgs {
             json: false,
@@ -540,7 +546,17 @@ impl Run<'_> {
 
     fn verify(&mut self, source: &ConnSpec, sanitizing: &Sanitizing) -> Result<(), Failure> {
         let shadow_spec = self.shadow_as_owner();
-        let scanned = crate::app::run::scan(source, &shadow_spec, &sanitizing.files, &[], &[])?;
+        // The clone took its subset (if any) from the rules files alone; so does the scan, which
+        // then compares each table with the rows that subset selects.
+        let roots = self.subset_roots();
+        let scanned = crate::app::run::scan(
+            source,
+            &shadow_spec,
+            &sanitizing.files,
+            &roots.roots,
+            &[],
+            &[],
+        )?;
         self.report.verify = serde_json::to_value(&scanned).ok();
         crate::app::run::scan_outcome(&scanned)?;
         self.check_complete(source)?;

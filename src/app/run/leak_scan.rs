@@ -1,11 +1,14 @@
 //! The leak scan of a sanitized target against its source, as `verify`, `demo` and `refresh`
 //! run it, and the exit status its report means.
 
-use crate::app::Failure;
+use std::collections::HashMap;
+
+use crate::app::{subsetting, Failure};
 use crate::catalog::{self, select};
 use crate::conn::ConnSpec;
 use crate::exit;
 use crate::rules::{self, diagnostic, RuleFile};
+use crate::subset;
 use crate::verify::{self, TargetState, VerifyReport};
 
 /// `application_name` of the scan's sessions.
@@ -42,6 +45,9 @@ pub(crate) fn outcome(report: &VerifyReport) -> Result<(), Failure> {
             )
         ));
     }
+    if report.subset_not_given() {
+        reasons.push(verify::SUBSET_NOT_GIVEN.to_string());
+    }
     match report.target_state {
         TargetState::Complete => {}
         TargetState::Incomplete => {
@@ -55,13 +61,17 @@ pub(crate) fn outcome(report: &VerifyReport) -> Result<(), Failure> {
 }
 
 /// Scans `target` against `source` for the columns `files` sanitize (shared with `demo`).
+/// `subset_roots` are the clone's `--subset` arguments: with them, or with `where`/`percent`
+/// in `files`, each table's count is compared with the rows that subset selects on the source.
 pub(crate) fn scan(
     source: &ConnSpec,
     target: &ConnSpec,
     files: &[RuleFile],
+    subset_roots: &[String],
     include: &[String],
     exclude: &[String],
 ) -> Result<VerifyReport, Failure> {
+    let subset_spec = subsetting::spec(subset_roots, files)?;
     let rt = crate::app::runtime()?;
     rt.block_on(async {
         // Two connections a side: the sweep runs on the second pair while the column scans
@@ -106,6 +116,24 @@ pub(crate) fn scan(
         if !problems.is_empty() {
             return Err(Failure::new(exit::USAGE, diagnostic::render(&problems)));
         }
+        // The subset's rows and the counts compared with them come from one snapshot.
+        let expected = match &subset_spec {
+            Some(spec) => {
+                src.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    .await
+                    .map_err(|e| crate::app::pg_failure(exit::FAILURE, "source", &e))?;
+                let subset = subset::compute(src, spec, &tables, catalog.server_version_num)
+                    .await
+                    .map_err(subsetting::failure)?;
+                Some(
+                    subset
+                        .iter()
+                        .map(|(oid, rows)| (*oid, rows.copied_rows))
+                        .collect::<HashMap<u32, u64>>(),
+                )
+            }
+            None => None,
+        };
         let state = catalog::target_state(dst)
             .await
             .map_err(|e| Failure::new(exit::FAILURE, format!("target: {e}")))?;
@@ -121,6 +149,7 @@ pub(crate) fn scan(
             &tables,
             &resolution,
             state.comment.as_deref(),
+            expected.as_ref(),
         )
         .await
         .map_err(|e| crate::app::pg_failure(exit::FAILURE, "scanning", &e))
