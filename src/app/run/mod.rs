@@ -4,13 +4,17 @@
 //! thin: they say which ends a run has (a database, a snapshot directory) and in what order
 //! the steps go; the mechanics live here and in the layers below, never in another command.
 
+mod clone_run;
 mod failure;
 mod leak_scan;
 pub(crate) mod plan;
 mod sizing;
 mod types;
 
-pub(crate) use failure::{copy_failure, fixture_failure, refuse_non_empty, schema_failure};
+pub(crate) use clone_run::clone;
+pub(crate) use failure::{
+    copy_failure, fixture_failure, provision_failure, refuse_non_empty, schema_failure,
+};
 pub(crate) use leak_scan::{outcome as scan_outcome, scan};
-pub(crate) use sizing::{jobs, parse_conn, APPLICATION_NAME};
+pub(crate) use sizing::{jobs, parse_conn, spec_connection, APPLICATION_NAME};
 pub(crate) use types::{type_kind, type_map};
