@@ -5,12 +5,14 @@
 //! The run is one [`CloneRun`]; its parts live beside this file by responsibility: the target's
 //! guards (`target_guard`), the warnings for what cannot be copied as asked (`warnings`), the
 //! table plans (`table_plans`), the data step (`copy`), the post-data job graph
-//! (`post_data_graph`), the post-data and verify steps (`post_data`), and `--clean` with the
+//! (`post_data_graph`), what is read from the source before the target changes (`source_read`),
+//! the post-data and verify steps (`post_data`), and `--clean` with the
 //! database comment marking the target incomplete or complete (`target_state`).
 
 mod copy;
 mod post_data;
 mod post_data_graph;
+mod source_read;
 mod table_plans;
 mod target_guard;
 mod target_state;
@@ -20,10 +22,11 @@ use std::time::Instant;
 
 use tokio_postgres::Client;
 
+use source_read::SourceRead;
+
 use super::{schema_failure, APPLICATION_NAME};
 use crate::app::sanitizing::Sanitizing;
 use crate::app::{pg_failure, run_report, runtime, subsetting, Failure};
-use crate::catalog::select;
 use crate::cli::{CloneOptions, OutputArgs};
 use crate::conn::ConnSpec;
 use crate::exit;
@@ -115,46 +118,13 @@ impl CloneRun<'_> {
             .rt
             .block_on(Leader::begin(source_client))
             .map_err(|e| pg_failure(exit::FAILURE, "source: cannot export a snapshot", &e))?;
-        let (mut catalog, server) = crate::app::load_source_catalog(self.rt, &leader.client)?;
-        crate::app::only_schemas::check_in_source(self.rt, &leader.client, &self.options.schemas)?;
-        crate::app::only_schemas::limit_catalog(&mut catalog, &self.options.schemas);
-        let mut tables = select::select(
-            &catalog.tables,
-            &self.options.selection.tables,
-            &self.options.selection.exclude_tables,
-        )
-        .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
-        crate::app::guards::check_source_access(
-            self.rt,
-            &leader.client,
-            &tables,
-            catalog.server_version_num,
-        )?;
-        crate::app::settle_values(self.rt, &leader.client, &catalog, &mut tables)?;
-        // Every column decided (or the clone refused) before the target is touched.
-        let mut rules = self.sanitizing.plan(&catalog, &tables)?;
-        crate::app::run_values::attach(
-            self.rt,
-            &leader.client,
-            &catalog,
-            &tables,
-            self.sanitizing,
-            &mut rules,
-        )?;
-        self.warn_undecided(&rules);
-        self.report.sanitized = run_report::sanitized_columns(&rules);
-        self.report.privacy = run_report::privacy(self.sanitizing, &rules, &tables);
-        self.report.versions.source_server = Some(server.to_string());
-        self.collect_warnings(&catalog, &tables);
-        let comments = self.options.keep_comments || self.sanitizing.verbatim;
-        crate::app::schema_text::guard(
-            self.rt,
-            &leader.client,
-            self.sanitizing,
-            &rules,
-            &tables,
-            comments,
-        )?;
+        let SourceRead {
+            catalog,
+            server,
+            tables,
+            rules,
+        } = self.read_source(&leader.client)?;
+        let comments = self.comments_kept();
         // The closure is computed (and bad roots or filters refused) before the target changes.
         let subset = match &subset_spec {
             Some(spec) => {
