@@ -4,7 +4,7 @@ use crate::sanitize::spec::*;
 
 pub struct Keep;
 
-static SPEC: RuleSpec = RuleSpec {
+pub(crate) static SPEC: RuleSpec = RuleSpec {
     name: "keep",
     summary:
         "Copy the value unchanged (an explicit decision that the column holds no personal data).",
@@ -16,19 +16,6 @@ static SPEC: RuleSpec = RuleSpec {
     example: r#"created_at = "keep""#,
 };
 
-struct KeepValue;
-
-impl ColumnSanitizer for KeepValue {
-    fn sanitize(
-        &self,
-        _input: Option<&[u8]>,
-        _ctx: &Ctx<'_>,
-        _out: &mut Vec<u8>,
-    ) -> Result<Outcome, SanitizeError> {
-        Ok(Outcome::Same)
-    }
-}
-
 impl Rule for Keep {
     fn spec(&self) -> &'static RuleSpec {
         &SPEC
@@ -39,7 +26,7 @@ impl Rule for Keep {
     }
 
     fn build(&self, _args: &RuleArgs<'_>) -> Result<Box<dyn ColumnSanitizer>, String> {
-        Ok(Box::new(KeepValue))
+        Ok(Box::new(FixedOutcome(Outcome::Same)))
     }
 }
 
