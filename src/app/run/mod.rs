@@ -1,8 +1,9 @@
 //! The run core shared by the data commands (`clone`, `snapshot`, `restore`, `reset`, `demo`,
-//! `refresh`): the clone run itself (`clone_run`), how a connection string becomes a connection, how big a run is, what a failure means for
-//! the exit code, and the refusals every command that writes a database makes. Commands stay
-//! thin: they say which ends a run has (a database, a snapshot directory) and in what order
-//! the steps go; the mechanics live here and in the layers below, never in another command.
+//! `refresh`): the clone run itself (`clone_run`), how a connection string becomes a
+//! connection, how big a run is, what a failure means for the exit code, and the refusals every
+//! command that writes a database makes. Commands stay thin: they say which ends a run has (a
+//! database, a snapshot directory) and in what order the steps go; the mechanics live here and
+//! in the layers below, never in another command.
 
 mod clone_run;
 mod failure;
