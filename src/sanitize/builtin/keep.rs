@@ -32,21 +32,14 @@ impl Rule for Keep {
 
 #[cfg(test)]
 mod tests {
+    use super::super::util::tests::*;
     use super::*;
     use crate::sanitize::testing::{column, run};
 
     #[test]
     fn keeps_values_and_nulls() {
         let col = column(TypeClass::Text, crate::sanitize::oids::TEXT);
-        let s = Keep.build(&RuleArgs {
-            params: &toml::Table::new(),
-            column: &col,
-            domain: "d",
-            row: &[],
-            unique_domains: &NO_UNIQUE_DOMAINS,
-            dictionary: None,
-        });
-        let s = s.expect("builds");
+        let s = must(build(&Keep, "", &col));
         assert_eq!(run(s.as_ref(), Some(b"abc")), (Outcome::Same, Vec::new()));
         assert_eq!(run(s.as_ref(), None), (Outcome::Same, Vec::new()));
     }

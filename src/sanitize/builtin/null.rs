@@ -31,21 +31,14 @@ impl Rule for Null {
 
 #[cfg(test)]
 mod tests {
+    use super::super::util::tests::*;
     use super::*;
     use crate::sanitize::testing::{column, run};
 
     #[test]
     fn every_value_becomes_null() {
         let col = column(TypeClass::Integer, crate::sanitize::oids::INT4);
-        let s = Null.build(&RuleArgs {
-            params: &toml::Table::new(),
-            column: &col,
-            domain: "d",
-            row: &[],
-            unique_domains: &NO_UNIQUE_DOMAINS,
-            dictionary: None,
-        });
-        let s = s.expect("builds");
+        let s = must(build(&Null, "", &col));
         assert_eq!(
             run(s.as_ref(), Some(&7i32.to_be_bytes())),
             (Outcome::Null, Vec::new())
