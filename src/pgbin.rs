@@ -101,16 +101,7 @@ pub fn candidate_bindirs() -> Vec<PathBuf> {
         // An explicit override is authoritative: do not silently fall back elsewhere.
         return dirs;
     }
-    let mut versioned: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let major = e.file_name().to_str()?.parse::<u32>().ok()?;
-            Some((major, e.path().join("bin")))
-        })
-        .collect();
-    versioned.sort_by_key(|v| std::cmp::Reverse(v.0));
+    let versioned = majors_in(Path::new("/usr/lib/postgresql"));
     dirs.extend(versioned.into_iter().map(|(_, p)| p));
     if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
         if out.status.success() {
@@ -152,7 +143,15 @@ pub fn cached_bindirs() -> Vec<(u32, PathBuf)> {
     let Some(cache) = cache_dir() else {
         return Vec::new();
     };
-    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir(cache)
+    let mut found = majors_in(&cache);
+    found.retain(|(_, bin)| bin.is_dir());
+    found
+}
+
+/// The `<major>/bin` directories under `dir` (Debian's and restage's cache layout), newest
+/// major first.
+fn majors_in(dir: &Path) -> Vec<(u32, PathBuf)> {
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
@@ -160,7 +159,6 @@ pub fn cached_bindirs() -> Vec<(u32, PathBuf)> {
             let major = e.file_name().to_str()?.parse::<u32>().ok()?;
             Some((major, e.path().join("bin")))
         })
-        .filter(|(_, bin)| bin.is_dir())
         .collect();
     found.sort_by_key(|v| std::cmp::Reverse(v.0));
     found

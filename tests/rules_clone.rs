@@ -421,6 +421,73 @@ fn preview_shows_original_and_sanitized_values_without_writing() {
 }
 
 #[test]
+fn preview_writes_the_run_report_with_its_steps_and_decisions_and_no_rows_written() {
+    let pg = cluster();
+    let src = app_db("preview_report_src");
+    let (dir, rules) = write_rules("app.toml", GOOD_RULES);
+    let file = dir.path().join("preview.json");
+    let preview = |table: &str| {
+        run_cmd(
+            restage()
+                .env("RESTAGE_KEY", KEY)
+                .args(["preview", "--source", &pg.url(&src), "--table", table])
+                .args(["--rows", "3", "--report"])
+                .arg(&file)
+                .arg("--rules")
+                .arg(&rules),
+        )
+    };
+    let run = preview("users");
+    run.assert_ok();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("--report file"))
+            .expect("--report JSON");
+    assert_run_report(&report, "preview");
+    assert_eq!(report["status"], "ok", "{report:#}");
+    assert_eq!(report["target"], "none");
+    assert_eq!(report["target_state"], "untouched");
+    let steps: Vec<&str> = report["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(steps, ["schema", "sample"]);
+    let table = &report["tables"][0];
+    assert_eq!(table["table"], "public.users");
+    assert_eq!(table["rows"], 3);
+    assert_eq!(table["target_rows"], 0, "no rows are written");
+    let columns = report["privacy"]["columns"].as_array().expect("columns");
+    assert_eq!(columns.len(), 4, "{report:#}");
+    let notes = columns
+        .iter()
+        .find(|c| c["column"] == "notes")
+        .expect("notes");
+    assert_eq!(
+        (&notes["decision"], &notes["rule"]),
+        (&"rule".into(), &"null".into())
+    );
+    assert_eq!(report["sanitized"][0], "public.users.notes: null");
+    assert!(
+        !std::fs::read_to_string(&file)
+            .expect("report")
+            .contains("private note"),
+        "the report holds no values"
+    );
+
+    // A failed preview still writes its report, with the step it failed in.
+    let run = preview("no_such_table");
+    assert_eq!(run.code, EXIT_USAGE, "{}", run.stderr);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("--report file"))
+            .expect("--report JSON");
+    assert_run_report(&report, "preview");
+    assert_eq!(report["status"], "failed");
+    assert_eq!(report["steps"][0]["name"], "schema");
+    assert_eq!(report["steps"][0]["outcome"], "failed");
+}
+
+#[test]
 fn rules_check_reports_problems_and_undecided_columns_for_ci() {
     let pg = cluster();
     let src = app_db("check_src");

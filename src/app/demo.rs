@@ -6,8 +6,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use super::clone::clone;
-use super::run::parse_conn;
+use super::run::{clone, parse_conn};
 use super::sanitizing::{ephemeral_key, Sanitizing};
 use super::Failure;
 use crate::cli::{CloneOptions, DemoArgs, SubsetArgs, TableSelection};

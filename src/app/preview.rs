@@ -2,6 +2,7 @@
 //! Reads only; values are rendered by the source server's own output functions.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::BytesMut;
 use serde::Serialize;
@@ -9,14 +10,18 @@ use tokio_postgres::types::{IsNull, ToSql, Type};
 use tokio_postgres::Client;
 
 use super::run::parse_conn;
-use super::sanitizing::Sanitizing;
+use super::run_report;
+use super::sanitizing::{Plan, Sanitizing};
 use super::{pg_failure, Failure};
 use crate::catalog::{self, CopyFormat, Table};
-use crate::cli::PreviewArgs;
+use crate::cli::{OutputArgs, PreviewArgs};
 use crate::codec::decode::RowBatch;
+use crate::conn::ConnSpec;
 use crate::exit;
+use crate::pgbin::Version;
 use crate::pipeline::{ColumnTransform, RowRules, Sanitize};
-use crate::rules::{self, diagnostic};
+use crate::report::{RunReport, TableRow};
+use crate::rules::{self, diagnostic, Resolution, Sanitizers};
 
 #[derive(Debug, Serialize)]
 struct PreviewColumn {
@@ -29,8 +34,68 @@ struct PreviewColumn {
 pub fn run(args: &PreviewArgs) -> Result<(), Failure> {
     let source = parse_conn("--source", &args.source)?;
     let sanitizing = Sanitizing::prepare(&args.rules)?;
+    // Nothing is written anywhere but stdout: the report's target says so.
+    let mut report = RunReport::new("preview", source.masked(), "none".into());
+    let result = sample_table(&source, &sanitizing, args, &mut report);
+    report.finish(result.as_ref().err().map(|f| f.message.as_str()));
+    if args.report.is_some() {
+        let output = OutputArgs {
+            json: false,
+            report: args.report.clone(),
+            quiet: true,
+        };
+        run_report::emit(&report, &output, "")?;
+    }
+    let (table, columns) = result?;
+    if table.copy_format() == CopyFormat::Text {
+        if !args.json {
+            println!("{}", text_form_note(&table));
+            return Ok(());
+        }
+        // An empty list on stdout, as for a table without rules; the reason on stderr.
+        tracing::warn!("{}", text_form_note(&table));
+    }
+    if args.json {
+        let json = serde_json::to_string_pretty(&columns)
+            .map_err(|e| Failure::new(exit::FAILURE, format!("json: {e}")))?;
+        println!("{json}");
+        return Ok(());
+    }
+    let rows = columns.first().map_or(0, |c| c.values.len());
+    println!(
+        "{}: {rows} row{} sampled, {} of {} columns sanitized",
+        table.display_name(),
+        if rows == 1 { "" } else { "s" },
+        columns.len(),
+        table.columns.len()
+    );
+    for c in &columns {
+        println!("\n{} ({})", c.column, c.rule);
+        let width = c
+            .values
+            .iter()
+            .map(|(o, _)| shown(o).chars().count())
+            .max()
+            .unwrap_or(0)
+            .min(48);
+        for (o, s) in &c.values {
+            println!("  {:<width$}  →  {}", shown(o), shown(s));
+        }
+    }
+    Ok(())
+}
+
+/// Reads the table's catalog and rules (step `schema`), then samples it and sanitizes the
+/// sample (step `sample`), recording the decisions and the sampled rows in `report`.
+fn sample_table(
+    source: &ConnSpec,
+    sanitizing: &Sanitizing,
+    args: &PreviewArgs,
+    report: &mut RunReport,
+) -> Result<(Table, Vec<PreviewColumn>), Failure> {
+    report.begin("schema");
     let rt = super::runtime()?;
-    let (table, columns) = rt.block_on(async {
+    rt.block_on(async {
         let client = source
             .connect("restage preview")
             .await
@@ -46,6 +111,8 @@ pub fn run(args: &PreviewArgs) -> Result<(), Failure> {
         let catalog = catalog::load(&client)
             .await
             .map_err(|e| Failure::new(exit::FAILURE, format!("source: {e}")))?;
+        report.versions.source_server =
+            Some(Version::from_version_num(catalog.server_version_num).to_string());
         let wanted = if args.table.contains('.') {
             args.table.clone()
         } else {
@@ -79,7 +146,7 @@ pub fn run(args: &PreviewArgs) -> Result<(), Failure> {
                     &catalog,
                     &catalog.tables,
                     &everything,
-                    &sanitizing,
+                    sanitizing,
                 )
                 .await?,
             )
@@ -95,6 +162,7 @@ pub fn run(args: &PreviewArgs) -> Result<(), Failure> {
                 return Err(Failure::new(exit::USAGE, diagnostic::render(&problems)));
             }
         };
+        record_decisions(report, sanitizing, &resolution, &table);
         if table.copy_format() == CopyFormat::Text {
             super::sanitizing::refuse_rules_on_text_tables(tables, &sanitizers)?;
             return Ok::<_, Failure>((table, Vec::new()));
@@ -106,7 +174,10 @@ pub fn run(args: &PreviewArgs) -> Result<(), Failure> {
                 "no sanitizing key: set RESTAGE_KEY, or pass --key-file FILE or --ephemeral-key",
             ));
         }
+        report.begin("sample");
+        let started = Instant::now();
         let batch = sample(&client, &table, args.rows).await?;
+        report.set_tables(vec![sampled_rows(&table, &batch, started)]);
         let row = Arc::new(RowRules::new(&table, |i| slots.get(i).cloned().flatten()));
         let decisions = resolution.table(table.oid);
         let mut out = Vec::new();
@@ -147,53 +218,55 @@ pub fn run(args: &PreviewArgs) -> Result<(), Failure> {
             });
         }
         Ok::<_, Failure>((table, out))
-    })?;
-    if table.copy_format() == CopyFormat::Text {
-        if !args.json {
-            println!("{}", text_form_note(&table));
-            return Ok(());
-        }
-        // An empty list on stdout, as for a table without rules; the reason on stderr.
-        tracing::warn!("{}", text_form_note(&table));
+    })
+}
+
+/// The privacy record of the sampled table: every column's decision as a clone would make it
+/// (undecided columns are shown, not refused).
+fn record_decisions(
+    report: &mut RunReport,
+    sanitizing: &Sanitizing,
+    resolution: &Resolution,
+    table: &Table,
+) {
+    let plan = Plan {
+        resolution: if sanitizing.verbatim {
+            Resolution::default()
+        } else {
+            resolution.clone()
+        },
+        sanitizers: Sanitizers::new(),
+        let_through: Vec::new(),
+    };
+    report.sanitized = run_report::sanitized_columns(&plan);
+    report.privacy = run_report::privacy(sanitizing, &plan, std::slice::from_ref(table));
+}
+
+/// The table's line: the rows sampled from the source, none written anywhere.
+fn sampled_rows(table: &Table, batch: &RowBatch, started: Instant) -> TableRow {
+    let seconds = started.elapsed().as_secs_f64();
+    let rows = u64::try_from(batch.rows).unwrap_or(u64::MAX);
+    TableRow {
+        table: table.display_name(),
+        rows,
+        bytes: u64::try_from(batch.byte_len()).unwrap_or(u64::MAX),
+        seconds,
+        rows_per_second: if seconds > 0.0 {
+            rows as f64 / seconds
+        } else {
+            0.0
+        },
+        parts: 1,
+        post_seconds: 0.0,
+        source_rows: rows,
+        target_rows: 0,
+        checksum: None,
     }
-    if args.json {
-        let json = serde_json::to_string_pretty(&columns)
-            .map_err(|e| Failure::new(exit::FAILURE, format!("json: {e}")))?;
-        println!("{json}");
-        return Ok(());
-    }
-    let rows = columns.first().map_or(0, |c| c.values.len());
-    println!(
-        "{}: {rows} row{} sampled, {} of {} columns sanitized",
-        table.display_name(),
-        if rows == 1 { "" } else { "s" },
-        columns.len(),
-        table.columns.len()
-    );
-    for c in &columns {
-        println!("\n{} ({})", c.column, c.rule);
-        let width = c
-            .values
-            .iter()
-            .map(|(o, _)| shown(o).chars().count())
-            .max()
-            .unwrap_or(0)
-            .min(48);
-        for (o, s) in &c.values {
-            println!("  {:<width$}  →  {}", shown(o), shown(s));
-        }
-    }
-    Ok(())
 }
 
 /// Why a table has nothing to preview: its values travel unchanged, as text.
 fn text_form_note(table: &Table) -> String {
-    let why: Vec<String> = table
-        .columns
-        .iter()
-        .filter(|c| c.needs_text)
-        .map(|c| format!("{} ({})", c.name, c.type_name))
-        .collect();
+    let why = super::sanitizing::text_form_columns(table);
     format!(
         "{} is copied in text form because the binary form of {} does not survive a copy; no          rule applies to it, every value is copied unchanged",
         table.display_name(),

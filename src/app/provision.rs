@@ -3,13 +3,14 @@
 
 use std::collections::BTreeSet;
 
+use super::run::{provision_failure, spec_connection};
 use super::Failure;
 use crate::cli::ProvisionArgs;
 use crate::conn::ConnSpec;
 use crate::exit;
 use crate::provision::deliver::{self, DeliverError};
 use crate::provision::plan::{Op, Plan, Rotation};
-use crate::provision::postgres::{self, MigrationsRole, PgError, PgTask};
+use crate::provision::postgres::{self, MigrationsRole, PgTask};
 use crate::provision::secrets::{self, AppConnection, SecretError};
 use crate::provision::spec::{self, DeliveryKind, LoadedSpec, SpecError};
 use crate::provision::{cronjob, guards};
@@ -45,13 +46,17 @@ pub fn run(args: &ProvisionArgs) -> Result<(), Failure> {
         }
     }
 
-    let admin = connection(
+    let admin = spec_connection(
         "[target] admin",
         spec.target.admin_url_env.as_ref(),
         spec.target.admin_url.as_ref(),
     )?;
     let source = match &spec.source {
-        Some(s) => Some(connection("[source]", s.url_env.as_ref(), s.url.as_ref())?),
+        Some(s) => Some(spec_connection(
+            "[source]",
+            s.url_env.as_ref(),
+            s.url.as_ref(),
+        )?),
         None => None,
     };
     let dry_run = args.dry_run || args.check;
@@ -119,33 +124,6 @@ pub fn run(args: &ProvisionArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-pub(super) fn connection(
-    what: &str,
-    env: Option<&toml::Spanned<String>>,
-    url: Option<&toml::Spanned<String>>,
-) -> Result<ConnSpec, Failure> {
-    let text = match (env, url) {
-        (Some(var), _) => std::env::var(var.get_ref()).map_err(|_| {
-            Failure::new(
-                exit::USAGE,
-                format!("{what}: environment variable {} is not set", var.get_ref()),
-            )
-        })?,
-        (None, Some(u)) => u.get_ref().clone(),
-        (None, None) => return Err(Failure::new(exit::USAGE, format!("{what}: no connection"))),
-    };
-    ConnSpec::parse(&text).map_err(|e| Failure::new(exit::USAGE, format!("{what}: {e}")))
-}
-
-pub(super) fn pg_failure(e: PgError) -> Failure {
-    match e {
-        PgError::Refused(m) => Failure::new(exit::REFUSED, m),
-        PgError::Connect { .. } => Failure::new(exit::CONNECTION, e.to_string()),
-        PgError::Query { .. } => Failure::new(exit::FAILURE, e.to_string()),
-        PgError::Privileges(m) => Failure::new(exit::PRIVILEGES, m),
-    }
-}
-
 fn deliver_failure(e: DeliverError) -> Failure {
     Failure::new(exit::FAILURE, e.to_string())
 }
@@ -168,7 +146,9 @@ async fn execute(
         "{}: waiting for the provisioning lock of {dbname}",
         admin.masked()
     );
-    postgres::lock(&client, dbname).await.map_err(pg_failure)?;
+    postgres::lock(&client, dbname)
+        .await
+        .map_err(provision_failure)?;
     tracing::info!("lock taken");
 
     // Guards against production.
@@ -271,7 +251,7 @@ async fn execute(
     }
     let converged = postgres::converge(&client, &task, dry_run)
         .await
-        .map_err(pg_failure)?;
+        .map_err(provision_failure)?;
     plan.lines = converged.lines;
     plan.cannot = converged.cannot;
     let pg_changed = plan

@@ -133,12 +133,7 @@ pub(super) fn refuse_rules_on_text_tables(
         let Some(ruled) = sanitizers.get(&table.oid) else {
             continue;
         };
-        let why: Vec<String> = table
-            .columns
-            .iter()
-            .filter(|c| c.needs_text)
-            .map(|c| format!("{} ({})", c.name, c.type_name))
-            .collect();
+        let why = text_form_columns(table);
         for (column, _) in table.columns.iter().zip(ruled).filter(|(_, s)| s.is_some()) {
             problems.push(format!(
                 "{}.{}: a rule cannot apply here: {} is copied in text form because the binary \
@@ -160,6 +155,17 @@ pub(super) fn refuse_rules_on_text_tables(
             problems.join("\n")
         ),
     ))
+}
+
+/// The columns that put a table in text form, as `name (type)`: their binary form does not
+/// survive a copy.
+pub(super) fn text_form_columns(table: &Table) -> Vec<String> {
+    table
+        .columns
+        .iter()
+        .filter(|c| c.needs_text)
+        .map(|c| format!("{} ({})", c.name, c.type_name))
+        .collect()
 }
 
 /// A key for this run only, from the OS random source.

@@ -428,7 +428,8 @@ const PREVIEW_HELP: &str = "\
 Reads a sample of the table from the source (read-only), applies the rules as a clone would and
 prints each sanitized column's original and sanitized values side by side. Needs the key
 (RESTAGE_KEY, --key-file or --ephemeral-key) like clone. The preview shows production values on
-your terminal: run it where that is allowed.
+your terminal: run it where that is allowed. The run report of --report FILE holds no values,
+only the column decisions and the number of rows sampled.
 
 Example:
   restage preview --source \"$PROD_URL\" --rules rules/app.toml \\
@@ -494,6 +495,10 @@ pub struct PreviewArgs {
     /// Print the sample as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also write the run report to FILE (its schema: docs/report.md): the steps, the table's
+    /// sampled rows and every column's decision; nothing is written to a database.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 const CLONE_HELP: &str = "\

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{verify_server_cert_signed_by_trust_anchor, verify_server_name};
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
 use rustls::{
@@ -51,14 +51,11 @@ pub(crate) fn plan(spec: &ConnSpec) -> Result<TlsPlan, String> {
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let roots = trusted_roots(spec)?;
-    let verifier: Arc<dyn ServerCertVerifier> = match roots {
-        None => Arc::new(NoCertificateCheck::new(&provider)),
-        Some(roots) => Arc::new(RootCheck {
-            roots,
-            check_name: spec.sslmode == SslMode::VerifyFull,
-            algorithms: provider.signature_verification_algorithms,
-        }),
-    };
+    let verifier: Arc<dyn ServerCertVerifier> = Arc::new(CertificateCheck {
+        roots,
+        check_name: spec.sslmode == SslMode::VerifyFull,
+        algorithms: provider.signature_verification_algorithms,
+    });
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("cannot set up TLS: {e}"))?
@@ -251,67 +248,19 @@ fn check_key_permissions(path: &Path, owner: u32, mode: u32, euid: u32) -> Resul
     Ok(())
 }
 
-/// `allow`/`prefer`/`require` without a root file: any certificate is accepted, but the
-/// handshake must still be signed by the key in the certificate presented.
+/// How the server's certificate is checked. Without roots (`allow`/`prefer`/`require` without
+/// a root file) any certificate is accepted, but the handshake must still be signed by the key
+/// in the certificate presented. With roots (`verify-ca`/`verify-full`, and `require` with a
+/// root file) the chain must lead to a trusted root and be valid now; with `check_name` the
+/// certificate must also name the host we dialled (DNS name or IP address).
 #[derive(Debug)]
-struct NoCertificateCheck {
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl NoCertificateCheck {
-    fn new(provider: &CryptoProvider) -> Self {
-        NoCertificateCheck {
-            algorithms: provider.signature_verification_algorithms,
-        }
-    }
-}
-
-impl ServerCertVerifier for NoCertificateCheck {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
-}
-
-/// `verify-ca`/`verify-full` (and `require` with a root file): the chain must lead to a
-/// trusted root and be valid now; with `check_name` the certificate must also name the
-/// host we dialled (DNS name or IP address).
-#[derive(Debug)]
-struct RootCheck {
-    roots: Roots,
+struct CertificateCheck {
+    roots: Option<Roots>,
     check_name: bool,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl ServerCertVerifier for RootCheck {
+impl ServerCertVerifier for CertificateCheck {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -320,9 +269,11 @@ impl ServerCertVerifier for RootCheck {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        let Some(roots) = &self.roots else {
+            return Ok(ServerCertVerified::assertion());
+        };
         let cert = ParsedCertificate::try_from(end_entity)?;
-        if self
-            .roots
+        if roots
             .pinned
             .iter()
             .any(|p| p.as_ref() == end_entity.as_ref())
@@ -331,7 +282,7 @@ impl ServerCertVerifier for RootCheck {
         } else {
             verify_server_cert_signed_by_trust_anchor(
                 &cert,
-                &self.roots.store,
+                &roots.store,
                 intermediates,
                 now,
                 self.algorithms.all,

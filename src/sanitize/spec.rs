@@ -310,6 +310,20 @@ pub trait ColumnSanitizer: Send + Sync {
     }
 }
 
+/// A sanitizer whose outcome never depends on the value: `keep` (`Same`), `null` (`Null`).
+pub struct FixedOutcome(pub Outcome);
+
+impl ColumnSanitizer for FixedOutcome {
+    fn sanitize(
+        &self,
+        _input: Option<&[u8]>,
+        _ctx: &Ctx<'_>,
+        _out: &mut Vec<u8>,
+    ) -> Result<Outcome, SanitizeError> {
+        Ok(self.0)
+    }
+}
+
 /// A column another column's sanitizer reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ColumnRead {

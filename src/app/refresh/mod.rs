@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio_postgres::Client;
 
-use super::clone;
-use super::provision::{connection, pg_failure as provision_failure};
+use super::run::{provision_failure, spec_connection};
 use super::sanitizing::Sanitizing;
 use super::seed::SeedOptions;
 use super::{pg_failure, runtime, Failure};
@@ -62,7 +61,7 @@ pub fn run(args: &RefreshArgs) -> Result<(), Failure> {
         })?,
         None => DEFAULT_GRACE,
     };
-    let admin = connection(
+    let admin = spec_connection(
         "[target] admin",
         loaded.spec.target.admin_url_env.as_ref(),
         loaded.spec.target.admin_url.as_ref(),
@@ -285,7 +284,7 @@ impl Run<'_> {
                 format!("{}: refresh needs a [source] (url_env)", self.loaded.path),
             ));
         };
-        connection("[source]", source.url_env.as_ref(), source.url.as_ref())
+        spec_connection("[source]", source.url_env.as_ref(), source.url.as_ref())
     }
 
     fn admin(&self) -> Result<&Client, Failure> {
@@ -512,7 +511,7 @@ impl Run<'_> {
             report: None,
             quiet: true,
         };
-        let cloned = clone::clone(
+        let cloned = super::run::clone(
             source,
             &self.shadow_as_owner(),
             &options,

@@ -5,6 +5,7 @@ use crate::catalog::TargetState;
 use crate::exit;
 use crate::fixture::FixtureError;
 use crate::pipeline::PipelineError;
+use crate::provision::postgres::PgError;
 use crate::schema::SchemaError;
 
 /// A failed copy into a database: a row count the target did not confirm is a verification
@@ -27,6 +28,17 @@ pub(crate) fn schema_failure(what: &str, e: SchemaError) -> Failure {
         _ => exit::FAILURE,
     };
     Failure::new(code, format!("{what}: {e}"))
+}
+
+/// A failed provisioning step on a server (provision, refresh): a refusal or a missing
+/// privilege keeps its own exit code.
+pub(crate) fn provision_failure(e: PgError) -> Failure {
+    match e {
+        PgError::Refused(m) => Failure::new(exit::REFUSED, m),
+        PgError::Connect { .. } => Failure::new(exit::CONNECTION, e.to_string()),
+        PgError::Query { .. } => Failure::new(exit::FAILURE, e.to_string()),
+        PgError::Privileges(m) => Failure::new(exit::PRIVILEGES, m),
+    }
 }
 
 pub(crate) fn fixture_failure(e: FixtureError) -> Failure {

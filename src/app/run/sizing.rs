@@ -13,6 +13,26 @@ pub(crate) fn parse_conn(flag: &str, text: &str) -> Result<ConnSpec, Failure> {
     ConnSpec::parse(text).map_err(|e| Failure::new(exit::USAGE, format!("{flag}: {e}")))
 }
 
+/// A connection of an environment spec (`[source]`, `[database]`…): the environment variable
+/// its `url_env` names, else its `url`; `what` names it in errors.
+pub(crate) fn spec_connection(
+    what: &str,
+    env: Option<&toml::Spanned<String>>,
+    url: Option<&toml::Spanned<String>>,
+) -> Result<ConnSpec, Failure> {
+    let text = match (env, url) {
+        (Some(var), _) => std::env::var(var.get_ref()).map_err(|_| {
+            Failure::new(
+                exit::USAGE,
+                format!("{what}: environment variable {} is not set", var.get_ref()),
+            )
+        })?,
+        (None, Some(u)) => u.get_ref().clone(),
+        (None, None) => return Err(Failure::new(exit::USAGE, format!("{what}: no connection"))),
+    };
+    parse_conn(what, &text)
+}
+
 /// Tables copied at once: `--jobs`, or one per CPU core (2 when that cannot be known).
 pub(crate) fn jobs(requested: Option<usize>) -> usize {
     requested

@@ -4,6 +4,7 @@
 //! every effect provisioning reports is checked here after its statements ran, and the same
 //! queries decide what to plan in the first place.
 
+use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::Client;
 
 use super::{ident, q, Db, PgError};
@@ -306,18 +307,28 @@ pub(super) async fn public_connect(c: &Client, db: &str) -> Result<bool, PgError
     acl_has(c, db, None, "CONNECT").await
 }
 
+/// The one value of a one-row catalog query; `what` says what was being read.
+async fn one_value<T: for<'a> FromSql<'a>>(
+    c: &Client,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+    what: &str,
+) -> Result<T, PgError> {
+    let row = c.query_one(sql, params).await.map_err(q(what))?;
+    Ok(row.get(0))
+}
+
 /// Who granted CONNECT on `db` to PUBLIC; `None` when PUBLIC holds none.
 async fn public_connect_grantors(c: &Client, db: &str) -> Result<Option<String>, PgError> {
-    let row = c
-        .query_one(
-            "SELECT string_agg(DISTINCT pg_get_userbyid(a.grantor)::text, ', ') \
-             FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a \
-             WHERE d.datname = $1 AND a.grantee = 0 AND a.privilege_type = 'CONNECT'",
-            &[&db],
-        )
-        .await
-        .map_err(q("reading database privileges"))?;
-    Ok(row.get(0))
+    one_value(
+        c,
+        "SELECT string_agg(DISTINCT pg_get_userbyid(a.grantor)::text, ', ') \
+         FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a \
+         WHERE d.datname = $1 AND a.grantee = 0 AND a.privilege_type = 'CONNECT'",
+        &[&db],
+        "reading database privileges",
+    )
+    .await
 }
 
 /// Whether `grantee` (or PUBLIC when `None`) holds `privilege` on database `db` in its ACL.
@@ -327,32 +338,30 @@ pub(super) async fn acl_has(
     grantee: Option<&str>,
     privilege: &str,
 ) -> Result<bool, PgError> {
-    let row = c
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_database d, \
-               aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a \
-             WHERE d.datname = $1 AND a.privilege_type = $3 \
-               AND a.grantee = coalesce((SELECT oid FROM pg_roles WHERE rolname = $2), \
-                                        CASE WHEN $2::text IS NULL THEN 0 ELSE -1 END::oid))",
-            &[&db, &grantee, &privilege],
-        )
-        .await
-        .map_err(q("reading database privileges"))?;
-    Ok(row.get(0))
+    one_value(
+        c,
+        "SELECT EXISTS (SELECT 1 FROM pg_database d, \
+           aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a \
+         WHERE d.datname = $1 AND a.privilege_type = $3 \
+           AND a.grantee = coalesce((SELECT oid FROM pg_roles WHERE rolname = $2), \
+                                    CASE WHEN $2::text IS NULL THEN 0 ELSE -1 END::oid))",
+        &[&db, &grantee, &privilege],
+        "reading database privileges",
+    )
+    .await
 }
 
 /// Whether `role` may connect to `db`; a role or database that does not exist: no.
 pub(super) async fn may_connect(c: &Client, role: &str, db: &str) -> Result<bool, PgError> {
-    let row = c
-        .query_one(
-            "SELECT coalesce(has_database_privilege( \
-               (SELECT oid FROM pg_roles WHERE rolname = $1), \
-               (SELECT oid FROM pg_database WHERE datname = $2), 'CONNECT'), false)",
-            &[&role, &db],
-        )
-        .await
-        .map_err(q("reading database privileges"))?;
-    Ok(row.get(0))
+    one_value(
+        c,
+        "SELECT coalesce(has_database_privilege( \
+           (SELECT oid FROM pg_roles WHERE rolname = $1), \
+           (SELECT oid FROM pg_database WHERE datname = $2), 'CONNECT'), false)",
+        &[&role, &db],
+        "reading database privileges",
+    )
+    .await
 }
 
 /// Whether `role` holds CONNECT on `db` through an ACL entry other than PUBLIC's: its own or
@@ -362,30 +371,28 @@ pub(super) async fn connect_not_through_public(
     role: &str,
     db: &str,
 ) -> Result<Option<String>, PgError> {
-    let row = c
-        .query_one(
-            "SELECT string_agg(DISTINCT pg_get_userbyid(a.grantee)::text, ', ') \
-             FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a, \
-                  pg_roles r \
-             WHERE d.datname = $2 AND r.rolname = $1 AND a.privilege_type = 'CONNECT' \
-               AND a.grantee <> 0 AND pg_has_role(r.oid, a.grantee, 'USAGE')",
-            &[&role, &db],
-        )
-        .await
-        .map_err(q("reading database privileges"))?;
-    Ok(row.get(0))
+    one_value(
+        c,
+        "SELECT string_agg(DISTINCT pg_get_userbyid(a.grantee)::text, ', ') \
+         FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a, \
+              pg_roles r \
+         WHERE d.datname = $2 AND r.rolname = $1 AND a.privilege_type = 'CONNECT' \
+           AND a.grantee <> 0 AND pg_has_role(r.oid, a.grantee, 'USAGE')",
+        &[&role, &db],
+        "reading database privileges",
+    )
+    .await
 }
 
 pub(super) async fn acts_for(c: &Client, role: &str, check: &str) -> Result<bool, PgError> {
-    let row = c
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) \
-               AND pg_has_role(current_user, (SELECT oid FROM pg_roles WHERE rolname = $1), $2)",
-            &[&role, &check],
-        )
-        .await
-        .map_err(q("reading role memberships"))?;
-    Ok(row.get(0))
+    one_value(
+        c,
+        "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) \
+           AND pg_has_role(current_user, (SELECT oid FROM pg_roles WHERE rolname = $1), $2)",
+        &[&role, &check],
+        "reading role memberships",
+    )
+    .await
 }
 
 /// Whether `schema` belongs to `owner`, directly or as `pg_database_owner` (PostgreSQL 15+).
@@ -401,30 +408,28 @@ pub(super) async fn schema_owner_is(
 
 /// Whether PUBLIC holds CREATE on `schema` in its ACL (`has_schema_privilege` takes no PUBLIC).
 pub(super) async fn public_creates(c: &Client, schema: &str) -> Result<bool, PgError> {
-    let row = c
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_namespace n, \
-               aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a \
-             WHERE n.nspname = $1 AND a.grantee = 0 AND a.privilege_type = 'CREATE')",
-            &[&schema],
-        )
-        .await
-        .map_err(q("reading schema privileges"))?;
-    Ok(row.get(0))
+    one_value(
+        c,
+        "SELECT EXISTS (SELECT 1 FROM pg_namespace n, \
+           aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a \
+         WHERE n.nspname = $1 AND a.grantee = 0 AND a.privilege_type = 'CREATE')",
+        &[&schema],
+        "reading schema privileges",
+    )
+    .await
 }
 
 /// Whether `role` has USAGE on `schema`; a role or schema that does not exist: no.
 pub(super) async fn schema_usage(c: &Client, schema: &str, role: &str) -> Result<bool, PgError> {
-    let row = c
-        .query_one(
-            "SELECT coalesce(has_schema_privilege( \
-               (SELECT oid FROM pg_roles WHERE rolname = $2), \
-               (SELECT oid FROM pg_namespace WHERE nspname = $1), 'USAGE'), false)",
-            &[&schema, &role],
-        )
-        .await
-        .map_err(q("reading schema privileges"))?;
-    Ok(row.get(0))
+    one_value(
+        c,
+        "SELECT coalesce(has_schema_privilege( \
+           (SELECT oid FROM pg_roles WHERE rolname = $2), \
+           (SELECT oid FROM pg_namespace WHERE nspname = $1), 'USAGE'), false)",
+        &[&schema, &role],
+        "reading schema privileges",
+    )
+    .await
 }
 
 /// How many existing relations of `kind` in `schema` lack one of `privileges` for `role`,

@@ -765,28 +765,9 @@ pub fn samples_column(info: &ColumnInfo) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sanitize::builtin::{keep::SPEC as KEEP, null::SPEC as NULL};
     use crate::sanitize::spec::{oids, ParamSpec};
 
-    static KEEP: RuleSpec = RuleSpec {
-        name: "keep",
-        summary: "Copy unchanged.",
-        params: &[],
-        accepts: TypeClass::ALL,
-        may_produce_null: false,
-        unique_preserving: true,
-        max_len: MaxLen::SameAsInput,
-        example: r#"a = "keep""#,
-    };
-    static NULL: RuleSpec = RuleSpec {
-        name: "null",
-        summary: "NULL.",
-        params: &[],
-        accepts: TypeClass::ALL,
-        may_produce_null: true,
-        unique_preserving: false,
-        max_len: MaxLen::Chars(0),
-        example: r#"a = { rule = "null" }"#,
-    };
     /// Declarations shaped like the ones the rule library ships.
     static EMAIL: RuleSpec = RuleSpec {
         name: "email",

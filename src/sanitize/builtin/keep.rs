@@ -4,7 +4,7 @@ use crate::sanitize::spec::*;
 
 pub struct Keep;
 
-static SPEC: RuleSpec = RuleSpec {
+pub(crate) static SPEC: RuleSpec = RuleSpec {
     name: "keep",
     summary:
         "Copy the value unchanged (an explicit decision that the column holds no personal data).",
@@ -16,19 +16,6 @@ static SPEC: RuleSpec = RuleSpec {
     example: r#"created_at = "keep""#,
 };
 
-struct KeepValue;
-
-impl ColumnSanitizer for KeepValue {
-    fn sanitize(
-        &self,
-        _input: Option<&[u8]>,
-        _ctx: &Ctx<'_>,
-        _out: &mut Vec<u8>,
-    ) -> Result<Outcome, SanitizeError> {
-        Ok(Outcome::Same)
-    }
-}
-
 impl Rule for Keep {
     fn spec(&self) -> &'static RuleSpec {
         &SPEC
@@ -39,27 +26,20 @@ impl Rule for Keep {
     }
 
     fn build(&self, _args: &RuleArgs<'_>) -> Result<Box<dyn ColumnSanitizer>, String> {
-        Ok(Box::new(KeepValue))
+        Ok(Box::new(FixedOutcome(Outcome::Same)))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::util::tests::*;
     use super::*;
     use crate::sanitize::testing::{column, run};
 
     #[test]
     fn keeps_values_and_nulls() {
         let col = column(TypeClass::Text, crate::sanitize::oids::TEXT);
-        let s = Keep.build(&RuleArgs {
-            params: &toml::Table::new(),
-            column: &col,
-            domain: "d",
-            row: &[],
-            unique_domains: &NO_UNIQUE_DOMAINS,
-            dictionary: None,
-        });
-        let s = s.expect("builds");
+        let s = must(build(&Keep, "", &col));
         assert_eq!(run(s.as_ref(), Some(b"abc")), (Outcome::Same, Vec::new()));
         assert_eq!(run(s.as_ref(), None), (Outcome::Same, Vec::new()));
     }

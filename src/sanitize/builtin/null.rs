@@ -4,7 +4,7 @@ use crate::sanitize::spec::*;
 
 pub struct Null;
 
-static SPEC: RuleSpec = RuleSpec {
+pub(crate) static SPEC: RuleSpec = RuleSpec {
     name: "null",
     summary: "Replace every value with NULL.",
     params: &[],
@@ -14,19 +14,6 @@ static SPEC: RuleSpec = RuleSpec {
     max_len: MaxLen::Chars(0),
     example: r#"notes = { rule = "null" }"#,
 };
-
-struct NullValue;
-
-impl ColumnSanitizer for NullValue {
-    fn sanitize(
-        &self,
-        _input: Option<&[u8]>,
-        _ctx: &Ctx<'_>,
-        _out: &mut Vec<u8>,
-    ) -> Result<Outcome, SanitizeError> {
-        Ok(Outcome::Null)
-    }
-}
 
 impl Rule for Null {
     fn spec(&self) -> &'static RuleSpec {
@@ -38,27 +25,20 @@ impl Rule for Null {
     }
 
     fn build(&self, _args: &RuleArgs<'_>) -> Result<Box<dyn ColumnSanitizer>, String> {
-        Ok(Box::new(NullValue))
+        Ok(Box::new(FixedOutcome(Outcome::Null)))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::util::tests::*;
     use super::*;
     use crate::sanitize::testing::{column, run};
 
     #[test]
     fn every_value_becomes_null() {
         let col = column(TypeClass::Integer, crate::sanitize::oids::INT4);
-        let s = Null.build(&RuleArgs {
-            params: &toml::Table::new(),
-            column: &col,
-            domain: "d",
-            row: &[],
-            unique_domains: &NO_UNIQUE_DOMAINS,
-            dictionary: None,
-        });
-        let s = s.expect("builds");
+        let s = must(build(&Null, "", &col));
         assert_eq!(
             run(s.as_ref(), Some(&7i32.to_be_bytes())),
             (Outcome::Null, Vec::new())

@@ -215,31 +215,27 @@ impl Permutation {
 
     /// The image of `x` (< n) in `0..n`.
     pub fn apply(&self, n: u128, x: u128) -> u128 {
-        if n <= 1 {
-            return 0;
-        }
-        let half = Self::half_bits(n);
-        let mut y = x;
-        loop {
-            y = self.encrypt(y, half);
-            if y < n {
-                return y;
-            }
-        }
+        Self::walk(n, x, |v, half| self.encrypt(v, half))
     }
 
     /// The preimage of `y` (< n): `invert(n, apply(n, x)) == x`. Cycle-walking backwards
     /// passes the same out-of-range points the forward walk did.
     pub fn invert(&self, n: u128, y: u128) -> u128 {
+        Self::walk(n, y, |v, half| self.decrypt(v, half))
+    }
+
+    /// Cycle-walking: applies `step` (a permutation of the `2 * half`-bit domain) until the
+    /// value falls back into `0..n`.
+    fn walk(n: u128, start: u128, step: impl Fn(u128, u32) -> u128) -> u128 {
         if n <= 1 {
             return 0;
         }
         let half = Self::half_bits(n);
-        let mut x = y;
+        let mut v = start;
         loop {
-            x = self.decrypt(x, half);
-            if x < n {
-                return x;
+            v = step(v, half);
+            if v < n {
+                return v;
             }
         }
     }
