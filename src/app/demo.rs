@@ -143,7 +143,7 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
 const DEMO_SEED: &str = include_str!("../../seeds/demo.toml");
 const DEMO_SEED_PATH: &str = "seeds/demo.toml";
 
-fn seed_tenant(target: &crate::conn::ConnSpec) -> Result<super::seed::SeedOutcome, Failure> {
+fn seed_tenant(target: &crate::conn::ConnSpec) -> Result<super::run::SeedOutcome, Failure> {
     let plan = seed::plan::parse(Path::new(DEMO_SEED_PATH), DEMO_SEED).map_err(|problems| {
         Failure::new(
             exit::FAILURE,
@@ -153,7 +153,7 @@ fn seed_tenant(target: &crate::conn::ConnSpec) -> Result<super::seed::SeedOutcom
             ),
         )
     })?;
-    super::seed::seed_database(target, &plan, &super::seed::SeedOptions::default())
+    super::run::seed_database(target, &plan, &super::run::SeedOptions::default())
 }
 
 /// What verify's `values` column counts, for readers meeting the table for the first time.

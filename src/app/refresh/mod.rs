@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use tokio_postgres::Client;
 
+use super::run::SeedOptions;
 use super::run::{provision_failure, spec_connection};
 use super::sanitizing::Sanitizing;
-use super::seed::SeedOptions;
 use super::{pg_failure, runtime, Failure};
 use crate::cli::{CloneOptions, OutputArgs, RefreshArgs, RulesArgs, TableSelection};
 use crate::conn::{ConnSpec, Secret};
@@ -168,7 +168,7 @@ impl Run<'_> {
         let seed_plan = match &self.refresh.seed_plan {
             Some(path) => {
                 let path = self.loaded.resolve(path.get_ref());
-                Some((super::seed::load_plan(&path)?, path))
+                Some((super::run::load_plan(&path)?, path))
             }
             None => None,
         };
@@ -607,7 +607,7 @@ impl Run<'_> {
                 seed: None,
                 jobs: self.args.jobs,
             };
-            let outcome = super::seed::seed_database(&self.shadow_as_owner(), plan, &options)
+            let outcome = super::run::seed_database(&self.shadow_as_owner(), plan, &options)
                 .map_err(|f| {
                     Failure::new(
                         f.code,

@@ -10,6 +10,7 @@ mod failure;
 mod leak_scan;
 mod marking;
 pub(crate) mod plan;
+mod seed_run;
 mod sizing;
 mod types;
 
@@ -19,5 +20,6 @@ pub(crate) use failure::{
 };
 pub(crate) use leak_scan::{outcome as scan_outcome, scan};
 pub(crate) use marking::{left_behind, mark_complete, mark_incomplete};
+pub(crate) use seed_run::{load_plan, seed_database, SeedOptions, SeedOutcome};
 pub(crate) use sizing::{jobs, parse_conn, spec_connection, APPLICATION_NAME};
 pub(crate) use types::{type_kind, type_map};
