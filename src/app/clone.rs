@@ -184,7 +184,7 @@ impl CloneRun<'_> {
             comments,
         )?;
         // The closure is computed (and bad roots or filters refused) before the target changes.
-        let subset = match &subset_spec {
+        let mut subset = match &subset_spec {
             Some(spec) => {
                 let closure = Instant::now();
                 let subset = subsetting::compute(
@@ -201,14 +201,17 @@ impl CloneRun<'_> {
             None => None,
         };
 
-        let archive = SchemaArchive::dump_schemas(
-            self.source,
-            &leader.snapshot,
-            server,
-            comments,
-            &self.options.schemas,
-        )
-        .map_err(|e| run::schema_failure("source", e))?;
+        let archive =
+            subsetting::count_alongside(self.rt, &leader.client, &tables, subset.as_mut(), || {
+                SchemaArchive::dump_schemas(
+                    self.source,
+                    &leader.snapshot,
+                    server,
+                    comments,
+                    &self.options.schemas,
+                )
+            })?
+            .map_err(|e| run::schema_failure("source", e))?;
         super::versions::check_restore_tool(self.rt, archive.pg_restore(), &target_client)?;
         self.report.versions.pg_dump = Some(archive.pg_dump.version.to_string());
         let restore = RestoreOptions {

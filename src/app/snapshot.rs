@@ -191,7 +191,7 @@ fn write_from(
     report.versions.source_server = Some(server.to_string());
     let comments = args.keep_comments || sanitizing.verbatim;
     super::schema_text::guard(&rt, &leader.client, sanitizing, &rules, &tables, comments)?;
-    let subset = match &subset_spec {
+    let mut subset = match &subset_spec {
         Some(spec) => Some(super::subsetting::compute(
             &rt,
             &leader.client,
@@ -202,8 +202,10 @@ fn write_from(
         None => None,
     };
     let archive =
-        SchemaArchive::dump_schemas(source, &leader.snapshot, server, comments, &args.schemas)
-            .map_err(|e| run::schema_failure("source", e))?;
+        super::subsetting::count_alongside(&rt, &leader.client, &tables, subset.as_mut(), || {
+            SchemaArchive::dump_schemas(source, &leader.snapshot, server, comments, &args.schemas)
+        })?
+        .map_err(|e| run::schema_failure("source", e))?;
     let schema = match unchanged_schema(out, &archive, server) {
         Some(previous) => previous,
         None => {
@@ -220,9 +222,6 @@ fn write_from(
         run::plan::from_catalog(&catalog, tables, (&rules, sanitizing), SPLIT_BYTES, None);
     if let Some(subset) = &subset {
         super::subsetting::restrict(&mut plans, subset);
-        if !args.output.quiet && !args.output.json {
-            print!("{}", super::subsetting::summary(&plans, subset));
-        }
     }
     let files = SnapshotFiles::new(out).map_err(|e| {
         Failure::new(
@@ -260,6 +259,15 @@ fn write_from(
         )
     })?;
     let _ = rt.block_on(leader.finish());
+    if let Some(subset) = subset
+        .as_ref()
+        .filter(|_| !args.output.quiet && !args.output.json)
+    {
+        print!(
+            "{}",
+            super::subsetting::summary(&plans, &outcome.tables, subset)
+        );
+    }
     let source_rows = subset
         .as_ref()
         .map(super::subsetting::source_rows)

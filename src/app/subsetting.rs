@@ -9,7 +9,7 @@ use tokio_postgres::Client;
 use super::Failure;
 use crate::catalog::Table;
 use crate::exit;
-use crate::pipeline::TablePlan;
+use crate::pipeline::{TablePlan, TableStats};
 use crate::rules::RuleFile;
 use crate::source::{Part, RowFilter};
 use crate::subset::{self, Subset, SubsetError, SubsetSpec};
@@ -19,6 +19,10 @@ pub(super) fn spec(roots: &[String], files: &[RuleFile]) -> Result<Option<Subset
     SubsetSpec::parse(roots, files).map_err(failure)
 }
 
+/// Set to `ctid`, every table's rows are listed by the general walk, none named by a
+/// semi-join predicate: the same rows, for comparing the two or diagnosing a subset.
+pub const WALK_VARIABLE: &str = "RESTAGE_SUBSET_WALK";
+
 /// The rows each of `tables` copies, computed with the leader's snapshot (read only).
 pub(super) fn compute(
     rt: &tokio::runtime::Runtime,
@@ -27,8 +31,43 @@ pub(super) fn compute(
     tables: &[Table],
     server_version_num: u32,
 ) -> Result<Subset, Failure> {
-    rt.block_on(subset::compute(leader, spec, tables, server_version_num))
-        .map_err(failure)
+    let walk = match std::env::var(WALK_VARIABLE).as_deref() {
+        Ok("ctid") => subset::Walk::CtidOnly,
+        _ => subset::Walk::Auto,
+    };
+    rt.block_on(subset::compute(
+        leader,
+        spec,
+        tables,
+        server_version_num,
+        walk,
+    ))
+    .map_err(failure)
+}
+
+/// Runs `alongside` (the schema dump: a child process that mostly waits) on a thread of its
+/// own while the leader counts the source rows of each subset table in the snapshot, so the
+/// counts take no wall time of their own.
+pub(super) fn count_alongside<T: Send>(
+    rt: &tokio::runtime::Runtime,
+    leader: &Client,
+    tables: &[Table],
+    subset: Option<&mut Subset>,
+    alongside: impl FnOnce() -> T + Send,
+) -> Result<T, Failure> {
+    std::thread::scope(|scope| {
+        let other = scope.spawn(alongside);
+        let counted = match subset {
+            Some(subset) => rt
+                .block_on(subset::count_source_rows(leader, tables, subset))
+                .map_err(failure),
+            None => Ok(()),
+        };
+        let out = other.join().map_err(|_| {
+            Failure::new(exit::FAILURE, "internal: the schema dump thread panicked")
+        })?;
+        counted.map(|()| out)
+    })
 }
 
 /// Each subset table is read whole, restricted to its rows (ctid sets are read with TID
@@ -60,18 +99,19 @@ fn failure(e: SubsetError) -> Failure {
     Failure::new(code, e.to_string())
 }
 
-/// `subset: schema.table  copied of source` lines, largest source first.
-pub(super) fn summary(plans: &[TablePlan], subset: &Subset) -> String {
+/// `subset: schema.table  copied of source` lines after the copy, largest source first.
+pub(super) fn summary(plans: &[TablePlan], stats: &[TableStats], subset: &Subset) -> String {
     let mut lines: Vec<(u64, String)> = plans
         .iter()
-        .filter_map(|p| {
+        .zip(stats)
+        .filter_map(|(p, s)| {
             let rows = subset.get(&p.table.oid)?;
             Some((
                 rows.source_rows,
                 format!(
                     "subset: {} {} of {} rows\n",
                     p.table.display_name(),
-                    rows.copied_rows,
+                    s.rows,
                     rows.source_rows
                 ),
             ))
