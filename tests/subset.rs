@@ -598,3 +598,40 @@ fn both_walks_copy_the_same_rows_of_every_fixture_schema() {
         );
     }
 }
+
+#[test]
+fn conditions_that_vary_between_queries_are_evaluated_once() {
+    let pg = cluster();
+    let src = loaded_db(pg, "chains_volatile", "subset/chains.sql");
+    // Always true, but random() and now() may answer differently in each reading
+    // connection's transaction: the walk lists those rows instead of re-evaluating them.
+    for (name, filter) in [
+        ("random", "total > 10 AND random() >= 0"),
+        ("clock", "total > 10 AND now() > timestamptz '2000-01-01'"),
+    ] {
+        let file = rules(
+            &format!("chains_{name}"),
+            &format!("[tables.invoices]\nwhere = \"{filter}\"\n"),
+        );
+        let args = [
+            "--rules",
+            file.to_str().unwrap_or_default(),
+            "--ephemeral-key",
+        ];
+        let root = "public.accounts: id % 6 = 0";
+        let (dst, run) = subset_clone(&src, &format!("chains_{name}"), false, &args, root);
+        for table in ["invoices", "invoice_lines", "accounts"] {
+            let table = format!("public.{table}");
+            assert_eq!(walked(&run, &table), "ctid", "{name}: {table}");
+        }
+        assert_foreign_keys_valid(&src, &dst);
+        assert_eq!(
+            count(&dst, "SELECT count(*) FROM invoices"),
+            count(
+                &src,
+                "SELECT count(*) FROM invoices WHERE account_id % 6 = 0 AND total > 10"
+            ),
+            "{name}"
+        );
+    }
+}

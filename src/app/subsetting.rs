@@ -21,7 +21,7 @@ pub(super) fn spec(roots: &[String], files: &[RuleFile]) -> Result<Option<Subset
 
 /// Set to `ctid`, every table's rows are listed by the general walk, none named by a
 /// semi-join predicate: the same rows, for comparing the two or diagnosing a subset.
-pub const WALK_VARIABLE: &str = "RESTAGE_SUBSET_WALK";
+const WALK_VARIABLE: &str = "RESTAGE_SUBSET_WALK";
 
 /// The rows each of `tables` copies, computed with the leader's snapshot (read only).
 pub(super) fn compute(

@@ -35,15 +35,26 @@ pub struct Chains {
 }
 
 impl Chains {
-    /// `roots`: the relation of each resolved root, in order.
-    pub fn find(graph: &Graph, follow: &[Follow], roots: &[u32]) -> Chains {
+    /// `roots`: the relation of each resolved root, in order; `excluded`: tables whose
+    /// conditions must be evaluated once, by the walk, not again by every query that names
+    /// their rows.
+    pub fn find(
+        graph: &Graph,
+        follow: &[Follow],
+        roots: &[u32],
+        excluded: &HashSet<u32>,
+    ) -> Chains {
         let (members, copied) = reach(graph, follow, roots);
         let family = |oid: u32| graph.relations.get(&oid).map_or(oid, |r| r.top);
         let mut candidates: Vec<u32> = graph
             .relations
             .values()
             .filter(|r| {
-                !r.partitioned && r.top == r.oid && r.leaves == [r.oid] && copied.contains(&r.oid)
+                !r.partitioned
+                    && r.top == r.oid
+                    && r.leaves == [r.oid]
+                    && copied.contains(&r.oid)
+                    && !excluded.contains(&r.oid)
             })
             .map(|r| r.oid)
             .collect();
@@ -153,6 +164,66 @@ impl Chains {
     }
 }
 
+/// The names `condition` calls (`name(`, lowercased unless quoted, string literals skipped;
+/// SQL keywords such as `IN (` come along and match no function) and whether it names the
+/// current date or time.
+pub fn called_names(condition: &str) -> (Vec<String>, bool) {
+    const CLOCKS: [&str; 5] = [
+        "current_date",
+        "current_time",
+        "current_timestamp",
+        "localtime",
+        "localtimestamp",
+    ];
+    let mut called = Vec::new();
+    let mut clock = false;
+    let chars: Vec<char> = condition.chars().collect();
+    let mut at = 0;
+    while at < chars.len() {
+        let c = chars[at];
+        if c == '\'' {
+            // A string literal: nothing in it is called.
+            at += 1;
+            while at < chars.len() && chars[at] != '\'' {
+                at += 1;
+            }
+            at += 1;
+            continue;
+        }
+        if c.is_alphabetic() || c == '_' || c == '"' {
+            let start = at;
+            let quoted = c == '"';
+            at += 1;
+            while at < chars.len()
+                && (if quoted {
+                    chars[at - 1] != '"' || at == start + 1
+                } else {
+                    chars[at].is_alphanumeric() || chars[at] == '_' || chars[at] == '$'
+                })
+            {
+                at += 1;
+            }
+            let word: String = chars[start..at].iter().collect();
+            let word = if quoted {
+                word.trim_matches('"').to_string()
+            } else {
+                word.to_lowercase()
+            };
+            clock |= CLOCKS.contains(&word.as_str());
+            let mut next = at;
+            while next < chars.len() && chars[next].is_whitespace() {
+                next += 1;
+            }
+            if chars.get(next) == Some(&'(') {
+                called.push(word);
+            }
+            continue;
+        }
+        at += 1;
+    }
+    (called, clock)
+}
+
 /// Families (top relations) that may hold members, and that may hold copied rows: an
 /// over-approximation of the walk, ignoring filters and which rows match.
 fn reach(graph: &Graph, follow: &[Follow], roots: &[u32]) -> (HashSet<u32>, HashSet<u32>) {
@@ -212,7 +283,7 @@ mod tests {
     }
 
     fn chain_tables(g: &Graph, follow: &[Follow], roots: &[u32]) -> Vec<u32> {
-        let chains = Chains::find(g, follow, roots);
+        let chains = Chains::find(g, follow, roots, &HashSet::new());
         chains.in_order(g)
     }
 
@@ -222,9 +293,12 @@ mod tests {
         let g = graph(&[1, 2, 3, 4], &[(2, 1), (3, 2)]);
         let follow = [Follow::Follow; 2];
         assert_eq!(chain_tables(&g, &follow, &[1]), [1, 2, 3]);
-        let chains = Chains::find(&g, &follow, &[1]);
+        let chains = Chains::find(&g, &follow, &[1], &HashSet::new());
         assert_eq!(chains.sources(3), Some(&[Source::Down(1)][..]));
         assert_eq!(chains.sources(1), Some(&[Source::Root(0)][..]));
+        // A table whose filter must run once takes the tables below and above it along.
+        let chains = Chains::find(&g, &follow, &[1], &HashSet::from([2]));
+        assert_eq!(chains.in_order(&g), Vec::<u32>::new());
     }
 
     #[test]
@@ -243,8 +317,13 @@ mod tests {
 
     #[test]
     fn self_references_cycles_and_diamonds() {
+        // 2 references 1 and itself: a row of 2 reached through the self-reference may
+        // reference any row of 1, so neither is a chain.
         let g = graph(&[1, 2], &[(2, 1), (2, 2)]);
-        assert_eq!(chain_tables(&g, &[Follow::Follow; 2], &[1]), [1]);
+        assert_eq!(chain_tables(&g, &[Follow::Follow; 2], &[1]), Vec::<u32>::new());
+        // A root referencing itself keeps the ctid walk, a table below it too.
+        let g = graph(&[1, 2], &[(1, 1), (2, 1)]);
+        assert_eq!(chain_tables(&g, &[Follow::Follow; 2], &[1]), Vec::<u32>::new());
         // 2 and 3 reference each other below root 1.
         let g = graph(&[1, 2, 3], &[(2, 1), (3, 2), (2, 3)]);
         assert_eq!(
@@ -259,6 +338,17 @@ mod tests {
             chain_tables(&g, &[Follow::Follow; 4], &[1]),
             Vec::<u32>::new()
         );
+    }
+
+    #[test]
+    fn calls_and_clocks_are_found_outside_literals() {
+        let (called, clock) = called_names("id % 10 = 0 AND name <> 'random()'");
+        assert!(called.is_empty() && !clock, "{called:?}");
+        let (called, clock) =
+            called_names("random () < 0.5 OR public.Lower(x) IN ('a') OR \"F\"(y)");
+        assert_eq!(called, ["random", "lower", "in", "F"]);
+        assert!(!clock);
+        assert!(called_names("at > CURRENT_DATE - 7").1);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use std::collections::{HashMap, HashSet};
 
 use tokio_postgres::Client;
 
-use super::chain::{Chains, Source};
+use super::chain::{self, Chains, Source};
 use super::graph::{Edge, Graph, Relation};
 use super::query::{self, Tid};
 use super::spec::{Follow, SubsetSpec};
@@ -76,8 +76,13 @@ pub async fn compute(
     let graph = Graph::load(client, tables, server_version_num)
         .await
         .map_err(|e| SubsetError::Source(crate::pgerr::describe(&e)))?;
-    let resolved = resolve(spec, &graph, walk)?;
+    let mut resolved = resolve(spec, &graph)?;
     resolved.check_conditions(client).await?;
+    if walk == Walk::Auto {
+        let excluded = resolved.evaluated_once(client).await?;
+        let root_tables: Vec<u32> = resolved.roots.iter().map(|(rel, _, _)| rel.oid).collect();
+        resolved.chains = Chains::find(&graph, &resolved.follow, &root_tables, &excluded);
+    }
     let mut rows: HashMap<u32, Rows> = tables.iter().map(|t| (t.oid, Rows::default())).collect();
     for (relation, condition, origin) in &resolved.roots {
         // A chain root is never listed: whether it matches anything is all the walk needs.
@@ -187,11 +192,7 @@ fn add(rows: &mut HashMap<u32, Rows>, found: Vec<(u32, Tid)>, member: bool, via:
     }
 }
 
-fn resolve<'g>(
-    spec: &SubsetSpec,
-    graph: &'g Graph,
-    walk: Walk,
-) -> Result<Resolved<'g>, SubsetError> {
+fn resolve<'g>(spec: &SubsetSpec, graph: &'g Graph) -> Result<Resolved<'g>, SubsetError> {
     let find = |name: &str, origin: &str| {
         graph.find(name).ok_or_else(|| SubsetError::Spec {
             origin: origin.to_string(),
@@ -280,20 +281,13 @@ fn resolve<'g>(
             }
         }
     }
-    let chains = match walk {
-        Walk::Auto => {
-            let root_tables: Vec<u32> = roots.iter().map(|(rel, _, _)| rel.oid).collect();
-            Chains::find(graph, &follow, &root_tables)
-        }
-        Walk::CtidOnly => Chains::default(),
-    };
     Ok(Resolved {
         graph,
         filters,
         percents,
         follow,
         roots,
-        chains,
+        chains: Chains::default(),
     })
 }
 
@@ -403,6 +397,42 @@ impl Resolved<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Tables with a root condition or filter that could select other rows in another query
+    /// of the run (a function the server does not mark immutable, such as `random()` or
+    /// `now()`, whose transaction differs per reading connection; the current date or
+    /// time): the walk evaluates those once and lists the rows.
+    async fn evaluated_once(&self, client: &Client) -> Result<HashSet<u32>, SubsetError> {
+        let mut conditions: Vec<(u32, &str)> = self
+            .roots
+            .iter()
+            .map(|(rel, condition, _)| (rel.oid, condition.as_str()))
+            .collect();
+        for relation in self.graph.relations.values() {
+            for (condition, _) in self.filters.get(&relation.top).into_iter().flatten() {
+                conditions.push((relation.oid, condition.as_str()));
+            }
+        }
+        let mut excluded = HashSet::new();
+        for (table, condition) in conditions {
+            let (called, clock) = chain::called_names(condition);
+            let varies = clock
+                || (!called.is_empty()
+                    && client
+                        .query_one(
+                            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_proc \
+                             WHERE proname = ANY($1::text[]) AND provolatile <> 'i')",
+                            &[&called],
+                        )
+                        .await
+                        .and_then(|row| row.try_get::<_, bool>(0))
+                        .map_err(|e| SubsetError::Source(crate::pgerr::describe(&e)))?);
+            if varies {
+                excluded.insert(table);
+            }
+        }
+        Ok(excluded)
     }
 
     /// Every `where` is planned once, so a bad one fails here, before anything is written,
