@@ -320,10 +320,16 @@ mod tests {
         // 2 references 1 and itself: a row of 2 reached through the self-reference may
         // reference any row of 1, so neither is a chain.
         let g = graph(&[1, 2], &[(2, 1), (2, 2)]);
-        assert_eq!(chain_tables(&g, &[Follow::Follow; 2], &[1]), Vec::<u32>::new());
+        assert_eq!(
+            chain_tables(&g, &[Follow::Follow; 2], &[1]),
+            Vec::<u32>::new()
+        );
         // A root referencing itself keeps the ctid walk, a table below it too.
         let g = graph(&[1, 2], &[(1, 1), (2, 1)]);
-        assert_eq!(chain_tables(&g, &[Follow::Follow; 2], &[1]), Vec::<u32>::new());
+        assert_eq!(
+            chain_tables(&g, &[Follow::Follow; 2], &[1]),
+            Vec::<u32>::new()
+        );
         // 2 and 3 reference each other below root 1.
         let g = graph(&[1, 2, 3], &[(2, 1), (3, 2), (2, 3)]);
         assert_eq!(
