@@ -70,8 +70,8 @@ pub(super) fn count_alongside<T: Send>(
     })
 }
 
-/// Each subset table is read whole, restricted to its rows (ctid sets are read with TID
-/// scans, so block ranges would gain nothing).
+/// Each subset table is read whole, restricted to its rows (a ctid set or a semi-join
+/// predicate: block ranges would repeat the semi-join's other side in every part).
 pub(super) fn restrict(plans: &mut [TablePlan], subset: &Subset) {
     for plan in plans {
         if let Some(rows) = subset.get(&plan.table.oid) {
