@@ -24,7 +24,7 @@ use super::graph::{Edge, Graph, Relation};
 use super::query::{self, Tid};
 use super::spec::{Follow, SubsetSpec};
 use super::{SubsetError, TableRows};
-use crate::catalog::{quote_ident, Table};
+use crate::catalog::{quote_ident, CopyFormat, Table};
 
 /// A row newly copied, with the foreign key it came down through, if any.
 type Arrived = (Tid, Option<usize>);
@@ -79,7 +79,8 @@ pub async fn compute(
     let mut resolved = resolve(spec, &graph)?;
     resolved.check_conditions(client).await?;
     if walk == Walk::Auto {
-        let excluded = resolved.evaluated_once(client).await?;
+        let mut excluded = resolved.evaluated_once(client).await?;
+        excluded.extend(resolved.read_as_text(tables));
         let root_tables: Vec<u32> = resolved.roots.iter().map(|(rel, _, _)| rel.oid).collect();
         resolved.chains = Chains::find(&graph, &resolved.follow, &root_tables, &excluded);
     }
@@ -397,6 +398,29 @@ impl Resolved<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Tables read in COPY's text format, whose reading session sets its own `TimeZone` and
+    /// `DateStyle` (a condition could select other rows there), and the parents they copy
+    /// `null` keys to (whose rows that session tests): the walk lists their rows.
+    fn read_as_text(&self, tables: &[Table]) -> HashSet<u32> {
+        let text: HashSet<u32> = tables
+            .iter()
+            .filter(|t| t.copy_format() == CopyFormat::Text)
+            .map(|t| t.oid)
+            .collect();
+        let mut out = text.clone();
+        for (i, edge) in self.graph.edges.iter().enumerate() {
+            let child_read_as_text = self
+                .graph
+                .relations
+                .get(&edge.child)
+                .is_some_and(|r| r.leaves.iter().any(|leaf| text.contains(leaf)));
+            if self.follow[i] == Follow::Null && child_read_as_text {
+                out.insert(edge.parent);
+            }
+        }
+        out
     }
 
     /// Tables with a root condition or filter that could select other rows in another query
