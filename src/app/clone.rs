@@ -201,17 +201,21 @@ impl CloneRun<'_> {
             None => None,
         };
 
-        let archive =
-            subsetting::count_alongside(self.rt, &leader.client, &tables, subset.as_mut(), || {
-                SchemaArchive::dump_schemas(
-                    self.source,
-                    &leader.snapshot,
-                    server,
-                    comments,
-                    &self.options.schemas,
-                )
-            })?
-            .map_err(|e| run::schema_failure("source", e))?;
+        let counting = subsetting::count_source_rows(
+            self.rt,
+            &leader.client,
+            (self.source, &leader.snapshot),
+            &tables,
+            subset.as_mut(),
+        )?;
+        let archive = SchemaArchive::dump_schemas(
+            self.source,
+            &leader.snapshot,
+            server,
+            comments,
+            &self.options.schemas,
+        )
+        .map_err(|e| run::schema_failure("source", e))?;
         super::versions::check_restore_tool(self.rt, archive.pg_restore(), &target_client)?;
         self.report.versions.pg_dump = Some(archive.pg_dump.version.to_string());
         let restore = RestoreOptions {
@@ -296,6 +300,9 @@ impl CloneRun<'_> {
         self.verify_sequences(&target_client, &catalog)?;
         self.report.end();
 
+        if let (Some(counting), Some(subset)) = (counting, subset.as_mut()) {
+            counting.finish(subset)?;
+        }
         let source_rows = subset
             .as_ref()
             .map(subsetting::source_rows)

@@ -201,11 +201,16 @@ fn write_from(
         )?),
         None => None,
     };
+    let counting = super::subsetting::count_source_rows(
+        &rt,
+        &leader.client,
+        (source, &leader.snapshot),
+        &tables,
+        subset.as_mut(),
+    )?;
     let archive =
-        super::subsetting::count_alongside(&rt, &leader.client, &tables, subset.as_mut(), || {
-            SchemaArchive::dump_schemas(source, &leader.snapshot, server, comments, &args.schemas)
-        })?
-        .map_err(|e| run::schema_failure("source", e))?;
+        SchemaArchive::dump_schemas(source, &leader.snapshot, server, comments, &args.schemas)
+            .map_err(|e| run::schema_failure("source", e))?;
     let schema = match unchanged_schema(out, &archive, server) {
         Some(previous) => previous,
         None => {
@@ -259,6 +264,9 @@ fn write_from(
         )
     })?;
     let _ = rt.block_on(leader.finish());
+    if let (Some(counting), Some(subset)) = (counting, subset.as_mut()) {
+        counting.finish(subset)?;
+    }
     if let Some(subset) = subset
         .as_ref()
         .filter(|_| !args.output.quiet && !args.output.json)

@@ -6,8 +6,10 @@ use std::collections::HashMap;
 
 use tokio_postgres::Client;
 
+use super::run::APPLICATION_NAME;
 use super::Failure;
 use crate::catalog::Table;
+use crate::conn::ConnSpec;
 use crate::exit;
 use crate::pipeline::{TablePlan, TableStats};
 use crate::rules::RuleFile;
@@ -45,29 +47,78 @@ pub(super) fn compute(
     .map_err(failure)
 }
 
-/// Runs `alongside` (the schema dump: a child process that mostly waits) on a thread of its
-/// own while the leader counts the source rows of each subset table in the snapshot, so the
-/// counts take no wall time of their own.
-pub(super) fn count_alongside<T: Send>(
+/// Counts the source rows of the subset tables, in the snapshot: before the rows are chosen
+/// those whose every row may be listed, the others on a connection and a thread of their own
+/// while the run goes on (they only tell people how many rows were left out).
+pub(super) fn count_source_rows(
     rt: &tokio::runtime::Runtime,
     leader: &Client,
+    (source, snapshot): (&ConnSpec, &str),
     tables: &[Table],
     subset: Option<&mut Subset>,
-    alongside: impl FnOnce() -> T + Send,
-) -> Result<T, Failure> {
-    std::thread::scope(|scope| {
-        let other = scope.spawn(alongside);
-        let counted = match subset {
-            Some(subset) => rt
-                .block_on(subset::count_source_rows(leader, tables, subset))
-                .map_err(failure),
-            None => Ok(()),
-        };
-        let out = other.join().map_err(|_| {
-            Failure::new(exit::FAILURE, "internal: the schema dump thread panicked")
-        })?;
-        counted.map(|()| out)
-    })
+) -> Result<Option<Counting>, Failure> {
+    let Some(subset) = subset else {
+        return Ok(None);
+    };
+    let later = rt
+        .block_on(subset::count_listed_rows(leader, tables, subset))
+        .map_err(failure)?;
+    let (source, snapshot) = (source.clone(), snapshot.to_string());
+    let (joined, snapshot_joined) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("starting the row counts: {e}"))?;
+        rt.block_on(async {
+            let client = source
+                .connect(APPLICATION_NAME)
+                .await
+                .map_err(|e| e.to_string());
+            let client = match client {
+                Ok(client) => client,
+                Err(e) => {
+                    let _ = joined.send(());
+                    return Err(e);
+                }
+            };
+            let imported = crate::source::join_snapshot(&client, &snapshot).await;
+            let _ = joined.send(());
+            imported.map_err(|e| crate::pgerr::describe(&e))?;
+            let mut counted = HashMap::new();
+            for (oid, qualified) in later {
+                let rows = subset::count_rows(&client, &qualified)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                counted.insert(oid, rows);
+            }
+            Ok(counted)
+        })
+    });
+    // The snapshot is importable only while the leader's transaction is open: wait until the
+    // counting session has it.
+    let _ = snapshot_joined.recv();
+    Ok(Some(Counting(thread)))
+}
+
+/// Source rows being counted in the background.
+pub(super) struct Counting(std::thread::JoinHandle<Result<HashMap<u32, u64>, String>>);
+
+impl Counting {
+    /// Waits for the counts and sets them.
+    pub(super) fn finish(self, subset: &mut Subset) -> Result<(), Failure> {
+        let counted = self
+            .0
+            .join()
+            .map_err(|_| Failure::new(exit::FAILURE, "internal: the row counts panicked"))?
+            .map_err(|e| Failure::new(exit::FAILURE, format!("source: counting rows: {e}")))?;
+        for (oid, rows) in counted {
+            if let Some(table) = subset.get_mut(&oid) {
+                table.source_rows = rows;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Each subset table is read whole, restricted to its rows (a ctid set or a semi-join

@@ -153,27 +153,39 @@ pub async fn compute(
     Ok(out)
 }
 
-/// Sets the source rows of each subset table, counted in the snapshot; a table whose every
-/// row is listed is then read whole (a plain scan beats a TID scan).
-pub async fn count_source_rows(
+/// Sets the source rows of the subset tables whose every row may be listed (some listed, so
+/// a source of as many rows is possible); such a table is then read whole (a plain scan beats
+/// a TID scan). Returns the tables left to count: the source rows only tell people how many
+/// rows were left out, so those may be counted while the run goes on.
+pub async fn count_listed_rows(
     client: &Client,
     tables: &[Table],
     subset: &mut HashMap<u32, TableRows>,
-) -> Result<(), SubsetError> {
-    let failed = |e: tokio_postgres::Error| SubsetError::Source(crate::pgerr::describe(&e));
+) -> Result<Vec<(u32, String)>, SubsetError> {
+    let mut later = Vec::new();
     for table in tables {
         let Some(rows) = subset.get_mut(&table.oid) else {
             continue;
         };
-        let sql = format!("SELECT pg_catalog.count(*) FROM ONLY {}", table.qualified());
-        let row = client.query_one(&sql, &[]).await.map_err(failed)?;
-        let all: i64 = row.try_get(0).map_err(failed)?;
-        rows.source_rows = all.max(0) as u64;
+        if !rows.copied_rows.is_some_and(|n| n > 0) {
+            later.push((table.oid, table.qualified()));
+            continue;
+        }
+        rows.source_rows = count_rows(client, &table.qualified()).await?;
         if rows.copied_rows == Some(rows.source_rows) {
             rows.predicate = "true".to_string();
         }
     }
-    Ok(())
+    Ok(later)
+}
+
+/// Rows of a table (`schema.table`, quoted) in the snapshot.
+pub async fn count_rows(client: &Client, qualified: &str) -> Result<u64, SubsetError> {
+    let failed = |e: tokio_postgres::Error| SubsetError::Source(crate::pgerr::describe(&e));
+    let sql = format!("SELECT pg_catalog.count(*) FROM ONLY {qualified}");
+    let row = client.query_one(&sql, &[]).await.map_err(failed)?;
+    let all: i64 = row.try_get(0).map_err(failed)?;
+    Ok(all.max(0) as u64)
 }
 
 /// Adds rows found (`via` the foreign key followed down to them); `member` rows also become

@@ -13,13 +13,13 @@ pub mod spec;
 
 use std::collections::HashMap;
 
-pub use closure::{compute, count_source_rows, Walk};
+pub use closure::{compute, count_listed_rows, count_rows, Walk};
 pub use spec::{Follow, SubsetSpec};
 
 /// The rows of one copied table a subset copies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableRows {
-    /// Rows of the table in the snapshot (set by `count_source_rows`).
+    /// Rows of the table in the snapshot (set by `count_listed_rows`, or counted later).
     pub source_rows: u64,
     /// Rows the closure listed; `None` where a predicate names them (the copy counts those).
     pub copied_rows: Option<u64>,
