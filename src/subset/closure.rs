@@ -167,7 +167,7 @@ pub async fn count_listed_rows(
         let Some(rows) = subset.get_mut(&table.oid) else {
             continue;
         };
-        if !rows.copied_rows.is_some_and(|n| n > 0) {
+        if rows.copied_rows.unwrap_or(0) == 0 {
             later.push((table.oid, table.qualified()));
             continue;
         }
