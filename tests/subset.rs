@@ -544,3 +544,243 @@ fn verify_takes_the_rules_files_filters() {
     let run = verify_subset(&src, &dst, &file, &[]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
 }
+
+/// fixtures/subset/chains.sql: a filtered and a sampled table in the chain below the root,
+/// and invitations across accounts cut instead of followed.
+const CHAIN_RULES: &str = "[tables.invoices]\nwhere = \"total > 10\"\n\
+    [tables.invoice_lines]\npercent = 50\n\
+    [tables.users.references]\ninvited_by = \"null\"\n";
+
+/// `clone --subset root` of `src` into a new database named after `dst`, with the closure's
+/// debug log; `ctid_walk` forces the general walk for every table. Returns the database.
+fn subset_clone(src: &str, dst: &str, ctid_walk: bool, args: &[&str], root: &str) -> (String, Run) {
+    let pg = cluster();
+    let dst = fresh_db(pg, dst);
+    let mut cmd = restage();
+    cmd.args(["clone", "--source"])
+        .arg(pg.url(src))
+        .arg("--target")
+        .arg(pg.url(&dst))
+        .args(args)
+        .args(["--subset", root])
+        .env("RESTAGE_LOG", "restage=debug");
+    if ctid_walk {
+        cmd.env("RESTAGE_SUBSET_WALK", "ctid");
+    }
+    let run = run_cmd(&mut cmd);
+    run.assert_ok();
+    (dst, run)
+}
+
+/// How the closure named a table's rows, from its debug log.
+fn walked(run: &Run, table: &str) -> &'static str {
+    let prefix = format!("subset: {table}: ");
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains(&prefix))
+        .unwrap_or_else(|| panic!("no subset line for {table} in\n{}", run.stderr));
+    if line.ends_with("by semi-join predicate") {
+        "predicate"
+    } else {
+        "ctid"
+    }
+}
+
+#[test]
+fn semi_join_chains_copy_the_same_rows_as_the_ctid_walk() {
+    let pg = cluster();
+    let src = loaded_db(pg, "chains", "subset/chains.sql");
+    let file = rules("chains", CHAIN_RULES);
+    let args = [
+        "--rules",
+        file.to_str().unwrap_or_default(),
+        "--ephemeral-key",
+    ];
+    let root = "public.accounts: id % 6 = 0";
+    let (by_predicate, chains) = subset_clone(&src, "chains_pred", false, &args, root);
+    let (by_ctid, ctids) = subset_clone(&src, "chains_ctid", true, &args, root);
+
+    // The tables reached only downward are named by predicates; those pulled up from them,
+    // and everything when forced, are listed.
+    for table in ["accounts", "users", "logins", "invoices", "invoice_lines"] {
+        let table = format!("public.{table}");
+        assert_eq!(walked(&chains, &table), "predicate", "{table}");
+        assert_eq!(walked(&ctids, &table), "ctid", "{table}");
+    }
+    for table in ["regions", "products", "categories", "unrelated"] {
+        let table = format!("public.{table}");
+        assert_eq!(walked(&chains, &table), "ctid", "{table}");
+    }
+
+    assert_eq!(checksums(pg, &by_predicate), checksums(pg, &by_ctid));
+    assert_foreign_keys_valid(&src, &by_predicate);
+    // The expected rows, from the source.
+    for (table, want) in [
+        ("accounts", "SELECT count(*) FROM accounts WHERE id % 6 = 0"),
+        (
+            "users",
+            "SELECT count(*) FROM users WHERE account_id % 6 = 0",
+        ),
+        (
+            "logins",
+            "SELECT count(*) FROM logins l JOIN users u ON u.id = l.user_id \
+             WHERE u.account_id % 6 = 0",
+        ),
+        (
+            "invoices",
+            "SELECT count(*) FROM invoices WHERE account_id % 6 = 0 AND total > 10",
+        ),
+        ("unrelated", "SELECT 0"),
+    ] {
+        let want = count(&src, want);
+        assert_eq!(
+            count(&by_predicate, &format!("SELECT count(*) FROM {table}")),
+            want,
+            "{table}"
+        );
+    }
+    // Half the lines of the copied invoices, sampled by the hash of the whole row.
+    let lines = count(&by_predicate, "SELECT count(*) FROM invoice_lines");
+    let of_invoices = count(
+        &src,
+        "SELECT count(*) FROM invoice_lines l JOIN invoices i ON (i.account_id, i.number) = \
+         (l.account_id, l.invoice_number) WHERE i.account_id % 6 = 0 AND i.total > 10",
+    );
+    assert!(lines > 0 && lines < of_invoices, "{lines} of {of_invoices}");
+    // Invitations kept only where the inviting user is copied too.
+    assert!(
+        count(
+            &by_predicate,
+            "SELECT count(*) FROM users WHERE invited_by IS NOT NULL"
+        ) > 0
+    );
+    assert_eq!(
+        count(
+            &by_predicate,
+            "SELECT count(*) FROM users u WHERE invited_by IS NOT NULL \
+             AND NOT EXISTS (SELECT 1 FROM users i WHERE i.id = u.invited_by)"
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &src,
+            "SELECT count(*) FROM users u JOIN users i ON i.id = u.invited_by \
+             WHERE u.account_id % 6 = 0 AND i.account_id % 6 = 0"
+        ),
+        count(
+            &by_predicate,
+            "SELECT count(*) FROM users WHERE invited_by IS NOT NULL"
+        )
+    );
+}
+
+#[test]
+fn both_walks_copy_the_same_rows_of_every_fixture_schema() {
+    let pg = cluster();
+    for (name, file, root, chained) in [
+        (
+            "chinook",
+            "chinook/Chinook_PostgreSql.sql",
+            "\"Customer\": \"CustomerId\" <= 3",
+            Some("public.Invoice"),
+        ),
+        (
+            "northwind",
+            "northwind/northwind.sql",
+            "customers: customer_id IN ('ALFKI', 'BONAP')",
+            Some("public.order_details"),
+        ),
+        (
+            "cycles",
+            "cycles/schema.sql",
+            "hr.\"Employee\": id = 17",
+            None,
+        ),
+        (
+            "tenants_walks",
+            "subset/tenants.sql",
+            "public.tenants: id = 2",
+            None,
+        ),
+    ] {
+        let src = loaded_db(pg, name, file);
+        let args = ["--no-rules"];
+        let (by_predicate, auto) = subset_clone(&src, &format!("{name}_pred"), false, &args, root);
+        let (by_ctid, _) = subset_clone(&src, &format!("{name}_ctid"), true, &args, root);
+        if let Some(table) = chained {
+            assert_eq!(walked(&auto, table), "predicate", "{name}");
+        }
+        assert_eq!(
+            checksums(pg, &by_predicate),
+            checksums(pg, &by_ctid),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn conditions_that_vary_between_queries_are_evaluated_once() {
+    let pg = cluster();
+    let src = loaded_db(pg, "chains_volatile", "subset/chains.sql");
+    // Always true, but random() and now() may answer differently in each reading
+    // connection's transaction: the walk lists those rows instead of re-evaluating them.
+    for (name, filter) in [
+        ("random", "total > 10 AND random() >= 0"),
+        ("clock", "total > 10 AND now() > timestamptz '2000-01-01'"),
+    ] {
+        let file = rules(
+            &format!("chains_{name}"),
+            &format!("[tables.invoices]\nwhere = \"{filter}\"\n"),
+        );
+        let args = [
+            "--rules",
+            file.to_str().unwrap_or_default(),
+            "--ephemeral-key",
+        ];
+        let root = "public.accounts: id % 6 = 0";
+        let (dst, run) = subset_clone(&src, &format!("chains_{name}"), false, &args, root);
+        for table in ["invoices", "invoice_lines", "accounts"] {
+            let table = format!("public.{table}");
+            assert_eq!(walked(&run, &table), "ctid", "{name}: {table}");
+        }
+        assert_foreign_keys_valid(&src, &dst);
+        assert_eq!(
+            count(&dst, "SELECT count(*) FROM invoices"),
+            count(
+                &src,
+                "SELECT count(*) FROM invoices WHERE account_id % 6 = 0 AND total > 10"
+            ),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn tables_read_as_text_keep_the_ctid_walk() {
+    let pg = cluster();
+    let src = loaded_db(pg, "chains_text", "subset/chains.sql");
+    // An empty tsquery has no binary form that reads back: the table travels as text, in a
+    // session with its own TimeZone and DateStyle, where a condition could match other rows.
+    sql(
+        pg,
+        &src,
+        "ALTER TABLE logins ADD COLUMN q tsquery; UPDATE logins SET q = ''::tsquery",
+    );
+    let file = rules("chains_text", CHAIN_RULES);
+    let args = [
+        "--rules",
+        file.to_str().unwrap_or_default(),
+        "--ephemeral-key",
+    ];
+    let root = "public.accounts: id % 6 = 0";
+    let (by_auto, auto) = subset_clone(&src, "chains_text_auto", false, &args, root);
+    let (by_ctid, _) = subset_clone(&src, "chains_text_ctid", true, &args, root);
+    // And so do the tables above it, whose rows it would pull up otherwise.
+    for table in ["logins", "users", "accounts"] {
+        assert_eq!(walked(&auto, &format!("public.{table}")), "ctid", "{table}");
+    }
+    assert_eq!(checksums(pg, &by_auto), checksums(pg, &by_ctid));
+    assert_foreign_keys_valid(&src, &by_auto);
+}

@@ -191,7 +191,7 @@ fn write_from(
     report.versions.source_server = Some(server.to_string());
     let comments = args.keep_comments || sanitizing.verbatim;
     super::schema_text::guard(&rt, &leader.client, sanitizing, &rules, &tables, comments)?;
-    let subset = match &subset_spec {
+    let mut subset = match &subset_spec {
         Some(spec) => Some(super::subsetting::compute(
             &rt,
             &leader.client,
@@ -201,6 +201,13 @@ fn write_from(
         )?),
         None => None,
     };
+    let counting = super::subsetting::count_source_rows(
+        &rt,
+        &leader.client,
+        (source, &leader.snapshot),
+        &tables,
+        subset.as_mut(),
+    )?;
     let archive =
         SchemaArchive::dump_schemas(source, &leader.snapshot, server, comments, &args.schemas)
             .map_err(|e| run::schema_failure("source", e))?;
@@ -220,9 +227,6 @@ fn write_from(
         run::plan::from_catalog(&catalog, tables, (&rules, sanitizing), SPLIT_BYTES, None);
     if let Some(subset) = &subset {
         super::subsetting::restrict(&mut plans, subset);
-        if !args.output.quiet && !args.output.json {
-            print!("{}", super::subsetting::summary(&plans, subset));
-        }
     }
     let files = SnapshotFiles::new(out).map_err(|e| {
         Failure::new(
@@ -260,6 +264,18 @@ fn write_from(
         )
     })?;
     let _ = rt.block_on(leader.finish());
+    if let (Some(counting), Some(subset)) = (counting, subset.as_mut()) {
+        counting.finish(subset)?;
+    }
+    if let Some(subset) = subset
+        .as_ref()
+        .filter(|_| !args.output.quiet && !args.output.json)
+    {
+        print!(
+            "{}",
+            super::subsetting::summary(&plans, &outcome.tables, subset)
+        );
+    }
     let source_rows = subset
         .as_ref()
         .map(super::subsetting::source_rows)

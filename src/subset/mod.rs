@@ -1,9 +1,11 @@
 //! Row subsets: copy a referentially complete slice of production (one tenant, 5 % of the
 //! customers) instead of every row. Roots and filters are parsed up front (`spec`), the
 //! closure over the foreign keys is computed on the source inside the run's snapshot
-//! (`graph`, `closure`, `query`), and the result is one row selection per copied table that
-//! the read end applies to its `COPY (SELECT …)`.
+//! (`graph`, `chain`, `closure`, `query`), and the result is one row selection per copied
+//! table that the read end applies to its `COPY (SELECT …)`: a semi-join predicate for the
+//! tables reached plainly downward from the roots, a ctid set for the rest.
 
+mod chain;
 mod closure;
 mod graph;
 mod query;
@@ -11,16 +13,16 @@ pub mod spec;
 
 use std::collections::HashMap;
 
-pub use closure::compute;
+pub use closure::{compute, count_listed_rows, count_rows, count_rows_where, Walk};
 pub use spec::{Follow, SubsetSpec};
 
 /// The rows of one copied table a subset copies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableRows {
-    /// Rows of the table in the snapshot.
+    /// Rows of the table in the snapshot (set by `count_listed_rows`, or counted later).
     pub source_rows: u64,
-    /// Rows the closure chose.
-    pub copied_rows: u64,
+    /// Rows the closure listed; `None` where a predicate names them (the copy counts those).
+    pub copied_rows: Option<u64>,
     /// WHERE clause selecting exactly those rows.
     pub predicate: String,
     /// The SELECT list when some foreign-key columns are copied as NULL (`null` rule).

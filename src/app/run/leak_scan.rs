@@ -122,15 +122,30 @@ pub(crate) fn scan(
                 src.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                     .await
                     .map_err(|e| crate::app::pg_failure(exit::FAILURE, "source", &e))?;
-                let subset = subset::compute(src, spec, &tables, catalog.server_version_num)
-                    .await
-                    .map_err(subsetting::failure)?;
-                Some(
-                    subset
-                        .iter()
-                        .map(|(oid, rows)| (*oid, rows.copied_rows))
-                        .collect::<HashMap<u32, u64>>(),
+                let subset = subset::compute(
+                    src,
+                    spec,
+                    &tables,
+                    catalog.server_version_num,
+                    subset::Walk::Auto,
                 )
+                .await
+                .map_err(subsetting::failure)?;
+                let mut expected = HashMap::new();
+                for table in &tables {
+                    let Some(rows) = subset.get(&table.oid) else {
+                        continue;
+                    };
+                    // Tables a predicate selects were not listed: count what it selects.
+                    let count = match rows.copied_rows {
+                        Some(listed) => listed,
+                        None => subset::count_rows_where(src, &table.qualified(), &rows.predicate)
+                            .await
+                            .map_err(subsetting::failure)?,
+                    };
+                    expected.insert(table.oid, count);
+                }
+                Some(expected)
             }
             None => None,
         };

@@ -126,7 +126,7 @@ impl CloneRun<'_> {
         } = self.read_source(&leader.client)?;
         let comments = self.comments_kept();
         // The closure is computed (and bad roots or filters refused) before the target changes.
-        let subset = match &subset_spec {
+        let mut subset = match &subset_spec {
             Some(spec) => {
                 let closure = Instant::now();
                 let subset = subsetting::compute(
@@ -143,6 +143,13 @@ impl CloneRun<'_> {
             None => None,
         };
 
+        let counting = subsetting::count_source_rows(
+            self.rt,
+            &leader.client,
+            (self.source, &leader.snapshot),
+            &tables,
+            subset.as_mut(),
+        )?;
         let archive = SchemaArchive::dump_schemas(
             self.source,
             &leader.snapshot,
@@ -195,6 +202,9 @@ impl CloneRun<'_> {
         self.verify_sequences(&target_client, &catalog)?;
         self.report.end();
 
+        if let (Some(counting), Some(subset)) = (counting, subset.as_mut()) {
+            counting.finish(subset)?;
+        }
         let source_rows = subset
             .as_ref()
             .map(subsetting::source_rows)
