@@ -421,6 +421,15 @@ fn a_snapshot_takes_the_same_subset() {
         ),
         0
     );
+    // The restored target says it holds a subset, as the clone's does.
+    let mark = sql(
+        pg,
+        "postgres",
+        &format!(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = '{dst}'"
+        ),
+    );
+    assert!(mark.contains("row subset"), "{mark}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

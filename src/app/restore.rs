@@ -296,7 +296,7 @@ impl Restore<'_> {
         }
         let mark = format!(
             "{} from snapshot {} ({}) at {}",
-            target::COMPLETE_MARK,
+            target::complete_mark(self.manifest.subset),
             self.dir.display(),
             self.manifest.created_at,
             humantime::format_rfc3339_seconds(std::time::SystemTime::now())

@@ -375,6 +375,7 @@ fn write_from(
             })
             .collect(),
         types: types_of(&catalog, &plans),
+        subset: subset.is_some(),
     };
     fixture::write_manifest(out, &manifest).map_err(fixture_failure)?;
     Ok((manifest, written, reused))
