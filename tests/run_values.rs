@@ -48,6 +48,16 @@ SELECT count(*) FILTER (WHERE position(c.full_name IN n.body) > 0
        count(*)
 FROM notes n JOIN customers c ON c.id = n.customer_id";
 
+/// The production values [`NEEDLES`] selects in `db`.
+fn needles(db: &str) -> Vec<String> {
+    sql(cluster(), db, NEEDLES)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 fn pg_dump_data(db: &str) -> String {
     let pg = cluster();
     let out = Command::new(pg.bindir().join("pg_dump"))
@@ -96,12 +106,7 @@ fn sanitizing_clone(src: &str, dst: &str, rules: &str) -> Run {
 fn production_values_in_text_jsonb_and_tsvector_become_their_columns_values() {
     let pg = cluster();
     let src = loaded_db(pg, "values_src", "run_values/schema.sql");
-    let needles: Vec<String> = sql(pg, &src, NEEDLES)
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect();
+    let needles = needles(&src);
     assert!(needles.len() > 150, "{} production values", needles.len());
 
     // Without the run's values, token detection alone leaves names and streets behind: the
@@ -171,12 +176,7 @@ fn bad_scrub_arguments_stop_rules_check_before_it_connects() {
 fn preview_scrubs_production_values_as_the_clone_does() {
     let pg = cluster();
     let src = loaded_db(pg, "values_preview", "run_values/schema.sql");
-    let needles: Vec<String> = sql(pg, &src, NEEDLES)
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect();
+    let needles = needles(&src);
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("rules.toml");
     std::fs::write(&path, RULES).expect("rules file");
