@@ -599,3 +599,72 @@ fn closing_a_cycle_needs_a_generated_primary_key() {
         "5|0"
     );
 }
+
+/// `seed --json` prints the run report every data command writes (docs/report.md): its steps,
+/// one line per seeded table with the rows written, `synthetic` privacy; a plan whose rows break
+/// a constraint writes a failed report naming the step.
+#[test]
+fn seed_writes_the_run_report() {
+    let c = cluster();
+    let db = fresh_db(c, "seed_report");
+    c.psql(
+        &db,
+        "CREATE TABLE a (id int PRIMARY KEY, qty int CHECK (qty BETWEEN 1 AND 9)); \
+         CREATE TABLE b (id int PRIMARY KEY, a_id int NOT NULL REFERENCES a (id));",
+    )
+    .expect("schema");
+    let plan = plan_file(
+        "report.toml",
+        "[tables.a]\nrows = 4\n[tables.a.columns]\nqty = { rule = \"int_range\", min = 1, max = 9 }\n\
+         [tables.b]\nrows = 6\n",
+    );
+    let run = run_cmd(
+        restage()
+            .args(["seed", "--json", "--target"])
+            .arg(c.url(&db))
+            .arg("--plan")
+            .arg(&plan),
+    );
+    run.assert_ok();
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("--json report");
+    assert_run_report(&report, "seed");
+    assert_eq!(report["status"], "ok");
+    assert_eq!(report["target_state"], "unmarked");
+    assert_eq!(report["privacy"]["mode"], "synthetic");
+    assert_eq!(report["totals"]["rows"], 10);
+    let rows = |table: &str| {
+        report["tables"]
+            .as_array()
+            .and_then(|t| t.iter().find(|r| r["table"] == table))
+            .map(|r| r["target_rows"].clone())
+    };
+    assert_eq!(rows("public.a"), Some(4.into()), "{report:#}");
+    assert_eq!(rows("public.b"), Some(6.into()), "{report:#}");
+    assert_eq!(sql(c, &db, "SELECT count(*) FROM b"), "6");
+
+    let bad = plan_file(
+        "report_bad.toml",
+        "[tables.a]\nrows = 4\n[tables.a.columns]\nqty = { rule = \"int_range\", min = 50, max = 60 }\n",
+    );
+    let file = bad.with_extension("json");
+    let run = run_cmd(
+        restage()
+            .args(["seed", "--quiet", "--report"])
+            .arg(&file)
+            .arg("--target")
+            .arg(c.url(&db))
+            .arg("--plan")
+            .arg(&bad),
+    );
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("--report file"))
+            .expect("report JSON");
+    assert_run_report(&report, "seed");
+    assert_eq!(report["status"], "failed");
+    let last = report["steps"].as_array().and_then(|s| s.last()).cloned();
+    assert_eq!(
+        last.map(|s| (s["name"].clone(), s["outcome"].clone())),
+        Some(("rows".into(), "failed".into()))
+    );
+}

@@ -4,11 +4,13 @@
 //! the run core's (`run::seed_database`).
 
 use super::run::{load_plan, parse_conn, seed_database, SeedOptions};
-use super::Failure;
+use super::{run_report, Failure};
 use crate::cli::{SeedArgs, SeedCommand};
 use crate::conn::ConnSpec;
 use crate::exit;
+use crate::report::{RunReport, TableRow};
 use crate::schema::{RestoreOptions, SchemaArchive};
+use crate::seed::SeedPlan;
 
 const APPLICATION_NAME: &str = "restage seed";
 
@@ -23,26 +25,54 @@ pub fn run(args: &SeedArgs) -> Result<(), Failure> {
     )?;
     let path = args.plan.as_deref().ok_or_else(|| usage("--plan"))?;
     let plan = load_plan(path)?;
+    let mut report = RunReport::new("seed", format!("plan {}", path.display()), target.masked());
+    report.privacy.mode = "synthetic".into();
+    let result = seed(args, &target, &plan, &mut report);
+    report.finish(result.as_ref().err().map(|f| f.message.as_str()));
+    let headline = format!(
+        "seeded {} rows in {:.2} s ({:.0} rows/s)",
+        report.totals.rows,
+        report.totals.seconds,
+        report.totals.rows as f64 / report.totals.seconds.max(1e-9)
+    );
+    run_report::emit(&report, &args.output, &headline)?;
+    result
+}
+
+/// The schema first with `--schema-from`, then the plan's rows; the report records both.
+fn seed(
+    args: &SeedArgs,
+    target: &ConnSpec,
+    plan: &SeedPlan,
+    report: &mut RunReport,
+) -> Result<(), Failure> {
     if let Some(source) = &args.schema_from {
         let source = parse_conn("--schema-from", source)?;
-        copy_schema(&source, &target)?;
+        report.begin("schema");
+        report.target_state = "unmarked".into();
+        copy_schema(&source, target)?;
     }
+    report.begin("rows");
+    report.target_state = "unmarked".into();
     let options = SeedOptions {
         seed: args.seed,
         jobs: args.jobs,
     };
-    let outcome = seed_database(&target, &plan, &options)?;
-    if !args.quiet {
-        for (table, rows) in &outcome.tables {
-            println!("{table:<40} {rows:>12} rows");
-        }
-        let total: u64 = outcome.tables.iter().map(|(_, r)| r).sum();
-        println!(
-            "seeded {total} rows in {:.2} s ({:.0} rows/s)",
-            outcome.seconds,
-            total as f64 / outcome.seconds.max(1e-9)
-        );
-    }
+    let outcome = seed_database(target, plan, &options)?;
+    report.end();
+    report.set_tables(
+        outcome
+            .tables
+            .iter()
+            .map(|(table, rows)| TableRow {
+                table: table.clone(),
+                rows: *rows,
+                source_rows: *rows,
+                target_rows: *rows,
+                ..TableRow::default()
+            })
+            .collect(),
+    );
     Ok(())
 }
 
